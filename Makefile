@@ -1,0 +1,68 @@
+# backplane — `make demo` and `make test` are the two commands a new user needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NPX := npx --no-install
+
+# command -> Debian package that provides it
+SYSTEM_DEPS := nats-server:nats-server docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils tmux:tmux
+
+.PHONY: help deps system-deps build typecheck lint format test test-only demo bench clean
+
+help:
+	@echo "make demo     run a whole local cluster and open the dashboard"
+	@echo "make test     install what is missing, typecheck, lint, run the whole suite"
+	@echo "make deps     install nats-server, docker-registry, skopeo, htpasswd, tmux and node_modules"
+	@echo "make build    compile TypeScript to dist/"
+	@echo "make lint     eslint + prettier --check"
+	@echo "make bench    run the benchmarks under bench/"
+
+deps: system-deps node_modules/.installed
+
+system-deps:
+	@missing=""; \
+	for pair in $(SYSTEM_DEPS); do \
+	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "missing system packages:$$missing"; \
+	    echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# npm ci only when the lockfile is newer than the last install.
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: node_modules/.installed
+	$(NPX) tsc -p tsconfig.build.json
+
+typecheck: node_modules/.installed
+	$(NPX) tsc -p tsconfig.json --noEmit
+
+lint: node_modules/.installed
+	$(NPX) eslint .
+	$(NPX) prettier --check .
+
+format: node_modules/.installed
+	$(NPX) prettier --write .
+
+test: deps build typecheck lint test-only
+
+test-only:
+	$(NPX) vitest run
+
+demo: deps build
+	node bin/backplane.js demo
+
+bench: deps build
+	@for b in bench/*.ts; do echo "== $$b"; $(NPX) tsx $$b || exit 1; done
+
+clean:
+	rm -rf dist coverage .bench-out

@@ -1,0 +1,86 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Flags every command that talks to a cluster accepts, each with a BACKPLANE_* env fallback. */
+export const connectionFlags = {
+  server: { type: "string", multiple: true },
+  creds: { type: "string" },
+  nkey: { type: "string" },
+  user: { type: "string" },
+  password: { type: "string" },
+  token: { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  prefix: { type: "string" },
+  context: { type: "string" },
+  replicas: { type: "string" },
+} as const satisfies Options;
+
+export const CONNECTION_HELP = `Connection (each also from the env var in brackets):
+  --server URL[,URL]   NATS servers [BACKPLANE_SERVER], default nats://127.0.0.1:4222
+  --creds FILE         NATS .creds file [BACKPLANE_CREDS]
+  --nkey FILE          nkey seed file [BACKPLANE_NKEY]
+  --user U --password P   [BACKPLANE_USER, BACKPLANE_PASSWORD]
+  --token T            [BACKPLANE_TOKEN]
+  --tls-ca F --tls-cert F --tls-key F   [BACKPLANE_TLS_CA, BACKPLANE_TLS_CERT, BACKPLANE_TLS_KEY]
+  --prefix P           subject/bucket prefix [BACKPLANE_PREFIX], default bp
+  --context NAME       a context saved in the dashboard config [BACKPLANE_CONTEXT]
+  --replicas N         JetStream replicas when creating buckets [BACKPLANE_REPLICAS], default 1`;
+
+/** `--foo-bar` -> `BACKPLANE_FOO_BAR`. */
+export function envName(flag: string): string {
+  return `BACKPLANE_${flag.toUpperCase().replace(/-/g, "_")}`;
+}
+
+export type Parsed = ReturnType<typeof parse>;
+
+/**
+ * Parse argv against `options`; a flag that is absent falls back to its BACKPLANE_* env var.
+ * Unknown flags are usage errors that name the flag.
+ */
+export function parse(argv: string[], options: Options, env: NodeJS.ProcessEnv = process.env) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""));
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  for (const [name, spec] of Object.entries(options)) {
+    if (values[name] !== undefined) continue;
+    const fromEnv = env[envName(name)];
+    if (fromEnv === undefined || fromEnv === "") continue;
+    if (spec.type === "boolean") values[name] = /^(1|true|yes|on)$/i.test(fromEnv);
+    else values[name] = spec.multiple ? [fromEnv] : fromEnv;
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+export function list(v: unknown): string[] {
+  const raw = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+  return raw
+    .flatMap((s: string) => s.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export function int(v: unknown, name: string, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got ${String(v)}`);
+  return n;
+}

@@ -1,0 +1,4 @@
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write("backplane settings: not yet implemented in this build\n");
+  return 3;
+}

@@ -1,0 +1,63 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  api,
+  ApiEnvelope,
+  decode,
+  DEFAULT_API_TIMEOUT_MS,
+  encode,
+  validate,
+  type ApiErrorCode,
+  type ApiMethod,
+  type ApiRequest,
+  type ApiResult,
+  type Subjects,
+} from "../protocol/index.js";
+import { errorMessage } from "./log.js";
+
+export class ApiCallError extends Error {
+  constructor(
+    message: string,
+    readonly code: ApiErrorCode | "timeout" | "no_responders",
+    readonly subject: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "ApiCallError";
+  }
+}
+
+/** Typed request/reply against the controller API, with a timeout and errors that name the subject. */
+export async function callApi<M extends ApiMethod>(
+  nc: NatsConnection,
+  subjects: Subjects,
+  method: M,
+  req: ApiRequest<M>,
+  timeoutMs = DEFAULT_API_TIMEOUT_MS,
+): Promise<ApiResult<M>> {
+  const subject = subjects.api(method);
+  const checked = validate(api[method].req, req);
+  if (!checked.ok)
+    throw new ApiCallError(`invalid ${method} request: ${checked.error}`, "bad_request", subject);
+  let reply;
+  try {
+    reply = await nc.request(subject, encode(checked.value), { timeout: timeoutMs });
+  } catch (e) {
+    const text = `${errorMessage(e)} ${errorMessage((e as { cause?: unknown }).cause ?? "")}`;
+    if (/no responders/i.test(text)) {
+      throw new ApiCallError(`no controller is serving ${subject} (no responders)`, "no_responders", subject);
+    }
+    if (/timeout/i.test(text)) {
+      throw new ApiCallError(`${subject}: no reply within ${timeoutMs} ms`, "timeout", subject);
+    }
+    throw new ApiCallError(`${subject}: ${errorMessage(e)}`, "unavailable", subject);
+  }
+  const env = decode(ApiEnvelope, reply.data);
+  if (!env.ok) throw new ApiCallError(`${subject}: malformed reply: ${env.error}`, "internal", subject);
+  if (!env.value.ok) {
+    const { code, message, field } = env.value.error;
+    throw new ApiCallError(message, code, subject, field);
+  }
+  const data = validate(api[method].res, env.value.data);
+  if (!data.ok) throw new ApiCallError(`${subject}: malformed reply: ${data.error}`, "internal", subject);
+  return data.value as ApiResult<M>;
+}

@@ -1,0 +1,365 @@
+import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { z } from "zod";
+import {
+  decode,
+  DEFAULT_PREFIX,
+  encode,
+  Heartbeat,
+  Inventory,
+  Lease,
+  NodeRecord,
+  OpRecord,
+  ProgressEvent,
+  Settings,
+  Subjects,
+  UpgradeInfo,
+  type ApiMethod,
+  type ApiRequest,
+  type ApiResult,
+  type BucketKey,
+} from "../protocol/index.js";
+import { callApi } from "./api-client.js";
+import {
+  backoffMs,
+  describeConnectError,
+  dial,
+  type ConnectionStatus,
+  type ConnectOptions,
+} from "./connection.js";
+import { errorMessage, silentLogger, type Logger } from "./log.js";
+import { ensureTopology } from "./topology.js";
+import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
+
+export const bucketSchemas = {
+  nodes: NodeRecord,
+  inventory: Inventory,
+  ops: OpRecord,
+  upgrades: UpgradeInfo,
+  settings: Settings,
+  leases: Lease,
+} as const satisfies Record<BucketKey, z.ZodType>;
+export type BucketValue<B extends BucketKey> = z.infer<(typeof bucketSchemas)[B]>;
+
+export interface ClusterClientOptions extends ConnectOptions {
+  prefix?: string;
+  replicas?: number;
+  leaseTtlMs?: number;
+  apiTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface Entry<T> {
+  value: T;
+  revision: number;
+}
+
+/** Handle for a live subscription. */
+export interface Unsubscribe {
+  (): void;
+}
+
+/**
+ * The one NATS client every role uses. It connects in the background (retrying forever with
+ * jittered backoff and reporting why it fails), creates or attaches the buckets and streams,
+ * and offers typed watches, record reads/writes, subscriptions and API calls.
+ */
+export class ClusterClient {
+  readonly subjects: Subjects;
+  readonly prefix: string;
+  private statusValue: ConnectionStatus = { state: "connecting", since: Date.now(), attempts: 0 };
+  private readonly statusListeners = new Set<(s: ConnectionStatus) => void>();
+  private conn?: {
+    nc: NatsConnection;
+    js: JetStreamClient;
+    jsm: JetStreamManager;
+    buckets: Record<BucketKey, KV>;
+  };
+  private readyPromise: Promise<void>;
+  private closing = false;
+  private wakeRetry?: () => void;
+  private readonly log: Logger;
+
+  private constructor(private readonly opts: ClusterClientOptions) {
+    this.prefix = opts.prefix ?? DEFAULT_PREFIX;
+    this.subjects = new Subjects(this.prefix);
+    this.log = opts.logger ?? silentLogger;
+    this.readyPromise = this.run();
+    this.readyPromise.catch(() => {});
+  }
+
+  /** Start connecting in the background; use `ready()` or `onStatus()` to follow. */
+  static open(opts: ClusterClientOptions): ClusterClient {
+    return new ClusterClient(opts);
+  }
+
+  /** Connect and wait until the topology is usable. Retries forever unless `signal` aborts. */
+  static async connect(opts: ClusterClientOptions, signal?: AbortSignal): Promise<ClusterClient> {
+    const c = new ClusterClient(opts);
+    const abort = () => void c.close();
+    signal?.addEventListener("abort", abort, { once: true });
+    try {
+      await c.ready();
+      return c;
+    } finally {
+      signal?.removeEventListener("abort", abort);
+    }
+  }
+
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  get status(): ConnectionStatus {
+    return this.statusValue;
+  }
+
+  onStatus(listener: (s: ConnectionStatus) => void): Unsubscribe {
+    this.statusListeners.add(listener);
+    listener(this.statusValue);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private setStatus(s: Partial<ConnectionStatus> & Pick<ConnectionStatus, "state">): void {
+    const changed = s.state !== this.statusValue.state;
+    this.statusValue = {
+      ...this.statusValue,
+      ...s,
+      since: changed ? Date.now() : this.statusValue.since,
+    };
+    for (const l of this.statusListeners) l(this.statusValue);
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      if (this.closing) throw new Error("client closed");
+      this.setStatus({ state: attempt === 0 ? "connecting" : "disconnected", attempts: attempt });
+      try {
+        const nc = await dial({ ...this.opts, name: this.opts.name ?? "backplane" });
+        try {
+          const { jsm, buckets } = await ensureTopology(nc, {
+            prefix: this.prefix,
+            replicas: this.opts.replicas ?? 1,
+            leaseTtlMs: this.opts.leaseTtlMs,
+          });
+          this.conn = { nc, js: jetstream(nc), jsm, buckets };
+        } catch (e) {
+          await nc.close().catch(() => {});
+          throw e;
+        }
+        if (this.closing) {
+          await nc.close();
+          throw new Error("client closed");
+        }
+        this.setStatus({
+          state: "connected",
+          server: nc.getServer(),
+          reason: undefined,
+          attempts: attempt + 1,
+        });
+        this.log.info("connected to NATS", { server: nc.getServer() });
+        void this.followStatus(nc);
+        return;
+      } catch (e) {
+        if (this.closing) throw new Error("client closed");
+        const reason = describeConnectError(e);
+        attempt++;
+        this.setStatus({
+          state: "disconnected",
+          reason,
+          attempts: attempt,
+          server: this.opts.servers.join(","),
+        });
+        this.log.warn("cannot reach NATS, retrying", { reason, attempt });
+        if (/bad server URL|no NATS server/.test(reason)) {
+          // Retrying cannot fix a malformed URL; surface it, but keep the loop alive for the UI.
+        }
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, backoffMs(attempt));
+          this.wakeRetry = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    }
+  }
+
+  private async followStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case "disconnect":
+          this.setStatus({ state: "reconnecting", reason: `lost connection to ${s.server}` });
+          break;
+        case "reconnecting":
+          if (this.statusValue.state !== "reconnecting") this.setStatus({ state: "reconnecting" });
+          break;
+        case "reconnect":
+          this.setStatus({ state: "connected", server: s.server, reason: undefined });
+          break;
+        case "error":
+          this.setStatus({ state: this.statusValue.state, reason: describeConnectError(s.error) });
+          break;
+        default:
+          break;
+      }
+    }
+    if (!this.closing) this.setStatus({ state: "closed", reason: "connection closed" });
+  }
+
+  private need() {
+    if (!this.conn) throw new Error("not connected to NATS yet");
+    return this.conn;
+  }
+
+  get nc(): NatsConnection {
+    return this.need().nc;
+  }
+  get js(): JetStreamClient {
+    return this.need().js;
+  }
+  get jsm(): JetStreamManager {
+    return this.need().jsm;
+  }
+  bucket(b: BucketKey): KV {
+    return this.need().buckets[b];
+  }
+
+  // ------------------------------------------------------------------ records
+
+  async get<B extends BucketKey>(b: B, key: string): Promise<Entry<BucketValue<B>> | null> {
+    const e = await this.bucket(b).get(key);
+    if (!e || e.operation !== "PUT") return null;
+    const d = decode(bucketSchemas[b], e.value);
+    if (!d.ok) throw new Error(`${b}/${key}: ${d.error}`);
+    return { value: d.value as BucketValue<B>, revision: e.revision };
+  }
+
+  /** Create a record that must not exist yet; returns its revision. */
+  async create<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): Promise<number> {
+    return this.bucket(b).create(key, encode(bucketSchemas[b].parse(value)));
+  }
+
+  /** Compare-and-set: throws if the record changed since `revision`. */
+  async update<B extends BucketKey>(
+    b: B,
+    key: string,
+    value: BucketValue<B>,
+    revision: number,
+  ): Promise<number> {
+    return this.bucket(b).update(key, encode(bucketSchemas[b].parse(value)), revision);
+  }
+
+  async put<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): Promise<number> {
+    return this.bucket(b).put(key, encode(bucketSchemas[b].parse(value)));
+  }
+
+  async delete(b: BucketKey, key: string, revision?: number): Promise<void> {
+    await this.bucket(b).delete(key, revision === undefined ? undefined : { previousSeq: revision });
+  }
+
+  async keys(b: BucketKey, filter = ">"): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.bucket(b).keys(filter)) out.push(k);
+    return out;
+  }
+
+  /** Every valid record of a bucket (malformed ones are skipped). */
+  async list<B extends BucketKey>(
+    b: B,
+    filter = ">",
+  ): Promise<Array<Entry<BucketValue<B>> & { key: string }>> {
+    const out: Array<Entry<BucketValue<B>> & { key: string }> = [];
+    for (const key of await this.keys(b, filter)) {
+      try {
+        const e = await this.get(b, key);
+        if (e) out.push({ key, ...e });
+      } catch (err) {
+        this.log.warn("skipping malformed record", { bucket: b, key, error: errorMessage(err) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Read-modify-write with compare-and-set, retrying when another writer got there first.
+   * `change` returns the new value, or null to leave the record as it is.
+   */
+  async modify<B extends BucketKey>(
+    b: B,
+    key: string,
+    change: (current: BucketValue<B>) => BucketValue<B> | null,
+    attempts = 10,
+  ): Promise<Entry<BucketValue<B>> | null> {
+    for (let i = 0; i < attempts; i++) {
+      const cur = await this.get(b, key);
+      if (!cur) return null;
+      const next = change(cur.value);
+      if (next === null) return cur;
+      try {
+        const revision = await this.update(b, key, next, cur.revision);
+        return { value: next, revision };
+      } catch (e) {
+        if (!/wrong last sequence/i.test(errorMessage(e))) throw e;
+      }
+    }
+    throw new Error(`${b}/${key}: gave up after ${attempts} concurrent updates`);
+  }
+
+  watch<B extends BucketKey>(
+    b: B,
+    onEvent: (e: WatchEvent<BucketValue<B>>) => void,
+    opts: WatchOptions = {},
+  ): Watcher {
+    return watchBucket(this.bucket(b), bucketSchemas[b], onEvent as (e: WatchEvent<unknown>) => void, {
+      logger: this.log,
+      ...opts,
+    });
+  }
+
+  // ------------------------------------------------------------------ subjects
+
+  private subscribeTyped<S extends z.ZodType>(
+    subject: string,
+    schema: S,
+    handler: (v: z.infer<S>, subject: string) => void,
+  ): Unsubscribe {
+    const sub: Subscription = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        const d = decode(schema, msg.data);
+        if (d.ok) handler(d.value, msg.subject);
+        else this.log.warn("dropping malformed message", { subject: msg.subject, error: d.error });
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  onProgress(handler: (e: ProgressEvent) => void, nodeId?: string): Unsubscribe {
+    const subject = nodeId ? this.subjects.progressOfNode(nodeId) : this.subjects.progressAll();
+    return this.subscribeTyped(subject, ProgressEvent, handler);
+  }
+
+  onHeartbeat(handler: (h: Heartbeat) => void): Unsubscribe {
+    return this.subscribeTyped(this.subjects.heartbeatAll(), Heartbeat, handler);
+  }
+
+  publish(subject: string, value: unknown): void {
+    this.nc.publish(subject, encode(value));
+  }
+
+  call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>> {
+    return callApi(this.nc, this.subjects, method, req, timeoutMs ?? this.opts.apiTimeoutMs);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wakeRetry?.();
+    const c = this.conn;
+    this.conn = undefined;
+    if (c && !c.nc.isClosed()) await c.nc.drain().catch(() => c.nc.close());
+    this.setStatus({ state: "closed" });
+  }
+}

@@ -1,0 +1,124 @@
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  bucketNames,
+  EVENTS_MAX_AGE_MS,
+  LEASE_TTL_MS,
+  streamNames,
+  Subjects,
+  type BucketKey,
+} from "../protocol/index.js";
+import { errorMessage } from "./log.js";
+
+export interface TopologyOptions {
+  prefix: string;
+  /** JetStream replicas for every bucket and stream: 1 on a single server, 3 or 5 on a cluster. */
+  replicas: number;
+  /** Lease bucket TTL; a leader that stops renewing loses its lease after this long. */
+  leaseTtlMs?: number;
+}
+
+const MiB = 1024 * 1024;
+
+function bucketOptions(key: BucketKey, o: TopologyOptions): Partial<KvOptions> {
+  const common: Partial<KvOptions> = { replicas: o.replicas, storage: StorageType.File, history: 1 };
+  switch (key) {
+    case "leases":
+      // Debian's nats-server 2.9 ignores per-key TTL, so the lease length is the bucket's max age.
+      return { ...common, ttl: o.leaseTtlMs ?? LEASE_TTL_MS };
+    case "settings":
+      return { ...common, history: 5 };
+    case "inventory":
+      return { ...common, maxValueSize: 4 * MiB };
+    default:
+      return { ...common, maxValueSize: 1 * MiB };
+  }
+}
+
+export function streamConfigs(o: TopologyOptions): StreamConfig[] {
+  const names = streamNames(o.prefix);
+  const subjects = new Subjects(o.prefix);
+  const nanos = (ms: number) => ms * 1_000_000;
+  return [
+    {
+      name: names.work,
+      subjects: [subjects.workAll()],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: o.replicas,
+      duplicate_window: nanos(120_000),
+      discard: DiscardPolicy.Old,
+      max_msg_size: 64 * 1024,
+    } as StreamConfig,
+    {
+      name: names.events,
+      subjects: [subjects.eventsAll()],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: o.replicas,
+      max_age: nanos(EVENTS_MAX_AGE_MS),
+      max_bytes: 1024 * MiB,
+      discard: DiscardPolicy.Old,
+      max_msg_size: 1 * MiB,
+    } as StreamConfig,
+  ];
+}
+
+function isNotFound(e: unknown): boolean {
+  return /not found|10059|stream not found/i.test(errorMessage(e));
+}
+
+/**
+ * Create every bucket and stream, or attach to them if they exist. A role without permission to
+ * create (an agent confined to its own keys) attaches only.
+ */
+export async function ensureTopology(
+  nc: NatsConnection,
+  o: TopologyOptions,
+): Promise<{ jsm: JetStreamManager; buckets: Record<BucketKey, KV> }> {
+  const jsm = await jetstreamManager(nc);
+  for (const cfg of streamConfigs(o)) {
+    try {
+      await jsm.streams.info(cfg.name);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      try {
+        await jsm.streams.add(cfg);
+      } catch (e2) {
+        // Another replica won the race to create it.
+        if (!/already in use|exists/i.test(errorMessage(e2))) throw e2;
+      }
+    }
+  }
+  const kvm = new Kvm(nc);
+  const names = bucketNames(o.prefix);
+  const buckets = {} as Record<BucketKey, KV>;
+  for (const key of Object.keys(names) as BucketKey[]) {
+    buckets[key] = await openOrCreate(jsm, kvm, names[key], bucketOptions(key, o));
+  }
+  return { jsm, buckets };
+}
+
+async function openOrCreate(
+  jsm: JetStreamManager,
+  kvm: Kvm,
+  name: string,
+  opts: Partial<KvOptions>,
+): Promise<KV> {
+  // Kvm.open() binds lazily and does not notice a missing bucket, so ask for its stream first.
+  try {
+    await jsm.streams.info(`KV_${name}`);
+    return await kvm.open(name);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  return kvm.create(name, opts);
+}

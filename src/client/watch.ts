@@ -1,0 +1,93 @@
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { z } from "zod";
+import { decode } from "../protocol/index.js";
+import { errorMessage, type Logger } from "./log.js";
+
+export type WatchEvent<T> =
+  | { type: "put"; key: string; value: T; revision: number }
+  | { type: "delete"; key: string; revision: number }
+  /** The current state has been delivered; everything after this is a change. */
+  | { type: "ready" };
+
+export interface Watcher {
+  stop(): void;
+  /** Resolves once the initial state has been delivered. */
+  ready: Promise<void>;
+}
+
+export interface WatchOptions {
+  key?: string;
+  /** Called once per bad key revision with the reason; the entry is skipped. */
+  onInvalid?: (key: string, error: string) => void;
+  logger?: Logger;
+}
+
+/**
+ * A typed watch over a bucket: current state first, then every change. Malformed values are
+ * reported once per key revision and skipped, never thrown. The underlying ordered consumer
+ * re-creates itself after a reconnect or a server restart, resuming after the last revision seen.
+ */
+export function watchBucket<S extends z.ZodType>(
+  kv: KV,
+  schema: S,
+  onEvent: (e: WatchEvent<z.infer<S>>) => void,
+  opts: WatchOptions = {},
+): Watcher {
+  let stopped = false;
+  let stopIter: (() => void) | undefined;
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
+  let isReady = false;
+  const signalReady = () => {
+    if (isReady) return;
+    isReady = true;
+    markReady();
+    onEvent({ type: "ready" });
+  };
+
+  const handle = (e: KvWatchEntry) => {
+    if (e.operation === "DEL" || e.operation === "PURGE") {
+      onEvent({ type: "delete", key: e.key, revision: e.revision });
+    } else {
+      const d = decode(schema, e.value);
+      if (d.ok) onEvent({ type: "put", key: e.key, value: d.value, revision: e.revision });
+      else {
+        opts.logger?.warn("skipping malformed KV value", { bucket: e.bucket, key: e.key, error: d.error });
+        opts.onInvalid?.(e.key, d.error);
+      }
+    }
+    if (!isReady && (e.delta ?? 0) === 0) signalReady();
+  };
+
+  void (async () => {
+    try {
+      if (!(await hasAnyKey(kv, opts.key ?? ">"))) signalReady();
+      const iter = await kv.watch({ key: opts.key ?? ">" });
+      stopIter = () => iter.stop();
+      if (stopped) iter.stop();
+      for await (const e of iter) {
+        if (stopped) break;
+        handle(e);
+      }
+    } catch (e) {
+      if (!stopped) opts.logger?.error("KV watch ended", { error: errorMessage(e) });
+    }
+  })();
+
+  return {
+    ready,
+    stop() {
+      stopped = true;
+      stopIter?.();
+    },
+  };
+}
+
+async function hasAnyKey(kv: KV, filter: string): Promise<boolean> {
+  const keys = await kv.keys(filter);
+  for await (const _k of keys) {
+    keys.stop();
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,242 @@
+import { createHash } from "node:crypto";
+import { parseChallenge, basicHeader, type Credentials } from "./auth.js";
+import { MANIFEST_ACCEPT } from "./media-types.js";
+import { isLoopbackHost, type ImageRef } from "./reference.js";
+
+export interface RegistryClientOptions {
+  /** Credentials per registry host (`host[:port]`); anonymous when undefined. */
+  credentials?: (registry: string) => Credentials | undefined;
+  /** Hosts (`host:port`) allowed to speak plain HTTP besides loopback. */
+  insecureRegistries?: string[];
+  userAgent?: string;
+}
+
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "RegistryError";
+  }
+}
+
+export interface ManifestHead {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface Manifest extends ManifestHead {
+  body: Buffer;
+}
+
+interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: RequestInit["body"];
+  signal?: AbortSignal;
+  push?: boolean;
+  /** Send the body with `duplex: "half"` (a stream). */
+  stream?: boolean;
+}
+
+/**
+ * A small OCI distribution client on Node's fetch: challenge-driven auth (basic and bearer,
+ * anonymous tokens too), tokens cached per repository and scope. Redirects are followed by fetch,
+ * which drops Authorization across origins as the spec requires.
+ */
+export class RegistryClient {
+  private readonly tokens = new Map<string, { header: string; expires: number }>();
+
+  constructor(private readonly opts: RegistryClientOptions = {}) {}
+
+  baseUrl(registry: string): string {
+    const plain = isLoopbackHost(registry) || (this.opts.insecureRegistries ?? []).includes(registry);
+    return `${plain ? "http" : "https"}://${registry}`;
+  }
+
+  private scopeKey(ref: ImageRef, push: boolean): string {
+    return `${ref.registry}|${ref.repository}|${push ? "push,pull" : "pull"}`;
+  }
+
+  /** Make an authenticated request to `/v2/<repo>/<path>` (or an absolute URL from a Location header). */
+  async request(ref: ImageRef, pathOrUrl: string, o: RequestOptions = {}): Promise<Response> {
+    const url = /^https?:\/\//.test(pathOrUrl)
+      ? pathOrUrl
+      : `${this.baseUrl(ref.registry)}/v2/${ref.repository}/${pathOrUrl}`;
+    const key = this.scopeKey(ref, !!o.push);
+    const send = (auth?: string) => {
+      const headers: Record<string, string> = {
+        "user-agent": this.opts.userAgent ?? "backplane",
+        ...o.headers,
+      };
+      if (auth) headers.authorization = auth;
+      const init: RequestInit & { duplex?: "half" } = {
+        method: o.method ?? "GET",
+        headers,
+        body: o.body,
+        signal: o.signal,
+        redirect: "follow",
+      };
+      if (o.stream) init.duplex = "half";
+      return fetch(url, init);
+    };
+    const cached = this.tokens.get(key);
+    let res = await send(cached && cached.expires > Date.now() ? cached.header : undefined);
+    if (res.status !== 401) return res;
+    if (o.stream) throw new RegistryError(`${url}: 401 on a streamed upload; authenticate first`, 401);
+    const challenge = parseChallenge(res.headers.get("www-authenticate"));
+    await res.body?.cancel();
+    if (!challenge) throw new RegistryError(`${url}: 401 without a usable WWW-Authenticate challenge`, 401);
+    const header = await this.authorize(ref, challenge, !!o.push, o.signal);
+    res = await send(header);
+    if (res.status === 401) {
+      await res.body?.cancel();
+      throw new RegistryError(`${ref.registry}: authentication refused for ${ref.repository}`, 401);
+    }
+    return res;
+  }
+
+  private async authorize(
+    ref: ImageRef,
+    ch: ReturnType<typeof parseChallenge> & object,
+    push: boolean,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const creds = this.opts.credentials?.(ref.registry);
+    const key = this.scopeKey(ref, push);
+    if (ch.scheme === "basic") {
+      if (!creds) throw new RegistryError(`${ref.registry} needs credentials (basic auth)`, 401);
+      const header = basicHeader(creds);
+      this.tokens.set(key, { header, expires: Number.MAX_SAFE_INTEGER });
+      return header;
+    }
+    const realm = ch.params.realm;
+    if (!realm) throw new RegistryError(`${ref.registry}: bearer challenge without realm`, 401);
+    const u = new URL(realm);
+    if (ch.params.service) u.searchParams.set("service", ch.params.service);
+    u.searchParams.set(
+      "scope",
+      ch.params.scope ?? `repository:${ref.repository}:${push ? "push,pull" : "pull"}`,
+    );
+    const res = await fetch(u, {
+      headers: creds ? { authorization: basicHeader(creds) } : {},
+      signal,
+    });
+    if (!res.ok) throw new RegistryError(`token request to ${u.host} failed: HTTP ${res.status}`, res.status);
+    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryError(`token response from ${u.host} has no token`);
+    const header = `Bearer ${token}`;
+    const ttl = Math.max(30, body.expires_in ?? 60) * 1000;
+    this.tokens.set(key, { header, expires: Date.now() + ttl - 10_000 });
+    return header;
+  }
+
+  /** HEAD a manifest: its digest without downloading it (not counted against Docker Hub pulls). */
+  async headManifest(ref: ImageRef, signal?: AbortSignal): Promise<ManifestHead> {
+    const reference = ref.digest ?? ref.tag ?? "latest";
+    const res = await this.request(ref, `manifests/${reference}`, {
+      method: "HEAD",
+      headers: { accept: MANIFEST_ACCEPT },
+      signal,
+    });
+    if (!res.ok)
+      throw new RegistryError(`HEAD ${ref.repository}:${reference}: HTTP ${res.status}`, res.status);
+    const digest = res.headers.get("docker-content-digest");
+    if (!digest) {
+      // No digest header: fall back to a GET and hash the bytes.
+      const m = await this.getManifest(ref, reference, signal);
+      return { digest: m.digest, mediaType: m.mediaType, size: m.size };
+    }
+    return {
+      digest,
+      mediaType: res.headers.get("content-type") ?? "",
+      size: Number(res.headers.get("content-length") ?? 0),
+    };
+  }
+
+  /** GET a manifest by tag or digest; the digest is computed from the bytes, never trusted. */
+  async getManifest(
+    ref: ImageRef,
+    reference = ref.digest ?? ref.tag ?? "latest",
+    signal?: AbortSignal,
+  ): Promise<Manifest> {
+    const res = await this.request(ref, `manifests/${reference}`, {
+      headers: { accept: MANIFEST_ACCEPT },
+      signal,
+    });
+    if (!res.ok)
+      throw new RegistryError(`GET ${ref.repository}:${reference}: HTTP ${res.status}`, res.status);
+    const body = Buffer.from(await res.arrayBuffer());
+    const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+    if (reference.startsWith("sha256:") && reference !== digest) {
+      throw new RegistryError(`manifest ${reference} has digest ${digest}: refusing it`);
+    }
+    return { digest, mediaType: res.headers.get("content-type") ?? "", size: body.length, body };
+  }
+
+  /** Start a blob download; `from` resumes with a Range request (206 expected, 200 means from 0). */
+  async getBlob(
+    ref: ImageRef,
+    digest: string,
+    o: { from?: number; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (o.from && o.from > 0) headers.range = `bytes=${o.from}-`;
+    const res = await this.request(ref, `blobs/${digest}`, { headers, signal: o.signal });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new RegistryError(`GET blob ${digest.slice(0, 19)}: HTTP ${res.status}`, res.status);
+    }
+    return res;
+  }
+
+  async hasBlob(ref: ImageRef, digest: string): Promise<boolean> {
+    const res = await this.request(ref, `blobs/${digest}`, { method: "HEAD", push: true });
+    return res.ok;
+  }
+
+  /** Monolithic blob upload (POST then PUT); skipped when the registry already has it. */
+  async pushBlob(
+    ref: ImageRef,
+    digest: string,
+    size: number,
+    body: () => NonNullable<RequestInit["body"]>,
+  ): Promise<void> {
+    if (await this.hasBlob(ref, digest)) return;
+    const start = await this.request(ref, "blobs/uploads/", { method: "POST", push: true });
+    if (start.status !== 202) throw new RegistryError(`start upload: HTTP ${start.status}`, start.status);
+    await start.body?.cancel();
+    const loc = start.headers.get("location");
+    if (!loc) throw new RegistryError("start upload: no Location");
+    const url = new URL(loc, this.baseUrl(ref.registry));
+    url.searchParams.set("digest", digest);
+    const put = await this.request(ref, url.toString(), {
+      method: "PUT",
+      push: true,
+      stream: true,
+      headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+      body: body(),
+    });
+    if (put.status !== 201) {
+      throw new RegistryError(
+        `upload ${digest.slice(0, 19)}: HTTP ${put.status} ${await put.text()}`,
+        put.status,
+      );
+    }
+  }
+
+  async pushManifest(ref: ImageRef, reference: string, body: Buffer, mediaType: string): Promise<string> {
+    const res = await this.request(ref, `manifests/${reference}`, {
+      method: "PUT",
+      push: true,
+      headers: { "content-type": mediaType },
+      body: new Uint8Array(body),
+    });
+    if (res.status !== 201)
+      throw new RegistryError(`PUT manifest: HTTP ${res.status} ${await res.text()}`, res.status);
+    return `sha256:${createHash("sha256").update(body).digest("hex")}`;
+  }
+}

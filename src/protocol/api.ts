@@ -1,0 +1,158 @@
+import { z } from "zod";
+import { BackendName, Capability, NodeId, OpId, Text } from "./ids.js";
+import { AuditEvent, NodeRecord, OpKind, OpRecord, Settings, UpgradeInfo } from "./records.js";
+
+/** Who is asking: the API client's name, recorded on every op and audit event. */
+const actor = Text(128).optional();
+
+const Targets = z
+  .object({
+    backend: BackendName,
+    /** Explicit nodes; omitted means every node that has the backend (upgrade, reinstall) . */
+    nodes: z.array(NodeId).min(1).max(10_000).optional(),
+    actor,
+  })
+  .strict();
+
+const OpRef = z.object({ opId: OpId, actor }).strict();
+const NodeRef = z.object({ nodeId: NodeId, actor, reason: Text(512).optional() }).strict();
+
+export const Admitted = z.object({
+  nodeId: NodeId,
+  opId: OpId,
+  /** True when an op for this (node, backend) was already active and its id is returned instead. */
+  existing: z.boolean(),
+  concrete: BackendName.optional(),
+});
+export type Admitted = z.infer<typeof Admitted>;
+
+export const Refused = z.object({ nodeId: NodeId, error: Text(1024) });
+export type Refused = z.infer<typeof Refused>;
+
+const AdmitReply = z.object({ admitted: z.array(Admitted), refused: z.array(Refused) });
+
+export const GalleryEntrySummary = z.object({
+  name: BackendName,
+  gallery: Text(128),
+  kind: z.enum(["meta", "concrete"]),
+  alias: Text(128).optional(),
+  development: z.boolean(),
+  description: Text(4096).optional(),
+  uri: Text(2048).optional(),
+  version: Text(128).optional(),
+  capabilities: z.record(z.string().max(64), BackendName).optional(),
+});
+export type GalleryEntrySummary = z.infer<typeof GalleryEntrySummary>;
+
+export const NodeResolution = z.object({
+  nodeId: NodeId,
+  capability: Capability.optional(),
+  concrete: BackendName.optional(),
+  error: Text(1024).optional(),
+});
+export type NodeResolution = z.infer<typeof NodeResolution>;
+
+/**
+ * The controller's request/reply API. Each method is served on `<prefix>.api.<method>` by every
+ * replica in one queue group, and over HTTP by the same handler.
+ */
+export const api = {
+  "ops.install": { req: Targets.extend({ nodes: z.array(NodeId).min(1).max(10_000) }), res: AdmitReply },
+  "ops.upgrade": { req: Targets, res: AdmitReply },
+  "ops.reinstall": { req: Targets, res: AdmitReply },
+  "ops.delete": { req: Targets, res: AdmitReply },
+  "ops.rollback": { req: Targets.extend({ nodes: z.array(NodeId).min(1).max(10_000) }), res: AdmitReply },
+  "ops.cancel": { req: OpRef, res: z.object({ op: OpRecord }) },
+  "ops.dismiss": { req: OpRef, res: z.object({ op: OpRecord }) },
+  "ops.retry": { req: OpRef, res: z.object({ op: OpRecord }) },
+  "ops.get": { req: z.object({ opId: OpId }).strict(), res: z.object({ op: OpRecord }) },
+  "ops.list": {
+    req: z
+      .object({
+        all: z.boolean().default(false),
+        nodeId: NodeId.optional(),
+        backend: BackendName.optional(),
+        kind: OpKind.optional(),
+      })
+      .strict(),
+    res: z.object({ ops: z.array(OpRecord) }),
+  },
+  "ops.history": {
+    req: z
+      .object({
+        limit: z.number().int().min(1).max(10_000).default(200),
+        nodeId: NodeId.optional(),
+        backend: BackendName.optional(),
+      })
+      .strict(),
+    res: z.object({ events: z.array(AuditEvent) }),
+  },
+  "upgrades.list": { req: z.object({}).strict(), res: z.object({ upgrades: z.array(UpgradeInfo) }) },
+  "upgrades.check": {
+    req: z.object({ actor }).strict(),
+    res: z.object({
+      upgrades: z.array(UpgradeInfo),
+      checkedAt: z.number().int(),
+      headRequests: z.number().int(),
+    }),
+  },
+  "settings.get": { req: z.object({}).strict(), res: z.object({ settings: Settings }) },
+  "settings.set": {
+    req: z
+      .object({
+        autoUpgrade: z.boolean().optional(),
+        upgradeCheckIntervalSec: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 24 * 3600)
+          .optional(),
+        actor,
+      })
+      .strict(),
+    res: z.object({ settings: Settings }),
+  },
+  "nodes.list": { req: z.object({}).strict(), res: z.object({ nodes: z.array(NodeRecord) }) },
+  "nodes.approve": { req: NodeRef, res: z.object({ node: NodeRecord }) },
+  "nodes.drain": { req: NodeRef, res: z.object({ node: NodeRecord }) },
+  "nodes.resume": { req: NodeRef, res: z.object({ node: NodeRecord }) },
+  "gallery.list": { req: z.object({}).strict(), res: z.object({ entries: z.array(GalleryEntrySummary) }) },
+  "gallery.resolve": {
+    req: z.object({ backend: BackendName, nodes: z.array(NodeId).max(10_000).optional() }).strict(),
+    res: z.object({ backend: BackendName, nodes: z.array(NodeResolution) }),
+  },
+} as const;
+
+export type ApiMethod = keyof typeof api;
+export const API_METHODS = Object.keys(api) as ApiMethod[];
+export type ApiRequest<M extends ApiMethod> = z.input<(typeof api)[M]["req"]>;
+export type ApiResult<M extends ApiMethod> = z.infer<(typeof api)[M]["res"]>;
+
+export const ApiErrorCode = z.enum([
+  "bad_request",
+  "not_found",
+  "conflict",
+  "unavailable",
+  "internal",
+  "unauthorized",
+]);
+export type ApiErrorCode = z.infer<typeof ApiErrorCode>;
+
+export const ApiErrorBody = z.object({
+  code: ApiErrorCode,
+  message: Text(4096),
+  /** The request field at fault, dotted (`nodes.2`), when the error is about one. */
+  field: Text(256).optional(),
+});
+export type ApiErrorBody = z.infer<typeof ApiErrorBody>;
+
+/** Every reply is an envelope, so an error never has to be guessed from a payload's shape. */
+export const ApiEnvelope = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), data: z.unknown() }),
+  z.object({ ok: z.literal(false), error: ApiErrorBody }),
+]);
+export type ApiEnvelope = z.infer<typeof ApiEnvelope>;
+
+export function isApiMethod(name: string): name is ApiMethod {
+  return Object.hasOwn(api, name);
+}

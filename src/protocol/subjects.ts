@@ -1,0 +1,103 @@
+import { sanitizeToken } from "./ids.js";
+
+export const DEFAULT_PREFIX = "bp";
+
+/** Every subject backplane uses, under one prefix. Dynamic tokens are sanitised. */
+export class Subjects {
+  readonly prefix: string;
+
+  constructor(prefix: string = DEFAULT_PREFIX) {
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
+      throw new Error(
+        `invalid subject prefix ${JSON.stringify(prefix)}: use tokens of [A-Za-z0-9_-] joined by '.'`,
+      );
+    }
+    this.prefix = prefix;
+  }
+
+  private s(...tokens: string[]): string {
+    return [this.prefix, ...tokens].join(".");
+  }
+
+  heartbeat(nodeId: string): string {
+    return this.s("node", sanitizeToken(nodeId), "heartbeat");
+  }
+  heartbeatAll(): string {
+    return this.s("node", "*", "heartbeat");
+  }
+  /** Everything a node's agent may publish about itself. */
+  nodeAll(nodeId: string): string {
+    return this.s("node", sanitizeToken(nodeId), ">");
+  }
+
+  work(nodeId: string): string {
+    return this.s("work", sanitizeToken(nodeId));
+  }
+  workAll(): string {
+    return this.s("work", "*");
+  }
+
+  progress(nodeId: string, opId: string): string {
+    return this.s("progress", sanitizeToken(nodeId), sanitizeToken(opId));
+  }
+  progressOfNode(nodeId: string): string {
+    return this.s("progress", sanitizeToken(nodeId), "*");
+  }
+  progressAll(): string {
+    return this.s("progress", "*", "*");
+  }
+
+  cancel(nodeId: string, opId: string): string {
+    return this.s("cancel", sanitizeToken(nodeId), sanitizeToken(opId));
+  }
+  cancelOfNode(nodeId: string): string {
+    return this.s("cancel", sanitizeToken(nodeId), "*");
+  }
+
+  api(method: string): string {
+    return this.s("api", method);
+  }
+  apiAll(): string {
+    return this.s("api", ">");
+  }
+
+  event(kind: string, ...ids: string[]): string {
+    return this.s("events", sanitizeToken(kind), ...ids.map(sanitizeToken));
+  }
+  eventsAll(): string {
+    return this.s("events", ">");
+  }
+}
+
+/** Bucket and stream names; the prefix keeps two installations on one NATS apart. */
+export function bucketNames(prefix: string = DEFAULT_PREFIX) {
+  const p = prefix.replace(/\./g, "_");
+  return {
+    nodes: `${p}_nodes`,
+    inventory: `${p}_inventory`,
+    ops: `${p}_ops`,
+    upgrades: `${p}_upgrades`,
+    settings: `${p}_settings`,
+    leases: `${p}_leases`,
+  } as const;
+}
+export type BucketNames = ReturnType<typeof bucketNames>;
+export type BucketKey = keyof BucketNames;
+
+export function streamNames(prefix: string = DEFAULT_PREFIX) {
+  const p = prefix.replace(/\./g, "_").toUpperCase();
+  return { work: `${p}_WORK`, events: `${p}_EVENTS` } as const;
+}
+
+/** KV key of an op record: the node id first so permissions can confine an agent to `<self>.>`. */
+export function opKey(nodeId: string, opId: string): string {
+  return `${sanitizeToken(nodeId)}.${sanitizeToken(opId)}`;
+}
+
+export function parseOpKey(key: string): { nodeId: string; opId: string } | null {
+  const parts = key.split(".");
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return null;
+  return { nodeId: parts[0], opId: parts[1] };
+}
+
+export const SETTINGS_KEY = "cluster";

@@ -1,0 +1,209 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ApiCallError, ClusterClient, type WatchEvent } from "../../src/client/index.js";
+import type { Settings } from "../../src/protocol/index.js";
+import { NatsCluster, NatsServer } from "../harness/nats-server.js";
+import { waitFor } from "../harness/proc.js";
+
+const settings = (autoUpgrade: boolean, by = "test"): Settings => ({
+  v: 1,
+  autoUpgrade,
+  upgradeCheckIntervalSec: 3600,
+  updatedAt: Date.now(),
+  updatedBy: by,
+});
+
+describe("ClusterClient against a real nats-server", () => {
+  let server: NatsServer;
+  const clients: ClusterClient[] = [];
+  const open = async () => {
+    const c = await ClusterClient.connect({ servers: [server.url], name: "test" });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it("a KV watch delivers the current state, then each update", async () => {
+    const c = await open();
+    await c.put("settings", "a", settings(false));
+    await c.put("settings", "b", settings(true));
+    const seen: Array<WatchEvent<Settings>> = [];
+    const w = c.watch("settings", (e) => seen.push(e));
+    await w.ready;
+    const initial = seen.filter((e) => e.type === "put").map((e) => e.type === "put" && e.key);
+    expect(initial.sort()).toEqual(["a", "b"]);
+    expect(seen.at(-1)).toEqual({ type: "ready" });
+    await c.put("settings", "a", settings(true, "second"));
+    await c.delete("settings", "b");
+    await waitFor("update and delete", () => seen.length >= 5);
+    const after = seen.slice(seen.findIndex((e) => e.type === "ready") + 1);
+    expect(after[0]).toMatchObject({
+      type: "put",
+      key: "a",
+      value: { autoUpgrade: true, updatedBy: "second" },
+    });
+    expect(after[1]).toMatchObject({ type: "delete", key: "b" });
+    w.stop();
+  });
+
+  it("a watch over an empty bucket is ready at once", async () => {
+    const c = await open();
+    let ready = false;
+    const w = c.watch("upgrades", (e) => {
+      if (e.type === "ready") ready = true;
+    });
+    await w.ready;
+    expect(ready).toBe(true);
+    w.stop();
+  });
+
+  it("reports a malformed value once and skips it, without throwing", async () => {
+    const c = await open();
+    await c.bucket("settings").put("bad", "{not json");
+    await c.bucket("settings").put("wrongversion", JSON.stringify({ ...settings(true), v: 99 }));
+    const invalid: string[] = [];
+    const puts: string[] = [];
+    const w = c.watch(
+      "settings",
+      (e) => {
+        if (e.type === "put") puts.push(e.key);
+      },
+      { onInvalid: (key, error) => invalid.push(`${key}: ${error}`) },
+    );
+    await w.ready;
+    expect(invalid).toHaveLength(2);
+    expect(invalid.find((s) => s.startsWith("wrongversion"))).toMatch(/unsupported schema version/);
+    expect(puts).not.toContain("bad");
+    w.stop();
+    await c.delete("settings", "bad");
+    await c.delete("settings", "wrongversion");
+  });
+
+  it("compare-and-set refuses a stale revision and modify() retries", async () => {
+    const c = await open();
+    const rev = await c.create("settings", "cas", settings(false));
+    await expect(c.create("settings", "cas", settings(false))).rejects.toThrow(/wrong last sequence/);
+    await c.update("settings", "cas", settings(true), rev);
+    await expect(c.update("settings", "cas", settings(false), rev)).rejects.toThrow(/wrong last sequence/);
+    const both = await Promise.all(
+      [1, 2, 3].map((i) => c.modify("settings", "cas", (s) => ({ ...s, updatedBy: `${s.updatedBy}+${i}` }))),
+    );
+    expect(both.every((e) => e !== null)).toBe(true);
+    const final = await c.get("settings", "cas");
+    expect(final?.value.updatedBy.split("+")).toHaveLength(4);
+  });
+
+  it("a request nobody serves fails within its timeout, naming the subject", async () => {
+    const c = await open();
+    const t0 = Date.now();
+    const err = await c.call("nodes.list", {}, 500).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiCallError);
+    expect((err as ApiCallError).message).toMatch(/bp\.api\.nodes\.list/);
+    expect((err as ApiCallError).code).toMatch(/no_responders|timeout/);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+  });
+
+  it("a request whose server never answers times out with a clear error", async () => {
+    const c = await open();
+    const sub = c.nc.subscribe(c.subjects.api("nodes.list")); // listens, never replies
+    const err = await c.call("nodes.list", {}, 300).catch((e: unknown) => e);
+    sub.unsubscribe();
+    expect((err as ApiCallError).code).toBe("timeout");
+    expect((err as ApiCallError).message).toBe("bp.api.nodes.list: no reply within 300 ms");
+  });
+
+  it("refuses to send an invalid request", async () => {
+    const c = await open();
+    const err = await c.call("ops.cancel", { opId: "a.b" }).catch((e: unknown) => e);
+    expect((err as ApiCallError).code).toBe("bad_request");
+    expect((err as ApiCallError).message).toMatch(/opId/);
+  });
+});
+
+describe("ClusterClient across a nats-server restart", () => {
+  it("loses no KV record, reconnects by itself and resumes its watches", async () => {
+    const server = await NatsServer.start();
+    const c = await ClusterClient.connect({ servers: [server.url] });
+    const states: string[] = [];
+    c.onStatus((s) => states.push(s.state));
+    try {
+      await c.put("settings", "before", settings(true, "before"));
+      const seen: string[] = [];
+      const w = c.watch("settings", (e) => {
+        if (e.type === "put") seen.push(`${e.key}:${e.value.updatedBy}`);
+      });
+      await w.ready;
+      await server.stop("SIGKILL");
+      await waitFor("client to notice", () => c.status.state === "reconnecting");
+      await server.restart();
+      await waitFor("client to reconnect", () => c.status.state === "connected", 20_000);
+      expect(states).toContain("reconnecting");
+      expect((await c.get("settings", "before"))?.value.updatedBy).toBe("before");
+      await waitFor(
+        "write after restart to succeed",
+        async () => (await c.put("settings", "after", settings(false, "after")).catch(() => 0)) > 0,
+        20_000,
+      );
+      await waitFor("watch to deliver the post-restart write", () => seen.includes("after:after"), 20_000);
+      expect(seen.filter((s) => s === "before:before")).toHaveLength(1);
+      w.stop();
+    } finally {
+      await c.close();
+      await server.dispose();
+    }
+  }, 60_000);
+
+  it("keeps retrying while the server is down and says why", async () => {
+    const server = await NatsServer.start();
+    const url = server.url;
+    await server.stop();
+    const c = ClusterClient.open({ servers: [url] });
+    try {
+      await waitFor("a failure reason", () => c.status.reason);
+      expect(c.status.state).toBe("disconnected");
+      expect(c.status.reason).toMatch(/connection refused/);
+      await server.restart();
+      await c.ready();
+      expect(c.status.state).toBe("connected");
+    } finally {
+      await c.close();
+      await server.dispose();
+    }
+  }, 30_000);
+});
+
+describe("ClusterClient on a 3-server JetStream cluster", () => {
+  let cluster: NatsCluster;
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.dispose();
+  });
+
+  it("a replicated bucket keeps serving reads and writes with one server killed", async () => {
+    const c = await ClusterClient.connect({ servers: cluster.urls, replicas: 3 });
+    try {
+      const info = await c.jsm.streams.info("KV_bp_settings");
+      expect(info.config.num_replicas).toBe(3);
+      await c.put("settings", "k", settings(true, "one"));
+      await cluster.servers[0]!.stop("SIGKILL");
+      await waitFor(
+        "a write with one server down",
+        async () => (await c.put("settings", "k", settings(false, "two")).catch(() => 0)) > 0,
+        30_000,
+      );
+      expect((await c.get("settings", "k"))?.value.updatedBy).toBe("two");
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+});
