@@ -1,4 +1,185 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane backends: not yet implemented in this build\n");
-  return 3;
+import type { ClusterClient } from "../client/index.js";
+import type { ApiMethod, ApiResult } from "../protocol/index.js";
+import { list, UsageError, type Parsed } from "./args.js";
+import { printJson, printTable, shortDigest } from "./output.js";
+import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+import { exitCodeFor, waitForOps } from "./wait.js";
+
+type AdmitMethod = Extract<
+  ApiMethod,
+  "ops.install" | "ops.upgrade" | "ops.reinstall" | "ops.delete" | "ops.rollback"
+>;
+
+const targetFlags = {
+  node: { type: "string", multiple: true },
+  all: { type: "boolean" },
+  wait: { type: "boolean" },
+  progress: { type: "boolean" },
+} as const;
+
+async function targetNodes(
+  client: ClusterClient,
+  p: Parsed,
+  required: boolean,
+): Promise<string[] | undefined> {
+  const nodes = list(p.values.node);
+  if (nodes.length > 0 && p.values.all) throw new UsageError("give --node or --all, not both");
+  if (nodes.length > 0) return nodes;
+  if (p.values.all) return (await client.call("nodes.list", {})).nodes.map((n) => n.id);
+  if (required) throw new UsageError("say where: --node ID[,ID] or --all");
+  return undefined;
+}
+
+async function callAdmit(
+  client: ClusterClient,
+  method: AdmitMethod,
+  req: { backend: string; nodes?: string[]; actor: string },
+): Promise<ApiResult<AdmitMethod>> {
+  const { nodes, ...rest } = req;
+  switch (method) {
+    case "ops.install":
+    case "ops.rollback":
+      if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
+      return client.call(method, { ...rest, nodes });
+    default:
+      return client.call(method, nodes ? { ...rest, nodes } : rest);
+  }
+}
+
+function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, example: string): Subcommand {
+  return {
+    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | --all" : "[--node ID[,ID] | --all]"} [--wait] [--progress] [--json]\n\nExample:\n  ${example}`,
+    flags: targetFlags,
+    async run(p, [name]) {
+      if (!name) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
+      const client = await openSession(p);
+      try {
+        const nodes = await targetNodes(client, p, nodesRequired);
+        const res = await callAdmit(client, method, { backend: name, nodes, actor: actor() });
+        if (p.values.json && !p.values.wait) printJson(res);
+        else {
+          for (const a of res.admitted) {
+            const via = a.concrete && a.concrete !== name ? ` (${a.concrete})` : "";
+            process.stderr.write(
+              `${a.existing ? "already running" : "queued"}: ${a.nodeId} ${a.opId}${via}\n`,
+            );
+          }
+          for (const r of res.refused) process.stderr.write(`refused: ${r.nodeId}: ${r.error}\n`);
+        }
+        if (!p.values.wait) return res.refused.length > 0 && res.admitted.length === 0 ? 1 : 0;
+        const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress });
+        if (p.values.json) printJson({ ops: done, refused: res.refused });
+        return Math.max(exitCodeFor(done), res.refused.length > 0 ? 1 : 0);
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
+const subs: Record<string, Subcommand> = {
+  list: {
+    usage: "backplane backends list [--node ID] [--json]   installed backends per node",
+    flags: { node: { type: "string", multiple: true } },
+    async run(p) {
+      const client = await openSession(p);
+      try {
+        const only = new Set(list(p.values.node));
+        const rows = (await client.list("inventory"))
+          .filter((e) => only.size === 0 || only.has(e.key))
+          .flatMap((e) => e.value.backends.map((b) => ({ nodeId: e.value.nodeId, ...b })));
+        const upgrades = new Map((await client.list("upgrades")).map((u) => [u.key, u.value]));
+        if (p.values.json) return (printJson({ backends: rows }), 0);
+        printTable(
+          ["NODE", "BACKEND", "VERSION", "DIGEST", "META FOR", "UPGRADE"],
+          rows.map((b) => {
+            const u = upgrades.get(b.name)?.nodes.find((n) => n.nodeId === b.nodeId && n.upgradable);
+            return [
+              b.nodeId,
+              b.name,
+              b.metadata.version ?? "",
+              shortDigest(b.metadata.digest),
+              b.metadata.meta_backend_for ?? "",
+              u ? "↑ available" : "",
+            ];
+          }),
+          "no backends installed",
+        );
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  upgrades: {
+    usage: "backplane backends upgrades [--json]   upgrades the last check found",
+    async run(p) {
+      const client = await openSession(p);
+      try {
+        const res = await client.call("upgrades.list", {});
+        if (p.values.json) return (printJson(res), 0);
+        printUpgrades(res.upgrades);
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  check: {
+    usage:
+      "backplane backends check [--json]   check the gallery for upgrades now; returns when the round is done",
+    async run(p) {
+      const client = await openSession(p);
+      try {
+        const res = await client.call("upgrades.check", { actor: actor() });
+        if (p.values.json) return (printJson(res), 0);
+        printUpgrades(res.upgrades);
+        process.stderr.write(
+          `checked ${new Date(res.checkedAt).toISOString()} (${res.headRequests} registry HEAD requests)\n`,
+        );
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  install: admit(
+    "ops.install",
+    "install",
+    true,
+    "backplane backends install llama-cpp --node gpu-01,gpu-02 --wait",
+  ),
+  upgrade: admit("ops.upgrade", "upgrade", false, "backplane backends upgrade cuda12-llama-cpp --all --wait"),
+  reinstall: admit("ops.reinstall", "reinstall", false, "backplane backends reinstall whisper --node gpu-03"),
+  delete: admit("ops.delete", "delete", true, "backplane backends delete whisper --node gpu-03 --wait"),
+  rollback: admit(
+    "ops.rollback",
+    "rollback",
+    true,
+    "backplane backends rollback llama-cpp --node gpu-01 --wait",
+  ),
+};
+
+function printUpgrades(upgrades: ApiResult<"upgrades.list">["upgrades"]): void {
+  printTable(
+    ["BACKEND", "INSTALLED", "AVAILABLE", "VIA", "NODES", "DRIFT"],
+    upgrades.map((u) => [
+      u.backend,
+      u.installedVersion ?? shortDigest(u.installedDigest),
+      u.availableVersion ?? shortDigest(u.availableDigest),
+      u.via,
+      String(u.nodes.filter((n) => n.upgradable).length),
+      u.drift.length > 0 ? u.drift.map((d) => d.nodeId).join(",") : "",
+    ]),
+    "everything is up to date",
+  );
+}
+
+export function run(argv: string[]): Promise<number> {
+  return runGroup(
+    "backends",
+    "List, install, upgrade, reinstall, delete and roll back backends.",
+    subs,
+    argv,
+  );
 }

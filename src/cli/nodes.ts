@@ -1,4 +1,68 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane nodes: not yet implemented in this build\n");
-  return 3;
+import type { NodeRecord } from "../protocol/index.js";
+import { UsageError } from "./args.js";
+import { ago, bytes, printJson, printTable } from "./output.js";
+import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+
+function nodeRows(nodes: NodeRecord[]): string[][] {
+  return nodes.map((n) => [
+    n.id,
+    n.status + (n.statusReason ? ` (${n.statusReason})` : ""),
+    n.last.capability,
+    n.last.gpu.vendor === "none" ? "-" : `${n.last.gpu.vendor} ${bytes(n.last.gpu.vramBytes)}`,
+    bytes(n.last.disk.freeBytes),
+    ago(n.lastHeartbeatAt),
+    String(n.last.runningOps),
+  ]);
+}
+
+function nodeAction(verb: "drain" | "resume" | "approve", what: string): Subcommand {
+  return {
+    usage: `backplane nodes ${verb} ID${verb === "drain" ? " [--reason TEXT]" : ""} [--json]   ${what}`,
+    flags: verb === "drain" ? { reason: { type: "string" } } : {},
+    async run(p, [id]) {
+      if (!id) throw new UsageError(`backplane nodes ${verb} needs a node ID`);
+      const client = await openSession(p);
+      try {
+        const reason = typeof p.values.reason === "string" ? p.values.reason : undefined;
+        const res = await client.call(`nodes.${verb}`, {
+          nodeId: id,
+          actor: actor(),
+          ...(reason ? { reason } : {}),
+        });
+        if (p.values.json) printJson(res);
+        else process.stdout.write(`${res.node.id}: ${res.node.status}\n`);
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
+const subs: Record<string, Subcommand> = {
+  list: {
+    usage: "backplane nodes list [--json]   every node with status, capability, GPU, disk, heartbeat age",
+    async run(p) {
+      const client = await openSession(p);
+      try {
+        const res = await client.call("nodes.list", {});
+        if (p.values.json) return (printJson(res), 0);
+        printTable(
+          ["NODE", "STATUS", "CAPABILITY", "GPU", "DISK FREE", "SEEN", "OPS"],
+          nodeRows(res.nodes),
+          "no nodes yet",
+        );
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  drain: nodeAction("drain", "stop sending work to a node; queued work there fails at once"),
+  resume: nodeAction("resume", "take a drained node back into service"),
+  approve: nodeAction("approve", "approve a pending node (controller run with --require-approval)"),
+};
+
+export function run(argv: string[]): Promise<number> {
+  return runGroup("nodes", "List nodes; drain, resume and approve them.", subs, argv);
 }

@@ -1,4 +1,152 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane ops: not yet implemented in this build\n");
-  return 3;
+import { isTerminal, type OpRecord } from "../protocol/index.js";
+import { int, list, str, UsageError } from "./args.js";
+import { ago, printJson, printTable } from "./output.js";
+import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+import { exitCodeFor, opLine, progressLine, waitForOps } from "./wait.js";
+
+function opRows(ops: OpRecord[]): string[][] {
+  return ops.map((op) => [
+    op.id,
+    op.nodeId,
+    op.kind,
+    op.target && op.target.name !== op.backend ? `${op.backend} → ${op.target.name}` : op.backend,
+    op.state + (op.dismissed ? " (dismissed)" : ""),
+    op.phase ?? "",
+    ago(op.updatedAt),
+    op.error ?? "",
+  ]);
+}
+
+function opAction(verb: "cancel" | "dismiss" | "retry", what: string): Subcommand {
+  return {
+    usage: `backplane ops ${verb} OP_ID${verb === "retry" ? " [--wait]" : ""} [--json]   ${what}`,
+    flags: verb === "retry" ? { wait: { type: "boolean" } } : {},
+    async run(p, [opId]) {
+      if (!opId) throw new UsageError(`backplane ops ${verb} needs an OP_ID (see 'backplane ops list')`);
+      const client = await openSession(p);
+      try {
+        const res = await client.call(`ops.${verb}`, { opId, actor: actor() });
+        if (verb === "retry" && p.values.wait) {
+          const done = await waitForOps(client, [{ nodeId: res.op.nodeId, opId }]);
+          if (p.values.json) printJson({ ops: done });
+          return exitCodeFor(done);
+        }
+        if (p.values.json) printJson(res);
+        else process.stdout.write(opLine(res.op) + "\n");
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
+const subs: Record<string, Subcommand> = {
+  list: {
+    usage:
+      "backplane ops list [--all] [--node ID] [--backend NAME] [--json]   active ops (--all adds finished ones)",
+    flags: { all: { type: "boolean" }, node: { type: "string" }, backend: { type: "string" } },
+    async run(p) {
+      const client = await openSession(p);
+      try {
+        const node = str(p.values.node);
+        const backend = str(p.values.backend);
+        const res = await client.call("ops.list", {
+          all: !!p.values.all,
+          ...(node ? { nodeId: node } : {}),
+          ...(backend ? { backend } : {}),
+        });
+        if (p.values.json) return (printJson(res), 0);
+        printTable(
+          ["OP", "NODE", "KIND", "BACKEND", "STATE", "PHASE", "UPDATED", "ERROR"],
+          opRows(res.ops),
+          "no operations",
+        );
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  watch: {
+    usage:
+      "backplane ops watch [OP_ID...] [--node ID]   print state changes and progress lines (no TUI); with ids, exits when they finish\n\nExample:\n  backplane ops watch --node gpu-01 | tee rollout.log",
+    flags: { node: { type: "string", multiple: true } },
+    async run(p, ids) {
+      const client = await openSession(p);
+      const out = (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`);
+      try {
+        if (ids.length > 0) {
+          const ops = await Promise.all(ids.map((opId) => client.call("ops.get", { opId })));
+          const done = await waitForOps(
+            client,
+            ops.map((r) => ({ nodeId: r.op.nodeId, opId: r.op.id })),
+            { progress: true, out },
+          );
+          return exitCodeFor(done);
+        }
+        const nodes = new Set(list(p.values.node));
+        const wanted = (nodeId: string) => nodes.size === 0 || nodes.has(nodeId);
+        const seen = new Map<string, string>();
+        client.onProgress((e) => wanted(e.nodeId) && out(progressLine(e)));
+        client.watch("ops", (e) => {
+          if (e.type !== "put" || !wanted(e.value.nodeId)) return;
+          const sig = `${e.value.state}/${e.value.phase ?? ""}`;
+          if (seen.get(e.key) === sig) return;
+          const first = !seen.has(e.key);
+          seen.set(e.key, sig);
+          if (first && isTerminal(e.value.state)) return; // history, not news
+          out(opLine(e.value));
+        });
+        await new Promise<void>((resolve) => {
+          process.once("SIGINT", resolve);
+          process.once("SIGTERM", resolve);
+        });
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  cancel: opAction("cancel", "cancel an op (persisted first, then signalled to the agent)"),
+  dismiss: opAction("dismiss", "hide a finished op from the active list (kept in history)"),
+  retry: opAction("retry", "re-queue a failed op"),
+  history: {
+    usage:
+      "backplane ops history [--limit N] [--node ID] [--backend NAME] [--json]   the audit trail, newest first",
+    flags: { limit: { type: "string" }, node: { type: "string" }, backend: { type: "string" } },
+    async run(p) {
+      const client = await openSession(p);
+      try {
+        const node = str(p.values.node);
+        const backend = str(p.values.backend);
+        const res = await client.call("ops.history", {
+          limit: int(p.values.limit, "limit", 1) ?? 50,
+          ...(node ? { nodeId: node } : {}),
+          ...(backend ? { backend } : {}),
+        });
+        if (p.values.json) return (printJson(res), 0);
+        printTable(
+          ["WHEN", "EVENT", "NODE", "BACKEND", "OP", "BY", "DETAIL"],
+          res.events.map((e) => [
+            new Date(e.at).toISOString(),
+            e.kind,
+            e.nodeId ?? "",
+            e.backend ?? "",
+            e.opId ?? "",
+            e.actor,
+            e.message ?? e.op?.state ?? "",
+          ]),
+          "no history yet",
+        );
+        return 0;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+};
+
+export function run(argv: string[]): Promise<number> {
+  return runGroup("ops", "List, watch, cancel, dismiss and retry operations; read the history.", subs, argv);
 }

@@ -1,0 +1,81 @@
+import { ClusterClient, silentLogger } from "../client/index.js";
+import { connectionFlags, int, parse, UsageError, type Parsed } from "./args.js";
+import { clientOptions } from "./connect.js";
+
+export const commonFlags = {
+  ...connectionFlags,
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  timeout: { type: "string" },
+  "connect-timeout": { type: "string" },
+} as const;
+
+/**
+ * Connect for a one-shot CLI command: give up after --connect-timeout (default 10 s) with the
+ * reason the client saw, instead of retrying forever like the long-running roles do.
+ */
+export async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
+  const opts = clientOptions(p, name, silentLogger);
+  const timeoutMs = (int(p.values["connect-timeout"], "connect-timeout", 1) ?? 10) * 1000;
+  const client = ClusterClient.open({
+    ...opts,
+    apiTimeoutMs: (int(p.values.timeout, "timeout", 1) ?? 30) * 1000,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.ready(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
+      }),
+    ]);
+    return client;
+  } catch {
+    const reason = client.status.reason ?? "no answer";
+    await client.close();
+    throw new Error(`cannot reach NATS at ${opts.servers.join(",")} within ${timeoutMs / 1000} s: ${reason}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Who is asking, recorded on ops and in the audit trail. */
+export function actor(): string {
+  const user = process.env.USER ?? process.env.LOGNAME ?? "unknown";
+  return `cli:${user}`;
+}
+
+export interface Subcommand {
+  usage: string;
+  flags?: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
+  run(p: Parsed, args: string[]): Promise<number>;
+}
+
+/** Dispatch `backplane <group> <sub> ...` with per-subcommand flags and help. */
+export async function runGroup(
+  group: string,
+  summary: string,
+  subs: Record<string, Subcommand>,
+  argv: string[],
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  const groupHelp = () =>
+    `Usage: backplane ${group} <command> [flags]\n\n${summary}\n\nCommands:\n${Object.values(subs)
+      .map((s) => `  ${s.usage.split("\n")[0]}`)
+      .join("\n")}\n\nRun 'backplane ${group} <command> --help' for flags and examples.\n`;
+  if (!sub || sub === "--help" || sub === "-h" || sub === "help") {
+    process.stdout.write(groupHelp());
+    return sub ? 0 : 2;
+  }
+  const cmd = subs[sub];
+  if (!cmd) throw new UsageError(`unknown command '${group} ${sub}'`);
+  const p = parse(rest, { ...commonFlags, ...cmd.flags });
+  if (p.values.help) {
+    const { CONNECTION_HELP } = await import("./args.js");
+    process.stdout.write(
+      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout SEC        API call timeout (default 30)\n  --connect-timeout SEC  give up connecting after this long (default 10)\n`,
+    );
+    return 0;
+  }
+  return cmd.run(p, p.positionals);
+}
