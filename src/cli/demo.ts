@@ -1,4 +1,86 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane demo: not yet implemented in this build\n");
-  return 3;
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { DemoCluster } from "../demo/cluster.js";
+import { int, parse } from "./args.js";
+
+const HELP = `Usage: backplane demo [--nodes N] [--no-dash] [--payload-mb N] [--rate-limit BYTES_PER_S]
+
+Run a whole cluster on this machine, in a temp dir: nats-server, a docker-registry on loopback with
+six synthetic backends, a controller and N agents (default 4: two nvidia-cuda-12, one amd, one
+default), start a few installs, publish new builds of two backends about 30 s in, and open the
+dashboard. Quitting stops every process it started and removes the temp dir.
+
+  --nodes N          number of agents (default 4)
+  --no-dash          run headless and print how to attach a dashboard; stop with Ctrl-C
+  --payload-mb N     payload per backend build (default 4)
+  --rate-limit B     per-agent download cap in bytes/s (default 1048576), so installs take seconds
+  --upgrade-after S  seconds before the new builds are published (default 30)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse(argv, {
+    nodes: { type: "string" },
+    "no-dash": { type: "boolean" },
+    "payload-mb": { type: "string" },
+    "rate-limit": { type: "string" },
+    "upgrade-after": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (p.values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const headless = !!p.values["no-dash"];
+  const say = (l: string) => process.stderr.write(`demo: ${l}\n`);
+  let quiet = false;
+  const cluster = new DemoCluster({
+    nodes: int(p.values.nodes, "nodes", 1) ?? 4,
+    payloadBytes: (int(p.values["payload-mb"], "payload-mb", 1) ?? 4) * 1024 * 1024,
+    rateLimit: int(p.values["rate-limit"], "rate-limit", 1024) ?? 1024 * 1024,
+    log: (l) => !quiet && say(l),
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= cluster.stop());
+  const onSignal = () => void stop().then(() => process.exit(130));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  try {
+    await cluster.start();
+    await cluster.seedInstalls();
+    const upgradeTimer = setTimeout(
+      () =>
+        void cluster.publishUpgrades().catch((e: unknown) => say(`publishing upgrades failed: ${String(e)}`)),
+      (int(p.values["upgrade-after"], "upgrade-after", 0) ?? 30) * 1000,
+    );
+    if (headless) {
+      process.stdout.write(
+        `demo cluster is up (${cluster.nodeIds().length} nodes)\n` +
+          `  attach:  backplane dash --server ${cluster.serverUrl}\n` +
+          `  cli:     backplane nodes list --server ${cluster.serverUrl}\n` +
+          `stop with Ctrl-C\n`,
+      );
+      await new Promise<void>((resolve) => {
+        process.removeListener("SIGINT", onSignal);
+        process.removeListener("SIGTERM", onSignal);
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+    } else {
+      quiet = true;
+      const bin = fileURLToPath(new URL("../../bin/backplane.js", import.meta.url));
+      const dash = spawn(process.execPath, [bin, "dash", "--server", cluster.serverUrl], {
+        stdio: "inherit",
+      });
+      await new Promise<void>((resolve) => dash.once("exit", () => resolve()));
+      quiet = false;
+    }
+    clearTimeout(upgradeTimer);
+    return 0;
+  } finally {
+    say("stopping");
+    await stop();
+    say(`stopped every process and removed ${cluster.workDir}`);
+  }
 }

@@ -1,0 +1,158 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ClusterClient, silentLogger } from "../client/index.js";
+import { buildImage, parseImageRef, pushImage } from "../oci/index.js";
+import { DEMO_UPGRADED, galleryYaml, initialBuilds, writeBackendDir, type DemoBuild } from "./catalog.js";
+import { NatsServer } from "./nats-server.js";
+import { removeDir, spawnLogged, stopProcess, tempDir, waitFor, type Spawned } from "./processes.js";
+import { Registry } from "./registry.js";
+
+const BIN = fileURLToPath(new URL("../../bin/backplane.js", import.meta.url));
+const CAPABILITIES = ["nvidia-cuda-12", "nvidia-cuda-12", "amd", "default"];
+
+export interface DemoOptions {
+  nodes: number;
+  /** Bytes of payload per backend build. */
+  payloadBytes: number;
+  /** Per-agent download cap so installs take a few seconds. */
+  rateLimit: number;
+  log: (line: string) => void;
+}
+
+/** A whole local cluster: nats-server, registry, a controller and N agents, all children of this process. */
+export class DemoCluster {
+  private nats?: NatsServer;
+  private registry?: Registry;
+  private readonly children: Array<{ name: string; proc: Spawned }> = [];
+  private dir = "";
+  private builds: DemoBuild[] = initialBuilds();
+  client?: ClusterClient;
+
+  constructor(private readonly o: DemoOptions) {}
+
+  get serverUrl(): string {
+    return this.nats?.url ?? "";
+  }
+
+  get workDir(): string {
+    return this.dir;
+  }
+
+  nodeIds(): string[] {
+    return Array.from({ length: this.o.nodes }, (_, i) => `node-${i + 1}`);
+  }
+
+  async start(): Promise<void> {
+    this.dir = await tempDir("demo");
+    const { log } = this.o;
+    log(`work dir ${this.dir}`);
+    [this.nats, this.registry] = await Promise.all([NatsServer.start(), Registry.start()]);
+    log(`nats-server ${this.nats.url}, registry ${this.registry.host}`);
+    await this.publish(this.builds);
+    const gallery = join(this.dir, "index.yaml");
+    await writeFile(gallery, galleryYaml(this.registry.host, this.builds));
+    log(`published ${this.builds.length} backend builds; gallery ${gallery}`);
+
+    this.spawn("controller", ["controller", "--server", this.nats.url, "--gallery", gallery]);
+    for (const [i, id] of this.nodeIds().entries()) {
+      this.spawn(id, [
+        "agent",
+        "--node-id",
+        id,
+        "--backends-dir",
+        join(this.dir, "nodes", id),
+        "--server",
+        this.nats.url,
+        "--capability",
+        CAPABILITIES[i % CAPABILITIES.length]!,
+        "--rate-limit",
+        String(this.o.rateLimit),
+      ]);
+    }
+    this.client = await ClusterClient.connect({
+      servers: [this.nats.url],
+      name: "demo",
+      logger: silentLogger,
+    });
+    const client = this.client;
+    await waitFor(
+      `${this.o.nodes} healthy nodes`,
+      async () => {
+        this.assertChildrenAlive();
+        const res = await client.call("nodes.list", {}, 2_000).catch(() => null);
+        return res && res.nodes.filter((n) => n.status === "healthy").length >= this.o.nodes;
+      },
+      30_000,
+      250,
+    );
+    log(`${this.o.nodes} nodes healthy`);
+  }
+
+  /** Kick off a few installs so the dashboard opens on live progress bars. */
+  async seedInstalls(): Promise<void> {
+    const client = this.need();
+    const ids = this.nodeIds();
+    await client.call("ops.install", { backend: "llama-cpp", nodes: ids, actor: "demo" });
+    await client.call("ops.install", {
+      backend: "whisper",
+      nodes: ids.slice(0, Math.max(1, ids.length - 2)),
+      actor: "demo",
+    });
+    await client.call("ops.install", { backend: "piper", nodes: ids.slice(-1), actor: "demo" });
+  }
+
+  /** Publish new builds of two backends (the tag moves, the gallery version goes up) and check. */
+  async publishUpgrades(): Promise<void> {
+    const next = this.builds.map((b) => (DEMO_UPGRADED.includes(b.name) ? { ...b, version: "1.1.0" } : b));
+    await this.publish(next.filter((b) => DEMO_UPGRADED.includes(b.name)));
+    this.builds = next;
+    await writeFile(join(this.dir, "index.yaml"), galleryYaml(this.registry!.host, this.builds));
+    await this.need().call("upgrades.check", { actor: "demo" }, 60_000);
+    this.o.log(`published new builds of ${DEMO_UPGRADED.join(", ")}`);
+  }
+
+  private async publish(builds: DemoBuild[]): Promise<void> {
+    const registry = this.registry!;
+    const client = registry.client();
+    const src = join(this.dir, "src");
+    for (const b of builds) {
+      const dir = await writeBackendDir(src, b, this.o.payloadBytes);
+      const img = await buildImage([dir], { annotations: { "org.opencontainers.image.version": b.version } });
+      try {
+        await pushImage(client, parseImageRef(`${registry.host}/local-ai-backends:${b.tag}`), img);
+      } finally {
+        await img.dispose();
+        await removeDir(dir);
+      }
+    }
+  }
+
+  private spawn(name: string, args: string[]): void {
+    this.children.push({ name, proc: spawnLogged(process.execPath, [BIN, ...args]) });
+  }
+
+  private assertChildrenAlive(): void {
+    for (const { name, proc } of this.children) {
+      if (proc.child.exitCode !== null) {
+        throw new Error(`${name} exited with ${proc.child.exitCode}:\n${proc.output().slice(-2000)}`);
+      }
+    }
+  }
+
+  private need(): ClusterClient {
+    if (!this.client) throw new Error("demo cluster not started");
+    return this.client;
+  }
+
+  /** Stop every process it started and remove the temp dir. Safe to call twice. */
+  async stop(): Promise<void> {
+    await this.client?.close().catch(() => {});
+    this.client = undefined;
+    await Promise.all(this.children.splice(0).map((c) => stopProcess(c.proc)));
+    await Promise.all([this.registry?.dispose(), this.nats?.dispose()]);
+    this.registry = undefined;
+    this.nats = undefined;
+    if (this.dir) await removeDir(this.dir);
+  }
+}
