@@ -1,4 +1,176 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane agent: not yet implemented in this build\n");
-  return 3;
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { Agent } from "../agent/agent.js";
+import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
+import { createLogger } from "../client/log.js";
+import { CONNECTION_HELP, connectionFlags, int, list, parse, str, UsageError } from "./args.js";
+import { clientOptions } from "./connect.js";
+import { VERSION } from "./version.js";
+
+const flags = {
+  ...connectionFlags,
+  "node-id": { type: "string" },
+  "node-name": { type: "string" },
+  "backends-dir": { type: "string" },
+  capability: { type: "string" },
+  "capability-file": { type: "string" },
+  "max-parallel": { type: "string" },
+  "keep-generations": { type: "string" },
+  "rate-limit": { type: "string" },
+  "insecure-registry": { type: "string", multiple: true },
+  "registry-auth": { type: "string" },
+  "heartbeat-interval": { type: "string" },
+  label: { type: "string", multiple: true },
+  "max-extract-bytes": { type: "string" },
+  "max-extract-entries": { type: "string" },
+  "disk-margin": { type: "string" },
+  "no-fsync": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const HELP = `Usage: backplane agent [flags]
+
+Runs the worker agent of this node: installs, upgrades, reinstalls, deletes and rolls back the
+backends in --backends-dir as the controller asks, with live progress, heartbeat and inventory.
+
+Agent (each also from the env var in brackets):
+  --node-id ID              [BACKPLANE_NODE_ID] default: the host name, sanitised to [A-Za-z0-9_-]
+  --node-name NAME          [BACKPLANE_NODE_NAME] shown in the dashboard, default the host name
+  --backends-dir DIR        [BACKPLANE_BACKENDS_DIR] default /var/lib/backplane/backends
+  --capability X            [BACKPLANE_CAPABILITY] force the capability (else detected)
+  --capability-file F       [BACKPLANE_CAPABILITY_FILE] file with a forced capability,
+                            default /run/backplane/capability
+  --max-parallel N          [BACKPLANE_MAX_PARALLEL] backends installed at once, default 2
+  --keep-generations N      [BACKPLANE_KEEP_GENERATIONS] previous versions kept, default 2
+  --rate-limit BYTES/S      [BACKPLANE_RATE_LIMIT] download budget, e.g. 500000, 10M (MiB/s)
+  --insecure-registry H:P   [BACKPLANE_INSECURE_REGISTRY] allow plain HTTP to this registry
+                            (loopback registries always may); repeatable or comma-separated
+  --registry-auth FILE      [BACKPLANE_REGISTRY_AUTH] Docker config.json with registry
+                            credentials, default ~/.docker/config.json when it exists
+  --heartbeat-interval D    [BACKPLANE_HEARTBEAT_INTERVAL] e.g. 5s, 500ms, default 5s
+  --label K=V               [BACKPLANE_LABEL] node labels, repeatable or comma-separated
+  --max-extract-bytes N     [BACKPLANE_MAX_EXTRACT_BYTES] cap on unpacked bytes, default 64G
+  --max-extract-entries N   [BACKPLANE_MAX_EXTRACT_ENTRIES] cap on archive entries, default 1000000
+  --disk-margin N           [BACKPLANE_DISK_MARGIN] free space kept besides 2x the download, 256M
+  --no-fsync                [BACKPLANE_NO_FSYNC] skip flushing new versions to disk (faster,
+                            not safe against power loss)
+
+${CONNECTION_HELP}
+`;
+
+const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `1500`, `10k`, `10M`, `2G` (binary units, optional trailing B or iB). */
+export function parseBytes(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(v));
+  if (!m) throw new UsageError(`--${name} must be a byte count such as 500000, 10M or 2G, got ${String(v)}`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+/** `5s`, `500ms`, `1m`, or plain milliseconds. */
+export function parseDuration(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(String(v));
+  if (!m) throw new UsageError(`--${name} must be a duration such as 5s or 500ms, got ${String(v)}`);
+  const mult = m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 1;
+  const ms = Math.round(Number(m[1]) * mult);
+  if (ms < 100) throw new UsageError(`--${name} must be at least 100ms`);
+  return ms;
+}
+
+export function defaultNodeId(host = hostname()): string {
+  const id = host.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64);
+  return id || "node";
+}
+
+export function labels(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of values) {
+    const i = l.indexOf("=");
+    if (i <= 0) throw new UsageError(`--label must be KEY=VALUE, got ${l}`);
+    const [key, value] = [l.slice(0, i), l.slice(i + 1)];
+    if (key.length > 63 || value.length > 256) {
+      throw new UsageError(`--label ${key}: keys are at most 63 characters, values at most 256`);
+    }
+    out[key] = value;
+  }
+  if (Object.keys(out).length > 64) throw new UsageError("at most 64 --label values");
+  return out;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse(argv, flags);
+  const v = p.values;
+  if (v.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
+  const log = createLogger({ role: "agent" });
+  const authFile =
+    str(v["registry-auth"]) ?? (existsSync(defaultDockerConfig()) ? defaultDockerConfig() : undefined);
+  let auth = new Map<string, { username: string; password: string }>();
+  if (authFile) {
+    try {
+      auth = await loadRegistryAuth(authFile);
+    } catch (e) {
+      throw new UsageError(`cannot read registry credentials from ${authFile}: ${(e as Error).message}`);
+    }
+  }
+  const maxBytes = parseBytes(v["max-extract-bytes"], "max-extract-bytes");
+  const maxEntries = int(v["max-extract-entries"], "max-extract-entries", 1);
+  const agent = new Agent({
+    nodeId: str(v["node-id"]) ?? defaultNodeId(),
+    nodeName: str(v["node-name"]),
+    backendsDir: resolve(str(v["backends-dir"]) ?? "/var/lib/backplane/backends"),
+    connection: clientOptions(p, "agent", log),
+    capability: str(v.capability),
+    capabilityFile: str(v["capability-file"]),
+    maxParallel: int(v["max-parallel"], "max-parallel", 1),
+    keepGenerations: int(v["keep-generations"], "keep-generations", 0),
+    rateLimit: parseBytes(v["rate-limit"], "rate-limit"),
+    insecureRegistries: list(v["insecure-registry"]),
+    registryCredentials: (host) => auth.get(host),
+    heartbeatMs: parseDuration(v["heartbeat-interval"], "heartbeat-interval"),
+    labels: labels(list(v.label)),
+    limits: {
+      ...(maxBytes !== undefined ? { maxBytes } : {}),
+      ...(maxEntries !== undefined ? { maxEntries } : {}),
+    },
+    diskMarginBytes: parseBytes(v["disk-margin"], "disk-margin"),
+    fsync: !v["no-fsync"],
+    agentVersion: VERSION,
+    log,
+  });
+
+  const aborted = new AbortController();
+  let stopping = false;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn("second signal: exiting now", { signal: sig });
+      process.exit(130);
+    }
+    stopping = true;
+    log.info("stopping", { signal: sig });
+    aborted.abort();
+    void agent.stop().finally(done);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    await agent.start(aborted.signal);
+  } catch (e) {
+    if (!stopping) {
+      await agent.stop();
+      throw e;
+    }
+  }
+  await finished;
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
+  return 0;
 }

@@ -134,6 +134,25 @@ export class RegistryClient {
     return header;
   }
 
+  /**
+   * The Authorization header for pulling from `ref`: the cached one (or none) when `challenge` is
+   * undefined, else a fresh one answering that WWW-Authenticate challenge. For callers that make
+   * their own requests (streamed blob downloads).
+   */
+  async pullAuthorization(
+    ref: ImageRef,
+    challenge?: string | null,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    if (challenge === undefined) {
+      const cached = this.tokens.get(this.scopeKey(ref, false));
+      return cached && cached.expires > Date.now() ? cached.header : undefined;
+    }
+    const ch = parseChallenge(challenge);
+    if (!ch) throw new RegistryError(`${ref.registry}: 401 without a usable WWW-Authenticate challenge`, 401);
+    return this.authorize(ref, ch, false, signal);
+  }
+
   /** HEAD a manifest: its digest without downloading it (not counted against Docker Hub pulls). */
   async headManifest(ref: ImageRef, signal?: AbortSignal): Promise<ManifestHead> {
     const reference = ref.digest ?? ref.tag ?? "latest";

@@ -1,0 +1,187 @@
+import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import type { Credentials } from "../oci/auth.js";
+import { RegistryClient } from "../oci/registry-client.js";
+import {
+  CancelSignal,
+  DEFAULT_KEEP_GENERATIONS,
+  HEARTBEAT_INTERVAL_MS,
+  NodeId,
+  decode,
+  type GpuInfo,
+} from "../protocol/index.js";
+import { detectCapability, type CapabilityProbe } from "./capability.js";
+import { diskSpace } from "./disk.js";
+import { Executor } from "./executor.js";
+import { DEFAULT_LIMITS, type ExtractLimits } from "./extract.js";
+import { BackendStore, type StepHook } from "./generations.js";
+import { HeartbeatPublisher } from "./heartbeat.js";
+import { Installer } from "./installer.js";
+import { InventoryPublisher } from "./inventory.js";
+import { NameLocks, Slots } from "./locks.js";
+import { RateLimiter } from "./rate-limit.js";
+import { systemProbe } from "./system-probe.js";
+import { Worker } from "./worker.js";
+
+export const DEFAULT_MAX_PARALLEL = 2;
+export const DEFAULT_DISK_MARGIN = 256 * 1024 * 1024;
+
+export interface AgentOptions {
+  nodeId: string;
+  /** Shown in the dashboard; default the host name. */
+  nodeName?: string;
+  backendsDir: string;
+  connection: ClusterClientOptions;
+  /** Forced capability (--capability / BACKPLANE_CAPABILITY). */
+  capability?: string;
+  capabilityFile?: string;
+  maxParallel?: number;
+  keepGenerations?: number;
+  /** Download budget for the whole agent, bytes per second. */
+  rateLimit?: number;
+  insecureRegistries?: string[];
+  registryCredentials?: (registry: string) => Credentials | undefined;
+  heartbeatMs?: number;
+  labels?: Record<string, string>;
+  limits?: Partial<ExtractLimits>;
+  diskMarginBytes?: number;
+  fsync?: boolean;
+  agentVersion?: string;
+  /** Resume attempts after a dropped connection, and the stall timeout. */
+  retries?: number;
+  stallMs?: number;
+  probe?: CapabilityProbe;
+  freeBytes?: (path: string) => Promise<number>;
+  /** Test seam: crash points in the commit sequence. */
+  onStep?: StepHook;
+  log?: Logger;
+}
+
+/**
+ * The worker agent of one node, startable in-process: connects, recovers the backends dir from any
+ * crash, reports capability, heartbeat and inventory, listens for cancels and runs its work queue.
+ */
+export class Agent {
+  readonly nodeId: string;
+  readonly store: BackendStore;
+  private readonly log: Logger;
+  private client?: ClusterClient;
+  private worker?: Worker;
+  private heartbeat?: HeartbeatPublisher;
+  private inventory?: InventoryPublisher;
+  private unsubscribeCancel?: () => void;
+  private detected?: { capability: string; gpu: GpuInfo; reason: string };
+  private stopped?: Promise<void>;
+
+  constructor(private readonly o: AgentOptions) {
+    const id = NodeId.safeParse(o.nodeId);
+    if (!id.success)
+      throw new Error(`invalid node id ${JSON.stringify(o.nodeId)}: use [A-Za-z0-9_-], at most 64`);
+    this.nodeId = o.nodeId;
+    this.log = (o.log ?? silentLogger).child({ node: o.nodeId });
+    this.store = new BackendStore({
+      root: o.backendsDir,
+      keep: o.keepGenerations ?? DEFAULT_KEEP_GENERATIONS,
+      fsync: o.fsync ?? true,
+      log: this.log,
+      onStep: o.onStep,
+    });
+  }
+
+  get capability(): string | undefined {
+    return this.detected?.capability;
+  }
+
+  get cluster(): ClusterClient {
+    if (!this.client) throw new Error("agent not started");
+    return this.client;
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
+    const o = this.o;
+    await this.store.init();
+    this.detected = await detectCapability(o.probe ?? systemProbe(), {
+      forced: o.capability,
+      forcedFile: o.capabilityFile,
+    });
+    this.log.info("capability", { capability: this.detected.capability, reason: this.detected.reason });
+    const client = await ClusterClient.connect({ name: `agent-${this.nodeId}`, ...o.connection }, signal);
+    this.client = client;
+
+    const limiter = o.rateLimit ? new RateLimiter(o.rateLimit) : undefined;
+    const registry = new RegistryClient({
+      credentials: o.registryCredentials,
+      insecureRegistries: o.insecureRegistries,
+      userAgent: `backplane-agent/${o.agentVersion ?? "dev"}`,
+    });
+    const installer = new Installer({
+      store: this.store,
+      sources: {
+        registry,
+        insecureHosts: o.insecureRegistries ?? [],
+        throttle: limiter?.take,
+        log: this.log,
+        retries: o.retries,
+        stallMs: o.stallMs ?? 60_000,
+      },
+      limits: { ...DEFAULT_LIMITS, ...o.limits },
+      diskMarginBytes: o.diskMarginBytes ?? DEFAULT_DISK_MARGIN,
+      freeBytes: o.freeBytes ?? (async (p) => (await diskSpace(p)).freeBytes),
+      log: this.log,
+    });
+    const executor = new Executor({ store: this.store, installer, log: this.log });
+    this.inventory = new InventoryPublisher(client, this.store, this.nodeId, this.log);
+    await this.inventory.publish();
+
+    this.worker = new Worker({
+      client,
+      nodeId: this.nodeId,
+      executor,
+      locks: new NameLocks(),
+      slots: new Slots(o.maxParallel ?? DEFAULT_MAX_PARALLEL),
+      log: this.log,
+      changed: () => this.inventory!.publish(),
+    });
+    const sub = client.nc.subscribe(client.subjects.cancelOfNode(this.nodeId), {
+      callback: (err, msg) => {
+        if (err) return;
+        const d = decode(CancelSignal, msg.data);
+        if (!d.ok) return this.log.warn("dropping a malformed cancel signal", { error: d.error });
+        if (d.value.nodeId === this.nodeId) this.worker?.cancel(d.value.opId);
+      },
+    });
+    this.unsubscribeCancel = () => sub.unsubscribe();
+    await this.worker.start();
+
+    this.heartbeat = new HeartbeatPublisher({
+      client,
+      nodeId: this.nodeId,
+      name: o.nodeName,
+      capability: this.detected.capability,
+      gpu: this.detected.gpu,
+      backendsDir: o.backendsDir,
+      agentVersion: o.agentVersion ?? "dev",
+      labels: o.labels ?? {},
+      runningOps: () => this.worker?.runningOps ?? 0,
+      intervalMs: o.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
+      log: this.log,
+    });
+    this.heartbeat.start();
+    this.log.info("agent started", {
+      backendsDir: o.backendsDir,
+      maxParallel: o.maxParallel ?? DEFAULT_MAX_PARALLEL,
+    });
+  }
+
+  /** Stop taking work, stop downloads (swaps under way finish), drain NATS. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.heartbeat?.stop();
+      await this.worker?.stop().catch((e) => this.log.warn("worker stop", { error: errorMessage(e) }));
+      this.unsubscribeCancel?.();
+      await this.client?.close();
+      this.log.info("agent stopped");
+    })();
+    return this.stopped;
+  }
+}

@@ -1,0 +1,50 @@
+/** The op was cancelled (by the controller or the dashboard): roll back, write `cancelled`. */
+export class CancelledError extends Error {
+  constructor(message = "cancelled") {
+    super(message);
+    this.name = "CancelledError";
+  }
+}
+
+/** The agent is stopping: roll back, leave the op to be retried after the restart. */
+export class ShutdownError extends Error {
+  constructor() {
+    super("agent shutting down");
+    this.name = "ShutdownError";
+  }
+}
+
+/** An archive tried to write outside its staging directory or broke a limit; never retried. */
+export class UnsafeArchiveError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsafeArchiveError";
+  }
+}
+
+/** A refusal that another source cannot fix (bad request, no disk, invalid backend). */
+export class OpRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OpRefusedError";
+  }
+}
+
+export function isAbort(e: unknown): boolean {
+  return e instanceof CancelledError || e instanceof ShutdownError;
+}
+
+/** Errors that mean "stop now" rather than "try the next mirror". */
+export function isFatal(e: unknown): boolean {
+  return isAbort(e) || e instanceof UnsafeArchiveError || e instanceof OpRefusedError;
+}
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Turn whatever an abort signal carried into the error the op should end with. */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : new CancelledError();
+}

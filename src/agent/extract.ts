@@ -1,0 +1,412 @@
+import { lstatSync, readdirSync, rmSync } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { join, posix } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import zlib, { createGunzip } from "node:zlib";
+import { Unpack } from "tar";
+import { UnsafeArchiveError } from "./errors.js";
+
+export interface ExtractLimits {
+  /** Cap on the sum of all file sizes across every layer of one install. */
+  maxBytes: number;
+  /** Cap on the number of entries across every layer of one install. */
+  maxEntries: number;
+}
+
+export const DEFAULT_LIMITS: ExtractLimits = { maxBytes: 64 * 1024 ** 3, maxEntries: 1_000_000 };
+
+/**
+ * What the archives of one install have put in the staging dir so far: totals for the caps, and
+ * the symbolic links (with the paths their targets pass through) for the escape checks.
+ */
+export class ExtractState {
+  bytes = 0;
+  entries = 0;
+  /** Normalised path of every symlink extracted so far. */
+  readonly links = new Set<string>();
+  /** Intermediate directory paths some symlink target walks through -> that symlink. */
+  readonly traversed = new Map<string, string>();
+  /** Paths written by the layer being extracted (opaque whiteouts keep them). */
+  layerPaths = new Set<string>();
+
+  constructor(readonly limits: ExtractLimits = DEFAULT_LIMITS) {}
+}
+
+const ALLOWED = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link"]);
+const TYPE_NAMES: Record<string, string> = {
+  CharacterDevice: "character device",
+  BlockDevice: "block device",
+  FIFO: "FIFO",
+  Socket: "socket",
+};
+
+type Check = { ok: true; parts: string[] } | { ok: false; why: string };
+
+/** A tar path as components below the root, or why it is refused. */
+export function entryPath(raw: string): Check {
+  if (raw.startsWith("/") || /^[A-Za-z]:[\\/]/.test(raw)) return { ok: false, why: "absolute path" };
+  const parts = raw.split("/").filter((c) => c !== "" && c !== ".");
+  if (parts.includes("..")) return { ok: false, why: "path contains '..'" };
+  return { ok: true, parts };
+}
+
+/**
+ * Walk `components` from `start` (already resolved parts) the way the kernel would, refusing to
+ * climb above the root or to pass through a known symlink on the way (the last component may be
+ * one). Returns the resolved parts.
+ */
+function walk(start: string[], components: string[], links: Set<string>): Check {
+  const cur = [...start];
+  const steps = components.filter((c) => c !== "" && c !== ".");
+  for (const [i, c] of steps.entries()) {
+    if (c === "..") {
+      if (cur.length === 0) return { ok: false, why: "points outside the backend directory" };
+      cur.pop();
+    } else {
+      cur.push(c);
+    }
+    if (i < steps.length - 1 && links.has(cur.join("/"))) {
+      return { ok: false, why: `passes through the symbolic link ${cur.join("/")}` };
+    }
+  }
+  return { ok: true, parts: cur };
+}
+
+/** Intermediate paths a resolved walk visits (for later "a symlink may not appear here" checks). */
+function intermediates(start: string[], components: string[]): string[] {
+  const cur = [...start];
+  const out: string[] = [];
+  const steps = components.filter((c) => c !== "" && c !== ".");
+  for (const [i, c] of steps.entries()) {
+    if (c === "..") cur.pop();
+    else cur.push(c);
+    if (i < steps.length - 1 && cur.length > 0) out.push(cur.join("/"));
+  }
+  return out;
+}
+
+function forget(state: ExtractState, path: string): void {
+  for (const l of [...state.links]) {
+    if (l === path || l.startsWith(`${path}/`)) state.links.delete(l);
+  }
+}
+
+/**
+ * Decide on one entry: refuse what could write outside `cwd` or break a cap, apply OCI whiteouts,
+ * strip setuid/setgid/sticky bits. Returns an error message, `"skip"`, or null to extract it.
+ */
+export function judgeEntry(
+  state: ExtractState,
+  cwd: string,
+  raw: string,
+  entry: { type: string; size?: number; linkpath?: string; mode?: number },
+  whiteouts: boolean,
+): string | "skip" | null {
+  const p = entryPath(raw);
+  if (!p.ok) return p.why;
+  if (!ALLOWED.has(entry.type)) return `${TYPE_NAMES[entry.type] ?? entry.type} entries are not allowed`;
+  if (++state.entries > state.limits.maxEntries) {
+    return `the archive has more than ${state.limits.maxEntries} entries`;
+  }
+  state.bytes += entry.size ?? 0;
+  if (state.bytes > state.limits.maxBytes) {
+    return `the archive holds more than ${state.limits.maxBytes} bytes`;
+  }
+  const path = p.parts.join("/");
+  const parent = p.parts.slice(0, -1);
+  const base = p.parts.at(-1) ?? "";
+  const viaLink = walk([], p.parts, state.links);
+  if (!viaLink.ok) return viaLink.why;
+
+  if (whiteouts && base.startsWith(".wh.")) {
+    const dir = join(cwd, ...parent);
+    if (base === ".wh..wh..opq") {
+      let children: string[] = [];
+      try {
+        children = readdirSync(dir);
+      } catch {
+        // nothing to hide yet
+      }
+      for (const c of children) {
+        const rel = [...parent, c].join("/");
+        const keep = [...state.layerPaths].some((lp) => lp === rel || lp.startsWith(`${rel}/`));
+        if (keep) continue;
+        rmSync(join(dir, c), { recursive: true, force: true });
+        forget(state, rel);
+      }
+    } else {
+      const victim = [...parent, base.slice(4)].join("/");
+      rmSync(join(cwd, victim), { recursive: true, force: true });
+      forget(state, victim);
+    }
+    return "skip";
+  }
+
+  if (entry.type === "SymbolicLink") {
+    const target = entry.linkpath ?? "";
+    if (!target) return "symbolic link without a target";
+    if (target.startsWith("/")) return `symbolic link to ${target} points outside the backend directory`;
+    if (state.traversed.has(path)) {
+      return `symbolic link would redirect the target of ${state.traversed.get(path)}`;
+    }
+    const links = new Set(state.links).add(path);
+    const r = walk(parent, target.split("/"), links);
+    if (!r.ok) return `symbolic link to ${target} ${r.why}`;
+    state.links.add(path);
+    for (const t of intermediates(parent, target.split("/"))) state.traversed.set(t, path);
+  } else {
+    if (entry.type === "Link") {
+      const target = entry.linkpath ?? "";
+      const t = entryPath(target);
+      if (!t.ok || t.parts.length === 0) return `hard link to ${target} points outside the backend directory`;
+      const r = walk([], t.parts, state.links);
+      if (!r.ok) return `hard link to ${target} ${r.why}`;
+    }
+    // A regular entry replaces whatever symlink had this path.
+    forget(state, path);
+  }
+  if (typeof entry.mode === "number") entry.mode &= 0o777;
+  state.layerPaths.add(path);
+  return null;
+}
+
+export interface UnpackOptions {
+  cwd: string;
+  state: ExtractState;
+  /** Honour OCI whiteout files (`.wh.<name>`, `.wh..wh..opq`) against earlier layers. */
+  whiteouts?: boolean;
+}
+
+/**
+ * node-tar's Unpack hardened: strict (every warning is an error), owners never taken from the
+ * archive, and a filter that aborts the whole archive (never throws: a throw there would crash the
+ * process) on the first entry that could escape the staging dir or break a cap.
+ */
+export function safeUnpack(o: UnpackOptions): Unpack {
+  o.state.layerPaths = new Set();
+  const u: Unpack = new Unpack({
+    cwd: o.cwd,
+    strict: true,
+    preservePaths: false,
+    preserveOwner: false,
+    maxDepth: 256,
+    filter: (path, entry) => {
+      if (!("type" in entry)) return false;
+      const verdict = judgeEntry(o.state, o.cwd, path, entry, !!o.whiteouts);
+      if (verdict === null) return true;
+      if (verdict !== "skip") {
+        u.abort(new UnsafeArchiveError(`refusing archive entry ${JSON.stringify(path)}: ${verdict}`));
+      }
+      return false;
+    },
+  });
+  return u;
+}
+
+/**
+ * Feed `source` into an Unpack, honouring its backpressure, and resolve once every entry is on
+ * disk. (stream.pipeline is not used: with node-tar's Unpack it can miss the final 'finish' and
+ * hang.) A failing source aborts the archive; a failing archive stops the source.
+ */
+async function pump(source: AsyncIterable<Uint8Array>, u: Unpack): Promise<void> {
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  let finished = false;
+  u.on("drain", () => wake?.());
+  u.on("error", (e: unknown) => {
+    failure ??= e;
+    wake?.();
+  });
+  const done = new Promise<void>((resolve) => {
+    const fin = () => {
+      finished = true;
+      resolve();
+      wake?.();
+    };
+    u.once("finish", fin);
+    u.once("end", fin);
+    u.once("error", () => resolve());
+  });
+  const iterator = source[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      if (failure !== undefined) break;
+      const next = await iterator.next();
+      if (next.done) break;
+      if (failure !== undefined) break;
+      let drained = false;
+      wake = () => (drained = true);
+      const ok = u.write(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+      if (!ok && !drained && failure === undefined) {
+        await new Promise<void>((r) => (wake = r));
+      }
+      wake = undefined;
+    }
+  } catch (e) {
+    u.abort(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  } finally {
+    if (failure !== undefined) await iterator.return?.().catch(() => {});
+  }
+  if (failure !== undefined) throw failure;
+  u.end();
+  if (!finished) await done;
+  if (failure !== undefined) throw failure;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+/** node-tar's own default: more than this expansion is a bomb. */
+const MAX_RATIO = 1000;
+const BATCH_BYTES = 1024 * 1024;
+
+const startsWith = (b: Uint8Array, magic: number[]) => magic.every((m, i) => b[i] === m);
+
+/**
+ * Gunzip on libuv's thread pool (large output chunks), so decompression runs beside the download,
+ * hashing and tar parsing on the main thread instead of in turn with them.
+ */
+async function* gunzip(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let inBytes = 0;
+  // Network reads come in 16-64 KB pieces; each write to zlib is a trip to the thread pool (and
+  // each piece of output one file write), so hand it about a megabyte at a time.
+  async function* input() {
+    let batch: Uint8Array[] = [first];
+    let size = first.byteLength;
+    for (;;) {
+      const r = await rest.next();
+      if (!r.done) {
+        batch.push(r.value);
+        size += r.value.byteLength;
+      }
+      if (size >= BATCH_BYTES || (r.done && size > 0)) {
+        inBytes += size;
+        yield batch.length === 1 ? batch[0]! : Buffer.concat(batch, size);
+        batch = [];
+        size = 0;
+      }
+      if (r.done) return;
+    }
+  }
+  const gz = createGunzip({ chunkSize: BATCH_BYTES });
+  const feeding = pipeline(Readable.from(input(), { highWaterMark: 2 }), gz);
+  feeding.catch(() => {});
+  let outBytes = 0;
+  try {
+    for await (const chunk of gz as AsyncIterable<Buffer>) {
+      outBytes += chunk.byteLength;
+      if (outBytes > 1024 * 1024 && outBytes > MAX_RATIO * inBytes) {
+        throw new UnsafeArchiveError(`refusing archive: it expands more than ${MAX_RATIO} times`);
+      }
+      yield chunk;
+    }
+    await feeding;
+  } finally {
+    gz.destroy();
+    await rest.return?.().catch(() => {});
+  }
+}
+
+/** Sniff the compression and hand node-tar plain tar (gzip is undone on the thread pool). */
+async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  const head = await it.next();
+  if (head.done) return;
+  if (startsWith(head.value, GZIP_MAGIC)) {
+    yield* gunzip(head.value, it);
+    return;
+  }
+  if (startsWith(head.value, ZSTD_MAGIC) && !("createZstdDecompress" in zlib)) {
+    await it.return?.();
+    throw new Error("zstd-compressed layers need Node 22.15 or later");
+  }
+  try {
+    yield head.value;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await it.return?.().catch(() => {});
+  }
+}
+
+/** Extract one archive stream (tar, tar+gzip or tar+zstd, sniffed) into `o.cwd`. */
+export async function extractStream(source: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<void> {
+  const u = safeUnpack(o);
+  try {
+    await pump(decompressed(source), u);
+  } catch (e) {
+    const err = e as { code?: string; tarCode?: string; message?: string };
+    if (e instanceof UnsafeArchiveError || (e as { name?: string }).name === "UnsafeArchiveError") throw e;
+    if (err.tarCode && err.tarCode !== "TAR_ABORT") {
+      // strict mode turned a node-tar warning into an error: also an unsafe or broken archive.
+      throw new UnsafeArchiveError(`refusing archive: ${err.message ?? err.tarCode}`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * After extraction, walk the tree once more (defence in depth): every symlink must resolve inside
+ * `root` when followed the way the kernel would, and nothing but files, dirs and links may exist.
+ * Returns the total size of regular files.
+ */
+export async function checkTree(root: string): Promise<number> {
+  let size = 0;
+  const visit = async (rel: string[]): Promise<void> => {
+    for (const name of await readdir(join(root, ...rel))) {
+      const parts = [...rel, name];
+      const st = await lstat(join(root, ...parts));
+      if (st.isDirectory()) await visit(parts);
+      else if (st.isFile()) size += st.size;
+      else if (st.isSymbolicLink()) {
+        if (!(await resolvesInside(root, parts))) {
+          const target = await readlink(join(root, ...parts));
+          throw new UnsafeArchiveError(
+            `refusing backend: symbolic link ${parts.join("/")} -> ${target} points outside the backend directory`,
+          );
+        }
+      } else {
+        throw new UnsafeArchiveError(`refusing backend: ${parts.join("/")} is not a file, directory or link`);
+      }
+    }
+  };
+  await visit([]);
+  return size;
+}
+
+/** Follow `parts` below `root` component by component (links included); false if it leaves root. */
+async function resolvesInside(root: string, parts: string[]): Promise<boolean> {
+  const todo = [...parts];
+  const cur: string[] = [];
+  let hops = 0;
+  while (todo.length > 0) {
+    const c = todo.shift()!;
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      if (cur.length === 0) return false;
+      cur.pop();
+      continue;
+    }
+    cur.push(c);
+    let st;
+    try {
+      st = lstatSync(join(root, ...cur));
+    } catch {
+      // Dangling from here on: what is left is resolved lexically.
+      const rest = posix.normalize([...cur, ...todo].join("/"));
+      return rest !== ".." && !rest.startsWith("../") && !rest.startsWith("/");
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return false;
+      const target = await readlink(join(root, ...cur));
+      if (target.startsWith("/")) return false;
+      cur.pop();
+      todo.unshift(...target.split("/"));
+    }
+  }
+  return true;
+}

@@ -1,0 +1,509 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
+import { basename, join } from "node:path";
+import { silentLogger, type Logger } from "../client/log.js";
+import { BackendName, type BackendMetadata, type InstalledBackend } from "../protocol/index.js";
+import { OpRefusedError } from "./errors.js";
+import { checkTree } from "./extract.js";
+import {
+  fsyncDir,
+  METADATA_FILE,
+  readMetadata,
+  writeFileAtomic,
+  writeMetadata,
+  renderMetadata,
+} from "./metadata.js";
+
+/** Named points of the commit sequence, where tests inject crashes (Mender style). */
+export type Step =
+  | "validated"
+  | "metadata-written"
+  | "synced"
+  | "adopted-moved"
+  | "committed"
+  | "activated"
+  | "collected"
+  | "rollback-activated"
+  | "delete-marked"
+  | "delete-unlinked"
+  | "delete-moved";
+
+/** Called at each step; a test throws from it to stop the sequence exactly as a kill would. */
+export type StepHook = (step: Step, name: string) => void | Promise<void>;
+
+export interface StoreOptions {
+  root: string;
+  /** Previous generations kept for rollback (besides the live one). */
+  keep?: number;
+  /** Flush the staged tree to disk before it goes live (survives power loss). */
+  fsync?: boolean;
+  log?: Logger;
+  onStep?: StepHook;
+}
+
+export interface LiveBackend {
+  name: string;
+  generation: string;
+  dir: string;
+  metadata: BackendMetadata;
+  /** Older generations on disk, newest first. */
+  previous: string[];
+}
+
+export type EntryKind = "concrete" | "meta" | "legacy" | "missing" | "other";
+
+const GEN_ID = /^(\d{8}T\d{9})Z-[0-9a-f]{4}$/;
+const DELETING = ".deleting";
+const ADOPTING = ".adopting";
+
+function formatStamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(".", "").replace("Z", "");
+}
+
+function stampMs(id: string): number {
+  const m = GEN_ID.exec(id);
+  if (!m) return 0;
+  const s = m[1]!;
+  return Date.UTC(
+    +s.slice(0, 4),
+    +s.slice(4, 6) - 1,
+    +s.slice(6, 8),
+    +s.slice(9, 11),
+    +s.slice(11, 13),
+    +s.slice(13, 15),
+    +s.slice(15, 18),
+  );
+}
+
+/** A generation id that sorts after `after` (ids sort by time, so the newest is the largest). */
+export function newGenerationId(now = Date.now(), after?: string): string {
+  const ms = after ? Math.max(now, stampMs(after) + 1) : now;
+  return `${formatStamp(ms)}Z-${randomBytes(2).toString("hex")}`;
+}
+
+const isGenId = (s: string) => GEN_ID.test(s);
+
+async function lstatOrNull(path: string) {
+  try {
+    return await lstat(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The backends directory, LocalAI-compatible on the outside (`<root>/<name>/run.sh`,
+ * `<root>/<name>/metadata.json`) and generation-based inside:
+ *
+ *   <root>/<name>               -> .generations/<name>/<id>   (symlink, swapped with one rename)
+ *   <root>/.generations/<name>/<id>/   immutable once committed; the live one is always the newest
+ *   <root>/.staging/<op>-<rand>/      extraction target, same filesystem
+ *   <root>/.trash/                    renamed here first, then removed, so nothing is half-deleted
+ *   <root>/<meta>/metadata.json       meta pointer (a real directory), as LocalAI writes it
+ */
+export class BackendStore {
+  readonly root: string;
+  readonly gensRoot: string;
+  readonly stagingRoot: string;
+  readonly trashRoot: string;
+  private readonly keep: number;
+  private readonly fsync: boolean;
+  private readonly log: Logger;
+  private readonly onStep?: StepHook;
+  private readonly sizes = new Map<string, number>();
+
+  constructor(o: StoreOptions) {
+    this.root = o.root;
+    this.gensRoot = join(o.root, ".generations");
+    this.stagingRoot = join(o.root, ".staging");
+    this.trashRoot = join(o.root, ".trash");
+    this.keep = o.keep ?? 2;
+    this.fsync = o.fsync ?? true;
+    this.log = o.log ?? silentLogger;
+    this.onStep = o.onStep;
+  }
+
+  private async step(s: Step, name: string): Promise<void> {
+    await this.onStep?.(s, name);
+  }
+
+  /** Create the layout and undo whatever a crash left half done. */
+  async init(): Promise<void> {
+    for (const d of [this.root, this.gensRoot, this.stagingRoot, this.trashRoot]) {
+      await mkdir(d, { recursive: true });
+    }
+    await this.recover();
+  }
+
+  /**
+   * Crash recovery, restartable at any point: staging and trash are emptied, temp links removed,
+   * half-done deletes finished, generations newer than the live one (committed but never
+   * activated) dropped, a first install that never got its link dropped, and an interrupted
+   * adoption of a LocalAI directory linked.
+   */
+  async recover(): Promise<void> {
+    for (const dir of [this.stagingRoot, this.trashRoot]) {
+      for (const e of await readdir(dir).catch(() => [] as string[])) {
+        this.log.info("removing leftover of an interrupted operation", { path: join(dir, e) });
+        await rm(join(dir, e), { recursive: true, force: true, maxRetries: 3 });
+      }
+    }
+    for (const e of await readdir(this.root)) {
+      if (e.startsWith(".") && e.includes(".tmp-link")) await rm(join(this.root, e), { force: true });
+    }
+    for (const name of await readdir(this.gensRoot).catch(() => [] as string[])) {
+      const gdir = join(this.gensRoot, name);
+      if (await lstatOrNull(join(gdir, DELETING))) {
+        this.log.info("finishing an interrupted delete", { backend: name });
+        await this.finishDelete(name);
+        continue;
+      }
+      const gens = await this.generationIds(name);
+      const link = join(this.root, name);
+      const st = await lstatOrNull(link);
+      if (st?.isSymbolicLink()) {
+        const live = basename(await readlink(link));
+        for (const g of gens.filter((g) => g > live)) {
+          this.log.info("dropping a generation that never went live", { backend: name, generation: g });
+          await this.trash(join(gdir, g));
+        }
+        if (!gens.includes(live)) {
+          const older = gens.filter((g) => g < live);
+          if (older[0]) await this.activate(name, older[0]);
+          else await unlink(link);
+        }
+      } else if (!st) {
+        if (gens[0] && (await lstatOrNull(join(gdir, ADOPTING)))) {
+          // Killed between moving a LocalAI directory into place and linking it.
+          this.log.info("finishing the adoption of a pre-existing backend", { backend: name });
+          await this.activate(name, gens[0]);
+        } else {
+          // Never linked: a first install that did not get to its swap.
+          this.log.info("dropping a backend that never went live", { backend: name });
+          await this.trash(gdir);
+          continue;
+        }
+      }
+      await rm(join(gdir, ADOPTING), { force: true });
+    }
+  }
+
+  /** Generation ids of `name`, newest first. */
+  async generationIds(name: string): Promise<string[]> {
+    const ids = (await readdir(join(this.gensRoot, name)).catch(() => [] as string[])).filter(isGenId);
+    return ids.sort().reverse();
+  }
+
+  async kind(name: string): Promise<EntryKind> {
+    const p = join(this.root, name);
+    const st = await lstatOrNull(p);
+    if (!st) return "missing";
+    if (st.isSymbolicLink()) return "concrete";
+    if (!st.isDirectory()) return "other";
+    if (await lstatOrNull(join(p, "run.sh"))) return "legacy";
+    if (await lstatOrNull(join(p, METADATA_FILE))) return "meta";
+    return "other";
+  }
+
+  async live(name: string): Promise<LiveBackend | null> {
+    const link = join(this.root, name);
+    const st = await lstatOrNull(link);
+    if (!st?.isSymbolicLink()) return null;
+    const generation = basename(await readlink(link));
+    const dir = join(this.gensRoot, name, generation);
+    if (!(await lstatOrNull(dir))) return null;
+    const previous = (await this.generationIds(name)).filter((g) => g < generation);
+    return { name, generation, dir, metadata: await readMetadata(dir, name), previous };
+  }
+
+  /** A fresh private staging directory on the same filesystem as the backends. */
+  async createStaging(label: string): Promise<string> {
+    const dir = join(this.stagingRoot, `${label}-${randomBytes(3).toString("hex")}`);
+    await mkdir(dir, { mode: 0o700 });
+    return dir;
+  }
+
+  /** Remove a directory so that a crash midway never leaves it half-deleted under its name. */
+  async trash(path: string): Promise<void> {
+    const to = join(this.trashRoot, `${basename(path)}-${randomBytes(3).toString("hex")}`);
+    try {
+      await rename(path, to);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw e;
+    }
+    await rm(to, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /**
+   * Check a staged tree can go live: run.sh present, a regular file, executable; every symlink
+   * resolving inside. Returns the tree's size.
+   */
+  async validate(staging: string): Promise<number> {
+    const run = await lstatOrNull(join(staging, "run.sh"));
+    if (!run) throw new OpRefusedError("the backend has no run.sh at its root");
+    if (!run.isFile()) throw new OpRefusedError("run.sh is not a regular file");
+    if ((run.mode & 0o111) === 0) throw new OpRefusedError("run.sh is not executable");
+    return checkTree(staging);
+  }
+
+  private readonly flushing = new Map<string, Promise<boolean>>();
+
+  private syncfs(dir: string): Promise<boolean> {
+    // syncfs(2) through coreutils: one call flushes the whole staged tree, as RAUC does.
+    return new Promise<boolean>((resolve) =>
+      execFile("sync", ["-f", dir], { timeout: 600_000 }, (err) => resolve(!err)),
+    );
+  }
+
+  /**
+   * Start flushing what is staged so far (after each layer) while the next layer downloads, so the
+   * final flush before activation has little left to write.
+   */
+  flushEarly(staging: string): void {
+    if (!this.fsync || this.flushing.has(staging)) return;
+    const p = this.syncfs(staging).finally(() => this.flushing.delete(staging));
+    this.flushing.set(staging, p);
+  }
+
+  private async syncTree(dir: string): Promise<void> {
+    if (!this.fsync) return;
+    await this.flushing.get(dir);
+    if (await this.syncfs(dir)) return;
+    const walk = async (d: string): Promise<void> => {
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile()) {
+          const fh = await open(p, "r");
+          await fh.sync().finally(() => fh.close());
+        }
+      }
+      await fsyncDir(d);
+    };
+    await walk(dir);
+  }
+
+  /** Point `<root>/<name>` at a generation with one rename of a new symlink over the old. */
+  private async activate(name: string, generation: string): Promise<void> {
+    const tmp = join(this.root, `.${name}.tmp-link-${randomBytes(3).toString("hex")}`);
+    await symlink(join(".generations", name, generation), tmp);
+    try {
+      await rename(tmp, join(this.root, name));
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    if (this.fsync) await fsyncDir(this.root);
+  }
+
+  /** Move a LocalAI-style real directory into the generation layout (kept as a generation). */
+  private async adoptLegacy(name: string): Promise<void> {
+    const id = newGenerationId(Date.now() - 1);
+    const gdir = join(this.gensRoot, name);
+    await mkdir(gdir, { recursive: true });
+    await writeFile(join(gdir, ADOPTING), "");
+    await rename(join(this.root, name), join(gdir, id));
+    await this.step("adopted-moved", name);
+    await this.activate(name, id);
+    await rm(join(gdir, ADOPTING), { force: true });
+    this.log.info("adopted a pre-existing backend directory as a generation", {
+      backend: name,
+      generation: id,
+    });
+  }
+
+  /**
+   * Validate a staged tree, write its metadata.json, move it into place as a new generation and
+   * make it live. A failure before the final rename leaves the previous generation live.
+   */
+  async commit(
+    name: string,
+    staging: string,
+    metadata: BackendMetadata,
+    hooks: { phase?(p: "extracting" | "activating"): Promise<void> } = {},
+  ): Promise<{ generation: string; sizeBytes: number }> {
+    const kind = await this.kind(name);
+    if (kind === "meta") throw new OpRefusedError(`${name} is installed as a meta backend; delete it first`);
+    if (kind === "other") throw new OpRefusedError(`${join(this.root, name)} exists and is not a backend`);
+    const sizeBytes = await this.validate(staging);
+    await this.step("validated", name);
+    await hooks.phase?.("extracting");
+    await writeMetadata(staging, metadata);
+    await this.step("metadata-written", name);
+    await this.syncTree(staging);
+    await this.step("synced", name);
+    // The last point where the op may still stop: from here on it completes.
+    await hooks.phase?.("activating");
+    if (kind === "legacy") await this.adoptLegacy(name);
+    const existing = await this.generationIds(name);
+    const generation = newGenerationId(Date.now(), existing[0]);
+    await mkdir(join(this.gensRoot, name), { recursive: true });
+    await rename(staging, join(this.gensRoot, name, generation));
+    if (this.fsync) await fsyncDir(join(this.gensRoot, name));
+    await this.step("committed", name);
+    await this.activate(name, generation);
+    await this.step("activated", name);
+    this.sizes.set(`${name}/${generation}`, sizeBytes);
+    await this.collect(name);
+    await this.step("collected", name);
+    return { generation, sizeBytes };
+  }
+
+  /** Keep the live generation and the `keep` newest older ones; drop the rest. */
+  async collect(name: string): Promise<void> {
+    const live = await this.live(name);
+    if (!live) return;
+    for (const g of live.previous.slice(this.keep)) {
+      await this.trash(join(this.gensRoot, name, g));
+      this.sizes.delete(`${name}/${g}`);
+    }
+  }
+
+  /** Make the newest older generation live again; the one rolled back from is removed. */
+  async rollback(name: string): Promise<LiveBackend> {
+    const live = await this.live(name);
+    if (!live) throw new OpRefusedError(`${name} is not installed here`);
+    const target = live.previous[0];
+    if (!target) throw new OpRefusedError(`${name} has no previous generation to roll back to`);
+    await this.activate(name, target);
+    await this.step("rollback-activated", name);
+    await this.trash(live.dir);
+    this.sizes.delete(`${name}/${live.generation}`);
+    const now = await this.live(name);
+    if (!now) throw new Error(`${name}: rollback left no live generation`);
+    return now;
+  }
+
+  /** Delete a concrete backend (all generations) or a legacy directory. Idempotent. */
+  async removeConcrete(name: string): Promise<boolean> {
+    const kind = await this.kind(name);
+    if (kind === "legacy") {
+      await this.trash(join(this.root, name));
+      return true;
+    }
+    const gdir = join(this.gensRoot, name);
+    const hasGens = !!(await lstatOrNull(gdir));
+    if (kind !== "concrete" && !hasGens) return false;
+    if (hasGens) await writeFile(join(gdir, DELETING), "");
+    await this.step("delete-marked", name);
+    if (kind === "concrete") {
+      await unlink(join(this.root, name));
+      if (this.fsync) await fsyncDir(this.root);
+    }
+    await this.step("delete-unlinked", name);
+    await this.finishDelete(name);
+    return true;
+  }
+
+  private async finishDelete(name: string): Promise<void> {
+    const link = join(this.root, name);
+    if ((await lstatOrNull(link))?.isSymbolicLink()) await unlink(link);
+    const to = join(this.trashRoot, `${name}-${randomBytes(3).toString("hex")}`);
+    try {
+      await rename(join(this.gensRoot, name), to);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      return;
+    }
+    await this.step("delete-moved", name);
+    await rm(to, { recursive: true, force: true, maxRetries: 3 });
+    for (const k of [...this.sizes.keys()]) if (k.startsWith(`${name}/`)) this.sizes.delete(k);
+  }
+
+  // ------------------------------------------------------------------ meta pointers
+
+  async readMeta(meta: string): Promise<BackendMetadata | null> {
+    if ((await this.kind(meta)) !== "meta") return null;
+    const md = await readMetadata(join(this.root, meta), meta);
+    return md.meta_backend_for ? md : null;
+  }
+
+  /** Write `<root>/<meta>/metadata.json` (a real directory holding only that file). */
+  async writeMeta(md: BackendMetadata & { meta_backend_for: string }): Promise<void> {
+    const dir = join(this.root, md.name);
+    const kind = await this.kind(md.name);
+    if (kind === "concrete" || kind === "legacy") {
+      throw new OpRefusedError(`${md.name} is installed as a concrete backend; delete it first`);
+    }
+    if (kind === "other") throw new OpRefusedError(`${dir} exists and is not a backend`);
+    await mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, METADATA_FILE), renderMetadata(md));
+  }
+
+  async removeMeta(meta: string): Promise<void> {
+    if ((await this.kind(meta)) === "meta") await this.trash(join(this.root, meta));
+  }
+
+  /** Meta pointers that name `concrete`. */
+  async metasPointingAt(concrete: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const e of await readdir(this.root)) {
+      if (e.startsWith(".")) continue;
+      const md = await this.readMeta(e);
+      if (md?.meta_backend_for === concrete) out.push(e);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ inventory
+
+  private async sizeOf(name: string, generation: string, dir: string): Promise<number | undefined> {
+    const key = `${name}/${generation}`;
+    let size = this.sizes.get(key);
+    if (size === undefined) {
+      size = await checkTree(dir).catch(() => undefined);
+      if (size !== undefined) this.sizes.set(key, size);
+    }
+    return size;
+  }
+
+  /** One row per installed backend: concretes (with generations), metas and legacy directories. */
+  async list(): Promise<InstalledBackend[]> {
+    const rows: InstalledBackend[] = [];
+    for (const name of (await readdir(this.root)).sort()) {
+      if (name.startsWith(".") || !BackendName.safeParse(name).success) continue;
+      const kind = await this.kind(name);
+      if (kind === "concrete") {
+        const live = await this.live(name);
+        if (!live) continue;
+        rows.push({
+          name,
+          metadata: live.metadata,
+          isMeta: false,
+          generation: live.generation,
+          previousGenerations: live.previous.slice(0, 32),
+          sizeBytes: await this.sizeOf(name, live.generation, live.dir),
+        });
+      } else if (kind === "meta") {
+        const md = await this.readMeta(name);
+        if (md) rows.push({ name, metadata: md, isMeta: true, generation: null, previousGenerations: [] });
+      } else if (kind === "legacy") {
+        const st = await stat(join(this.root, name, "run.sh")).catch(() => null);
+        if (st) {
+          rows.push({
+            name,
+            metadata: await readMetadata(join(this.root, name), name),
+            isMeta: false,
+            generation: null,
+            previousGenerations: [],
+          });
+        }
+      }
+    }
+    return rows;
+  }
+}

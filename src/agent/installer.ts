@@ -1,0 +1,184 @@
+import { readdir, rename, rmdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../client/log.js";
+import type { BackendMetadata, InstallTarget, Phase } from "../protocol/index.js";
+import { formatBytes } from "./disk.js";
+import { abortReason, errorText, isFatal, OpRefusedError } from "./errors.js";
+import { ExtractState, type ExtractLimits } from "./extract.js";
+import type { BackendStore, LiveBackend } from "./generations.js";
+import { candidates, sourceFor, type Resolved, type SourceDeps } from "./sources/index.js";
+
+export interface InstallerDeps {
+  store: BackendStore;
+  sources: SourceDeps;
+  limits: ExtractLimits;
+  /** Free space kept on top of twice the download size. */
+  diskMarginBytes: number;
+  freeBytes(path: string): Promise<number>;
+  log: Logger;
+}
+
+/** What the installer reports back while it works. */
+export interface InstallObserver {
+  /** A phase begins; may throw to stop the op (the record says cancelling). */
+  phase(p: Phase, bytesTotal?: number): Promise<void>;
+  total(bytes: number | null): void;
+  newAttempt(): void;
+  bytes(n: number): void;
+}
+
+export interface InstallJob {
+  opId: string;
+  kind: "install" | "upgrade" | "reinstall";
+  target: InstallTarget;
+  signal: AbortSignal;
+  observe: InstallObserver;
+}
+
+export interface InstallResult {
+  version?: string;
+  digest?: string;
+  generation?: string;
+  noop: boolean;
+}
+
+/** RFC 3339 without fractions, as LocalAI's Go writes `installed_at`. */
+export const rfc3339 = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+function sameAsLive(live: LiveBackend, uri: string, digest: string | undefined, version: string | undefined) {
+  const md = live.metadata;
+  if (digest) return md.digest === digest && (md.version ?? "") === (version ?? "");
+  return !!version && md.version === version && md.uri === uri;
+}
+
+/**
+ * Install, upgrade or reinstall one concrete backend: try each source in order, stream it into a
+ * fresh staging dir, validate, and commit it as a new generation. Anything that fails before the
+ * final rename leaves the previous generation live and removes the staging dir.
+ */
+export class Installer {
+  constructor(private readonly d: InstallerDeps) {}
+
+  async install(job: InstallJob): Promise<InstallResult> {
+    const { target, signal, observe } = job;
+    const store = this.d.store;
+    const live = await store.live(target.name);
+    const errors: string[] = [];
+    const uris = candidates(target);
+    for (const uri of uris) {
+      if (signal.aborted) throw abortReason(signal);
+      await observe.phase("resolving");
+      let resolved: Resolved;
+      try {
+        resolved = await sourceFor(uri, target.sha256, this.d.sources).resolve(signal);
+      } catch (e) {
+        if (signal.aborted) throw abortReason(signal);
+        this.d.log.warn("source did not answer", { uri, error: errorText(e) });
+        errors.push(`${uri}: ${errorText(e)}`);
+        continue;
+      }
+      const version = target.version ?? resolved.version;
+      if (job.kind !== "reinstall" && live && sameAsLive(live, resolved.uri, resolved.digest, version)) {
+        return {
+          noop: true,
+          version: live.metadata.version,
+          digest: live.metadata.digest,
+          generation: live.generation,
+        };
+      }
+      await this.checkDisk(resolved.totalBytes);
+      try {
+        return await this.fetchAndCommit(job, resolved, live, version);
+      } catch (e) {
+        if (signal.aborted) throw abortReason(signal);
+        if (isFatal(e)) throw e;
+        this.d.log.warn("source failed", { uri, error: errorText(e) });
+        errors.push(`${uri}: ${errorText(e)}`);
+      }
+    }
+    throw new Error(
+      uris.length === 1 ? (errors[0] ?? "no source") : `every source failed: ${errors.join("; ")}`,
+    );
+  }
+
+  private async checkDisk(total: number | null): Promise<void> {
+    const free = await this.d.freeBytes(this.d.store.root);
+    const need = 2 * (total ?? 0) + this.d.diskMarginBytes;
+    if (free < need) {
+      const why =
+        total === null
+          ? `a ${formatBytes(this.d.diskMarginBytes)} margin (download size unknown)`
+          : `twice the ${formatBytes(total)} download plus a ${formatBytes(this.d.diskMarginBytes)} margin`;
+      throw new OpRefusedError(
+        `not enough free disk in ${this.d.store.root}: ${formatBytes(free)} free, need ${formatBytes(need)} (${why})`,
+      );
+    }
+  }
+
+  /** A tarball with everything under one top directory: that directory is the backend. */
+  private async hoist(staging: string): Promise<string> {
+    if (await stat(join(staging, "run.sh")).catch(() => null)) return staging;
+    const entries = await readdir(staging, { withFileTypes: true });
+    const only = entries[0];
+    if (entries.length !== 1 || !only?.isDirectory()) return staging;
+    if (!(await stat(join(staging, only.name, "run.sh")).catch(() => null))) return staging;
+    const hoisted = `${staging}-root`;
+    await rename(join(staging, only.name), hoisted);
+    await rmdir(staging);
+    return hoisted;
+  }
+
+  private async fetchAndCommit(
+    job: InstallJob,
+    resolved: Resolved,
+    live: LiveBackend | null,
+    version: string | undefined,
+  ): Promise<InstallResult> {
+    const { target, signal, observe } = job;
+    const store = this.d.store;
+    let staging = await store.createStaging(job.opId);
+    try {
+      observe.newAttempt();
+      observe.total(resolved.totalBytes);
+      await observe.phase("downloading", resolved.totalBytes ?? undefined);
+      const fetched = await resolved.fetch({
+        signal,
+        staging,
+        onBytes: (n) => observe.bytes(n),
+        state: new ExtractState(this.d.limits),
+        layerDone: () => store.flushEarly(staging),
+      });
+      const digest = resolved.digest ?? fetched.digest;
+      await observe.phase("verifying");
+      staging = await this.hoist(staging);
+      if (job.kind !== "reinstall" && live && sameAsLive(live, resolved.uri, digest, version)) {
+        await store.trash(staging);
+        return {
+          noop: true,
+          version: live.metadata.version,
+          digest: live.metadata.digest,
+          generation: live.generation,
+        };
+      }
+      const metadata: BackendMetadata = {
+        name: target.name,
+        alias: target.alias,
+        gallery_url: target.galleryUrl,
+        installed_at: rfc3339(),
+        version,
+        uri: resolved.uri,
+        digest,
+      };
+      const { generation } = await store.commit(target.name, staging, metadata, {
+        phase: async (p) => {
+          if (signal.aborted) throw abortReason(signal);
+          await observe.phase(p);
+        },
+      });
+      return { noop: false, version, digest, generation };
+    } catch (e) {
+      await store.trash(staging).catch(() => {});
+      throw e;
+    }
+  }
+}

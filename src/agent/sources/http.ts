@@ -1,0 +1,71 @@
+import { httpGet } from "../../oci/http-get.js";
+import { RegistryError } from "../../oci/registry-client.js";
+import { isLoopbackHost } from "../../oci/reference.js";
+import { verifiedStream } from "../../oci/verified-stream.js";
+import { OpRefusedError } from "../errors.js";
+import { unpackVerified } from "./unpack-verified.js";
+import type { Resolved, Source, SourceDeps } from "./types.js";
+
+/** A tarball (tar, tar.gz, tar.zst) over http(s), sha256-checked, resumed with Range when dropped. */
+export function httpSource(uri: string, sha256: string | undefined, deps: SourceDeps): Source {
+  const url = new URL(uri);
+  if (
+    url.protocol === "http:" &&
+    !sha256 &&
+    !isLoopbackHost(url.host) &&
+    !deps.insecureHosts.includes(url.host)
+  ) {
+    throw new OpRefusedError(
+      `${uri}: plain http needs a sha256 in the gallery, or the host named with --insecure-registry`,
+    );
+  }
+  const expectedDigest = sha256 ? `sha256:${sha256}` : undefined;
+  return {
+    uri,
+    async resolve(signal): Promise<Resolved> {
+      let totalBytes: number | null = null;
+      const head = await fetch(uri, { method: "HEAD", signal, redirect: "follow" }).catch(() => null);
+      if (head && head.status === 404) throw new RegistryError(`${uri}: HTTP 404`, 404);
+      if (head?.ok) {
+        const len = Number(head.headers.get("content-length"));
+        if (Number.isSafeInteger(len) && len > 0) totalBytes = len;
+      }
+      return {
+        uri,
+        digest: expectedDigest,
+        totalBytes,
+        async fetch(ctx) {
+          const body = verifiedStream({
+            what: uri,
+            expectedDigest,
+            maxBytes: ctx.state.limits.maxBytes,
+            signal: ctx.signal,
+            retries: deps.retries,
+            stallMs: deps.stallMs,
+            onBytes: ctx.onBytes,
+            throttle: deps.throttle,
+            onRetry: (r) => deps.log.warn("resuming a download", { uri, from: r.from, error: r.error }),
+            async open(from, sig) {
+              const res = await httpGet(url, {
+                headers: from > 0 ? { range: `bytes=${from}-` } : {},
+                signal: sig,
+              });
+              if (res.status !== 200 && res.status !== 206) {
+                res.body.resume();
+                throw new RegistryError(`GET ${uri}: HTTP ${res.status}`, res.status);
+              }
+              let start = 0;
+              if (res.status === 206) {
+                const m = /bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
+                start = m ? Number(m[1]) : from;
+              }
+              return { body: res.body, start };
+            },
+          });
+          await unpackVerified(body, { cwd: ctx.staging, state: ctx.state }, uri, ctx.signal);
+          return { digest: body.result().digest };
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,342 @@
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { ClusterClient } from "../client/cluster-client.js";
+import { errorMessage, type Logger } from "../client/log.js";
+import {
+  type AuditEvent,
+  decode,
+  encode,
+  isTerminal,
+  streamNames,
+  WorkItem,
+  type OpRecord,
+  type ProgressEvent,
+} from "../protocol/index.js";
+import { CancelledError, errorText, ShutdownError } from "./errors.js";
+import type { Executor } from "./executor.js";
+import type { NameLocks, Slots } from "./locks.js";
+import { MalformedRecordError, OpRecords, type Outcome } from "./op-records.js";
+import { ProgressReporter } from "./progress.js";
+
+export const ACK_WAIT_MS = 30_000;
+export const WORKING_EVERY_MS = 10_000;
+/** A running op's record is re-read this often (a missed cancel signal is still noticed). */
+export const RECORD_CHECK_MS = 5_000;
+const TOUCH_EVERY_MS = 60_000;
+
+export interface WorkerDeps {
+  client: ClusterClient;
+  nodeId: string;
+  executor: Executor;
+  locks: NameLocks;
+  slots: Slots;
+  log: Logger;
+  /** Called after every op that reached a final state (the disk may have changed). */
+  changed(): Promise<void>;
+}
+
+interface ActiveOp {
+  opId: string;
+  msg: JsMsg;
+  abort: AbortController;
+  /** Executing (holds its locks and a slot), as opposed to waiting or deciding. */
+  running: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The agent's work loop: a durable pull consumer on this node's work subject. Each message names an
+ * op; the op record decides what happens. The message is kept in progress while the op waits or
+ * runs, and acked only once the record is final.
+ */
+export class Worker {
+  private readonly records: OpRecords;
+  private readonly active = new Map<string, ActiveOp>();
+  private readonly handlers = new Set<Promise<void>>();
+  private messages?: ConsumerMessages;
+  private stopping = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+
+  constructor(private readonly d: WorkerDeps) {
+    this.records = new OpRecords(d.client, d.nodeId);
+  }
+
+  get durableName(): string {
+    return `agent_${this.d.nodeId}`;
+  }
+
+  /** Ops executing right now (for the heartbeat). */
+  get runningOps(): number {
+    let n = 0;
+    for (const a of this.active.values()) if (a.running) n++;
+    return n;
+  }
+
+  private consumerConfig() {
+    const { client } = this.d;
+    return {
+      durable_name: this.durableName,
+      filter_subject: client.subjects.work(this.d.nodeId),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * 1_000_000,
+      max_deliver: -1,
+      max_ack_pending: 256,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { client } = this.d;
+    const stream = streamNames(client.prefix).work;
+    // Re-creating the consumer hands every unacked message back at once, so an op interrupted by a
+    // crash is retried now instead of after ack_wait. Our own attempt count bounds the retries.
+    await client.jsm.consumers.delete(stream, this.durableName).catch(() => false);
+    await client.jsm.consumers.add(stream, this.consumerConfig());
+    this.messages = await (
+      await client.js.consumers.get(stream, this.durableName)
+    ).consume({ max_messages: 16 });
+    this.loop = this.run(stream);
+  }
+
+  /** Take messages until stopped; if the consumer goes away (deleted, stream lost), make it again. */
+  private async run(stream: string): Promise<void> {
+    for (let failures = 0; !this.stopping;) {
+      try {
+        if (!this.messages) {
+          await this.d.client.jsm.consumers.add(stream, this.consumerConfig());
+          this.messages = await (
+            await this.d.client.js.consumers.get(stream, this.durableName)
+          ).consume({ max_messages: 16 });
+        }
+        const messages = this.messages;
+        void (async () => {
+          for await (const s of messages.status()) {
+            if (s.type === "consumer_deleted" || (s.type === "consumer_not_found" && s.count > 2)) {
+              this.d.log.warn("work consumer lost; re-creating it", { status: s.type });
+              await messages.close().catch(() => {});
+            }
+          }
+        })().catch(() => {});
+        for await (const m of messages) {
+          failures = 0;
+          if (this.stopping) break;
+          const h = this.handle(m).catch((e) =>
+            this.d.log.error("work handler failed", { error: errorMessage(e) }),
+          );
+          this.handlers.add(h);
+          void h.finally(() => this.handlers.delete(h));
+        }
+      } catch (e) {
+        this.d.log.warn("work consumer failed", { error: errorMessage(e) });
+      }
+      this.messages = undefined;
+      if (this.stopping) break;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(10_000, 500 * 2 ** failures++));
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+  }
+
+  /** A cancel signal: abort the op if it is here (waiting or running). */
+  cancel(opId: string): boolean {
+    const a = this.active.get(opId);
+    if (!a) return false;
+    this.d.log.info("cancel signal", { opId });
+    a.abort.abort(new CancelledError());
+    return true;
+  }
+
+  /** Stop taking work, stop what is downloading (a swap under way finishes), wait for the rest. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.messages?.close().catch(() => {});
+    for (const a of this.active.values()) a.abort.abort(new ShutdownError());
+    await Promise.allSettled([...this.handlers]);
+    await this.loop?.catch(() => {});
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    const item = decode(WorkItem, msg.data);
+    if (!item.ok) {
+      this.d.log.warn("dropping a malformed work item", { subject: msg.subject, error: item.error });
+      msg.ack();
+      return;
+    }
+    const { opId, nodeId } = item.value;
+    if (nodeId !== this.d.nodeId) {
+      this.d.log.warn("dropping a work item for another node", { opId, nodeId });
+      msg.ack();
+      return;
+    }
+    const existing = this.active.get(opId);
+    if (existing) {
+      // Redelivered while we are still on it (a stall outlived ack_wait): keep the newest handle.
+      existing.msg = msg;
+      return;
+    }
+    const op: ActiveOp = { opId, msg, abort: new AbortController(), running: false };
+    this.active.set(opId, op);
+    let lastTouch = Date.now();
+    const keepAlive = setInterval(() => op.msg.working(), WORKING_EVERY_MS);
+    const watch = setInterval(() => {
+      void this.records
+        .read(opId)
+        .then(async (e) => {
+          if (e && (e.value.state === "cancelling" || e.value.state === "cancelled")) {
+            op.abort.abort(new CancelledError());
+          } else if (op.running && Date.now() - lastTouch > TOUCH_EVERY_MS) {
+            lastTouch = Date.now();
+            await this.records.touch(opId);
+          }
+        })
+        .catch(() => {});
+    }, RECORD_CHECK_MS);
+    const releases: Array<() => void> = [];
+    try {
+      await this.process(op, releases);
+    } finally {
+      clearInterval(keepAlive);
+      clearInterval(watch);
+      for (const r of releases.reverse()) r();
+      this.active.delete(opId);
+    }
+  }
+
+  private async process(op: ActiveOp, releases: Array<() => void>): Promise<void> {
+    const { opId } = op;
+    const log = this.d.log.child({ opId });
+    let first;
+    try {
+      first = await this.records.read(opId);
+    } catch (e) {
+      if (!(e instanceof MalformedRecordError)) throw e;
+      log.warn("dropping a work item whose op record is malformed", { error: e.message });
+      op.msg.ack();
+      return;
+    }
+    if (!first || isTerminal(first.value.state)) {
+      log.debug("skipping work item", { why: first ? first.value.state : "no op record" });
+      op.msg.ack();
+      return;
+    }
+    let outcome: Outcome;
+    let progress: ProgressReporter | undefined;
+    let record: OpRecord = first.value;
+    try {
+      if (record.state === "cancelling") throw new CancelledError();
+      releases.push(await this.d.locks.acquire(await this.d.executor.lockNames(record), op.abort.signal));
+      releases.push(await this.d.slots.acquire(op.abort.signal));
+      const decision = await this.records.start(opId);
+      if (decision.action !== "run") {
+        if (decision.action === "skip") log.debug("not running op", { why: decision.why });
+        else await this.audit(decision.record);
+        op.msg.ack();
+        return;
+      }
+      record = decision.record;
+      op.running = true;
+      log.info("op started", { kind: record.kind, backend: record.backend, attempt: record.attempts });
+      const reporter = new ProgressReporter({
+        opId,
+        nodeId: this.d.nodeId,
+        backend: record.target?.name ?? record.backend,
+        publish: (e: ProgressEvent) => {
+          try {
+            this.d.client.publish(this.d.client.subjects.progress(this.d.nodeId, opId), e);
+          } catch {
+            // progress is best effort
+          }
+        },
+      });
+      progress = reporter;
+      const result = await this.d.executor.run(record, {
+        signal: op.abort.signal,
+        observe: {
+          phase: async (p, bytesTotal) => {
+            reporter.setPhase(p);
+            try {
+              await this.records.setPhase(opId, p, bytesTotal);
+            } catch (e) {
+              // A cancel stops the op; NATS being briefly away does not (the final write retries).
+              if (e instanceof CancelledError) throw e;
+              log.warn("cannot record the phase", { phase: p, error: errorMessage(e) });
+            }
+          },
+          total: (t) => reporter.setTotal(t),
+          newAttempt: () => reporter.newAttempt(),
+          bytes: (n) => reporter.add(n),
+        },
+      });
+      outcome = { state: "succeeded", result };
+    } catch (e) {
+      const reason: unknown = op.abort.signal.aborted ? op.abort.signal.reason : e;
+      if (reason instanceof ShutdownError) {
+        void progress?.finish();
+        if (op.running) {
+          await this.records
+            .requeue(opId, `interrupted: the agent stopped while ${record.phase ?? "starting"}`)
+            .catch(() => {});
+        }
+        log.info("op interrupted by shutdown; it will run again after the restart");
+        op.msg.nak();
+        return;
+      }
+      outcome =
+        reason instanceof CancelledError
+          ? { state: "cancelled", error: reason.message === "cancelled" ? undefined : reason.message }
+          : { state: "failed", error: errorText(e) };
+    }
+    // The inventory first: whoever sees the final state can trust the inventory already.
+    if (op.running) {
+      await this.d.changed().catch((e) => log.warn("inventory update failed", { error: errorMessage(e) }));
+    }
+    const final = await this.finish(opId, outcome, log);
+    void progress?.finish();
+    if (!final) return; // stopping while NATS is unreachable: the redelivery will settle it
+    log.info("op finished", { state: final.record.state, error: final.record.error });
+    if (final.changed) await this.audit(final.record);
+    op.msg.ack();
+  }
+
+  /** Write the final state, retrying while NATS is unreachable (unless the agent is stopping). */
+  private async finish(
+    opId: string,
+    outcome: Outcome,
+    log: Logger,
+  ): Promise<{ record: OpRecord; changed: boolean } | null> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.records.finish(opId, outcome);
+      } catch (e) {
+        if (this.stopping && attempt > 2) return null;
+        log.warn("cannot write the final op state yet", { error: errorMessage(e), attempt });
+        await sleep(Math.min(5_000, 250 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async audit(op: OpRecord): Promise<void> {
+    const ev: AuditEvent = {
+      v: 1,
+      kind: "op.state",
+      at: Date.now(),
+      actor: `agent:${this.d.nodeId}`,
+      nodeId: op.nodeId,
+      opId: op.id,
+      backend: op.backend,
+      message: op.error ? `${op.state}: ${op.error}`.slice(0, 4096) : op.state,
+      op,
+    };
+    try {
+      await this.d.client.js.publish(this.d.client.subjects.event("op", op.nodeId, op.id), encode(ev));
+    } catch (e) {
+      this.d.log.warn("cannot publish audit event", { opId: op.id, error: errorMessage(e) });
+    }
+  }
+}

@@ -1,0 +1,200 @@
+import { createHash } from "node:crypto";
+
+/** The bytes did not hash to what the source promised: the content is refused. */
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly what: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${what}: digest mismatch (expected ${expected}, got ${actual})`);
+    this.name = "DigestMismatchError";
+  }
+}
+
+/** The byte count differs from the descriptor or crossed a cap. */
+export class SizeMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SizeMismatchError";
+  }
+}
+
+/** A failure worth retrying (dropped connection, 5xx, 429) as opposed to a refusal. */
+export class TransientError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = "TransientError";
+  }
+}
+
+export interface OpenedBody {
+  body: AsyncIterable<Uint8Array>;
+  /** Offset of the first byte of `body`: `from` when the server honoured Range, 0 when it did not. */
+  start: number;
+}
+
+export interface VerifiedStreamOptions {
+  /** What is being downloaded, for error messages. */
+  what: string;
+  /** Open the resource at byte `from` (a Range request when from > 0). */
+  open(from: number, signal: AbortSignal): Promise<OpenedBody>;
+  expectedSize?: number;
+  /** `sha256:<hex>`; when absent the digest is only computed. */
+  expectedDigest?: string;
+  /** Refuse more than this many bytes when the size is unknown. */
+  maxBytes?: number;
+  signal?: AbortSignal;
+  /** Resume attempts after a dropped connection or a retryable status. */
+  retries?: number;
+  /** Abort an attempt that delivers no byte for this long (then resume). */
+  stallMs?: number;
+  onBytes?(n: number): void;
+  /** Wait before passing on `n` bytes (rate limiting). */
+  throttle?(n: number, signal: AbortSignal): Promise<void>;
+  onRetry?(info: { from: number; attempt: number; error: string }): void;
+}
+
+export interface VerifiedStream {
+  /** The verified bytes; errors instead of ending when the size or digest is wrong. */
+  chunks: AsyncGenerator<Uint8Array, void, undefined>;
+  /** Available once `chunks` has ended cleanly. */
+  result(): { digest: string; size: number };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }
+    function onAbort() {
+      clearTimeout(t);
+      reject(signal?.reason as Error);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+/**
+ * Stream a resource while hashing it, resuming with Range after a dropped connection (the hash
+ * simply continues), and fail at the end, instead of ending, when the size or digest is wrong.
+ * A server that ignores Range gets its first bytes skipped, so the consumer never sees a byte twice.
+ */
+export function verifiedStream(o: VerifiedStreamOptions): VerifiedStream {
+  const hash = createHash("sha256");
+  let got = 0;
+  let final: { digest: string; size: number } | undefined;
+  const retries = o.retries ?? 4;
+  const limit = o.expectedSize ?? o.maxBytes ?? Number.MAX_SAFE_INTEGER;
+
+  async function* run(): AsyncGenerator<Uint8Array, void, undefined> {
+    // Only attempts that made no progress count against `retries`; a link that keeps dropping
+    // but keeps moving forward is followed to the end (within a generous cap).
+    let failures = 0;
+    let attempts = 0;
+    let lastFailureAt = -1;
+    for (;;) {
+      if (o.signal?.aborted) throw o.signal.reason;
+      const attempt = new AbortController();
+      const signal = o.signal ? AbortSignal.any([o.signal, attempt.signal]) : attempt.signal;
+      let stall: NodeJS.Timeout | undefined;
+      const arm = () => {
+        if (!o.stallMs) return;
+        clearTimeout(stall);
+        stall = setTimeout(() => attempt.abort(new TransientError(`no data for ${o.stallMs} ms`)), o.stallMs);
+      };
+      try {
+        arm();
+        const opened = await o.open(got, signal);
+        let skip = got - opened.start;
+        if (skip < 0) throw new Error(`${o.what}: server resumed at ${opened.start}, past byte ${got}`);
+        for await (const raw of opened.body) {
+          arm();
+          let chunk = raw;
+          if (skip > 0) {
+            if (chunk.byteLength <= skip) {
+              skip -= chunk.byteLength;
+              continue;
+            }
+            chunk = chunk.subarray(skip);
+            skip = 0;
+          }
+          if (got + chunk.byteLength > limit) {
+            throw new SizeMismatchError(
+              o.expectedSize !== undefined
+                ? `${o.what}: more than the ${o.expectedSize} bytes announced`
+                : `${o.what}: larger than the ${limit}-byte limit`,
+            );
+          }
+          if (o.throttle) await o.throttle(chunk.byteLength, signal);
+          hash.update(chunk);
+          got += chunk.byteLength;
+          o.onBytes?.(chunk.byteLength);
+          yield chunk;
+        }
+        clearTimeout(stall);
+        if (skip > 0) throw new TransientError(`${o.what}: connection closed before byte ${got}`);
+        if (o.expectedSize !== undefined && got < o.expectedSize) {
+          // A body that ends early without an error is a dropped connection too.
+          throw new TransientError(`${o.what}: got ${got} of ${o.expectedSize} bytes`);
+        }
+        break;
+      } catch (caught) {
+        clearTimeout(stall);
+        if (o.signal?.aborted) throw o.signal.reason;
+        // An attempt we aborted ourselves (stall) fails with the reason we gave, not AbortError.
+        const e: unknown = attempt.signal.aborted ? attempt.signal.reason : caught;
+        if (got > lastFailureAt) failures = 0;
+        lastFailureAt = got;
+        if (!isRetryable(e)) throw e;
+        if (failures >= retries || ++attempts > retries * 10) {
+          throw new Error(`${o.what}: download failed after ${attempts + 1} attempts (${describe(e)})`, {
+            cause: e,
+          });
+        }
+        failures++;
+        o.onRetry?.({ from: got, attempt: failures, error: describe(e) });
+        const wait = e instanceof TransientError && e.retryAfterMs ? e.retryAfterMs : 0;
+        await sleep(Math.max(wait, Math.min(2_000, 100 * 2 ** failures)), o.signal);
+      }
+    }
+    const digest = `sha256:${hash.digest("hex")}`;
+    if (o.expectedDigest && digest !== o.expectedDigest) {
+      throw new DigestMismatchError(o.what, o.expectedDigest, digest);
+    }
+    final = { digest, size: got };
+  }
+
+  return {
+    chunks: run(),
+    result() {
+      if (!final) throw new Error(`${o.what}: not fully read yet`);
+      return final;
+    },
+  };
+}
+
+/** An error with its cause (fetch hides the socket error in `cause`). */
+function describe(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const cause = (e as { cause?: { message?: string } }).cause?.message;
+  return cause && !msg.includes(cause) ? `${msg}: ${cause}` : msg;
+}
+
+/** Dropped connections, stalls and server-side trouble are retried; refusals and bad bytes are not. */
+export function isRetryable(e: unknown): boolean {
+  if (e instanceof TransientError) return true;
+  if (e instanceof DigestMismatchError || e instanceof SizeMismatchError) return false;
+  const status = (e as { status?: number }).status;
+  if (typeof status === "number") return status >= 500 || status === 429 || status === 408;
+  const err = e as { name?: string; message?: string; code?: string; cause?: { code?: string } };
+  const text = `${err.name ?? ""} ${err.message ?? ""} ${err.code ?? ""} ${err.cause?.code ?? ""}`;
+  return /terminated|aborted|socket|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|other side closed|fetch failed|UND_ERR|premature close/i.test(
+    text,
+  );
+}

@@ -1,0 +1,115 @@
+import { readdir, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ClusterClient } from "../../src/client/index.js";
+import type { ProgressEvent } from "../../src/protocol/index.js";
+import { spawnBackplane } from "../harness/backplane.js";
+import { NatsServer } from "../harness/nats-server.js";
+import { pushBackendImage } from "../harness/oci-image.js";
+import { removeDir, stopProcess, tempDir, waitFor, type Spawned } from "../harness/proc.js";
+import { Registry } from "../harness/registry.js";
+import { connectClient, noise, opRecord, submit, treeDigest, waitOp } from "./helpers.js";
+
+describe("the real `backplane agent` process", () => {
+  let nats: NatsServer;
+  let registry: Registry;
+  let client: ClusterClient;
+  let dir: string;
+  const procs: Spawned[] = [];
+
+  const start = async (nodeId: string, extra: string[] = []): Promise<Spawned> => {
+    const p = spawnBackplane([
+      "agent",
+      "--node-id",
+      nodeId,
+      "--backends-dir",
+      join(dir, nodeId),
+      "--server",
+      nats.url,
+      "--no-fsync",
+      "--heartbeat-interval",
+      "1s",
+      "--capability",
+      "default",
+      ...extra,
+    ]);
+    procs.push(p);
+    await waitFor(
+      "agent started",
+      () => {
+        if (p.child.exitCode !== null) throw new Error(`agent exited:\n${p.output()}`);
+        return /"agent started"/.test(p.output());
+      },
+      15_000,
+    );
+    return p;
+  };
+
+  beforeAll(async () => {
+    [nats, registry] = await Promise.all([NatsServer.start(), Registry.start()]);
+    client = await connectClient(nats.url);
+    dir = await tempDir("agent-proc");
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => stopProcess(p, "SIGKILL")));
+    await client?.close();
+    await Promise.all([nats?.dispose(), registry?.dispose()]);
+    await removeDir(dir);
+  });
+
+  async function upgradeUnderWay(nodeId: string, name: string) {
+    const v1 = await pushBackendImage(registry, `backends/${name}`, "1", { files: { v: "1" } });
+    const first = await submit(client, { nodeId, kind: "install", backend: name, target: { uri: v1.ref } });
+    await waitOp(client, nodeId, first, ["succeeded"]);
+    const before = await treeDigest(join(dir, nodeId, name));
+    const v2 = await pushBackendImage(registry, `backends/${name}`, "2", {
+      files: { big: noise(3_000_000) },
+    });
+    const events: ProgressEvent[] = [];
+    const unsub = client.onProgress((e) => events.push(e), nodeId);
+    const opId = await submit(client, { nodeId, kind: "upgrade", backend: name, target: { uri: v2.ref } });
+    await waitFor("download under way", () => events.some((e) => e.opId === opId && e.bytesDone > 200_000));
+    unsub();
+    return { opId, before, v2 };
+  }
+
+  it("kill -9 mid-download, restart: old version live meanwhile, staging cleaned, op retried and succeeds", async () => {
+    const nodeId = "crashy";
+    const p = await start(nodeId, ["--rate-limit", "400k"]);
+    const { opId, before, v2 } = await upgradeUnderWay(nodeId, "llm");
+    p.child.kill("SIGKILL");
+    await p.exited;
+    const root = join(dir, nodeId);
+    expect(await treeDigest(join(root, "llm"))).toEqual(before);
+    expect((await opRecord(client, nodeId, opId))?.state).toBe("running");
+
+    const again = await start(nodeId);
+    const op = await waitOp(client, nodeId, opId, ["succeeded"]);
+    expect(op.attempts).toBe(2);
+    expect(op.result?.digest).toBe(v2.digest);
+    expect(again.output()).toMatch(/removing leftover of an interrupted operation/);
+    expect(await readdir(join(root, ".staging"))).toEqual([]);
+    expect(await readlink(join(root, "llm"))).toBe(`.generations/llm/${op.result!.generation}`);
+    await stopProcess(again);
+  });
+
+  it("SIGTERM: exits 0, the interrupted op goes back to queued and runs after the restart", async () => {
+    const nodeId = "termy";
+    const p = await start(nodeId, ["--rate-limit", "400k"]);
+    const { opId, before } = await upgradeUnderWay(nodeId, "tts");
+    const t0 = Date.now();
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(await treeDigest(join(dir, nodeId, "tts"))).toEqual(before);
+    const rec = await opRecord(client, nodeId, opId);
+    expect(rec).toMatchObject({ state: "queued", attempts: 1, error: expect.stringMatching(/interrupted/) });
+    expect(await readdir(join(dir, nodeId, ".staging"))).toEqual([]);
+
+    const again = await start(nodeId);
+    const op = await waitOp(client, nodeId, opId, ["succeeded"]);
+    expect(op.attempts).toBe(2);
+    expect(op.error).toBeUndefined();
+    await stopProcess(again);
+  });
+});

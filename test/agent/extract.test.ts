@@ -1,0 +1,173 @@
+import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { checkTree, entryPath, extractStream, ExtractState, judgeEntry } from "../../src/agent/extract.js";
+import { UnsafeArchiveError } from "../../src/agent/errors.js";
+import { removeDir, tempDir } from "../harness/proc.js";
+import { RUN_SH, tarball, type TarItem } from "./archives.js";
+
+type E = { path: string; type?: string; linkpath?: string; size?: number; mode?: number };
+
+/** Judge a sequence of entries; the verdict of each (null = extract). */
+function judge(entries: E[], limits = { maxBytes: 1000, maxEntries: 100 }): Array<string | null> {
+  const state = new ExtractState(limits);
+  return entries.map((e) =>
+    judgeEntry(state, "/nonexistent", e.path, { type: "File", size: 0, ...e }, false),
+  );
+}
+
+describe("tar entry rules (table)", () => {
+  const table: Array<[string, E[], Array<RegExp | null>]> = [
+    [
+      "plain files and dirs",
+      [{ path: "run.sh" }, { path: "./lib/", type: "Directory" }, { path: "lib/a.so" }],
+      [null, null, null],
+    ],
+    ["absolute path", [{ path: "/etc/passwd" }], [/absolute path/]],
+    ["'..' in a path", [{ path: "a/../../x" }], [/'\.\.'/]],
+    ["symlink inside", [{ path: "lib/libx.so", type: "SymbolicLink", linkpath: "libx.so.1" }], [null]],
+    ["symlink to a sibling dir", [{ path: "bin/py", type: "SymbolicLink", linkpath: "../lib/py" }], [null]],
+    [
+      "absolute symlink",
+      [{ path: "l", type: "SymbolicLink", linkpath: "/usr/bin/python3" }],
+      [/points outside/],
+    ],
+    [
+      "symlink climbing out",
+      [{ path: "a/l", type: "SymbolicLink", linkpath: "../../x" }],
+      [/points outside/],
+    ],
+    [
+      "a later symlink that would redirect an earlier one",
+      [
+        { path: "a", type: "SymbolicLink", linkpath: "b/../x" },
+        { path: "b", type: "SymbolicLink", linkpath: "." },
+      ],
+      [null, /redirect the target of a/],
+    ],
+    [
+      "a symlink through another symlink",
+      [
+        { path: "d", type: "SymbolicLink", linkpath: "." },
+        { path: "e", type: "SymbolicLink", linkpath: "d/../x" },
+      ],
+      [null, /passes through the symbolic link d/],
+    ],
+    [
+      "a write through a symlink",
+      [{ path: "d", type: "SymbolicLink", linkpath: "x" }, { path: "d/f" }],
+      [null, /passes through/],
+    ],
+    ["hardlink inside", [{ path: "a" }, { path: "b", type: "Link", linkpath: "a" }], [null, null]],
+    ["hardlink outside", [{ path: "b", type: "Link", linkpath: "../a" }], [/outside/]],
+    ["hardlink absolute", [{ path: "b", type: "Link", linkpath: "/etc/shadow" }], [/outside/]],
+    [
+      "character device",
+      [{ path: "c", type: "CharacterDevice" }],
+      [/character device entries are not allowed/],
+    ],
+    ["block device", [{ path: "c", type: "BlockDevice" }], [/block device/]],
+    ["FIFO", [{ path: "p", type: "FIFO" }], [/FIFO entries are not allowed/]],
+    [
+      "byte cap",
+      [
+        { path: "a", size: 600 },
+        { path: "b", size: 600 },
+      ],
+      [null, /more than 1000 bytes/],
+    ],
+  ];
+  for (const [what, entries, want] of table) {
+    it(what, () => {
+      const got = judge(entries);
+      want.forEach((w, i) => (w === null ? expect(got[i]).toBeNull() : expect(got[i]).toMatch(w)));
+    });
+  }
+
+  it("entry count cap", () => {
+    const got = judge(
+      Array.from({ length: 4 }, (_, i) => ({ path: `f${i}` })),
+      { maxBytes: 1000, maxEntries: 3 },
+    );
+    expect(got.slice(0, 3)).toEqual([null, null, null]);
+    expect(got[3]).toMatch(/more than 3 entries/);
+  });
+
+  it("strips setuid, setgid and sticky bits", () => {
+    const state = new ExtractState();
+    const entry = { type: "File", size: 0, mode: 0o6755 };
+    expect(judgeEntry(state, "/x", "su", entry, false)).toBeNull();
+    expect(entry.mode).toBe(0o755);
+  });
+
+  it("entryPath normalises './' and refuses escapes", () => {
+    expect(entryPath("./a//b/")).toEqual({ ok: true, parts: ["a", "b"] });
+    expect(entryPath("C:\\x")).toMatchObject({ ok: false });
+  });
+});
+
+describe("extraction into a staging dir", () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map(removeDir));
+  });
+  const fresh = async () => {
+    const d = await tempDir("extract");
+    dirs.push(d);
+    const staging = join(d, "staging");
+    await mkdir(staging);
+    return { d, staging };
+  };
+  async function* once(b: Buffer) {
+    yield b;
+  }
+
+  it("keeps legit links and applies OCI whiteouts of later layers", async () => {
+    const { staging } = await fresh();
+    const state = new ExtractState();
+    const layer1: TarItem[] = [
+      RUN_SH,
+      { path: "lib/libx.so.1", body: "x" },
+      { path: "lib/libx.so", type: "SymbolicLink", linkpath: "libx.so.1" },
+      { path: "old.txt", body: "old" },
+      { path: "d/keep-not", body: "gone" },
+    ];
+    const layer2: TarItem[] = [
+      { path: ".wh.old.txt" },
+      { path: "d/.wh..wh..opq" },
+      { path: "d/new", body: "new" },
+    ];
+    await extractStream(once(tarball(layer1)), { cwd: staging, state, whiteouts: true });
+    await extractStream(once(tarball(layer2)), { cwd: staging, state, whiteouts: true });
+    expect((await readdir(staging)).sort()).toEqual(["d", "lib", "run.sh"]);
+    expect(await readdir(join(staging, "d"))).toEqual(["new"]);
+    expect(await readFile(join(staging, "lib/libx.so"), "utf8")).toBe("x");
+    expect(await checkTree(staging)).toBeGreaterThan(0);
+  });
+
+  it("aborts the whole archive with the entry named, and nothing lands outside", async () => {
+    const { d, staging } = await fresh();
+    const evil = tarball([RUN_SH, { path: "ok.txt", body: "fine" }, { path: "../escape.txt", body: "x" }]);
+    const err = await extractStream(once(evil), { cwd: staging, state: new ExtractState() }).catch((e) => e);
+    expect(err).toBeInstanceOf(UnsafeArchiveError);
+    expect(String(err.message)).toMatch(/refusing archive entry "\.\.\/escape\.txt"/);
+    expect(await readdir(d)).toEqual(["staging"]);
+  });
+
+  it("a corrupt gzip stream fails instead of producing a partial tree silently", async () => {
+    const { staging } = await fresh();
+    const good = tarball([RUN_SH, { path: "big", body: Buffer.alloc(50_000, 1) }]);
+    const bad = Buffer.from(good);
+    bad[bad.length - 6] = bad[bad.length - 6]! ^ 0xff; // the gzip CRC
+    await expect(extractStream(once(bad), { cwd: staging, state: new ExtractState() })).rejects.toThrow();
+  });
+
+  it("checkTree refuses a link that escapes when followed (defence in depth)", async () => {
+    const { staging } = await fresh();
+    await writeFile(join(staging, "run.sh"), "x");
+    await symlink(".", join(staging, "self"));
+    await symlink("self/../../outside", join(staging, "sneaky"));
+    await expect(checkTree(staging)).rejects.toThrow(/sneaky -> self\/\.\.\/\.\.\/outside points outside/);
+    expect((await lstat(join(staging, "sneaky"))).isSymbolicLink()).toBe(true);
+  });
+});

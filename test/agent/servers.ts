@@ -1,0 +1,222 @@
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Credentials } from "../../src/oci/auth.js";
+import { basicHeader } from "../../src/oci/auth.js";
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  range?: string;
+  authorization?: string;
+}
+
+async function listen(server: Server, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((r) => server.close(() => r()));
+}
+
+/** Cut a response body once `absoluteLimit` bytes of the resource have gone out. */
+function pipeCut(
+  up: IncomingMessage,
+  res: ServerResponse,
+  offset: number,
+  absoluteLimit: number | undefined,
+  onCut: () => void,
+): void {
+  let pos = offset;
+  up.on("data", (chunk: Buffer) => {
+    if (absoluteLimit !== undefined && pos + chunk.length > absoluteLimit) {
+      const keep = Math.max(0, absoluteLimit - pos);
+      if (keep > 0) res.write(chunk.subarray(0, keep));
+      pos += keep;
+      onCut();
+      up.destroy();
+      res.socket?.destroy();
+      return;
+    }
+    pos += chunk.length;
+    res.write(chunk);
+  });
+  up.on("end", () => res.end());
+  up.on("error", () => res.socket?.destroy());
+}
+
+const rangeStart = (h?: string) => Number(/bytes=(\d+)-/.exec(h ?? "")?.[1] ?? 0);
+
+export interface ProxyFaults {
+  /** Drop blob responses once this many bytes of the blob have been sent... */
+  dropBlobAt?: number;
+  /** ...this many times (Infinity: always). */
+  drops?: number;
+  /** Answer blob GETs with a 307 to the CDN server (another loopback address). */
+  redirect?: boolean;
+}
+
+/**
+ * A tiny reverse proxy in front of the real registry that can drop connections mid-blob and send
+ * blob downloads to a "CDN" on 127.0.0.2, recording every request it sees.
+ */
+export class RegistryProxy {
+  readonly seen: SeenRequest[] = [];
+  readonly cdnSeen: SeenRequest[] = [];
+  faults: ProxyFaults = {};
+  dropped = 0;
+  private constructor(
+    private readonly server: Server,
+    private readonly cdn: Server,
+    readonly host: string,
+    readonly cdnHost: string,
+  ) {}
+
+  static async start(upstream: string, upstreamAuth?: Credentials): Promise<RegistryProxy> {
+    const [uh, up] = upstream.split(":");
+    const forward = (
+      method: string,
+      path: string,
+      headers: Record<string, string | string[] | undefined>,
+      cb: (r: IncomingMessage) => void,
+      onError: () => void,
+    ) => {
+      const req = request(
+        { host: uh, port: Number(up), method, path, headers: { ...headers, host: upstream } },
+        cb,
+      );
+      req.on("error", onError);
+      return req;
+    };
+    const self: { proxy?: RegistryProxy } = {};
+    const cdn = createServer((req, res) => {
+      const proxy = self.proxy!;
+      proxy.cdnSeen.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        range: req.headers.range,
+        authorization: req.headers.authorization,
+      });
+      const path = new URL(req.url ?? "/", "http://x").searchParams.get("path") ?? "/";
+      const headers: Record<string, string> = {};
+      if (req.headers.range) headers.range = req.headers.range;
+      if (upstreamAuth) headers.authorization = basicHeader(upstreamAuth);
+      forward(
+        "GET",
+        path,
+        headers,
+        (u) => {
+          res.writeHead(u.statusCode ?? 502, u.headers);
+          u.pipe(res);
+        },
+        () => res.socket?.destroy(),
+      ).end();
+    });
+    const server = createServer((req, res) => {
+      const proxy = self.proxy!;
+      const url = req.url ?? "/";
+      proxy.seen.push({
+        method: req.method ?? "",
+        url,
+        range: req.headers.range,
+        authorization: req.headers.authorization,
+      });
+      const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(url);
+      const f = proxy.faults;
+      if (isBlob && f.redirect) {
+        res.writeHead(307, {
+          location: `http://${proxy.cdnHost}/blob?path=${encodeURIComponent(url)}&sig=x`,
+        });
+        res.end();
+        return;
+      }
+      const upReq = forward(
+        req.method ?? "GET",
+        url,
+        req.headers,
+        (u) => {
+          res.writeHead(u.statusCode ?? 502, u.headers);
+          const cut =
+            isBlob && f.dropBlobAt !== undefined && proxy.dropped < (f.drops ?? 1) ? f.dropBlobAt : undefined;
+          pipeCut(u, res, rangeStart(req.headers.range), cut, () => proxy.dropped++);
+        },
+        () => res.socket?.destroy(),
+      );
+      req.pipe(upReq);
+    });
+    const port = await listen(server, "127.0.0.1");
+    const cdnPort = await listen(cdn, "127.0.0.2");
+    self.proxy = new RegistryProxy(server, cdn, `127.0.0.1:${port}`, `127.0.0.2:${cdnPort}`);
+    return self.proxy;
+  }
+
+  blobGets(): SeenRequest[] {
+    return this.seen.filter((r) => r.method === "GET" && r.url.includes("/blobs/"));
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([close(this.server), close(this.cdn)]);
+  }
+}
+
+/** Serves one file over HTTP with Range support; can drop the connection once mid-body. */
+export class FileServer {
+  readonly seen: SeenRequest[] = [];
+  dropAt?: number;
+  drops = 0;
+  private constructor(
+    private readonly server: Server,
+    readonly base: string,
+    private readonly files: Map<string, Buffer>,
+  ) {}
+
+  static async start(): Promise<FileServer> {
+    const files = new Map<string, Buffer>();
+    const self: { fs?: FileServer } = {};
+    const server = createServer((req, res) => {
+      const fs = self.fs!;
+      fs.seen.push({ method: req.method ?? "", url: req.url ?? "", range: req.headers.range });
+      const body = files.get(req.url ?? "");
+      if (!body) {
+        res.writeHead(404).end();
+        return;
+      }
+      const start = rangeStart(req.headers.range);
+      const headers = { "content-length": String(body.length - start), "accept-ranges": "bytes" };
+      if (req.headers.range) {
+        res.writeHead(206, {
+          ...headers,
+          "content-range": `bytes ${start}-${body.length - 1}/${body.length}`,
+        });
+      } else {
+        res.writeHead(200, headers);
+      }
+      if (req.method === "HEAD") {
+        res.end();
+        return;
+      }
+      if (fs.dropAt !== undefined && fs.drops === 0 && start < fs.dropAt) {
+        fs.drops++;
+        res.write(body.subarray(start, fs.dropAt), () => res.socket?.destroy());
+        return;
+      }
+      res.end(body.subarray(start));
+    });
+    const port = await listen(server, "127.0.0.1");
+    self.fs = new FileServer(server, `http://127.0.0.1:${port}`, files);
+    return self.fs;
+  }
+
+  serve(path: string, body: Buffer): string {
+    this.files.set(path, body);
+    return `${this.base}${path}`;
+  }
+
+  async dispose(): Promise<void> {
+    await close(this.server);
+  }
+}
