@@ -1,9 +1,15 @@
 import type { ClusterClient } from "../client/index.js";
-import type { ApiMethod, ApiResult } from "../protocol/index.js";
+import { z } from "zod";
+import { InstalledBackend, NodeId, type ApiMethod, type ApiResult } from "../protocol/index.js";
 import { list, UsageError, type Parsed } from "./args.js";
 import { printJson, printTable, shortDigest } from "./output.js";
 import { actor, openSession, runGroup, type Subcommand } from "./session.js";
 import { exitCodeFor, waitForOps } from "./wait.js";
+
+/** What `backplane backends list --json` prints. */
+export const BackendsListOutput = z.object({
+  backends: z.array(InstalledBackend.extend({ nodeId: NodeId })),
+});
 
 type AdmitMethod = Extract<
   ApiMethod,

@@ -49,6 +49,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await cluster.start();
     await cluster.seedInstalls();
+    const res = cluster.resources();
+    say(`processes ${res.pids.join(",")}; dirs ${res.dirs.join(",")}`);
     const upgradeTimer = setTimeout(
       () =>
         void cluster.publishUpgrades().catch((e: unknown) => say(`publishing upgrades failed: ${String(e)}`)),

@@ -39,6 +39,16 @@ export class DemoCluster {
     return this.dir;
   }
 
+  /** Every process and directory the demo created, so a caller can check that stop() removed them. */
+  resources(): { pids: number[]; dirs: string[] } {
+    const pids = [this.nats?.pid, this.registry?.pid, ...this.children.map((c) => c.proc.child.pid)];
+    const dirs = [this.dir, this.nats?.dir, this.registry?.dir];
+    return {
+      pids: pids.filter((p): p is number => typeof p === "number"),
+      dirs: dirs.filter((d): d is string => !!d),
+    };
+  }
+
   nodeIds(): string[] {
     return Array.from({ length: this.o.nodes }, (_, i) => `node-${i + 1}`);
   }

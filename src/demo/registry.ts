@@ -48,6 +48,10 @@ export class Registry {
     return new Registry(proc, dir, host, o.auth);
   }
 
+  get pid(): number | undefined {
+    return this.proc.child.pid;
+  }
+
   /** A client that knows this registry's credentials. */
   client(): RegistryClient {
     return new RegistryClient({ credentials: (h) => (h === this.host ? this.auth : undefined) });

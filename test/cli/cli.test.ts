@@ -1,0 +1,121 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { BackendsListOutput } from "../../src/cli/backends.js";
+import { DemoCluster } from "../../src/demo/cluster.js";
+import { api, OpRecord, Refused } from "../../src/protocol/index.js";
+import { runBackplane } from "../harness/backplane.js";
+import { freePort } from "../harness/proc.js";
+
+/** The real binary against a real local cluster (nats-server, registry, controller, two agents). */
+describe("backplane CLI", () => {
+  const cluster = new DemoCluster({ nodes: 2, payloadBytes: 32 * 1024, rateLimit: 1024 ** 3, log: () => {} });
+  let server: string;
+  const cli = (...args: string[]) => runBackplane([...args, "--server", server], {}, 60_000);
+  const json = async <S extends z.ZodType>(schema: S, ...args: string[]): Promise<z.infer<S>> => {
+    const r = await cli(...args, "--json");
+    expect(r.code, r.stderr).toBe(0);
+    return schema.parse(JSON.parse(r.stdout));
+  };
+  const WaitOutput = z.object({ ops: z.array(OpRecord), refused: z.array(Refused) });
+
+  beforeAll(async () => {
+    await cluster.start();
+    server = cluster.serverUrl;
+  }, 90_000);
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  it("nodes list --json matches the nodes.list schema", async () => {
+    const res = await json(api["nodes.list"].res, "nodes", "list");
+    expect(res.nodes.map((n) => n.id).sort()).toEqual(["node-1", "node-2"]);
+  });
+
+  it("backends install --wait succeeds and backends list shows it", async () => {
+    const res = await json(WaitOutput, "backends", "install", "piper", "--node", "node-2", "--wait");
+    expect(res.ops).toHaveLength(1);
+    expect(res.ops[0]).toMatchObject({ nodeId: "node-2", backend: "piper", state: "succeeded" });
+    const list = await json(BackendsListOutput, "backends", "list");
+    expect(list.backends.find((b) => b.nodeId === "node-2" && b.name === "piper")?.metadata.version).toBe(
+      "1.0.0",
+    );
+  });
+
+  it("a meta install resolves per node and names the concrete", async () => {
+    const res = await json(api["ops.install"].res, "backends", "install", "llama-cpp", "--node", "node-1");
+    expect(res.admitted[0]).toMatchObject({
+      nodeId: "node-1",
+      concrete: "cuda12-llama-cpp",
+      existing: false,
+    });
+  });
+
+  it("an unknown backend and an impossible rollback are refused with the reason, exit 1", async () => {
+    const unknown = await cli("backends", "install", "no-such-backend", "--node", "node-1");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown backend .*no-such-backend/);
+    const rollback = await cli("backends", "rollback", "piper", "--node", "node-2", "--wait");
+    expect(rollback.code).toBe(1);
+    expect(rollback.stderr).toMatch(/refused: node-2: .*(previous|generation)/);
+  });
+
+  it("ops list, ops history, settings, upgrades and check print schema-valid JSON", async () => {
+    const ops = await json(api["ops.list"].res, "ops", "list", "--all");
+    expect(ops.ops.some((o) => o.backend === "piper" && o.state === "succeeded")).toBe(true);
+    const history = await json(api["ops.history"].res, "ops", "history", "--limit", "20");
+    expect(history.events.length).toBeGreaterThan(0);
+    const set = await json(
+      api["settings.set"].res,
+      "settings",
+      "set",
+      "--auto-upgrade",
+      "off",
+      "--check-interval",
+      "2h",
+    );
+    expect(set.settings).toMatchObject({ autoUpgrade: false, upgradeCheckIntervalSec: 7200 });
+    const got = await json(api["settings.get"].res, "settings", "get");
+    expect(got.settings.upgradeCheckIntervalSec).toBe(7200);
+    await json(api["upgrades.check"].res, "backends", "check");
+    await json(api["upgrades.list"].res, "backends", "upgrades");
+  });
+
+  it("ops cancel of an unknown op fails with a clear message", async () => {
+    const r = await cli("ops", "cancel", "op-nope-000000");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/op-nope-000000/);
+  });
+
+  it("usage errors exit 2 and say what is wrong", async () => {
+    const r = await cli("backends", "install", "piper");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--node ID\[,ID\] or --all/);
+  });
+
+  // Last: it breaks the registry for everything after it.
+  it("a failing --wait exits non-zero with the error on stderr", async () => {
+    const registryData = cluster.resources().dirs.find((d) => d.includes("registry"))!;
+    await rm(join(registryData, "data", "docker", "registry", "v2", "blobs"), { recursive: true });
+    const r = await cli("backends", "reinstall", "piper", "--node", "node-2", "--wait");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: node-2 piper: .+/m);
+    const list = await json(BackendsListOutput, "backends", "list", "--node", "node-2");
+    expect(list.backends.find((b) => b.name === "piper")?.metadata.version).toBe("1.0.0"); // old version still live
+  });
+
+  it("an unreachable server fails fast with the reason", async () => {
+    const port = await freePort(); // picked by us, nobody listens there
+    const r = await runBackplane([
+      "nodes",
+      "list",
+      "--server",
+      `nats://127.0.0.1:${port}`,
+      "--connect-timeout",
+      "1",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot reach NATS .* connection refused/);
+  });
+});
