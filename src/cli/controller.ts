@@ -1,4 +1,165 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane controller: not yet implemented in this build\n");
-  return 3;
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../client/log.js";
+import { Controller } from "../controller/controller.js";
+import type { ControllerTimings, DeepPartial } from "../controller/config.js";
+import { parseGallerySources } from "../gallery/index.js";
+import { RegistryClient } from "../oci/index.js";
+import { CONNECTION_HELP, connectionFlags, int, list, parse, str, UsageError } from "./args.js";
+import { clientOptions } from "./connect.js";
+import { ClusterClient } from "../client/index.js";
+
+// `--token` is the HTTP bearer token here; the NATS token moves to `--nats-token`.
+const { token: _natsToken, ...natsFlags } = connectionFlags;
+
+const flags = {
+  ...natsFlags,
+  "nats-token": { type: "string" },
+  gallery: { type: "string", multiple: true },
+  "gallery-cache": { type: "string" },
+  "dev-suffix": { type: "string" },
+  http: { type: "string" },
+  token: { type: "string" },
+  "require-approval": { type: "boolean" },
+  id: { type: "string" },
+  "insecure-registry": { type: "string", multiple: true },
+  "heartbeat-interval": { type: "string" },
+  "unhealthy-after-missed": { type: "string" },
+  "offline-after": { type: "string" },
+  "health-tick": { type: "string" },
+  "offline-grace": { type: "string" },
+  "stale-op": { type: "string" },
+  "orphan-after": { type: "string" },
+  "reap-interval": { type: "string" },
+  "op-retention": { type: "string" },
+  "check-interval": { type: "string" },
+  "check-debounce": { type: "string" },
+  "gallery-refresh": { type: "string" },
+  "lease-ttl": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const HELP = `Usage: backplane controller --gallery PATH_OR_URL[,...] [flags]
+
+Runs one controller replica. Start several with the same flags for high availability: every
+replica serves the API; the lease holder also runs the health monitor, the reaper and the
+upgrade checker (and auto-upgrade when it is turned on in settings).
+
+Controller (each also from the env var in brackets):
+  --gallery SRC[,SRC]      [BACKPLANE_GALLERY] LocalAI backend index.yaml files or http(s) URLs,
+                           optionally named: name=SRC (first gallery wins a name)
+  --gallery-cache DIR      [BACKPLANE_GALLERY_CACHE] last good gallery copies,
+                           default ~/.cache/backplane/gallery
+  --dev-suffix S           [BACKPLANE_DEV_SUFFIX] development variant suffix, default development
+  --http HOST:PORT         [BACKPLANE_HTTP] also serve the API over HTTP (+ /api/events WebSocket)
+  --token T                [BACKPLANE_TOKEN] bearer token for HTTP; required beyond loopback
+  --require-approval       [BACKPLANE_REQUIRE_APPROVAL] new nodes wait in pending until approved
+  --id ID                  [BACKPLANE_ID] replica id, default host-pid-random
+  --insecure-registry H:P  [BACKPLANE_INSECURE_REGISTRY] plain-HTTP registry for digest checks
+  --nats-token T           [BACKPLANE_NATS_TOKEN] NATS token auth (--token is HTTP's here)
+
+Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
+  --heartbeat-interval D   agents' heartbeat period, default 5s
+  --unhealthy-after-missed N   missed heartbeats before unhealthy, default 3
+  --offline-after D        silence before offline, default 60s
+  --health-tick D          how often health is evaluated, default 1s
+  --offline-grace D        queued work for an offline node waits this long, default 15m
+  --stale-op D             active op with no update is failed after, default 30m
+  --orphan-after D         queued op without a work message is re-published after, default 30s
+  --reap-interval D        reaper period, default 30s
+  --op-retention D         finished ops stay in the ops bucket this long, default 24h
+  --check-interval D       upgrade check period (overrides settings), default 6h
+  --check-debounce D       coalesce checks after op/inventory changes, default 2s
+  --gallery-refresh D      gallery reload period, default 1h
+  --lease-ttl D            leader lease length (when creating the bucket), default 10s
+
+${CONNECTION_HELP.replace(/\n {2}--token T .*$/m, "")}
+`;
+
+const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(v));
+  if (!m) throw new UsageError(`--${name} must be a duration such as 500ms, 5s, 15m or 6h, got ${String(v)}`);
+  const ms = Math.round(Number(m[1]) * UNIT[m[2] ?? "ms"]!);
+  if (ms < 10) throw new UsageError(`--${name} must be at least 10ms`);
+  return ms;
+}
+
+export function timingsFromFlags(v: Record<string, unknown>): DeepPartial<ControllerTimings> {
+  const d = (n: string) => parseDuration(v[n], n);
+  const t: DeepPartial<ControllerTimings> = {
+    healthTickMs: d("health-tick"),
+    reapIntervalMs: d("reap-interval"),
+    upgradeCheckIntervalMs: d("check-interval"),
+    checkDebounceMs: d("check-debounce"),
+    galleryRefreshMs: d("gallery-refresh"),
+    health: {
+      heartbeatIntervalMs: d("heartbeat-interval"),
+      unhealthyAfterMissed: int(v["unhealthy-after-missed"], "unhealthy-after-missed", 1),
+      offlineAfterMs: d("offline-after"),
+    },
+    reap: {
+      offlineGraceMs: d("offline-grace"),
+      staleOpMs: d("stale-op"),
+      orphanAfterMs: d("orphan-after"),
+      retentionMs: d("op-retention"),
+    },
+  };
+  const strip = <T extends object>(o: T): T =>
+    Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as T;
+  return { ...strip(t), health: strip(t.health ?? {}), reap: strip(t.reap ?? {}) };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse(argv, flags);
+  const v = p.values;
+  if (v.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
+  const galleries = parseGallerySources(list(v.gallery));
+  if (galleries.length === 0)
+    throw new UsageError("--gallery is required (a LocalAI backend index.yaml path or URL)");
+  const timings = timingsFromFlags(v);
+  const leaseTtlMs = parseDuration(v["lease-ttl"], "lease-ttl");
+  const log = createLogger({ role: "controller" });
+  const opts = clientOptions({ ...p, values: { ...v, token: v["nats-token"] } }, "backplane-controller", log);
+  const client = await ClusterClient.connect({ ...opts, leaseTtlMs });
+  const insecure = list(v["insecure-registry"]);
+  const ctl = await Controller.start({
+    client,
+    id: str(v.id),
+    galleries,
+    galleryCacheDir:
+      str(v["gallery-cache"]) ??
+      join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "backplane", "gallery"),
+    devSuffix: str(v["dev-suffix"]),
+    http: str(v.http) ? { listen: str(v.http)!, token: str(v.token) } : undefined,
+    requireApproval: v["require-approval"] === true,
+    timings,
+    registry: new RegistryClient({ insecureRegistries: insecure }),
+    replicas: opts.replicas,
+    logger: log,
+  }).catch(async (e) => {
+    await client.close();
+    throw e;
+  });
+  log.info("controller ready", {
+    id: ctl.id,
+    http: ctl.httpUrl,
+    galleries: ctl.galleryStatus.map((g) => `${g.name}:${g.entries}`),
+  });
+
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+  log.info("shutting down");
+  await ctl.stop();
+  await client.close();
+  return 0;
 }

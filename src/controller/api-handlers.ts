@@ -1,0 +1,162 @@
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { isMeta, type GalleryCatalog } from "../gallery/index.js";
+import {
+  api,
+  describeZodError,
+  isApiMethod,
+  zodErrorField,
+  type ApiEnvelope,
+  type ApiMethod,
+  type ApiResult,
+  type GalleryEntrySummary,
+  type NodeResolution,
+} from "../protocol/index.js";
+import type { z } from "zod";
+import type { Audit } from "./audit.js";
+import { ApiError } from "./errors.js";
+import type { NodeAdmin } from "./node-admin.js";
+import type { Operations } from "./operations.js";
+import type { SettingsStore } from "./settings-store.js";
+import { snapshot } from "./snapshot.js";
+import type { UpgradeChecker } from "./upgrade-checker.js";
+import type { ClusterView } from "./view.js";
+import type { ClusterClient } from "../client/index.js";
+
+export interface ApiContext {
+  /** Who is asking when the request does not say (`http`, `nats`). */
+  defaultActor: string;
+}
+
+export interface ApiDeps {
+  client: ClusterClient;
+  view: ClusterView;
+  ops: Operations;
+  nodes: NodeAdmin;
+  settings: SettingsStore;
+  checker: UpgradeChecker;
+  audit: Audit;
+  catalog: () => GalleryCatalog;
+  logger?: Logger;
+}
+
+type Req<M extends ApiMethod> = z.infer<(typeof api)[M]["req"]>;
+type Handlers = { [M in ApiMethod]: (req: Req<M>, actor: string) => Promise<ApiResult<M>> };
+
+/**
+ * The controller API, one function per method, shared by the NATS and HTTP front ends. Every
+ * request is validated first; a bad one is answered with `bad_request` and the field at fault.
+ */
+export class ApiHandlers {
+  private readonly log: Logger;
+  private readonly h: Handlers;
+
+  constructor(private readonly d: ApiDeps) {
+    this.log = d.logger ?? silentLogger;
+    const { ops, nodes, settings, checker, audit, client } = d;
+    this.h = {
+      "ops.install": (r, actor) => ops.admit({ kind: "install", backend: r.backend, nodes: r.nodes, actor }),
+      "ops.upgrade": (r, actor) => ops.admit({ kind: "upgrade", backend: r.backend, nodes: r.nodes, actor }),
+      "ops.reinstall": (r, actor) =>
+        ops.admit({ kind: "reinstall", backend: r.backend, nodes: r.nodes, actor }),
+      "ops.delete": (r, actor) => ops.admit({ kind: "delete", backend: r.backend, nodes: r.nodes, actor }),
+      "ops.rollback": (r, actor) =>
+        ops.admit({ kind: "rollback", backend: r.backend, nodes: r.nodes, actor }),
+      "ops.cancel": async (r, actor) => ({ op: await ops.cancel(r.opId, actor) }),
+      "ops.dismiss": async (r, actor) => ({ op: await ops.dismiss(r.opId, actor) }),
+      "ops.retry": async (r, actor) => ({ op: await ops.retry(r.opId, actor) }),
+      "ops.get": async (r) => ({ op: (await ops.getOp(r.opId)).value }),
+      "ops.list": async (r) => ({ ops: await ops.list(r) }),
+      "ops.history": async (r) => ({ events: await audit.history(r) }),
+      "upgrades.list": async () => ({
+        upgrades: (await snapshot(client, "upgrades"))
+          .map((s) => s.value)
+          .sort((a, b) => a.backend.localeCompare(b.backend)),
+      }),
+      "upgrades.check": (_r, actor) => checker.checkNow(actor),
+      "settings.get": async () => ({ settings: await settings.get() }),
+      "settings.set": async ({ actor: _a, ...change }, actor) => ({
+        settings: await settings.set(change, actor),
+      }),
+      "nodes.list": async () => ({ nodes: await nodes.list() }),
+      "nodes.approve": async (r, actor) => ({ node: await nodes.act(r.nodeId, "approve", actor, r.reason) }),
+      "nodes.drain": async (r, actor) => ({ node: await nodes.act(r.nodeId, "drain", actor, r.reason) }),
+      "nodes.resume": async (r, actor) => ({ node: await nodes.act(r.nodeId, "resume", actor, r.reason) }),
+      "gallery.list": async () => ({ entries: this.galleryList() }),
+      "gallery.resolve": async (r) => ({
+        backend: r.backend,
+        nodes: this.galleryResolve(r.backend, r.nodes),
+      }),
+    };
+  }
+
+  async handle(method: string, body: unknown, ctx: ApiContext): Promise<ApiEnvelope> {
+    if (!isApiMethod(method)) {
+      return { ok: false, error: { code: "not_found", message: `no API method ${JSON.stringify(method)}` } };
+    }
+    const parsed = api[method].req.safeParse(body ?? {});
+    if (!parsed.success) {
+      return {
+        ok: false,
+        error: {
+          code: "bad_request",
+          message: `invalid ${method} request: ${describeZodError(parsed.error)}`,
+          field: zodErrorField(parsed.error),
+        },
+      };
+    }
+    const req = parsed.data as { actor?: string };
+    const actor = req.actor || ctx.defaultActor;
+    try {
+      const run = this.h[method] as (r: unknown, actor: string) => Promise<unknown>;
+      return { ok: true, data: await run(parsed.data, actor) };
+    } catch (e) {
+      if (e instanceof ApiError) {
+        return {
+          ok: false,
+          error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) },
+        };
+      }
+      this.log.error("API handler failed", { method, error: errorMessage(e) });
+      return { ok: false, error: { code: "internal", message: `${method} failed: ${errorMessage(e)}` } };
+    }
+  }
+
+  private galleryList(): GalleryEntrySummary[] {
+    const cat = this.d.catalog();
+    const seen = new Set<string>();
+    const out: GalleryEntrySummary[] = [];
+    for (const e of cat.entries) {
+      if (seen.has(e.name.toLowerCase())) continue;
+      seen.add(e.name.toLowerCase());
+      out.push({
+        name: e.name,
+        gallery: e.gallery,
+        kind: isMeta(e) ? "meta" : "concrete",
+        alias: e.alias,
+        development: cat.isDevelopment(e.name),
+        description: e.description?.slice(0, 1024),
+        uri: e.uri,
+        version: e.version,
+        capabilities: isMeta(e) ? e.capabilities : undefined,
+      });
+    }
+    return out;
+  }
+
+  private galleryResolve(backend: string, nodeIds?: string[]): NodeResolution[] {
+    const cat = this.d.catalog();
+    if (!cat.find(backend) && cat.withAlias(backend).length === 0) {
+      throw new ApiError("not_found", `unknown backend ${backend}: not in any gallery`, "backend");
+    }
+    const ids = nodeIds ?? [...this.d.view.nodes.keys()].sort();
+    return ids.map((nodeId) => {
+      const node = this.d.view.nodes.get(nodeId)?.value;
+      if (!node) return { nodeId, error: `unknown node ${nodeId}` };
+      const capability = node.last.capability;
+      const r = cat.resolve(backend, capability);
+      return r.ok
+        ? { nodeId, capability, concrete: r.concrete.name }
+        : { nodeId, capability, error: r.error };
+    });
+  }
+}

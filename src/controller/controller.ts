@@ -1,0 +1,236 @@
+import { hostname } from "node:os";
+import type { ClusterClient } from "../client/index.js";
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import {
+  GalleryLoader,
+  type GalleryCatalog,
+  type GallerySource,
+  type GalleryStatus,
+} from "../gallery/index.js";
+import { RegistryClient } from "../oci/index.js";
+import { ApiHandlers } from "./api-handlers.js";
+import { Audit } from "./audit.js";
+import { ClaimStore } from "./claims.js";
+import { defaultTimings, type ControllerTimings, type DeepPartial } from "./config.js";
+import { EventStream } from "./events-ws.js";
+import { HealthMonitor } from "./health-monitor.js";
+import { HttpApi } from "./http-api.js";
+import { LeaderLease } from "./lease.js";
+import { serveNatsApi } from "./nats-api.js";
+import { NodeAdmin } from "./node-admin.js";
+import { OpAuditor } from "./op-auditor.js";
+import { Operations } from "./operations.js";
+import { ReaperLoop } from "./reaper-loop.js";
+import { SettingsStore } from "./settings-store.js";
+import { UpgradeChecker } from "./upgrade-checker.js";
+import { ClusterView } from "./view.js";
+import { WorkQueue } from "./work.js";
+
+export interface ControllerOptions {
+  /** A connected client; the controller does not close it. */
+  client: ClusterClient;
+  /** This replica's id (in the lease and the logs). */
+  id?: string;
+  galleries: GallerySource[];
+  galleryCacheDir?: string;
+  devSuffix?: string;
+  http?: { listen: string; token?: string };
+  requireApproval?: boolean;
+  timings?: DeepPartial<ControllerTimings>;
+  /** Registry client for digest checks (credentials, insecure registries). */
+  registry?: RegistryClient;
+  /** JetStream replicas for the controller's own claims bucket. */
+  replicas?: number;
+  logger?: Logger;
+}
+
+export function defaultReplicaId(): string {
+  return `${hostname()}-${process.pid}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+}
+
+/**
+ * One controller replica. Every replica serves the API (NATS queue group and, optionally, HTTP);
+ * the one holding the lease also runs the health monitor, the reaper and the upgrade checker.
+ * All state is in JetStream, so any replica can die at any moment and another carries on.
+ */
+export class Controller {
+  readonly id: string;
+  readonly timings: ControllerTimings;
+  readonly view: ClusterView;
+  readonly lease: LeaderLease;
+  readonly ops: Operations;
+  readonly api: ApiHandlers;
+  readonly checker: UpgradeChecker;
+  readonly reaper: ReaperLoop;
+  readonly health: HealthMonitor;
+  readonly gallery: GalleryLoader;
+  private readonly audit: Audit;
+  httpUrl?: string;
+  private readonly log: Logger;
+  private readonly stops: Array<() => void | Promise<void>> = [];
+  private galleryTimer?: NodeJS.Timeout;
+
+  private constructor(
+    private readonly o: ControllerOptions,
+    claims: ClaimStore,
+  ) {
+    this.id = o.id ?? defaultReplicaId();
+    this.log = (o.logger ?? silentLogger).child({ replica: this.id });
+    this.timings = defaultTimings(o.timings);
+    this.timings.health.requireApproval = o.requireApproval ?? this.timings.health.requireApproval;
+    const client = o.client;
+    this.gallery = new GalleryLoader({
+      sources: o.galleries,
+      cacheDir: o.galleryCacheDir,
+      devSuffix: o.devSuffix,
+      logger: this.log,
+    });
+    const catalog = (): GalleryCatalog => this.gallery.catalog;
+    this.view = new ClusterView(client);
+    this.lease = new LeaderLease(client, { holder: this.id, logger: this.log });
+    const audit = new Audit(client, this.log);
+    this.audit = audit;
+    const work = new WorkQueue(client);
+    this.ops = new Operations({ client, view: this.view, claims, work, audit, catalog, logger: this.log });
+    const settings = new SettingsStore(client, this.view, audit);
+    const nodes = new NodeAdmin(client, this.ops, audit, () => this.timings.health);
+    const isLeader = () => this.lease.isLeader();
+    this.checker = new UpgradeChecker({
+      client,
+      view: this.view,
+      catalog,
+      registry: o.registry ?? new RegistryClient(),
+      audit,
+      ops: this.ops,
+      settings,
+      isLeader,
+      intervalMs: this.timings.upgradeCheckIntervalMs,
+      debounceMs: this.timings.checkDebounceMs,
+      forwardTimeoutMs: this.timings.checkTimeoutMs,
+      logger: this.log,
+    });
+    this.reaper = new ReaperLoop({
+      client,
+      view: this.view,
+      ops: this.ops,
+      work,
+      audit,
+      rules: this.timings.reap,
+      intervalMs: this.timings.reapIntervalMs,
+      logger: this.log,
+    });
+    this.health = new HealthMonitor({
+      client,
+      view: this.view,
+      audit,
+      rules: this.timings.health,
+      tickMs: this.timings.healthTickMs,
+      logger: this.log,
+    });
+    this.api = new ApiHandlers({
+      client,
+      view: this.view,
+      ops: this.ops,
+      nodes,
+      settings,
+      checker: this.checker,
+      audit,
+      catalog,
+      logger: this.log,
+    });
+  }
+
+  static async start(o: ControllerOptions): Promise<Controller> {
+    const id = o.id ?? defaultReplicaId();
+    const claims = await ClaimStore.open(
+      o.client,
+      id,
+      o.replicas ?? 1,
+      defaultTimings(o.timings).claimSettleMs,
+    );
+    const c = new Controller({ ...o, id }, claims);
+    await c.boot();
+    return c;
+  }
+
+  get galleryStatus(): GalleryStatus[] {
+    return this.gallery.status;
+  }
+
+  isLeader(): boolean {
+    return this.lease.isLeader();
+  }
+
+  private async boot(): Promise<void> {
+    await this.gallery.load();
+    for (const s of this.gallery.status) {
+      if (s.ok) this.log.info("gallery loaded", { gallery: s.name, entries: s.entries });
+      else this.log.warn("gallery not loaded", { gallery: s.name, error: s.error, entriesInUse: s.entries });
+    }
+    const refresh = () => {
+      this.galleryTimer = setTimeout(() => {
+        void this.gallery.load().finally(refresh);
+      }, this.timings.galleryRefreshMs);
+    };
+    refresh();
+    this.stops.push(() => clearTimeout(this.galleryTimer));
+
+    await this.view.start();
+    this.stops.push(() => this.view.stop());
+    this.stops.push(serveNatsApi(this.o.client, this.api, this.log));
+
+    if (this.o.http) {
+      const events = new EventStream(this.o.client, this.view, this.log);
+      const http = new HttpApi(this.api, events, {
+        ...this.o.http,
+        galleries: () => this.gallery.status,
+        logger: this.log,
+      });
+      const where = await http.start();
+      this.httpUrl = where.url;
+      this.log.info("HTTP API listening", { url: where.url, auth: !!this.o.http.token });
+      this.stops.push(async () => {
+        events.close();
+        await http.close();
+      });
+    }
+
+    const auditor = new OpAuditor(this.view, this.audit);
+    this.lease.onChange((leader) => {
+      if (leader) {
+        auditor.startLeading();
+        this.health.startLeading();
+        this.reaper.startLeading();
+        this.checker.startLeading();
+      } else {
+        this.checker.stopLeading();
+        this.reaper.stopLeading();
+        this.health.stopLeading();
+        auditor.stopLeading();
+      }
+    });
+    await this.lease.start();
+    this.log.info("controller replica started", { leader: this.lease.isLeader() });
+  }
+
+  /** Reload the galleries now (the API keeps serving the last good copy if they fail). */
+  async reloadGallery(): Promise<GalleryStatus[]> {
+    await this.gallery.load();
+    return this.gallery.status;
+  }
+
+  /**
+   * Stop serving. A graceful stop releases the lease so another replica leads at once;
+   * `release: false` leaves it to expire, as a crash would.
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
+    await this.lease.stop(opts.release ?? true);
+    for (const s of this.stops.splice(0).reverse()) {
+      try {
+        await s();
+      } catch (e) {
+        this.log.warn("error while stopping", { error: errorMessage(e) });
+      }
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { isMeta, type GalleryCatalog, type GalleryEntry } from "../../gallery/index.js";
+import type {
+  InstallTarget,
+  InstalledBackend,
+  Inventory,
+  NodeRecord,
+  OpKind,
+  OpRecord,
+} from "../../protocol/index.js";
+
+export interface AdmissionRequest {
+  kind: OpKind;
+  backend: string;
+  /** Explicit nodes; omitted means every node that has the backend installed. */
+  nodes?: string[];
+}
+
+export interface ClusterFacts {
+  nodes: ReadonlyMap<string, NodeRecord>;
+  inventories: ReadonlyMap<string, Inventory>;
+  /** Ops in queued, running or cancelling state. */
+  activeOps: readonly OpRecord[];
+  catalog: GalleryCatalog;
+}
+
+export type RefusalCode = "not_found" | "conflict" | "unresolvable";
+
+export type NodePlan =
+  | { nodeId: string; action: "admit"; target?: InstallTarget }
+  | { nodeId: string; action: "existing"; opId: string; concrete?: string }
+  | { nodeId: string; action: "refuse"; code: RefusalCode; error: string };
+
+export type AdmissionPlan =
+  | { ok: true; plans: NodePlan[] }
+  | { ok: false; code: "not_found" | "bad_request"; error: string; field?: string };
+
+const NEEDS_TARGET: readonly OpKind[] = ["install", "upgrade", "reinstall"];
+
+/** Why a request is refused while another kind of op holds (node, backend). */
+export function activeConflict(active: OpRecord): string {
+  const article = /^[aeiou]/.test(active.kind) ? "an" : "a";
+  return `${article} ${active.kind} of ${active.backend} is already ${active.state} on node ${active.nodeId} (${active.id})`;
+}
+
+/** The row of an inventory for `name`, ignoring synthetic alias rows (name != metadata.name). */
+export function installedRow(inv: Inventory | undefined, name: string): InstalledBackend | undefined {
+  return inv?.backends.find((b) => b.name === name && b.metadata.name === name);
+}
+
+export function targetFromEntry(concrete: GalleryEntry, meta?: string): InstallTarget {
+  return {
+    name: concrete.name,
+    uri: concrete.uri!,
+    mirrors: concrete.mirrors.slice(0, 16),
+    sha256: concrete.sha256,
+    version: concrete.version,
+    alias: concrete.alias,
+    galleryUrl: concrete.galleryUrl,
+    meta,
+  };
+}
+
+/**
+ * Decide, per target node, whether a request becomes a new op, returns the op already active
+ * for that (node, backend), or is refused with a reason. Metas resolve per node capability.
+ */
+export function planAdmission(req: AdmissionRequest, facts: ClusterFacts): AdmissionPlan {
+  const { catalog } = facts;
+  const inGallery = !!catalog.find(req.backend) || catalog.withAlias(req.backend).length > 0;
+  const installedOn = [...facts.inventories.values()]
+    .filter((inv) => installedRow(inv, req.backend))
+    .map((inv) => inv.nodeId)
+    .sort();
+
+  if (req.kind === "install" && !inGallery) {
+    return {
+      ok: false,
+      code: "not_found",
+      field: "backend",
+      error: `unknown backend ${req.backend}: not in any gallery`,
+    };
+  }
+  let nodeIds = req.nodes;
+  if (!nodeIds) {
+    if (req.kind === "install" || req.kind === "rollback") {
+      return {
+        ok: false,
+        code: "bad_request",
+        field: "nodes",
+        error: `${req.kind} needs the nodes to act on`,
+      };
+    }
+    if (installedOn.length === 0) {
+      return {
+        ok: false,
+        code: "not_found",
+        field: "backend",
+        error: inGallery
+          ? `no node has ${req.backend} installed`
+          : `unknown backend ${req.backend}: not in any gallery and not installed on any node`,
+      };
+    }
+    nodeIds = installedOn;
+  }
+  const plans = [...new Set(nodeIds)].map((nodeId) => planNode(req, nodeId, facts));
+  return { ok: true, plans };
+}
+
+function planNode(req: AdmissionRequest, nodeId: string, facts: ClusterFacts): NodePlan {
+  const refuse = (code: RefusalCode, error: string): NodePlan => ({ nodeId, action: "refuse", code, error });
+  const node = facts.nodes.get(nodeId);
+  if (!node) return refuse("not_found", `unknown node ${nodeId}`);
+  if (node.status === "pending") return refuse("conflict", `node ${nodeId} is pending approval`);
+  if (node.status === "draining") return refuse("conflict", `node ${nodeId} is draining`);
+
+  let target: InstallTarget | undefined;
+  if (NEEDS_TARGET.includes(req.kind)) {
+    const t = resolveTarget(req, node, facts);
+    if (typeof t === "string") return refuse("unresolvable", t);
+    target = t;
+  } else {
+    const row = installedRow(facts.inventories.get(nodeId), req.backend);
+    if (!row) return refuse("not_found", `${req.backend} is not installed on node ${nodeId}`);
+    if (req.kind === "rollback" && row.previousGenerations.length === 0) {
+      return refuse("conflict", `no previous generation of ${req.backend} on node ${nodeId} to roll back to`);
+    }
+  }
+
+  const active = facts.activeOps.find(
+    (op) =>
+      op.nodeId === nodeId &&
+      (op.backend === req.backend || (!!target && !!op.target && op.target.name === target.name)),
+  );
+  if (active) {
+    if (active.kind === req.kind) {
+      return { nodeId, action: "existing", opId: active.id, concrete: active.target?.name };
+    }
+    return refuse("conflict", activeConflict(active));
+  }
+  return { nodeId, action: "admit", target };
+}
+
+/** The install target for one node, or why there is none. */
+function resolveTarget(req: AdmissionRequest, node: NodeRecord, facts: ClusterFacts): InstallTarget | string {
+  const { catalog } = facts;
+  const capability = node.last.capability;
+  const row = installedRow(facts.inventories.get(node.id), req.backend);
+  if (req.kind === "upgrade" && !row) return `${req.backend} is not installed on node ${node.id}`;
+
+  if (row && !row.isMeta && req.kind !== "install") {
+    // An installed concrete upgrades to its own gallery entry, whatever the node's capability.
+    const entry = catalog.find(row.metadata.name);
+    if (!entry) return `${row.metadata.name} is not in any gallery (installed from elsewhere?)`;
+    if (isMeta(entry)) {
+      return `${entry.name} is now a meta backend in the gallery; install it again to switch to its builds`;
+    }
+    return targetFromEntry(entry);
+  }
+  const r = catalog.resolve(req.backend, capability);
+  if (!r.ok) return r.code === "unknown" ? r.error : `${r.error} (node ${node.id})`;
+  return targetFromEntry(r.concrete, r.meta?.name);
+}

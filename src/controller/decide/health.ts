@@ -1,0 +1,146 @@
+import {
+  HEARTBEAT_INTERVAL_MS,
+  OFFLINE_AFTER_MS,
+  SCHEMA_VERSION,
+  UNHEALTHY_AFTER_MISSED,
+  type Heartbeat,
+  type NodeRecord,
+  type NodeStatus,
+} from "../../protocol/index.js";
+
+export interface HealthRules {
+  heartbeatIntervalMs: number;
+  unhealthyAfterMissed: number;
+  /** Tolerance on top of `missed × interval` for a heartbeat that is merely late. */
+  slackMs: number;
+  offlineAfterMs: number;
+  /** First-seen nodes wait in `pending` until an admin approves them. */
+  requireApproval: boolean;
+}
+
+export const DEFAULT_HEALTH_RULES: HealthRules = {
+  heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+  unhealthyAfterMissed: UNHEALTHY_AFTER_MISSED,
+  slackMs: 1_000,
+  offlineAfterMs: OFFLINE_AFTER_MS,
+  requireApproval: false,
+};
+
+/** Statuses an admin sets that a heartbeat alone never leaves. */
+const STICKY: readonly NodeStatus[] = ["pending", "draining"];
+
+/**
+ * The node record after a heartbeat arrives (at controller time `now`, not the agent's clock).
+ * A first heartbeat creates the record; a fresh one brings `unhealthy`/`offline` back to
+ * `healthy`; `pending` and `draining` stay as they are.
+ */
+export function applyHeartbeat(
+  prev: NodeRecord | undefined,
+  hb: Heartbeat,
+  now: number,
+  rules: HealthRules,
+): NodeRecord {
+  if (!prev) {
+    const pending = rules.requireApproval;
+    return {
+      v: SCHEMA_VERSION,
+      id: hb.nodeId,
+      status: pending ? "pending" : "healthy",
+      statusReason: pending ? "first seen; awaiting approval" : "first heartbeat",
+      statusSince: now,
+      firstSeenAt: now,
+      lastHeartbeatAt: now,
+      last: hb,
+      approved: !pending,
+    };
+  }
+  const next: NodeRecord = { ...prev, last: hb, lastHeartbeatAt: Math.max(now, prev.lastHeartbeatAt) };
+  if (!STICKY.includes(prev.status) && prev.status !== "healthy") {
+    next.status = "healthy";
+    next.statusReason = `heartbeat resumed (was ${prev.status})`;
+    next.statusSince = now;
+  }
+  return next;
+}
+
+export interface StatusChange {
+  status: NodeStatus;
+  reason: string;
+}
+
+/**
+ * What a health tick does to one node: `unhealthy` after the configured number of missed
+ * heartbeats, `offline` after `offlineAfterMs` of silence (from `unhealthy` too, which LocalAI
+ * never did). Sticky statuses never change here. Null when nothing changes.
+ */
+export function healthTick(rec: NodeRecord, now: number, rules: HealthRules): StatusChange | null {
+  if (STICKY.includes(rec.status)) return null;
+  const due = statusBySilence(now - rec.lastHeartbeatAt, rules);
+  if (due.status === "offline" && rec.status !== "offline") return due;
+  if (due.status === "unhealthy" && rec.status === "healthy") return due;
+  return null;
+}
+
+/** The status a node's heartbeat age alone implies. */
+export function statusBySilence(silenceMs: number, rules: HealthRules): StatusChange {
+  if (silenceMs >= rules.offlineAfterMs) {
+    return { status: "offline", reason: `no heartbeat for ${formatSeconds(silenceMs)}` };
+  }
+  if (silenceMs > rules.unhealthyAfterMissed * rules.heartbeatIntervalMs + rules.slackMs) {
+    return { status: "unhealthy", reason: `missed ${rules.unhealthyAfterMissed} heartbeats` };
+  }
+  return { status: "healthy", reason: "heartbeat is fresh" };
+}
+
+export type AdminAction = "approve" | "drain" | "resume";
+
+export type AdminResult = { ok: true; record: NodeRecord; changed: boolean } | { ok: false; error: string };
+
+/**
+ * An admin's action on a node. Approve only leaves `pending`; resume only leaves `draining`
+ * (to whatever the heartbeat says); drain works from any status.
+ */
+export function applyAdminAction(
+  rec: NodeRecord,
+  action: AdminAction,
+  now: number,
+  rules: HealthRules,
+  reason?: string,
+): AdminResult {
+  const set = (status: NodeStatus, why: string, extra: Partial<NodeRecord> = {}): AdminResult => ({
+    ok: true,
+    changed: true,
+    record: { ...rec, ...extra, status, statusReason: why, statusSince: now },
+  });
+  switch (action) {
+    case "approve":
+      if (rec.status !== "pending") {
+        return rec.approved
+          ? { ok: true, record: rec, changed: false }
+          : { ok: true, changed: true, record: { ...rec, approved: true } };
+      }
+      return settle(set("healthy", reason ?? "approved", { approved: true }), now, rules);
+    case "drain":
+      if (rec.status === "draining") return { ok: true, record: rec, changed: false };
+      if (rec.status === "pending")
+        return { ok: false, error: `node ${rec.id} is pending approval; nothing to drain` };
+      return set("draining", reason ?? "drained by an admin");
+    case "resume":
+      if (rec.status === "pending")
+        return { ok: false, error: `node ${rec.id} is pending: approve it instead` };
+      if (rec.status !== "draining") return { ok: true, record: rec, changed: false };
+      return settle(set("healthy", reason ?? "resumed"), now, rules);
+  }
+}
+
+/** A node leaving an admin status takes whatever its heartbeat age says. */
+function settle(r: AdminResult, now: number, rules: HealthRules): AdminResult {
+  if (!r.ok) return r;
+  const due = statusBySilence(now - r.record.lastHeartbeatAt, rules);
+  if (due.status === "healthy") return r;
+  return { ...r, record: { ...r.record, status: due.status, statusReason: due.reason } };
+}
+
+function formatSeconds(ms: number): string {
+  return ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
+}

@@ -1,0 +1,148 @@
+import type { ClusterClient, Entry, Unsubscribe } from "../client/index.js";
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { Heartbeat, decode, type NodeRecord } from "../protocol/index.js";
+import type { Audit } from "./audit.js";
+import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
+import { isCasConflict } from "./errors.js";
+import type { ClusterView } from "./view.js";
+
+export interface HealthMonitorDeps {
+  client: ClusterClient;
+  view: ClusterView;
+  audit: Audit;
+  rules: HealthRules;
+  tickMs: number;
+  logger?: Logger;
+}
+
+/**
+ * Leader only: turns heartbeats into node records and ages silent nodes. Each node's writes are
+ * serialised (a newer heartbeat replaces one still waiting) and compare-and-set, so an admin's
+ * drain written by another replica in between is re-read, never overwritten.
+ */
+export class HealthMonitor {
+  private unsubscribe?: Unsubscribe;
+  private timer?: NodeJS.Timeout;
+  private readonly known = new Map<string, Entry<NodeRecord>>();
+  private readonly waiting = new Map<string, Heartbeat>();
+  private readonly busy = new Set<string>();
+  private active = false;
+  private readonly log: Logger;
+
+  constructor(private readonly d: HealthMonitorDeps) {
+    this.log = d.logger ?? silentLogger;
+  }
+
+  startLeading(): void {
+    if (this.active) return;
+    this.active = true;
+    this.known.clear();
+    const { client } = this.d;
+    const sub = client.nc.subscribe(client.subjects.heartbeatAll(), {
+      callback: (err, msg) => {
+        if (err) return;
+        const d = decode(Heartbeat, msg.data);
+        if (!d.ok) {
+          this.log.warn("dropping malformed heartbeat", { subject: msg.subject, error: d.error });
+        } else if (msg.subject !== client.subjects.heartbeat(d.value.nodeId)) {
+          this.log.warn("dropping heartbeat sent for another node", {
+            subject: msg.subject,
+            nodeId: d.value.nodeId,
+          });
+        } else this.onHeartbeat(d.value);
+      },
+    });
+    this.unsubscribe = () => sub.unsubscribe();
+    const tick = () => {
+      void this.tick().finally(() => {
+        if (this.active) this.timer = setTimeout(tick, this.d.tickMs);
+      });
+    };
+    this.timer = setTimeout(tick, this.d.tickMs);
+  }
+
+  stopLeading(): void {
+    this.active = false;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    clearTimeout(this.timer);
+    this.waiting.clear();
+  }
+
+  /** The freshest copy we have: our own last write or the watch's, whichever is newer. */
+  private current(id: string): Entry<NodeRecord> | undefined {
+    const a = this.known.get(id);
+    const b = this.d.view.nodes.get(id);
+    if (!a) return b;
+    if (!b) return a;
+    return a.revision >= b.revision ? a : b;
+  }
+
+  private onHeartbeat(hb: Heartbeat): void {
+    if (!this.active) return;
+    this.waiting.set(hb.nodeId, hb);
+    if (!this.busy.has(hb.nodeId)) void this.drain(hb.nodeId);
+  }
+
+  private async drain(id: string): Promise<void> {
+    this.busy.add(id);
+    try {
+      for (let hb = this.waiting.get(id); hb && this.active; hb = this.waiting.get(id)) {
+        this.waiting.delete(id);
+        await this.write(id, (prev, now) => applyHeartbeat(prev, hb, now, this.d.rules)).catch((e) =>
+          this.log.warn("heartbeat not recorded", { nodeId: id, error: errorMessage(e) }),
+        );
+      }
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** CAS write of one node record; `decide` is re-run on a fresh read after a conflict. */
+  private async write(
+    id: string,
+    decide: (prev: NodeRecord | undefined, now: number) => NodeRecord | null,
+  ): Promise<void> {
+    let cur = this.current(id);
+    for (let attempt = 0; attempt < 10 && this.active; attempt++) {
+      const now = Date.now();
+      const next = decide(cur?.value, now);
+      if (!next) return;
+      try {
+        const revision = cur
+          ? await this.d.client.update("nodes", id, next, cur.revision)
+          : await this.d.client.create("nodes", id, next);
+        this.known.set(id, { value: next, revision });
+        if (!cur || cur.value.status !== next.status) {
+          void this.d.audit.post("node.status", {
+            actor: "health-monitor",
+            nodeId: id,
+            message: `${cur?.value.status ?? "new"} -> ${next.status}: ${next.statusReason ?? ""}`,
+          });
+        }
+        return;
+      } catch (e) {
+        if (!isCasConflict(e)) throw e;
+        const fresh = await this.d.client.get("nodes", id);
+        cur = fresh ?? undefined;
+      }
+    }
+  }
+
+  /** One pass over every node: unhealthy after missed heartbeats, offline after long silence. */
+  async tick(): Promise<void> {
+    const ids = new Set([...this.d.view.nodes.keys(), ...this.known.keys()]);
+    for (const id of ids) {
+      if (!this.active) return;
+      const cur = this.current(id);
+      if (!cur || !healthTick(cur.value, Date.now(), this.d.rules)) continue;
+      await this.write(id, (prev, now) => {
+        if (!prev) return null;
+        const change = healthTick(prev, now, this.d.rules);
+        return change
+          ? { ...prev, status: change.status, statusReason: change.reason, statusSince: now }
+          : null;
+      }).catch((e) => this.log.warn("node status not written", { nodeId: id, error: errorMessage(e) }));
+    }
+  }
+}

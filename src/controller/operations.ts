@@ -1,0 +1,358 @@
+import type { ClusterClient, Entry } from "../client/index.js";
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import type { GalleryCatalog } from "../gallery/index.js";
+import {
+  SCHEMA_VERSION,
+  isTerminal,
+  newOpId,
+  opKey,
+  type Admitted,
+  type CancelSignal,
+  type InstallTarget,
+  type Inventory,
+  type NodeRecord,
+  type OpKind,
+  type OpRecord,
+  type Refused,
+} from "../protocol/index.js";
+import type { Audit } from "./audit.js";
+import type { ClaimStore } from "./claims.js";
+import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
+import { ApiError, conflict, isCasConflict, notFound } from "./errors.js";
+import { keysOf, snapshot } from "./snapshot.js";
+import type { ClusterView } from "./view.js";
+import type { WorkQueue } from "./work.js";
+
+export interface OpsDeps {
+  client: ClusterClient;
+  view: ClusterView;
+  claims: ClaimStore;
+  work: WorkQueue;
+  audit: Audit;
+  catalog: () => GalleryCatalog;
+  logger?: Logger;
+}
+
+export interface AdmitRequest {
+  kind: OpKind;
+  backend: string;
+  nodes?: string[];
+  actor: string;
+}
+
+export interface ListQuery {
+  all: boolean;
+  nodeId?: string;
+  backend?: string;
+  kind?: OpKind;
+}
+
+/** In-flight admissions per request: enough to keep JetStream busy, bounded for huge fan-outs. */
+const CONCURRENCY = 512;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Operations as the API sees them: admission (record first, then work), cancel (persisted
+ * before it is signalled), dismiss, retry, and reads. Every state change is a compare-and-set
+ * on the op record, retried after re-reading when another writer got there first.
+ */
+export class Operations {
+  private readonly log: Logger;
+
+  constructor(private readonly d: OpsDeps) {
+    this.log = d.logger ?? silentLogger;
+  }
+
+  // ------------------------------------------------------------------ admission
+
+  async admit(req: AdmitRequest): Promise<{ admitted: Admitted[]; refused: Refused[] }> {
+    const plan = planAdmission(req, await this.facts(req.nodes));
+    if (!plan.ok) throw new ApiError(plan.code, plan.error, plan.field);
+    const admitted: Admitted[] = [];
+    const refused: Refused[] = [];
+    await mapLimit(plan.plans, CONCURRENCY, async (p) => {
+      if (p.action === "refuse") refused.push({ nodeId: p.nodeId, error: p.error.slice(0, 1024) });
+      else if (p.action === "existing") {
+        admitted.push({ nodeId: p.nodeId, opId: p.opId, existing: true, concrete: p.concrete });
+      } else {
+        try {
+          const r = await this.admitOne(req, p.nodeId, p.target);
+          if ("error" in r) refused.push(r);
+          else admitted.push(r);
+        } catch (e) {
+          refused.push({ nodeId: p.nodeId, error: `not admitted: ${errorMessage(e)}`.slice(0, 1024) });
+        }
+      }
+    });
+    const order = new Map(plan.plans.map((p, i) => [p.nodeId, i]));
+    const byPlan = (a: { nodeId: string }, b: { nodeId: string }) =>
+      order.get(a.nodeId)! - order.get(b.nodeId)!;
+    return { admitted: admitted.sort(byPlan), refused: refused.sort(byPlan) };
+  }
+
+  /** What admission decides from: this replica's view, with direct reads for nodes it has not seen yet. */
+  private async facts(explicit?: string[]): Promise<ClusterFacts> {
+    const { view, client } = this.d;
+    const nodes = view.nodeRecords();
+    const inventories = new Map<string, Inventory>(view.inventories);
+    for (const id of explicit ?? []) {
+      if (!nodes.has(id)) {
+        const n = await client.get("nodes", id).catch(() => null);
+        if (n) nodes.set(id, n.value);
+      }
+      if (!inventories.has(id)) {
+        const inv = await client.get("inventory", id).catch(() => null);
+        if (inv) inventories.set(id, inv.value);
+      }
+    }
+    return { nodes, inventories, activeOps: view.activeOps(), catalog: this.d.catalog() };
+  }
+
+  private async admitOne(
+    req: AdmitRequest,
+    nodeId: string,
+    target: InstallTarget | undefined,
+  ): Promise<Admitted | Refused> {
+    const opId = newOpId();
+    const claim = await this.d.claims.claim(nodeId, req.backend, opId, (n, o) => this.readOp(n, o));
+    if (!claim.won) {
+      const held = claim.op;
+      if (held.kind === req.kind)
+        return { nodeId, opId: held.id, existing: true, concrete: held.target?.name };
+      return { nodeId, error: activeConflict(held) };
+    }
+    const now = Date.now();
+    const op: OpRecord = {
+      v: SCHEMA_VERSION,
+      id: opId,
+      nodeId,
+      kind: req.kind,
+      backend: req.backend,
+      target,
+      state: "queued",
+      requestedBy: req.actor,
+      createdAt: now,
+      updatedAt: now,
+      attempts: 0,
+      dismissed: false,
+    };
+    try {
+      await this.d.client.create("ops", opKey(nodeId, opId), op);
+    } catch (e) {
+      await this.d.claims.release(nodeId, req.backend, opId).catch(() => {});
+      throw e;
+    }
+    try {
+      await this.d.work.publish(nodeId, opId);
+    } catch (e) {
+      // The op is recorded; the reaper re-publishes work for queued ops that have none.
+      this.log.warn("work not published; the reaper will re-publish it", {
+        opId,
+        nodeId,
+        error: errorMessage(e),
+      });
+    }
+    void this.d.audit.post("op.created", { actor: req.actor, nodeId, opId, backend: req.backend, op });
+    return { nodeId, opId, existing: false, concrete: target?.name };
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async readOp(nodeId: string, opId: string): Promise<OpRecord | null> {
+    return (await this.d.client.get("ops", opKey(nodeId, opId)))?.value ?? null;
+  }
+
+  /** Find an op by id alone: from the view when it knows it, else by a key filter. */
+  async getOp(opId: string): Promise<{ key: string } & Entry<OpRecord>> {
+    let key: string | undefined;
+    for (const [k, e] of this.d.view.ops) {
+      if (e.value.id === opId) {
+        key = k;
+        break;
+      }
+    }
+    key ??= (await keysOf(this.d.client, "ops", `*.${opId}`))[0];
+    const e = key ? await this.d.client.get("ops", key) : null;
+    if (!key || !e) throw notFound(`no operation ${opId}`, "opId");
+    return { key, ...e };
+  }
+
+  async list(q: ListQuery): Promise<OpRecord[]> {
+    const filter = q.nodeId ? `${q.nodeId}.*` : ">";
+    const ops = (await snapshot(this.d.client, "ops", filter)).map((s) => s.value);
+    return ops
+      .filter((op) => q.all || !isTerminal(op.state) || (op.state === "failed" && !op.dismissed))
+      .filter((op) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)
+      .filter((op) => !q.kind || op.kind === q.kind)
+      .sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
+  }
+
+  // ------------------------------------------------------------------ changes
+
+  /** Compare-and-set loop on one op: `change` returns the new record, or throws an ApiError. */
+  private async change(
+    opId: string,
+    change: (op: OpRecord, now: number) => OpRecord | null,
+  ): Promise<{ before: OpRecord; after: OpRecord; key: string }> {
+    for (let i = 0; i < 20; i++) {
+      const cur = await this.getOp(opId);
+      const now = Date.now();
+      const next = change(cur.value, now);
+      if (!next) return { before: cur.value, after: cur.value, key: cur.key };
+      try {
+        await this.d.client.update("ops", cur.key, next, cur.revision);
+        return { before: cur.value, after: next, key: cur.key };
+      } catch (e) {
+        if (!isCasConflict(e)) throw e;
+      }
+    }
+    throw new ApiError("unavailable", `operation ${opId} keeps changing; try again`);
+  }
+
+  /**
+   * Cancel: a queued op is cancelled outright; a running one becomes `cancelling` (persisted)
+   * and only then is the agent signalled. Cancelling again re-sends the signal.
+   */
+  async cancel(opId: string, actor: string): Promise<OpRecord> {
+    const r = await this.change(opId, (op, now) => {
+      if (isTerminal(op.state)) throw conflict(`operation ${opId} is already ${op.state}`, "opId");
+      if (op.state === "queued") {
+        return {
+          ...op,
+          state: "cancelled",
+          updatedAt: now,
+          finishedAt: now,
+          error: `cancelled by ${actor} before it started`,
+        };
+      }
+      if (op.state === "running") return { ...op, state: "cancelling", updatedAt: now };
+      return null;
+    });
+    const op = r.after;
+    if (op.state === "cancelling") this.signalCancel(op.nodeId, op.id);
+    else void this.d.work.purge(op.nodeId, new Set([op.id])).catch(() => {});
+    if (r.before.state !== op.state) {
+      void this.d.audit.post("op.cancel", {
+        actor,
+        nodeId: op.nodeId,
+        opId,
+        backend: op.backend,
+        message: `${r.before.state} -> ${op.state}`,
+        op,
+      });
+    }
+    return op;
+  }
+
+  signalCancel(nodeId: string, opId: string): void {
+    const sig: CancelSignal = { v: SCHEMA_VERSION, opId, nodeId };
+    this.d.client.publish(this.d.client.subjects.cancel(nodeId, opId), sig);
+  }
+
+  /** Hide a finished op from the active list; it stays in history. */
+  async dismiss(opId: string, actor: string): Promise<OpRecord> {
+    const r = await this.change(opId, (op, now) => {
+      if (!isTerminal(op.state))
+        throw conflict(`operation ${opId} is ${op.state}; only finished ops can be dismissed`, "opId");
+      return op.dismissed ? null : { ...op, dismissed: true, updatedAt: now };
+    });
+    if (!r.before.dismissed) {
+      const op = r.after;
+      void this.d.audit.post("op.dismissed", { actor, nodeId: op.nodeId, opId, backend: op.backend, op });
+    }
+    return r.after;
+  }
+
+  /** Re-queue a failed op with a fresh work message; refused while another op holds (node, backend). */
+  async retry(opId: string, actor: string): Promise<OpRecord> {
+    const cur = await this.getOp(opId);
+    if (cur.value.state !== "failed") {
+      throw conflict(`operation ${opId} is ${cur.value.state}; only failed ops can be retried`, "opId");
+    }
+    const node = (await this.d.client.get("nodes", cur.value.nodeId))?.value;
+    this.assertAcceptsWork(node, cur.value.nodeId);
+    const claim = await this.d.claims.claim(cur.value.nodeId, cur.value.backend, opId, (n, o) =>
+      this.readOp(n, o),
+    );
+    if (!claim.won) {
+      throw conflict(activeConflict(claim.op));
+    }
+    const r = await this.change(opId, (op, now) => {
+      if (op.state !== "failed")
+        throw conflict(`operation ${opId} is ${op.state}; only failed ops can be retried`, "opId");
+      const { error: _e, phase: _p, startedAt: _s, finishedAt: _f, result: _r, ...rest } = op;
+      return { ...rest, state: "queued", dismissed: false, updatedAt: now };
+    });
+    const op = r.after;
+    await this.d.work.publish(op.nodeId, op.id, `${op.id}.retry.${op.updatedAt}`);
+    void this.d.audit.post("op.retried", { actor, nodeId: op.nodeId, opId, backend: op.backend, op });
+    return op;
+  }
+
+  private assertAcceptsWork(node: NodeRecord | undefined, nodeId: string): void {
+    if (!node) throw notFound(`unknown node ${nodeId}`);
+    if (node.status === "draining" || node.status === "pending") {
+      throw conflict(`node ${nodeId} is ${node.status}`);
+    }
+  }
+
+  /**
+   * End an active op on the reaper's behalf (compare-and-set; a writer that got there first
+   * wins and the op is left alone if it is already finished). Returns the ended record.
+   */
+  async end(
+    key: string,
+    state: "failed" | "cancelled",
+    reason: string,
+    expect: (op: OpRecord) => boolean = (op) => !isTerminal(op.state),
+  ): Promise<OpRecord | null> {
+    for (let i = 0; i < 10; i++) {
+      const cur = await this.d.client.get("ops", key);
+      if (!cur || !expect(cur.value)) return null;
+      const now = Date.now();
+      const next: OpRecord = { ...cur.value, state, error: reason, updatedAt: now, finishedAt: now };
+      try {
+        await this.d.client.update("ops", key, next, cur.revision);
+        return next;
+      } catch (e) {
+        if (!isCasConflict(e)) throw e;
+      }
+    }
+    return null;
+  }
+
+  /** A drained node's queued work ends at once (and the reaper catches any straggler). */
+  async dropQueued(nodeId: string, reason: string, actor: string): Promise<OpRecord[]> {
+    const queued = (await snapshot(this.d.client, "ops", `${nodeId}.*`)).filter(
+      (s) => s.value.state === "queued",
+    );
+    const ended: OpRecord[] = [];
+    for (const s of queued) {
+      const op = await this.end(s.key, "failed", reason, (o) => o.state === "queued");
+      if (!op) continue;
+      ended.push(op);
+      void this.d.audit.post("op.reaped", {
+        actor,
+        nodeId,
+        opId: op.id,
+        backend: op.backend,
+        message: reason,
+        op,
+      });
+    }
+    if (ended.length > 0) await this.d.work.purge(nodeId, new Set(ended.map((o) => o.id))).catch(() => 0);
+    return ended;
+  }
+}

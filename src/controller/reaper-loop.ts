@@ -1,0 +1,141 @@
+import type { ClusterClient } from "../client/index.js";
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import type { Audit } from "./audit.js";
+import { planReaping, type ReapRules } from "./decide/reaper.js";
+import type { Operations } from "./operations.js";
+import type { ClusterView } from "./view.js";
+import type { WorkQueue } from "./work.js";
+
+export interface ReaperDeps {
+  client: ClusterClient;
+  view: ClusterView;
+  ops: Operations;
+  work: WorkQueue;
+  audit: Audit;
+  rules: ReapRules;
+  intervalMs: number;
+  logger?: Logger;
+}
+
+export interface ReapReport {
+  ended: number;
+  republished: number;
+  cancelsResent: number;
+  deleted: number;
+  purged: number;
+}
+
+/**
+ * Leader only, on becoming leader and then every interval: ends queued work that can no longer
+ * run, fails stale ops, re-publishes work that an admitting replica died before publishing,
+ * re-sends cancel signals that may have been lost, and drops settled records past retention
+ * (their history stays in the EVENTS stream).
+ */
+export class ReaperLoop {
+  private timer?: NodeJS.Timeout;
+  private active = false;
+  private running?: Promise<ReapReport>;
+  private lastMarkerSweep = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly d: ReaperDeps) {
+    this.log = d.logger ?? silentLogger;
+  }
+
+  startLeading(): void {
+    if (this.active) return;
+    this.active = true;
+    const loop = () => {
+      void this.pass()
+        .catch((e) => this.log.warn("reaper pass failed", { error: errorMessage(e) }))
+        .finally(() => {
+          if (this.active) this.timer = setTimeout(loop, this.d.intervalMs);
+        });
+    };
+    loop();
+  }
+
+  stopLeading(): void {
+    this.active = false;
+    clearTimeout(this.timer);
+  }
+
+  /** One pass; concurrent callers share it. */
+  pass(): Promise<ReapReport> {
+    this.running ??= this.run().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async run(): Promise<ReapReport> {
+    const { view, ops, work, audit } = this.d;
+    const report: ReapReport = { ended: 0, republished: 0, cancelsResent: 0, deleted: 0, purged: 0 };
+    const keyed = [...view.ops].map(([key, e]) => ({ key, op: e.value }));
+    const plan = planReaping(keyed, view.nodeRecords(), Date.now(), this.d.rules);
+
+    const toPurge = new Map<string, Set<string>>();
+    for (const e of plan.end) {
+      if (!this.active) return report;
+      const op = await ops.end(e.key, e.state, e.reason).catch(() => null);
+      if (!op) continue;
+      report.ended++;
+      if (!toPurge.has(e.nodeId)) toPurge.set(e.nodeId, new Set());
+      toPurge.get(e.nodeId)!.add(e.opId);
+      this.log.info("op reaped", { opId: e.opId, nodeId: e.nodeId, state: e.state, reason: e.reason });
+      void audit.post("op.reaped", {
+        actor: "reaper",
+        nodeId: e.nodeId,
+        opId: e.opId,
+        backend: op.backend,
+        message: e.reason,
+        op,
+      });
+    }
+    for (const [nodeId, ids] of toPurge) report.purged += await work.purge(nodeId, ids).catch(() => 0);
+
+    const byNode = new Map<string, typeof plan.orphanCandidates>();
+    for (const c of plan.orphanCandidates) byNode.set(c.nodeId, [...(byNode.get(c.nodeId) ?? []), c]);
+    for (const [nodeId, candidates] of byNode) {
+      if (!this.active) return report;
+      const present = new Set((await work.pending(nodeId).catch(() => [])).map((m) => m.opId));
+      for (const c of candidates) {
+        if (present.has(c.opId)) continue;
+        const cur = await ops.readOp(nodeId, c.opId);
+        if (cur?.state !== "queued") continue;
+        await work.publish(nodeId, c.opId, `${c.opId}.orphan.${cur.updatedAt}`);
+        report.republished++;
+        this.log.warn("re-published work for an orphaned op", { opId: c.opId, nodeId });
+        void audit.post("op.retried", {
+          actor: "reaper",
+          nodeId,
+          opId: c.opId,
+          backend: cur.backend,
+          message: "work message was missing (admitting replica died?); re-published",
+        });
+      }
+    }
+
+    for (const c of plan.resendCancel) {
+      ops.signalCancel(c.nodeId, c.opId);
+      report.cancelsResent++;
+    }
+
+    for (const key of plan.delete) {
+      if (!this.active) return report;
+      const rev = view.ops.get(key)?.revision;
+      await this.d.client
+        .delete("ops", key, rev)
+        .then(() => report.deleted++)
+        .catch(() => {});
+    }
+    if (report.deleted > 0 || Date.now() - this.lastMarkerSweep > 60 * 60_000) {
+      // Deleting a KV key leaves a marker; sweep old ones so the ops stream does not grow forever.
+      this.lastMarkerSweep = Date.now();
+      // The concrete bucket class has purgeDeletes; the KV interface does not declare it.
+      const kv = this.d.client.bucket("ops") as unknown as {
+        purgeDeletes?: (olderMs: number) => Promise<unknown>;
+      };
+      await kv.purgeDeletes?.(Math.max(60_000, this.d.rules.retentionMs / 24)).catch(() => {});
+    }
+    return report;
+  }
+}

@@ -1,0 +1,64 @@
+import type { ClusterClient } from "../client/index.js";
+import { SCHEMA_VERSION, SETTINGS_KEY, type Settings } from "../protocol/index.js";
+import type { Audit } from "./audit.js";
+import { DEFAULT_CHECK_INTERVAL_MS } from "./config.js";
+import { ApiError, isCasConflict } from "./errors.js";
+import type { ClusterView } from "./view.js";
+
+export const DEFAULT_SETTINGS: Settings = {
+  v: SCHEMA_VERSION,
+  autoUpgrade: false,
+  upgradeCheckIntervalSec: DEFAULT_CHECK_INTERVAL_MS / 1000,
+  updatedAt: 0,
+  updatedBy: "default",
+};
+
+/** Runtime settings, persisted in the `settings` bucket; auto-upgrade is off until someone turns it on. */
+export class SettingsStore {
+  constructor(
+    private readonly client: ClusterClient,
+    private readonly view: ClusterView,
+    private readonly audit: Audit,
+  ) {}
+
+  /** The settings in effect (this replica's watch copy, else the defaults). */
+  current(): Settings {
+    return this.view.settings ?? DEFAULT_SETTINGS;
+  }
+
+  async get(): Promise<Settings> {
+    return (await this.client.get("settings", SETTINGS_KEY))?.value ?? DEFAULT_SETTINGS;
+  }
+
+  async set(
+    change: { autoUpgrade?: boolean; upgradeCheckIntervalSec?: number },
+    actor: string,
+  ): Promise<Settings> {
+    for (let i = 0; i < 10; i++) {
+      const cur = await this.client.get("settings", SETTINGS_KEY);
+      const base = cur?.value ?? DEFAULT_SETTINGS;
+      const next: Settings = {
+        ...base,
+        ...(change.autoUpgrade !== undefined ? { autoUpgrade: change.autoUpgrade } : {}),
+        ...(change.upgradeCheckIntervalSec !== undefined
+          ? { upgradeCheckIntervalSec: change.upgradeCheckIntervalSec }
+          : {}),
+        updatedAt: Date.now(),
+        updatedBy: actor,
+      };
+      try {
+        if (cur) await this.client.update("settings", SETTINGS_KEY, next, cur.revision);
+        else await this.client.create("settings", SETTINGS_KEY, next);
+      } catch (e) {
+        if (isCasConflict(e)) continue;
+        throw e;
+      }
+      const what = Object.entries(change)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(", ");
+      void this.audit.post("settings.changed", { actor, message: what || "no change" });
+      return next;
+    }
+    throw new ApiError("unavailable", "settings keep changing; try again");
+  }
+}

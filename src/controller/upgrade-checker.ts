@@ -1,0 +1,247 @@
+import type { ClusterClient } from "../client/index.js";
+import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import type { GalleryCatalog } from "../gallery/index.js";
+import type { RegistryClient } from "../oci/index.js";
+import {
+  ApiEnvelope,
+  api,
+  decode,
+  encode,
+  validate,
+  type ApiResult,
+  type Inventory,
+  type UpgradeInfo,
+} from "../protocol/index.js";
+import type { Audit } from "./audit.js";
+import { planAutoUpgrade } from "./decide/auto-upgrade.js";
+import { computeUpgrades, planUpgradeCheck } from "./decide/upgrades.js";
+import { DigestRound } from "./digest-resolver.js";
+import type { Operations } from "./operations.js";
+import type { SettingsStore } from "./settings-store.js";
+import { snapshot } from "./snapshot.js";
+import type { ClusterView } from "./view.js";
+
+export type CheckResult = ApiResult<"upgrades.check">;
+
+export interface CheckerDeps {
+  client: ClusterClient;
+  view: ClusterView;
+  catalog: () => GalleryCatalog;
+  registry: RegistryClient;
+  audit: Audit;
+  ops: Operations;
+  settings: SettingsStore;
+  isLeader: () => boolean;
+  /** Fixed period; undefined follows `settings.upgradeCheckIntervalSec`. */
+  intervalMs?: number;
+  debounceMs: number;
+  /** How long a non-leader waits for the leader's answer to an on-demand check. */
+  forwardTimeoutMs: number;
+  logger?: Logger;
+}
+
+const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/**
+ * The upgrade checker. The leader runs it when it takes over, every interval, after every
+ * successful op or inventory change (debounced), and on demand; a replica that is not the
+ * leader forwards on-demand checks to it and runs the check itself only when no leader answers.
+ * Only the leader auto-upgrades, through the same admission path as everyone else.
+ */
+export class UpgradeChecker {
+  private inflight?: Promise<CheckResult>;
+  private next?: Promise<CheckResult>;
+  private timer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private active = false;
+  private unsubscribe: Array<() => void> = [];
+  private readonly indexCache = new Map<string, string[]>();
+  private readonly fingerprints = new Map<string, string>();
+  private readonly log: Logger;
+
+  constructor(private readonly d: CheckerDeps) {
+    this.log = d.logger ?? silentLogger;
+  }
+
+  private get forwardSubject(): string {
+    return `${this.d.client.prefix}.controller.upgrades.check`;
+  }
+
+  startLeading(): void {
+    if (this.active) return;
+    this.active = true;
+    const sub = this.d.client.nc.subscribe(this.forwardSubject, {
+      callback: (err, msg) => {
+        if (err) return;
+        const d = decode(api["upgrades.check"].req, msg.data);
+        const actor = (d.ok && d.value.actor) || "api";
+        this.run(actor).then(
+          (data) => msg.respond(encode({ ok: true, data })),
+          (e) => msg.respond(encode({ ok: false, error: { code: "internal", message: errorMessage(e) } })),
+        );
+      },
+    });
+    for (const [k, inv] of this.d.view.inventories) this.fingerprints.set(k, JSON.stringify(inv.backends));
+    this.unsubscribe.push(
+      () => sub.unsubscribe(),
+      this.d.view.onChange((c, initial) => {
+        if (initial) return;
+        if (c.type === "op" && c.value?.state === "succeeded" && c.prev?.state !== "succeeded")
+          this.trigger();
+        else if (c.type === "inventory" && this.inventoryChanged(c.key, c.value)) this.trigger();
+        else if (c.type === "settings") {
+          this.schedule();
+          if (c.value?.autoUpgrade) this.trigger();
+        }
+      }),
+    );
+    void this.run("leader").catch(() => {});
+  }
+
+  /** Only a change in what is installed warrants a check, not a rewrite of the same list. */
+  private inventoryChanged(nodeId: string, inv: Inventory | null): boolean {
+    const print = inv ? JSON.stringify(inv.backends) : "";
+    const changed = this.fingerprints.get(nodeId) !== print;
+    this.fingerprints.set(nodeId, print);
+    return changed;
+  }
+
+  stopLeading(): void {
+    this.active = false;
+    for (const u of this.unsubscribe.splice(0)) u();
+    clearTimeout(this.timer);
+    clearTimeout(this.debounce);
+  }
+
+  private intervalMs(): number {
+    return this.d.intervalMs ?? this.d.settings.current().upgradeCheckIntervalSec * 1000;
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (!this.active) return;
+    this.timer = setTimeout(() => void this.run("schedule").catch(() => {}), this.intervalMs());
+  }
+
+  /** Coalesce bursts (500 nodes finishing an upgrade) into one check. */
+  trigger(): void {
+    if (!this.active) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.run("after-change").catch(() => {}), this.d.debounceMs);
+  }
+
+  /** On-demand check from the API: the leader's, forwarded if this replica is not the leader. */
+  async checkNow(actor: string): Promise<CheckResult> {
+    if (this.d.isLeader()) return this.run(actor);
+    try {
+      const reply = await this.d.client.nc.request(this.forwardSubject, encode({ actor }), {
+        timeout: this.d.forwardTimeoutMs,
+      });
+      const env = decode(ApiEnvelope, reply.data);
+      if (env.ok && env.value.ok) {
+        const data = validate(api["upgrades.check"].res, env.value.data);
+        if (data.ok) return data.value;
+      }
+      throw new Error(env.ok && !env.value.ok ? env.value.error.message : "malformed reply from the leader");
+    } catch (e) {
+      this.log.warn("no leader answered the upgrade check; running it here", { error: errorMessage(e) });
+      return this.exec(actor, true);
+    }
+  }
+
+  /** Single flight: a request while a check runs gets the next check, which starts after it. */
+  run(actor: string): Promise<CheckResult> {
+    if (!this.inflight) {
+      this.inflight = this.exec(actor, false).finally(() => {
+        this.inflight = undefined;
+        this.schedule();
+      });
+      return this.inflight;
+    }
+    this.next ??= this.inflight
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.run(actor);
+      });
+    return this.next;
+  }
+
+  private async exec(actor: string, force: boolean): Promise<CheckResult> {
+    const { client } = this.d;
+    const inventories = (await snapshot(client, "inventory")).map((s) => s.value);
+    const plan = planUpgradeCheck(inventories, this.d.catalog());
+    const round = new DigestRound(this.d.registry, this.indexCache);
+    const digests = await round.resolveAll(plan.uris);
+    const checkedAt = Date.now();
+    const upgrades = computeUpgrades(plan, digests, checkedAt);
+    const failed = [...digests].filter(([, d]) => "error" in d);
+    for (const [uri, d] of failed)
+      this.log.warn("cannot read image digest", { uri, error: "error" in d ? d.error : "" });
+    const result: CheckResult = { upgrades, checkedAt, headRequests: round.heads };
+    if (!force && !this.d.isLeader()) {
+      this.log.info("lost the lease during a check; not writing its results");
+      return result;
+    }
+    await this.write(upgrades);
+    void this.d.audit.post("upgrades.checked", {
+      actor,
+      message:
+        `${upgrades.length} backends with upgrades or drift; ${round.heads} HEAD requests for ${plan.uris.length} images` +
+        (failed.length ? `; ${failed.length} images unreachable` : ""),
+    });
+    this.log.info("upgrade check done", {
+      actor,
+      upgrades: upgrades.length,
+      heads: round.heads,
+      rows: plan.rows.length,
+    });
+    if (this.d.isLeader() && this.d.settings.current().autoUpgrade) await this.autoUpgrade(upgrades);
+    return result;
+  }
+
+  private async write(upgrades: UpgradeInfo[]): Promise<void> {
+    const { client } = this.d;
+    const keep = new Set<string>();
+    for (const u of upgrades) {
+      if (!KV_KEY.test(u.backend)) {
+        this.log.warn("backend name cannot be a KV key; upgrade not stored", { backend: u.backend });
+        continue;
+      }
+      keep.add(u.backend);
+      await client.put("upgrades", u.backend, u);
+    }
+    for (const s of await snapshot(client, "upgrades")) {
+      if (!keep.has(s.key)) await client.delete("upgrades", s.key).catch(() => {});
+    }
+  }
+
+  private async autoUpgrade(upgrades: UpgradeInfo[]): Promise<void> {
+    const { view, ops } = this.d;
+    const steps = planAutoUpgrade({
+      upgrades,
+      ops: (await snapshot(this.d.client, "ops")).map((s) => s.value),
+      inventoryUpdatedAt: new Map([...view.inventories].map(([k, inv]) => [k, inv.updatedAt])),
+    });
+    for (const step of steps) {
+      for (const s of step.skipped)
+        this.log.info("auto-upgrade skips a node", { backend: step.backend, ...s });
+      if (step.nodes.length === 0 || !this.d.isLeader()) continue;
+      try {
+        const r = await ops.admit({
+          kind: "upgrade",
+          backend: step.backend,
+          nodes: step.nodes,
+          actor: "auto-upgrade",
+        });
+        this.log.info("auto-upgrade admitted", {
+          backend: step.backend,
+          ops: r.admitted.map((a) => a.opId),
+          refused: r.refused,
+        });
+      } catch (e) {
+        this.log.warn("auto-upgrade not admitted", { backend: step.backend, error: errorMessage(e) });
+      }
+    }
+  }
+}

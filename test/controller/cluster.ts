@@ -1,0 +1,112 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ClusterClient, silentLogger, createLogger, type Logger } from "../../src/client/index.js";
+import type { ControllerTimings, DeepPartial } from "../../src/controller/config.js";
+import { Controller, type ControllerOptions } from "../../src/controller/controller.js";
+import { NatsServer } from "../harness/nats-server.js";
+import { tempDir, waitFor } from "../harness/proc.js";
+
+/** Short timers so tests exercise health, reaping and leases in well under a second. */
+export const FAST: DeepPartial<ControllerTimings> = {
+  healthTickMs: 40,
+  reapIntervalMs: 150,
+  checkDebounceMs: 50,
+  checkTimeoutMs: 3_000,
+  claimSettleMs: 300,
+  upgradeCheckIntervalMs: 60 * 60_000,
+  health: { heartbeatIntervalMs: 100, unhealthyAfterMissed: 3, slackMs: 150, offlineAfterMs: 900 },
+  reap: {
+    offlineGraceMs: 1_500,
+    staleOpMs: 60_000,
+    orphanAfterMs: 300,
+    cancelResendMs: 300,
+    retentionMs: 60 * 60_000,
+  },
+};
+
+export const LEASE_TTL_MS = 1_500;
+
+/**
+ * A nats-server for a whole test file. Each prefix's EVENTS stream reserves 1 GiB of file
+ * store, so the limit is raised to let many prefixes share one server.
+ */
+export async function startNats(): Promise<NatsServer> {
+  const storeDir = await tempDir("js");
+  return NatsServer.start({
+    storeDir,
+    extraConfig: `jetstream { store_dir: "${storeDir}", max_memory_store: 256MB, max_file_store: 1TB }`,
+  });
+}
+
+let seq = 0;
+/** A prefix per test keeps tests on one server apart (subjects, buckets, streams). */
+export const uniquePrefix = (): string => `t${process.pid}x${seq++}`;
+
+export const testLogger = (): Logger => (process.env.BP_TEST_LOG ? createLogger({}, "debug") : silentLogger);
+
+export async function connect(url: string, prefix: string, name = "test"): Promise<ClusterClient> {
+  return ClusterClient.connect({
+    servers: [url],
+    prefix,
+    name,
+    leaseTtlMs: LEASE_TTL_MS,
+    logger: testLogger(),
+  });
+}
+
+export async function writeGallery(dir: string, yaml: string, name = "gallery.yaml"): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, yaml);
+  return path;
+}
+
+export interface Replica {
+  ctl: Controller;
+  client: ClusterClient;
+  /** Graceful stop (releases the lease). */
+  stop(): Promise<void>;
+  /** Die like SIGKILL: no lease release, connection dropped. */
+  crash(): Promise<void>;
+}
+
+export async function startReplica(
+  url: string,
+  prefix: string,
+  o: Partial<ControllerOptions> & { galleryPath?: string } = {},
+): Promise<Replica> {
+  const client = await connect(url, prefix, "controller");
+  const { galleryPath, timings, ...rest } = o;
+  const ctl = await Controller.start({
+    client,
+    galleries: galleryPath ? [{ name: "test", url: galleryPath }] : [],
+    logger: testLogger(),
+    ...rest,
+    timings: {
+      ...FAST,
+      ...timings,
+      health: { ...FAST.health, ...timings?.health },
+      reap: { ...FAST.reap, ...timings?.reap },
+    },
+  });
+  let done = false;
+  return {
+    ctl,
+    client,
+    async stop() {
+      if (done) return;
+      done = true;
+      await ctl.stop();
+      await client.close();
+    },
+    async crash() {
+      if (done) return;
+      done = true;
+      await ctl.stop({ release: false });
+      await client.close();
+    },
+  };
+}
+
+export async function waitLeader(replicas: Replica[], timeoutMs = 10_000): Promise<Replica> {
+  return waitFor("a leader", () => replicas.find((r) => r.ctl.isLeader()), timeoutMs);
+}

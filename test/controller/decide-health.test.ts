@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import {
+  applyAdminAction,
+  applyHeartbeat,
+  healthTick,
+  type HealthRules,
+} from "../../src/controller/decide/health.js";
+import type { NodeStatus } from "../../src/protocol/index.js";
+import { T0, heartbeat, node } from "./facts.js";
+
+const rules: HealthRules = {
+  heartbeatIntervalMs: 5_000,
+  unhealthyAfterMissed: 3,
+  slackMs: 1_000,
+  offlineAfterMs: 60_000,
+  requireApproval: false,
+};
+
+describe("applyHeartbeat", () => {
+  it("a first heartbeat creates a healthy record, or a pending one when approval is required", () => {
+    const hb = heartbeat("n1", { capability: "nvidia-cuda-12" });
+    const open = applyHeartbeat(undefined, hb, T0 + 7, rules);
+    expect(open).toMatchObject({
+      id: "n1",
+      status: "healthy",
+      approved: true,
+      firstSeenAt: T0 + 7,
+      lastHeartbeatAt: T0 + 7,
+    });
+    expect(open.last.capability).toBe("nvidia-cuda-12");
+    const gated = applyHeartbeat(undefined, hb, T0, { ...rules, requireApproval: true });
+    expect(gated).toMatchObject({
+      status: "pending",
+      approved: false,
+      statusReason: "first seen; awaiting approval",
+    });
+  });
+
+  const table: Array<[NodeStatus, NodeStatus]> = [
+    ["healthy", "healthy"],
+    ["unhealthy", "healthy"],
+    ["offline", "healthy"],
+    ["pending", "pending"],
+    ["draining", "draining"],
+  ];
+  for (const [from, to] of table) {
+    it(`a fresh heartbeat takes ${from} to ${to}`, () => {
+      const prev = node("n1", from, { lastHeartbeatAt: T0 - 90_000 });
+      const next = applyHeartbeat(prev, heartbeat("n1", { runningOps: 2 }), T0, rules);
+      expect(next.status).toBe(to);
+      expect(next.lastHeartbeatAt).toBe(T0);
+      expect(next.last.runningOps).toBe(2);
+      expect(next.statusSince).toBe(from === to ? prev.statusSince : T0);
+    });
+  }
+
+  it("uses the controller's clock and never moves lastHeartbeatAt backwards", () => {
+    const prev = node("n1", "healthy", { lastHeartbeatAt: T0 + 500 });
+    expect(applyHeartbeat(prev, heartbeat("n1", { sentAt: 1 }), T0, rules).lastHeartbeatAt).toBe(T0 + 500);
+  });
+});
+
+describe("healthTick", () => {
+  const table: Array<[NodeStatus, number, NodeStatus | null]> = [
+    ["healthy", 5_000, null],
+    ["healthy", 15_000, null], // 3 intervals: the third heartbeat may be just late
+    ["healthy", 16_000, null], // within slack
+    ["healthy", 16_001, "unhealthy"],
+    ["healthy", 59_999, "unhealthy"],
+    ["healthy", 60_000, "offline"],
+    ["unhealthy", 30_000, null],
+    ["unhealthy", 60_000, "offline"], // LocalAI left unhealthy nodes there forever
+    ["offline", 3_600_000, null],
+    ["pending", 3_600_000, null],
+    ["draining", 3_600_000, null],
+  ];
+  for (const [from, silence, to] of table) {
+    it(`${from} after ${silence / 1000} s of silence -> ${to ?? "unchanged"}`, () => {
+      const r = healthTick(node("n1", from, { lastHeartbeatAt: T0 }), T0 + silence, rules);
+      expect(r?.status ?? null).toBe(to);
+    });
+  }
+
+  it("says why", () => {
+    expect(healthTick(node("n1", "healthy"), T0 + 20_000, rules)?.reason).toBe("missed 3 heartbeats");
+    expect(healthTick(node("n1", "healthy"), T0 + 61_000, rules)?.reason).toBe("no heartbeat for 61 s");
+    expect(healthTick(node("n1", "unhealthy"), T0 + 20 * 60_000, rules)?.reason).toBe(
+      "no heartbeat for 20 min",
+    );
+  });
+});
+
+describe("applyAdminAction", () => {
+  const table: Array<{
+    from: NodeStatus;
+    action: "approve" | "drain" | "resume";
+    silence?: number;
+    to?: NodeStatus;
+    changed?: boolean;
+    error?: RegExp;
+  }> = [
+    { from: "pending", action: "approve", to: "healthy", changed: true },
+    { from: "pending", action: "approve", silence: 20_000, to: "unhealthy", changed: true },
+    { from: "pending", action: "approve", silence: 120_000, to: "offline", changed: true },
+    { from: "healthy", action: "approve", to: "healthy", changed: false },
+    { from: "healthy", action: "drain", to: "draining", changed: true },
+    { from: "offline", action: "drain", to: "draining", changed: true },
+    { from: "draining", action: "drain", to: "draining", changed: false },
+    { from: "pending", action: "drain", error: /pending approval/ },
+    { from: "draining", action: "resume", to: "healthy", changed: true },
+    { from: "draining", action: "resume", silence: 120_000, to: "offline", changed: true },
+    { from: "healthy", action: "resume", to: "healthy", changed: false },
+    { from: "pending", action: "resume", error: /approve it instead/ },
+  ];
+  for (const c of table) {
+    it(`${c.action} on ${c.from}${c.silence ? ` (silent ${c.silence / 1000} s)` : ""}`, () => {
+      const r = applyAdminAction(node("n1", c.from), c.action, T0 + (c.silence ?? 0), rules, "why");
+      if (c.error) {
+        expect(r.ok).toBe(false);
+        expect(!r.ok && r.error).toMatch(c.error);
+        return;
+      }
+      expect(r.ok && r.record.status).toBe(c.to);
+      expect(r.ok && r.changed).toBe(c.changed);
+      if (r.ok && c.action === "approve") expect(r.record.approved).toBe(true);
+    });
+  }
+});

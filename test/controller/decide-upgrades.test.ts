@@ -1,0 +1,297 @@
+import { describe, expect, it } from "vitest";
+import { planAutoUpgrade } from "../../src/controller/decide/auto-upgrade.js";
+import { computeUpgrades, planUpgradeCheck, type UriDigest } from "../../src/controller/decide/upgrades.js";
+import type { UpgradeInfo } from "../../src/protocol/index.js";
+import { T0, catalogOf, entry, installed, inventory, op } from "./facts.js";
+
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+
+describe("upgrade check — seed 000: CheckUpgradesAgainst (distributed)", () => {
+  // Generic names, as the seed's tests use, so no capability filter interferes.
+  const catalog = catalogOf(
+    entry("my-backend", {
+      uri: "quay.io/x/b:latest-my-backend",
+      alias: "my-backend-alias",
+      version: "2.0.0",
+    }),
+    entry("my-backend-development", {
+      uri: "quay.io/x/b:master-my-backend",
+      alias: "my-backend-alias",
+      version: "2.0.0",
+    }),
+  );
+  const check = (...rows: Parameters<typeof inventory>[1]) =>
+    computeUpgrades(planUpgradeCheck([inventory("n1", rows)], catalog), new Map(), T0).map((u) => u.backend);
+
+  it("dev-only installed: only the dev variant surfaces", () => {
+    expect(
+      check(installed("my-backend-development", { version: "1.0.0", alias: "my-backend-alias" })),
+    ).toEqual(["my-backend-development"]);
+  });
+
+  it("both variants installed: dev still wins, stable is not offered", () => {
+    const plan = planUpgradeCheck(
+      [
+        inventory("n1", [
+          installed("my-backend", { version: "1.0.0" }),
+          installed("my-backend-development", { version: "1.0.0" }),
+        ]),
+      ],
+      catalog,
+    );
+    expect(plan.suppressed).toEqual([
+      { nodeId: "n1", row: "my-backend", because: "my-backend-development is installed" },
+    ]);
+    expect(computeUpgrades(plan, new Map(), T0).map((u) => u.backend)).toEqual(["my-backend-development"]);
+  });
+
+  it("a synthetic alias row (key != metadata.name) is ignored", () => {
+    expect(
+      check(
+        installed("my-backend-development", { version: "1.0.0" }),
+        // LocalAI's alias row: keyed by the alias, re-using the dev concrete's metadata.
+        installed("my-backend", { name: "my-backend-development", version: "1.0.0" }),
+      ),
+    ).toEqual(["my-backend-development"]);
+    // An alias row alone is nothing to upgrade.
+    expect(check(installed("my-backend", { name: "my-backend-development", version: "1.0.0" }))).toEqual([]);
+  });
+
+  it("the rule is per node: stable is still offered where no dev twin is installed", () => {
+    const plan = planUpgradeCheck(
+      [
+        inventory("n1", [
+          installed("my-backend", { version: "1.0.0" }),
+          installed("my-backend-development", { version: "1.0.0" }),
+        ]),
+        inventory("n2", [installed("my-backend", { version: "1.0.0" })]),
+      ],
+      catalog,
+    );
+    const ups = computeUpgrades(plan, new Map(), T0);
+    expect(ups.map((u) => [u.backend, u.nodes.map((n) => n.nodeId)])).toEqual([
+      ["my-backend", ["n2"]],
+      ["my-backend-development", ["n1"]],
+    ]);
+  });
+});
+
+describe("upgrade check — seed 001: versions, then digests", () => {
+  const catalog = catalogOf(
+    entry("versioned", { uri: "quay.io/x/v:latest", version: "1.3.0" }),
+    entry("opaque", { uri: "quay.io/x/o:latest", version: "build-42" }),
+    entry("digest-only", { uri: "quay.io/x/d:latest" }),
+    entry("tarball", { uri: "https://example.com/t.tar.gz" }),
+    entry("llama", { capabilities: { default: "cpu-llama" } }),
+    entry("cpu-llama", { uri: "quay.io/x/l:cpu" }),
+  );
+
+  const table: Array<{
+    name: string;
+    meta: Record<string, string>;
+    backend?: string;
+    upgradable: boolean;
+    via?: string;
+  }> = [
+    {
+      name: "older semver",
+      backend: "versioned",
+      meta: { version: "1.2.0" },
+      upgradable: true,
+      via: "version",
+    },
+    { name: "same semver", backend: "versioned", meta: { version: "1.3.0" }, upgradable: false },
+    { name: "gallery downgrade", backend: "versioned", meta: { version: "1.4.0" }, upgradable: false },
+    { name: "pre-versioning install", backend: "versioned", meta: {}, upgradable: true, via: "version" },
+    {
+      name: "non-semver differs",
+      backend: "opaque",
+      meta: { version: "build-41" },
+      upgradable: true,
+      via: "version",
+    },
+    { name: "non-semver same", backend: "opaque", meta: { version: "build-42" }, upgradable: false },
+    {
+      name: "digest moved",
+      backend: "digest-only",
+      meta: { digest: D("a") },
+      upgradable: true,
+      via: "digest",
+    },
+    { name: "digest current", backend: "digest-only", meta: { digest: D("b") }, upgradable: false },
+    {
+      name: "platform manifest of the current index",
+      backend: "digest-only",
+      meta: { digest: D("c") },
+      upgradable: false,
+    },
+    { name: "no digest recorded", backend: "digest-only", meta: {}, upgradable: true, via: "digest" },
+    { name: "non-OCI without versions", backend: "tarball", meta: {}, upgradable: false },
+  ];
+  const digests = new Map<string, UriDigest>([
+    ["quay.io/x/d:latest", { digest: D("b"), manifests: [D("c"), D("e")] }],
+  ]);
+  for (const c of table) {
+    it(`${c.name}: ${c.upgradable ? "upgrade" : "no upgrade"}`, () => {
+      const plan = planUpgradeCheck([inventory("n1", [installed(c.backend!, c.meta)])], catalog);
+      const ups = computeUpgrades(plan, digests, T0);
+      if (!c.upgradable) return expect(ups).toEqual([]);
+      expect(ups).toHaveLength(1);
+      expect(ups[0]).toMatchObject({ backend: c.backend, via: c.via, checkedAt: T0 });
+      expect(ups[0]!.nodes).toEqual([expect.objectContaining({ nodeId: "n1", upgradable: true })]);
+    });
+  }
+
+  it("HEADs each distinct OCI URI once, and only where versions cannot decide", () => {
+    const invs = Array.from({ length: 5 }, (_, i) =>
+      inventory(`n${i}`, [
+        installed("digest-only"),
+        installed("versioned", { version: "1.0.0" }),
+        installed("cpu-llama"),
+      ]),
+    );
+    expect(planUpgradeCheck(invs, catalog).uris).toEqual(["quay.io/x/d:latest", "quay.io/x/l:cpu"]);
+  });
+
+  it("a failed HEAD leaves that backend unknown rather than flagged", () => {
+    const plan = planUpgradeCheck([inventory("n1", [installed("digest-only", { digest: D("a") })])], catalog);
+    expect(computeUpgrades(plan, new Map([["quay.io/x/d:latest", { error: "HTTP 500" }]]), T0)).toEqual([]);
+  });
+
+  it("a concrete installed through a meta is reported under the meta's name", () => {
+    const plan = planUpgradeCheck(
+      [
+        inventory("n1", [
+          installed("llama", { meta_backend_for: "cpu-llama" }),
+          installed("cpu-llama", { digest: D("a") }),
+        ]),
+      ],
+      catalog,
+    );
+    const ups = computeUpgrades(plan, new Map([["quay.io/x/l:cpu", { digest: D("b") }]]), T0);
+    expect(ups).toMatchObject([
+      {
+        backend: "llama",
+        availableDigest: D("b"),
+        installedDigest: D("a"),
+        nodes: [{ nodeId: "n1", concrete: "cpu-llama" }],
+      },
+    ]);
+  });
+
+  it("reports per-node drift against the majority, ignoring platform differences", () => {
+    const invs = [
+      inventory("n1", [installed("digest-only", { digest: D("c") })]), // amd64 manifest of the current index
+      inventory("n2", [installed("digest-only", { digest: D("e") })]), // arm64 manifest of the current index
+      inventory("n3", [installed("digest-only", { digest: D("b") })]), // the index itself
+      inventory("n4", [installed("digest-only", { digest: D("a") })]), // an old build
+    ];
+    const ups = computeUpgrades(planUpgradeCheck(invs, catalog), digests, T0);
+    expect(ups).toHaveLength(1);
+    expect(ups[0]!.drift.map((n) => n.nodeId)).toEqual(["n4"]);
+    expect(ups[0]!.nodes.filter((n) => n.upgradable).map((n) => n.nodeId)).toEqual(["n4"]);
+    expect(ups[0]!.installedDigest).toBe(D("c"));
+  });
+
+  it("version drift with nothing newer is still reported", () => {
+    const cat = catalogOf(entry("v", { uri: "quay.io/x/v:1", version: "1.0.0" }));
+    const invs = [
+      inventory("n1", [installed("v", { version: "1.0.0" })]),
+      inventory("n2", [installed("v", { version: "1.0.0" })]),
+      inventory("n3", [installed("v", { version: "1.1.0" })]),
+    ];
+    const ups = computeUpgrades(planUpgradeCheck(invs, cat), new Map(), T0);
+    expect(ups).toMatchObject([
+      { backend: "v", via: "drift", installedVersion: "1.0.0", drift: [{ nodeId: "n3" }] },
+    ]);
+  });
+});
+
+describe("planAutoUpgrade", () => {
+  const info = (backend: string, nodes: string[], extra: string[] = []): UpgradeInfo => ({
+    v: 1,
+    backend,
+    via: "digest",
+    nodes: [
+      ...nodes.map((nodeId) => ({ nodeId, upgradable: true })),
+      ...extra.map((nodeId) => ({ nodeId, upgradable: false })),
+    ],
+    drift: [],
+    checkedAt: T0,
+  });
+  const inv = new Map([
+    ["n1", T0],
+    ["n2", T0],
+    ["n3", T0],
+  ]);
+
+  it("upgrades each flagged backend once, on its flagged nodes only", () => {
+    expect(
+      planAutoUpgrade({
+        upgrades: [info("a", ["n1", "n2"], ["n3"]), info("b", ["n3"])],
+        ops: [],
+        inventoryUpdatedAt: inv,
+      }),
+    ).toEqual([
+      { backend: "a", nodes: ["n1", "n2"], skipped: [] },
+      { backend: "b", nodes: ["n3"], skipped: [] },
+    ]);
+  });
+
+  it("never on a node where the backend has a failed op not yet dismissed, or an active op", () => {
+    const ops = [
+      op("f1", "n1", "a", { kind: "upgrade", state: "failed" }),
+      op("f2", "n2", "a", { kind: "upgrade", state: "failed", dismissed: true }),
+      op("r3", "n3", "a", { kind: "upgrade", state: "running" }),
+    ];
+    expect(
+      planAutoUpgrade({ upgrades: [info("a", ["n1", "n2", "n3"])], ops, inventoryUpdatedAt: inv }),
+    ).toEqual([
+      {
+        backend: "a",
+        nodes: ["n2"],
+        skipped: [
+          { nodeId: "n1", reason: "upgrade f1 failed and is not dismissed" },
+          { nodeId: "n3", reason: "upgrade r3 is running" },
+        ],
+      },
+    ]);
+  });
+
+  it("does not repeat an upgrade the node's inventory does not reflect yet", () => {
+    const flagged = { ...info("a", ["n1"]), availableDigest: "sha256:new" };
+    const done = op("s1", "n1", "a", {
+      kind: "upgrade",
+      state: "succeeded",
+      finishedAt: T0 + 10,
+      result: { digest: "sha256:new" },
+    });
+    expect(planAutoUpgrade({ upgrades: [flagged], ops: [done], inventoryUpdatedAt: inv })[0]).toMatchObject({
+      nodes: [],
+      skipped: [{ nodeId: "n1", reason: "upgrade s1 already installed it; the node's inventory lags" }],
+    });
+    // Once the inventory is newer than the op, a flag is genuine.
+    const fresh = new Map([["n1", T0 + 20]]);
+    expect(
+      planAutoUpgrade({ upgrades: [flagged], ops: [done], inventoryUpdatedAt: fresh })[0]!.nodes,
+    ).toEqual(["n1"]);
+    // An older install of another build, recorded just after the inventory, is no reason to skip.
+    const oldInstall = op("i1", "n1", "a", {
+      state: "succeeded",
+      finishedAt: T0 + 10,
+      result: { digest: "sha256:old" },
+    });
+    expect(
+      planAutoUpgrade({ upgrades: [flagged], ops: [oldInstall], inventoryUpdatedAt: inv })[0]!.nodes,
+    ).toEqual(["n1"]);
+  });
+
+  it("matches ops on the concrete installed through a meta", () => {
+    const u: UpgradeInfo = {
+      ...info("llama", []),
+      nodes: [{ nodeId: "n1", concrete: "cpu-llama", upgradable: true }],
+    };
+    const ops = [op("f", "n1", "cpu-llama", { state: "failed" })];
+    expect(planAutoUpgrade({ upgrades: [u], ops, inventoryUpdatedAt: inv })[0]!.nodes).toEqual([]);
+  });
+});

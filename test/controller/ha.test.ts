@@ -1,0 +1,152 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ClusterClient } from "../../src/client/index.js";
+import { LeaderLease } from "../../src/controller/lease.js";
+import { keysOf } from "../../src/controller/snapshot.js";
+import type { NatsServer } from "../harness/nats-server.js";
+import { pushBackendImage } from "../harness/oci-image.js";
+import { removeDir, tempDir, waitFor } from "../harness/proc.js";
+import { Registry } from "../harness/registry.js";
+import {
+  LEASE_TTL_MS,
+  connect,
+  startNats,
+  startReplica,
+  uniquePrefix,
+  waitLeader,
+  writeGallery,
+} from "./cluster.js";
+import { installed } from "./facts.js";
+import { FakeNode } from "./fake-node.js";
+import { HoldingProxy } from "./holding-proxy.js";
+
+let nats: NatsServer;
+let dir: string;
+const cleanup: Array<() => Promise<void>> = [];
+beforeAll(async () => {
+  nats = await startNats();
+  dir = await tempDir("ha");
+});
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+});
+afterAll(async () => {
+  await nats.dispose();
+  await removeDir(dir);
+});
+
+async function client(prefix: string): Promise<ClusterClient> {
+  const c = await connect(nats.url, prefix);
+  cleanup.push(() => c.close());
+  return c;
+}
+
+describe("leader lease on the TTL'd leases bucket", () => {
+  it("one leader at a time; renewals keep it; a crashed leader's lease expires and another takes over", async () => {
+    const prefix = uniquePrefix();
+    const [ca, cb] = [await client(prefix), await client(prefix)];
+    const a = new LeaderLease(ca, { holder: "a" });
+    const b = new LeaderLease(cb, { holder: "b" });
+    const changes: string[] = [];
+    a.onChange((l) => changes.push(`a:${l}`));
+    b.onChange((l) => changes.push(`b:${l}`));
+    await a.start();
+    await b.start();
+    cleanup.push(
+      () => a.stop(),
+      () => b.stop(),
+    );
+    expect(a.isLeader()).toBe(true);
+    expect(b.isLeader()).toBe(false);
+    // Several TTLs later the leader still leads: it renews, the follower never wins.
+    const lease = await ca.get("leases", a.key);
+    await waitFor(
+      "three renewals",
+      async () => {
+        const cur = await ca.get("leases", a.key);
+        return cur && cur.revision >= lease!.revision + 3;
+      },
+      LEASE_TTL_MS * 4,
+    );
+    expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
+    expect((await ca.get("leases", a.key))!.value.holder).toBe("a");
+
+    const crashedAt = Date.now();
+    await a.stop(false);
+    await waitFor("b takes over", () => b.isLeader(), LEASE_TTL_MS * 3);
+    expect(Date.now() - crashedAt).toBeGreaterThanOrEqual(LEASE_TTL_MS * 0.5);
+    expect(changes).toEqual(["a:true", "a:false", "b:true"]);
+  });
+
+  it("a graceful stop releases the lease so the follower leads at its next try", async () => {
+    const prefix = uniquePrefix();
+    const a = new LeaderLease(await client(prefix), { holder: "a" });
+    const b = new LeaderLease(await client(prefix), { holder: "b" });
+    await a.start();
+    await b.start();
+    cleanup.push(() => b.stop());
+    await a.stop(true);
+    await waitFor("b leads", () => b.isLeader(), LEASE_TTL_MS);
+  });
+});
+
+describe("two controller replicas", () => {
+  it("kill the leader mid-check: the other finishes the work, no upgrade runs twice, no op lost", async () => {
+    const registry = await Registry.start();
+    cleanup.push(() => registry.dispose());
+    const proxy = await HoldingProxy.start(registry.host);
+    cleanup.push(() => proxy.close());
+    const v1 = await pushBackendImage(registry, "bp/ha", "latest", { runSh: "#!/bin/sh\necho v1\n" });
+    const uri = `${proxy.host}/bp/ha:latest`;
+    const prefix = uniquePrefix();
+    const galleryPath = await writeGallery(dir, `- name: ha\n  uri: ${uri}\n`, `${prefix}.yaml`);
+    const c = await client(prefix);
+    const nodes: FakeNode[] = [];
+    const v2 = await pushBackendImage(registry, "bp/ha", "latest", { runSh: "#!/bin/sh\necho v2\n" });
+    for (const id of ["n1", "n2", "n3"]) {
+      const n = new FakeNode(c, {
+        nodeId: id,
+        backends: [installed("ha", { digest: v1.digest })],
+        digestOf: () => v2.digest,
+      });
+      await n.start();
+      cleanup.push(() => n.stop());
+      nodes.push(n);
+    }
+
+    proxy.holding = true;
+    const a = await startReplica(nats.url, prefix, { galleryPath, id: "ctl-a" });
+    cleanup.push(() => a.crash());
+    await waitLeader([a]);
+    const b = await startReplica(nats.url, prefix, { galleryPath, id: "ctl-b" });
+    cleanup.push(() => b.stop());
+    await waitFor("nodes registered", async () => (await keysOf(c, "nodes")).length === 3);
+    await c.call("settings.set", { autoUpgrade: true, actor: "test" });
+    // The leader's check is stuck on the registry HEAD: kill the leader right there.
+    await waitFor("leader's HEAD in flight", () => proxy.waiting > 0);
+    expect(b.ctl.isLeader()).toBe(false);
+    await a.crash();
+    // API calls are answered by the replica still up, leader or not.
+    expect((await c.call("nodes.list", {})).nodes).toHaveLength(3);
+    proxy.release();
+
+    await waitFor("b takes over", () => b.ctl.isLeader(), 15_000);
+    const done = await waitFor(
+      "every node upgraded",
+      async () => {
+        const ops = (await c.call("ops.list", { all: true, kind: "upgrade" })).ops;
+        return ops.length === 3 && ops.every((o) => o.state === "succeeded") ? ops : null;
+      },
+      15_000,
+    );
+    expect(done.map((o) => o.requestedBy)).toEqual(["auto-upgrade", "auto-upgrade", "auto-upgrade"]);
+    expect(nodes.map((n) => n.ran.length)).toEqual([1, 1, 1]);
+    await waitFor(
+      "nothing left to upgrade",
+      async () => (await c.call("upgrades.list", {})).upgrades.length === 0,
+    );
+    // Further checks do not start anything new.
+    await c.call("upgrades.check", {});
+    expect((await c.call("ops.list", { all: true, kind: "upgrade" })).ops).toHaveLength(3);
+    expect(nodes.map((n) => n.ran.length)).toEqual([1, 1, 1]);
+  });
+});

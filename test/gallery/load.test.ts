@@ -1,0 +1,122 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GalleryLoader, parseGallerySources } from "../../src/gallery/index.js";
+import { removeDir, tempDir } from "../harness/proc.js";
+import { FIXTURE_PATH, FIXTURE_URL } from "./fixture.js";
+
+const GOOD = "- name: alpha\n  uri: quay.io/x/alpha:latest\n- name: beta\n  uri: quay.io/x/beta:latest\n";
+
+describe("parseGallerySources", () => {
+  it("takes name=url or names a bare source after its file or host", () => {
+    expect(
+      parseGallerySources([
+        "main=https://example.com/index.yaml",
+        "/etc/bp/extra.yaml",
+        "https://h.io/x.yaml",
+        "/a/extra.yml",
+      ]),
+    ).toEqual([
+      { name: "main", url: "https://example.com/index.yaml" },
+      { name: "extra", url: "/etc/bp/extra.yaml" },
+      { name: "h.io", url: "https://h.io/x.yaml" },
+      { name: "extra-2", url: "/a/extra.yml" },
+    ]);
+  });
+});
+
+describe("GalleryLoader", () => {
+  let dir: string;
+  let server: Server;
+  let body = GOOD;
+  let status = 200;
+  let url: string;
+
+  beforeAll(async () => {
+    dir = await tempDir("gallery");
+    server = createServer((_req, res) => {
+      res.writeHead(status, { "content-type": "application/yaml" });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/index.yaml`;
+  });
+  afterAll(async () => {
+    server.close();
+    await removeDir(dir);
+  });
+
+  it("loads several named galleries from files and URLs; the first gallery wins a name", async () => {
+    const other = join(dir, "other.yaml");
+    await writeFile(
+      other,
+      "- name: alpha\n  uri: quay.io/other/alpha:1\n- name: gamma\n  uri: quay.io/x/gamma:1\n",
+    );
+    const loader = new GalleryLoader({
+      sources: [
+        { name: "localai", url: FIXTURE_URL.href },
+        { name: "web", url },
+        { name: "other", url: other },
+      ],
+    });
+    const cat = await loader.load();
+    expect(cat.size).toBe(465 + 2 + 2);
+    expect(cat.find("alpha")?.gallery).toBe("web");
+    expect(cat.find("other@alpha")?.uri).toBe("quay.io/other/alpha:1");
+    expect(cat.find("llama-cpp")?.galleryUrl).toBe(FIXTURE_URL.href);
+    expect(loader.status.map((s) => [s.name, s.ok, s.entries])).toEqual([
+      ["localai", true, 465],
+      ["web", true, 2],
+      ["other", true, 2],
+    ]);
+    expect(FIXTURE_PATH).toMatch(/localai-backend-index\.yaml$/);
+  });
+
+  it("a broken, failing or unreachable gallery keeps the last good copy and reports why", async () => {
+    const cacheDir = join(dir, "cache");
+    body = GOOD;
+    status = 200;
+    const loader = new GalleryLoader({ sources: [{ name: "web", url }], cacheDir });
+    expect((await loader.load()).size).toBe(2);
+
+    body = "- name: alpha\n  uri: [broken\n";
+    expect((await loader.load()).find("beta")?.uri).toBe("quay.io/x/beta:latest");
+    expect(loader.status[0]).toMatchObject({ ok: false, entries: 2, fromCache: false });
+    expect(loader.status[0]!.error).toMatch(
+      /^broken YAML at line 3, column 1: Flow sequence in block collection must be sufficiently indented and end with a \]$/,
+    );
+
+    body = "- just: junk\n";
+    await loader.load();
+    expect(loader.status[0]).toMatchObject({ ok: false, entries: 2 });
+    expect(loader.status[0]!.error).toMatch(/no usable entries \(1 rejected, first: entry has no name\)/);
+
+    status = 503;
+    body = GOOD;
+    await loader.load();
+    expect(loader.status[0]!.error).toMatch(/HTTP 503/);
+    expect(loader.catalog.size).toBe(2);
+
+    // A fresh process whose source is unreachable starts from the disk cache.
+    const restarted = new GalleryLoader({
+      sources: [{ name: "web", url: "http://127.0.0.1:1/index.yaml" }],
+      cacheDir,
+    });
+    expect((await restarted.load()).size).toBe(0);
+    const sameUrl = new GalleryLoader({ sources: [{ name: "web", url }], cacheDir });
+    status = 500;
+    const cat = await sameUrl.load();
+    expect(cat.size).toBe(2);
+    expect(sameUrl.status[0]).toMatchObject({ ok: false, fromCache: true, entries: 2 });
+    expect(sameUrl.status[0]!.error).toMatch(/HTTP 500/);
+    status = 200;
+  });
+
+  it("a missing file with no cache gives an empty catalog and the reason", async () => {
+    const loader = new GalleryLoader({ sources: [{ name: "gone", url: join(dir, "missing.yaml") }] });
+    expect((await loader.load()).size).toBe(0);
+    expect(loader.status[0]!.error).toMatch(/ENOENT/);
+  });
+});
