@@ -3,6 +3,7 @@ import type { KV } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
+  bucketNames,
   decode,
   DEFAULT_PREFIX,
   encode,
@@ -21,6 +22,7 @@ import {
   type BucketKey,
 } from "../protocol/index.js";
 import { callApi } from "./api-client.js";
+import { readBucket, type BucketRow } from "./bucket-read.js";
 import {
   backoffMs,
   describeConnectError,
@@ -260,27 +262,21 @@ export class ClusterClient {
     await this.bucket(b).delete(key, revision === undefined ? undefined : { previousSeq: revision });
   }
 
+  /** Keys of live records matching `filter`, sorted. */
   async keys(b: BucketKey, filter = ">"): Promise<string[]> {
-    const out: string[] = [];
-    for await (const k of await this.bucket(b).keys(filter)) out.push(k);
-    return out;
+    return (await this.list(b, filter)).map((r) => r.key).sort();
   }
 
-  /** Every valid record of a bucket (malformed ones are skipped). */
-  async list<B extends BucketKey>(
-    b: B,
-    filter = ">",
-  ): Promise<Array<Entry<BucketValue<B>> & { key: string }>> {
-    const out: Array<Entry<BucketValue<B>> & { key: string }> = [];
-    for (const key of await this.keys(b, filter)) {
-      try {
-        const e = await this.get(b, key);
-        if (e) out.push({ key, ...e });
-      } catch (err) {
-        this.log.warn("skipping malformed record", { bucket: b, key, error: errorMessage(err) });
-      }
-    }
-    return out;
+  /** Every valid record of a bucket, read in one pass (malformed ones are logged and skipped). */
+  async list<B extends BucketKey>(b: B, filter = ">"): Promise<Array<BucketRow<BucketValue<B>>>> {
+    const rows = await readBucket(
+      this.js,
+      bucketNames(this.prefix)[b],
+      bucketSchemas[b],
+      filter,
+      (key, error) => this.log.warn("skipping malformed record", { bucket: b, key, error }),
+    );
+    return rows as Array<BucketRow<BucketValue<B>>>;
   }
 
   /**
@@ -313,10 +309,17 @@ export class ClusterClient {
     onEvent: (e: WatchEvent<BucketValue<B>>) => void,
     opts: WatchOptions = {},
   ): Watcher {
-    return watchBucket(this.bucket(b), bucketSchemas[b], onEvent as (e: WatchEvent<unknown>) => void, {
-      logger: this.log,
-      ...opts,
-    });
+    return watchBucket(
+      this.js,
+      bucketNames(this.prefix)[b],
+      this.bucket(b),
+      bucketSchemas[b],
+      onEvent as (e: WatchEvent<unknown>) => void,
+      {
+        logger: this.log,
+        ...opts,
+      },
+    );
   }
 
   // ------------------------------------------------------------------ subjects

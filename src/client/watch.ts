@@ -1,6 +1,8 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { z } from "zod";
 import { decode } from "../protocol/index.js";
+import { countKeys } from "./bucket-read.js";
 import { errorMessage, type Logger } from "./log.js";
 
 export type WatchEvent<T> =
@@ -28,6 +30,8 @@ export interface WatchOptions {
  * re-creates itself after a reconnect or a server restart, resuming after the last revision seen.
  */
 export function watchBucket<S extends z.ZodType>(
+  js: JetStreamClient,
+  bucket: string,
   kv: KV,
   schema: S,
   onEvent: (e: WatchEvent<z.infer<S>>) => void,
@@ -61,7 +65,7 @@ export function watchBucket<S extends z.ZodType>(
 
   void (async () => {
     try {
-      if (!(await hasAnyKey(kv, opts.key ?? ">"))) signalReady();
+      if ((await countKeys(js, bucket, opts.key ?? ">")) === 0) signalReady();
       const iter = await kv.watch({ key: opts.key ?? ">" });
       stopIter = () => iter.stop();
       if (stopped) iter.stop();
@@ -81,13 +85,4 @@ export function watchBucket<S extends z.ZodType>(
       stopIter?.();
     },
   };
-}
-
-async function hasAnyKey(kv: KV, filter: string): Promise<boolean> {
-  const keys = await kv.keys(filter);
-  for await (const _k of keys) {
-    keys.stop();
-    return true;
-  }
-  return false;
 }
