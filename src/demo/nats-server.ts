@@ -55,7 +55,7 @@ export class NatsServer {
       `listen: "127.0.0.1:${this.port || -1}"`,
       `ports_file_dir: "${this.dir}"`,
       `server_name: "${o.serverName ?? "s1"}"`,
-      `jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 2GB }`,
+      `jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 1TB }`,
       `max_payload: 4MB`,
     ];
     if (o.cluster) {

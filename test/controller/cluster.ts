@@ -4,7 +4,7 @@ import { ClusterClient, silentLogger, createLogger, type Logger } from "../../sr
 import type { ControllerTimings, DeepPartial } from "../../src/controller/config.js";
 import { Controller, type ControllerOptions } from "../../src/controller/controller.js";
 import { NatsServer } from "../harness/nats-server.js";
-import { tempDir, waitFor } from "../harness/proc.js";
+import { waitFor } from "../harness/proc.js";
 
 /** Short timers so tests exercise health, reaping and leases in well under a second. */
 export const FAST: DeepPartial<ControllerTimings> = {
@@ -26,16 +26,9 @@ export const FAST: DeepPartial<ControllerTimings> = {
 
 export const LEASE_TTL_MS = 1_500;
 
-/**
- * A nats-server for a whole test file. Each prefix's EVENTS stream reserves 1 GiB of file
- * store, so the limit is raised to let many prefixes share one server.
- */
-export async function startNats(): Promise<NatsServer> {
-  const storeDir = await tempDir("js");
-  return NatsServer.start({
-    storeDir,
-    extraConfig: `jetstream { store_dir: "${storeDir}", max_memory_store: 256MB, max_file_store: 1TB }`,
-  });
+/** A nats-server for a whole test file; its file-store limit lets many prefixes share it. */
+export function startNats(): Promise<NatsServer> {
+  return NatsServer.start();
 }
 
 let seq = 0;
