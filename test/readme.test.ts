@@ -1,0 +1,28 @@
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { runBackplane } from "./harness/backplane.js";
+
+/** The README is the configuration reference: every flag a role's --help prints must be in it. */
+describe("README", () => {
+  for (const cmd of ["agent", "controller", "dash", "demo", "publish"]) {
+    it(`documents every flag of backplane ${cmd}`, async () => {
+      const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+      const help = await runBackplane([cmd, "--help"]);
+      expect(help.code, help.stderr).toBe(0);
+      const flags = [...new Set(help.stdout.match(/--[a-z][a-z-]+/g) ?? [])];
+      expect(flags.length).toBeGreaterThan(0);
+      const missing = flags.filter((f) => !readme.includes(f));
+      expect(missing, `missing from README: ${missing.join(", ")}`).toEqual([]);
+    });
+  }
+
+  it("has the two-command quick start", async () => {
+    const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+    const quick = readme.slice(
+      readme.indexOf("## Quick start"),
+      readme.indexOf("## ", readme.indexOf("## Quick start") + 3),
+    );
+    expect(quick).toMatch(/make demo/);
+    expect(quick).toMatch(/make test/);
+  });
+});
