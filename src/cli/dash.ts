@@ -1,4 +1,119 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("backplane dash: not yet implemented in this build\n");
-  return 3;
+import { hostname, userInfo } from "node:os";
+import { silentLogger } from "../client/log.js";
+import { ConfigError, loadConfig, pickContext } from "../config/index.js";
+import { buildKeymap, KeymapError } from "../keymap/keymap.js";
+import { paletteFor, THEME_NAMES } from "../theme/palettes.js";
+import { CONNECTION_HELP, connectionFlags, list, parse, str, UsageError } from "./args.js";
+import { clientOptions } from "./connect.js";
+
+const FLAGS = {
+  ...connectionFlags,
+  "read-only": { type: "boolean" },
+  "no-color": { type: "boolean" },
+  theme: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const HELP = `Usage: backplane dash [flags]      (also: backplane with no command)
+
+The full-screen dashboard: nodes, backends, operations, history and settings of a cluster,
+live over NATS. Press ? inside for every key.
+
+Flags:
+  --context NAME       use a context saved in the config file (servers, credentials, prefix)
+  --server URL         a one-off server instead of the context's
+  --read-only          disable every command key (upgrade, cancel, drain, ...) [BACKPLANE_READ_ONLY]
+  --no-color           no colours (NO_COLOR is honoured too) [BACKPLANE_NO_COLOR]
+  --theme NAME         ${THEME_NAMES.join(" | ")}
+
+${CONNECTION_HELP}
+
+Config: contexts, currentContext, theme and key overrides live in ~/.config/backplane/config.json
+(or $BACKPLANE_CONFIG_DIR/config.json). See docs/keys.md for the key names.
+`;
+
+function actorName(): string {
+  let user = "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep "unknown"
+  }
+  return `dash:${user}@${hostname()}`.slice(0, 128);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse(argv, FLAGS);
+  if (p.values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument '${p.positionals[0]}'`);
+  const theme = str(p.values.theme);
+  if (theme !== undefined && !THEME_NAMES.includes(theme)) {
+    throw new UsageError(`--theme must be one of ${THEME_NAMES.join(", ")}, got '${theme}'`);
+  }
+
+  let loaded;
+  let ctx;
+  let keymap;
+  const opts = clientOptions(p, "backplane-dash", silentLogger);
+  try {
+    loaded = loadConfig();
+    ctx = pickContext(loaded.config, str(p.values.context));
+    const readOnly =
+      p.values["read-only"] === true || (p.values["read-only"] === undefined && ctx?.readOnly === true);
+    keymap = buildKeymap(loaded.config.keys, { readOnly });
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof KeymapError) {
+      process.stderr.write(`backplane dash: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  // Flags (and BACKPLANE_* env) win over the context, field by field.
+  if (ctx) {
+    if (list(p.values.server).length === 0) opts.servers = ctx.servers;
+    opts.credsFile ??= ctx.credsFile;
+    opts.nkeyFile ??= ctx.nkeyFile;
+    opts.user ??= ctx.user;
+    opts.pass ??= ctx.password;
+    opts.token ??= ctx.token;
+    opts.prefix ??= ctx.prefix;
+  }
+  const contextName = ctx
+    ? list(p.values.server).length > 0
+      ? `${ctx.name} (--server)`
+      : ctx.name
+    : list(p.values.server).length > 0
+      ? "one-off"
+      : "default";
+
+  const noColor =
+    p.values["no-color"] === true ||
+    (process.env.NO_COLOR ?? "") !== "" ||
+    (theme ?? loaded.config.theme) === "mono";
+  // chalk inside Ink ignores NO_COLOR but reads FORCE_COLOR when it is first imported: decide now.
+  if (noColor) process.env.FORCE_COLOR = "0";
+  // React's development build records a performance.measure per component render (an unbounded
+  // timeline: ~600 MB after a minute under load) and is several times slower: use production
+  // unless someone asked otherwise.
+  process.env.NODE_ENV ??= "production";
+
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    process.stderr.write(
+      "backplane dash: needs an interactive terminal (stdin and stdout must be a TTY);\n" +
+        "for scripts use `backplane nodes --json`, `backplane ops --json`, ...\n",
+    );
+    return 2;
+  }
+
+  const { runDashboard } = await import("./dash-screen.js");
+  return runDashboard({
+    client: opts,
+    context: { name: contextName, servers: opts.servers },
+    keymap,
+    palette: paletteFor(theme ?? loaded.config.theme, noColor),
+    actor: actorName(),
+  });
 }

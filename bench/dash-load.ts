@@ -1,0 +1,375 @@
+/**
+ * Dashboard under load: a synthetic cluster of 500 nodes × 30 backends, 100 ops reporting progress
+ * 4×/s each and heartbeats every 5 s, fed through a real nats-server to the real `backplane dash`
+ * binary running in a pseudo-terminal (`script` from util-linux). Prints CPU % and peak RSS of the
+ * dashboard process, frames per second, and key-to-frame latency measured on the pty.
+ *
+ *   npx tsc -p tsconfig.build.json && npx tsx bench/dash-load.ts
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ClusterClient } from "../src/client/index.js";
+import { NatsServer } from "../src/demo/nats-server.js";
+import {
+  encode,
+  opKey,
+  SETTINGS_KEY,
+  type Heartbeat,
+  type InstalledBackend,
+  type NodeRecord,
+  type OpRecord,
+  type ProgressEvent,
+} from "../src/protocol/index.js";
+
+const NODES = 500;
+const BACKENDS = 30;
+const OPS = 100;
+const PROGRESS_PER_SEC = 4;
+const HEARTBEAT_MS = 5_000;
+const COLS = 120;
+const ROWS = 40;
+const PHASE_MS = 15_000;
+const SAMPLES = 60;
+
+const BIN = fileURLToPath(new URL("../bin/backplane.js", import.meta.url));
+const DIST = fileURLToPath(new URL("../dist/cli/dash-screen.js", import.meta.url));
+const CLK_TCK = 100;
+const GiB = 2 ** 30;
+
+const nodeId = (i: number) => `gpu-${String(i).padStart(3, "0")}`;
+const backendName = (j: number) => `backend-${String(j).padStart(2, "0")}`;
+
+function heartbeat(i: number, at: number): Heartbeat {
+  return {
+    v: 1,
+    nodeId: nodeId(i),
+    name: `${nodeId(i)}.rack${i % 20}`,
+    capability: i % 5 === 0 ? "cpu" : "nvidia-cuda-12",
+    gpu:
+      i % 5 === 0
+        ? { vendor: "none", vramBytes: 0 }
+        : { vendor: "nvidia", model: "NVIDIA H100", vramBytes: 80 * GiB, cudaMajor: 12 },
+    disk: { freeBytes: (200 + (i % 300)) * GiB, totalBytes: 2000 * GiB },
+    agentVersion: "0.1.0",
+    runningOps: i < OPS ? 1 : 0,
+    labels: { rack: String(i % 20) },
+    sentAt: at,
+  };
+}
+
+function nodeRecord(i: number, at: number): NodeRecord {
+  const status =
+    i % 97 === 0 ? "offline" : i % 53 === 0 ? "unhealthy" : i % 71 === 0 ? "draining" : "healthy";
+  return {
+    v: 1,
+    id: nodeId(i),
+    status,
+    statusSince: at - 3_600_000,
+    firstSeenAt: at - 86_400_000,
+    lastHeartbeatAt: at,
+    last: heartbeat(i, at),
+    approved: true,
+  };
+}
+
+function installed(j: number, i: number): InstalledBackend {
+  const version = (i + j) % 17 === 0 ? "1.0.0" : "1.1.0";
+  return {
+    name: backendName(j),
+    metadata: {
+      name: backendName(j),
+      version,
+      digest: `sha256:${String(j).padStart(2, "0")}${"ab".repeat(31)}`,
+      installed_at: "2026-11-01T00:00:00Z",
+    },
+    isMeta: false,
+    generation: `g-${version}`,
+    previousGenerations: ["g-0.9.0"],
+    sizeBytes: 512 * 2 ** 20,
+  };
+}
+
+function op(k: number, at: number): OpRecord {
+  return {
+    v: 1,
+    id: `op-bench-${k}`,
+    nodeId: nodeId(k),
+    kind: k % 3 === 0 ? "upgrade" : "install",
+    backend: backendName(k % BACKENDS),
+    state: "running",
+    phase: "downloading",
+    requestedBy: "bench",
+    createdAt: at - k * 1000,
+    updatedAt: at,
+    startedAt: at - k * 1000,
+    attempts: 1,
+    dismissed: false,
+    bytesTotal: 4 * GiB,
+  };
+}
+
+async function seed(c: ClusterClient): Promise<void> {
+  const at = Date.now();
+  const writes: Array<Promise<unknown>> = [];
+  const flush = async () => {
+    await Promise.all(writes.splice(0));
+  };
+  for (let i = 0; i < NODES; i++) {
+    writes.push(c.put("nodes", nodeId(i), nodeRecord(i, at)));
+    writes.push(
+      c.put("inventory", nodeId(i), {
+        v: 1,
+        nodeId: nodeId(i),
+        updatedAt: at,
+        backends: Array.from({ length: BACKENDS }, (_, j) => installed(j, i)),
+      }),
+    );
+    if (writes.length > 200) await flush();
+  }
+  for (let k = 0; k < OPS; k++) writes.push(c.put("ops", opKey(nodeId(k), `op-bench-${k}`), op(k, at)));
+  for (let j = 0; j < BACKENDS; j++) {
+    const upgradable = Array.from({ length: NODES }, (_, i) => i).filter((i) => (i + j) % 17 === 0);
+    writes.push(
+      c.put("upgrades", backendName(j), {
+        v: 1,
+        backend: backendName(j),
+        installedVersion: "1.0.0",
+        availableVersion: "1.1.0",
+        via: "version",
+        nodes: upgradable.map((i) => ({ nodeId: nodeId(i), version: "1.0.0", upgradable: true })),
+        drift: [],
+        checkedAt: at,
+      }),
+    );
+  }
+  writes.push(
+    c.put("settings", SETTINGS_KEY, {
+      v: 1,
+      autoUpgrade: false,
+      upgradeCheckIntervalSec: 21_600,
+      updatedAt: at,
+      updatedBy: "bench",
+    }),
+  );
+  await flush();
+}
+
+/** Heartbeats spread evenly over each 5 s, and 4 progress events per op per second. */
+function startLoad(c: ClusterClient): () => void {
+  const done = new Array<number>(OPS).fill(0);
+  const stepMs = 1000 / PROGRESS_PER_SEC;
+  const hbPerStep = Math.ceil(NODES / (HEARTBEAT_MS / stepMs));
+  let hbNext = 0;
+  const timer = setInterval(() => {
+    const at = Date.now();
+    for (let k = 0; k < OPS; k++) {
+      done[k] = (done[k]! + 8 * 2 ** 20) % (4 * GiB);
+      const p: ProgressEvent = {
+        v: 1,
+        opId: `op-bench-${k}`,
+        nodeId: nodeId(k),
+        backend: backendName(k % BACKENDS),
+        phase: "downloading",
+        bytesDone: done[k]!,
+        bytesTotal: 4 * GiB,
+        bytesPerSec: 32 * 2 ** 20,
+        etaSec: (4 * GiB - done[k]!) / (32 * 2 ** 20),
+        final: false,
+        at,
+      };
+      c.nc.publish(c.subjects.progress(nodeId(k), p.opId), encode(p));
+    }
+    for (let n = 0; n < hbPerStep; n++) {
+      const i = hbNext++ % NODES;
+      c.nc.publish(c.subjects.heartbeat(nodeId(i)), encode(heartbeat(i, at)));
+    }
+  }, stepMs);
+  return () => clearInterval(timer);
+}
+
+const ANSI = new RegExp(String.raw`\u001B\[[0-9;?]*[A-Za-z]`, "g");
+const COMPLETE = new RegExp(String.raw`^\u001B\[[0-9;?]*[A-Za-z]`);
+
+/** The dashboard in a pty: `script` gives it a terminal; we read what it draws and type into it. */
+class PtyDash {
+  /** What was drawn, escape sequences removed (only a tail is kept). */
+  private plain = "";
+  private carry = "";
+  private dropped = 0;
+  private frames = 0;
+  private waiters: Array<{ text: string; from: number; resolve: (at: number) => void }> = [];
+  readonly proc: ChildProcess;
+  constructor(server: string, configDir: string) {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      TERM: "xterm-256color",
+      BACKPLANE_CONFIG_DIR: configDir,
+    };
+    delete env.CI;
+    delete env.NO_COLOR;
+    delete env.FORCE_COLOR;
+    // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the dashboard.
+    const nodeArgs = process.env.BENCH_NODE_ARGS ?? "";
+    const cmd = `stty cols ${COLS} rows ${ROWS}; exec ${process.execPath} ${nodeArgs} ${BIN} dash --server ${server}`;
+    this.proc = spawn("script", ["-qfc", cmd, "/dev/null"], { env, stdio: ["pipe", "pipe", "inherit"] });
+    this.proc.stdout!.on("data", (b: Buffer) => this.onData(b.toString("utf8")));
+  }
+  private onData(chunk: string): void {
+    const at = performance.now();
+    // Ink wraps each frame in a synchronized-update block.
+    this.frames += chunk.split("\u001B[?2026h").length - 1;
+    let text = this.carry + chunk;
+    // An escape sequence cut at the chunk's end waits for the next chunk.
+    const cut = text.lastIndexOf("\u001B");
+    if (cut >= 0 && !COMPLETE.test(text.slice(cut))) {
+      this.carry = text.slice(cut);
+      text = text.slice(0, cut);
+    } else this.carry = "";
+    this.plain += text.replace(ANSI, "");
+    if (this.plain.length > 2_000_000) {
+      this.dropped += this.plain.length - 500_000;
+      this.plain = this.plain.slice(-500_000);
+    }
+    this.waiters = this.waiters.filter((w) => {
+      if (this.plain.indexOf(w.text, Math.max(0, w.from - this.dropped)) < 0) return true;
+      w.resolve(at);
+      return false;
+    });
+  }
+  /** Position in the plain text drawn so far. */
+  get position(): number {
+    return this.dropped + this.plain.length;
+  }
+  get frameCount(): number {
+    return this.frames;
+  }
+  /** Resolves with the arrival time of the output in which `text` first appears after `from`. */
+  waitFor(text: string, from: number, timeoutMs = 30_000): Promise<number> {
+    if (this.plain.indexOf(text, Math.max(0, from - this.dropped)) >= 0)
+      return Promise.resolve(performance.now());
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`no "${text}" on screen after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        text,
+        from,
+        resolve: (at) => {
+          clearTimeout(t);
+          resolve(at);
+        },
+      });
+    });
+  }
+  press(keys: string): void {
+    this.proc.stdin!.write(keys);
+  }
+  async pid(): Promise<number> {
+    for (let i = 0; i < 100; i++) {
+      const kids = readFileSync(`/proc/${this.proc.pid}/task/${this.proc.pid}/children`, "utf8").trim();
+      if (kids) return Number(kids.split(/\s+/)[0]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("dashboard process not found under script");
+  }
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function statusKb(pid: number, key: string): number {
+  const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function phase(dash: PtyDash, pid: number, label: string) {
+  const t0 = performance.now();
+  const c0 = cpuTicks(pid);
+  const f0 = dash.frameCount;
+  await new Promise((r) => setTimeout(r, PHASE_MS));
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = ((cpuTicks(pid) - c0) / CLK_TCK / secs) * 100;
+  const fps = (dash.frameCount - f0) / secs;
+  return { label, cpu, fps };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main() {
+  if (!existsSync(DIST)) throw new Error("build first: npx tsc -p tsconfig.build.json");
+  const server = await NatsServer.start();
+  const client = await ClusterClient.connect({ servers: [server.url], name: "bench" });
+  // Keep the operator's own dashboard config out of it.
+  const configDir = mkdtempSync(join(tmpdir(), "bp-dash-bench-"));
+  let dash: PtyDash | undefined;
+  let stopLoad = () => {};
+  try {
+    process.stdout.write(`seeding ${NODES} nodes × ${BACKENDS} backends, ${OPS} ops…\n`);
+    await seed(client);
+    stopLoad = startLoad(client);
+    dash = new PtyDash(server.url, configDir);
+    const pid = await dash.pid();
+    const started = performance.now();
+    await dash.waitFor(`Nodes [1/${NODES}]`, 0, 60_000);
+    process.stdout.write(
+      `dashboard up with ${NODES} nodes in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+
+    const nodesPhase = await phase(dash, pid, "Nodes view (heartbeats, 1 s clock)");
+    dash.press("3");
+    await dash.waitFor("Operations [", dash.position);
+    const opsPhase = await phase(dash, pid, "Operations view (400 progress/s)");
+
+    // Key to frame: alternate Nodes / Operations and time until the new title is on the pty.
+    const lat: number[] = [];
+    let view: "1" | "3" = "1";
+    for (let i = 0; i < SAMPLES; i++) {
+      const from = dash.position;
+      const t = performance.now();
+      dash.press(view);
+      const seen = await dash.waitFor(view === "1" ? `Nodes [` : "Operations [", from);
+      lat.push(seen - t);
+      view = view === "1" ? "3" : "1";
+      await new Promise((r) => setTimeout(r, 150 + Math.random() * 150));
+    }
+    lat.sort((a, b) => a - b);
+    const rssPeak = statusKb(pid, "VmHWM") / 1024;
+    const rssNow = statusKb(pid, "VmRSS") / 1024;
+
+    const line = (k: string, v: string) => process.stdout.write(`${k.padEnd(44)} ${v}\n`);
+    process.stdout.write(
+      `\nbackplane dash under load: ${NODES} nodes × ${BACKENDS} backends, ${OPS} ops × ${PROGRESS_PER_SEC}/s progress, heartbeats every ${HEARTBEAT_MS / 1000} s, ${COLS}×${ROWS} pty\n`,
+    );
+    for (const p of [nodesPhase, opsPhase]) {
+      line(`CPU, ${p.label}`, `${p.cpu.toFixed(1)} % of one core (target < 25 %)`);
+      line(`frames/s, ${p.label}`, p.fps.toFixed(1));
+    }
+    line("RSS peak / now", `${rssPeak.toFixed(0)} MB / ${rssNow.toFixed(0)} MB (target < 200 MB)`);
+    line(
+      `key to frame (${SAMPLES} view switches)`,
+      `p50 ${pct(lat, 50).toFixed(0)} ms, p95 ${pct(lat, 95).toFixed(0)} ms, max ${lat.at(-1)!.toFixed(0)} ms (target p95 < 100 ms)`,
+    );
+    dash.press("q");
+  } finally {
+    stopLoad();
+    if (dash) {
+      const exited = new Promise((r) => dash!.proc.once("exit", r));
+      dash.press("q");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
+      if (dash.proc.exitCode === null) dash.proc.kill("SIGTERM");
+    }
+    await client.close();
+    await server.dispose();
+    rmSync(configDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,167 @@
+import type {
+  ApiMethod,
+  ApiRequest,
+  ApiResult,
+  Heartbeat,
+  Inventory,
+  NodeRecord,
+  OpRecord,
+  ProgressEvent,
+  Settings,
+  UpgradeInfo,
+} from "../protocol/index.js";
+import type { ClusterClient, Unsubscribe } from "./cluster-client.js";
+import { Coalescer } from "./coalescer.js";
+import type { ConnectionStatus } from "./connection.js";
+import { errorMessage } from "./log.js";
+import type { Watcher } from "./watch.js";
+
+/** The buckets the dashboard watches. */
+export const FEED_BUCKETS = ["nodes", "inventory", "ops", "upgrades", "settings"] as const;
+export type FeedBucket = (typeof FEED_BUCKETS)[number];
+
+/** One change as the dashboard consumes it; `value: null` is a deletion. */
+export type FeedEvent =
+  | { kind: "nodes"; key: string; value: NodeRecord | null }
+  | { kind: "inventory"; key: string; value: Inventory | null }
+  | { kind: "ops"; key: string; value: OpRecord | null }
+  | { kind: "upgrades"; key: string; value: UpgradeInfo | null }
+  | { kind: "settings"; key: string; value: Settings | null }
+  | { kind: "progress"; key: string; value: ProgressEvent }
+  | { kind: "heartbeat"; key: string; value: Heartbeat }
+  /**
+   * A bucket's current state has been delivered in full; `keys` are the KV keys it holds, so a
+   * consumer can drop what was deleted while it was not watching (after a reconnect).
+   */
+  | { kind: "ready"; key: FeedBucket; keys: string[] };
+
+/** What the dashboard needs from the client to issue commands (ClusterClient has it). */
+export interface ApiCaller {
+  call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>>;
+}
+
+export interface FeedSink {
+  /** A coalesced batch; `received` counts the raw events it replaces. */
+  batch(events: FeedEvent[], received: number): void;
+  status(s: ConnectionStatus): void;
+  /** Something went wrong that the operator should see (a watch that could not start). */
+  problem(message: string): void;
+}
+
+export interface FeedOptions {
+  /** Coalescing window (100–250 ms; default 250: at most 4 data-driven redraws a second). */
+  flushMs?: number;
+  /**
+   * Heartbeats only move ages shown in whole seconds, and 500 nodes send 100 a second: they get
+   * their own, longer window so they do not redraw the node list several times a second.
+   */
+  heartbeatFlushMs?: number;
+}
+
+export interface ClusterFeed {
+  stop(): void;
+  /** Resolves when every watched bucket has delivered its current state. */
+  synced: Promise<void>;
+}
+
+/**
+ * Feed the dashboard from the cluster: KV watches over five buckets plus the heartbeat and progress
+ * subjects, all through one coalescer. Connection state goes straight through (it is rare and must
+ * show at once). Waits for the first connection however long it takes; after every reconnect the
+ * watches are started again (a resumed watch was seen to stay silent after a server restart), and
+ * each fresh snapshot ends with the list of keys so deletions made meanwhile are not missed.
+ */
+export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: FeedOptions = {}): ClusterFeed {
+  const coalescer = new Coalescer<FeedEvent>((events, received) => sink.batch(events, received), {
+    intervalMs: opts.flushMs ?? 250,
+  });
+  const heartbeats = new Coalescer<FeedEvent>((events, received) => sink.batch(events, received), {
+    intervalMs: opts.heartbeatFlushMs ?? 1_000,
+  });
+  let stopped = false;
+  let started = false;
+  let generation = 0;
+  let watchers: Watcher[] = [];
+  let subs: Unsubscribe[] = [];
+  let markSynced!: () => void;
+  const synced = new Promise<void>((r) => (markSynced = r));
+
+  const startWatches = () => {
+    for (const w of watchers) w.stop();
+    const gen = ++generation;
+    watchers = [];
+    for (const bucket of FEED_BUCKETS) {
+      const snapshot = new Set<string>();
+      let live = false;
+      try {
+        watchers.push(
+          client.watch(bucket, (e) => {
+            if (gen !== generation) return;
+            if (e.type === "ready") {
+              live = true;
+              coalescer.push({ kind: "ready", key: bucket, keys: [...snapshot] });
+              return;
+            }
+            if (!live) {
+              if (e.type === "put") snapshot.add(e.key);
+              else snapshot.delete(e.key);
+            }
+            coalescer.push({
+              kind: bucket,
+              key: e.key,
+              value: e.type === "put" ? e.value : null,
+            } as FeedEvent);
+          }),
+        );
+      } catch (e) {
+        sink.problem(`cannot watch ${bucket}: ${errorMessage(e)}`);
+      }
+    }
+    const current = watchers;
+    void Promise.all(current.map((w) => w.ready)).then(() => markSynced());
+  };
+
+  let previous: ConnectionStatus["state"] | undefined;
+  const offStatus = client.onStatus((s) => {
+    sink.status(s);
+    if (
+      started &&
+      !stopped &&
+      s.state === "connected" &&
+      previous !== undefined &&
+      previous !== "connected"
+    ) {
+      startWatches();
+    }
+    previous = s.state;
+  });
+
+  void client
+    .ready()
+    .then(() => {
+      if (stopped) return;
+      started = true;
+      startWatches();
+      subs = [
+        client.onProgress((p) => coalescer.push({ kind: "progress", key: p.opId, value: p })),
+        client.onHeartbeat((h) => heartbeats.push({ kind: "heartbeat", key: h.nodeId, value: h })),
+      ];
+    })
+    .catch(() => {
+      // The client was closed before it ever connected; nothing to feed.
+    });
+
+  return {
+    synced,
+    stop() {
+      stopped = true;
+      offStatus();
+      for (const w of watchers) w.stop();
+      for (const u of subs) u();
+      watchers = [];
+      subs = [];
+      coalescer.stop();
+      heartbeats.stop();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { Box, Text } from "ink";
+import type { ReactNode } from "react";
+import { truncate } from "../format/text.js";
+import { useDash } from "../hooks/context.js";
+import { toneStyle, useTheme } from "../theme/index.js";
+
+/**
+ * The confirm dialog, drawn in place of the view (never over it). Cancel is focused first, as in
+ * k9s, so a stray Enter never confirms; fleet-wide actions also need the backend name typed.
+ */
+export function ConfirmDialog({ width, height }: { width: number; height: number }): ReactNode {
+  const d = useDash((s) => s.dialog);
+  const p = useTheme();
+  if (!d) return null;
+  const w = Math.min(width - 2, 70);
+  const inner = w - 4;
+  const typed = d.typeToConfirm !== undefined;
+  const ready = !typed || d.typed === d.typeToConfirm;
+  const button = (label: string, focused: boolean, enabled = true) => (
+    <Text inverse={focused} bold={focused} dimColor={!enabled}>
+      {focused ? `▸[ ${label} ]` : ` [ ${label} ]`}
+    </Text>
+  );
+  return (
+    <Box width={width} height={height} flexDirection="column" alignItems="center" justifyContent="center">
+      <Box
+        flexDirection="column"
+        width={w}
+        borderStyle="round"
+        borderColor={toneStyle(p, "warn").color}
+        paddingX={1}
+      >
+        <Text bold wrap="truncate">
+          {truncate(d.title, inner)}
+        </Text>
+        {d.lines.map((l, i) => (
+          <Text key={i} wrap="truncate">
+            {truncate(l, inner)}
+          </Text>
+        ))}
+        {typed ? (
+          <Text wrap="truncate">
+            {"> "}
+            {truncate(d.typed, inner - 3)}
+            <Text inverse> </Text>
+          </Text>
+        ) : null}
+        <Text> </Text>
+        <Box>
+          {button("No", d.focus === "cancel" && !typed)}
+          <Text> </Text>
+          {button(d.action, d.focus === "action" || (typed && ready), ready)}
+        </Box>
+        <Text dimColor wrap="truncate">
+          {typed
+            ? "type the name, enter confirms, esc cancels"
+            : "y confirm · n/esc cancel · tab switch · enter press"}
+        </Text>
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,143 @@
+import { Box, Text } from "ink";
+import { Fragment, memo, useMemo, type ReactNode } from "react";
+import { layoutColumns, windowStart, type Column, type PlacedColumn, type Row } from "../format/table.js";
+import { fit } from "../format/text.js";
+import { SELECTED_MARK, toneStyle, useTheme, type Tone } from "../theme/index.js";
+
+/** A live cell: mounts its own component (an op's progress) so only it re-renders on a tick. */
+export type CellRenderer = (row: Row, width: number) => ReactNode;
+
+export interface DataTableProps {
+  columns: readonly Column[];
+  rows: readonly Row[];
+  /** Index of the selected row; -1 for none. */
+  selected: number;
+  width: number;
+  /** Lines available, the header line included. */
+  height: number;
+  sort: { column: string; desc: boolean } | null;
+  renderers?: Readonly<Record<string, CellRenderer>>;
+  /** Shown in place of rows when there are none. */
+  empty?: string;
+  /** First visible row when there is no selection to follow (scroll tables). */
+  offset?: number;
+  /** The data is not live (connection lost): every row is dimmed. */
+  stale?: boolean;
+}
+
+function HeaderLine({ cols, sort }: { cols: PlacedColumn[]; sort: DataTableProps["sort"] }) {
+  const p = useTheme();
+  const text = cols
+    .map((c) => {
+      const mark = sort?.column === c.id ? (sort.desc ? "▼" : "▲") : "";
+      return fit(`${c.title}${mark}`, c.w, c.align);
+    })
+    .join(" ");
+  return (
+    <Text bold color={p.title.color} wrap="truncate">
+      {"  "}
+      {text}
+    </Text>
+  );
+}
+
+interface RowLineProps {
+  row: Row;
+  cols: PlacedColumn[];
+  selected: boolean;
+  stale?: boolean;
+  renderers?: Readonly<Record<string, CellRenderer>>;
+}
+
+/**
+ * One row as few Ink text nodes as possible: neighbouring cells with the same tone are joined into
+ * one string (Ink's cost per frame grows with text nodes and style changes, not with characters).
+ */
+const RowLine = memo(function RowLine({ row, cols, selected, stale, renderers }: RowLineProps) {
+  const p = useTheme();
+  const parts: ReactNode[] = [];
+  let run = selected ? `${SELECTED_MARK} ` : "  ";
+  let runTone: Tone | undefined;
+  const flush = () => {
+    if (run === "") return;
+    const st = toneStyle(p, runTone);
+    parts.push(
+      st.color || st.bold || st.dimColor ? (
+        <Text key={parts.length} color={st.color} bold={st.bold} dimColor={st.dimColor}>
+          {run}
+        </Text>
+      ) : (
+        run
+      ),
+    );
+    run = "";
+  };
+  const add = (text: string, tone: Tone | undefined) => {
+    if (tone !== runTone) {
+      flush();
+      runTone = tone;
+    }
+    run += text;
+  };
+  const tailAt = row.tail ? cols.findIndex((c) => c.id === row.tail!.from) : -1;
+  for (let i = 0; i < cols.length; i++) {
+    const c = cols[i]!;
+    if (i > 0) add(" ", runTone);
+    if (i === tailAt && row.tail) {
+      const w = cols.slice(i).reduce((a, x) => a + x.w, 0) + (cols.length - i - 1);
+      add(fit(row.tail.text, w), row.tail.tone);
+      break;
+    }
+    const render = renderers?.[c.id];
+    if (render) {
+      flush();
+      parts.push(<Fragment key={`r:${c.id}`}>{render(row, c.w)}</Fragment>);
+      continue;
+    }
+    const cell = row.cells[c.id];
+    const text = i === 0 && row.depth ? `└ ${cell?.text ?? ""}` : (cell?.text ?? "");
+    add(fit(text, c.w, c.align), cell?.tone);
+  }
+  flush();
+  const sel = selected ? p.selection : {};
+  return (
+    <Text wrap="truncate" dimColor={row.dim || stale} inverse={sel.inverse} bold={sel.bold}>
+      {parts}
+    </Text>
+  );
+});
+
+/**
+ * The one table for the big lists: one line per row, fixed column widths that never overflow,
+ * a `›` marker on the selected row (colour is optional), sort markers, and only the visible window
+ * of rows rendered, so its cost does not grow with the cluster.
+ */
+export function DataTable(props: DataTableProps): ReactNode {
+  const { rows, selected, width, height, sort, renderers, empty, stale } = props;
+  const cols = useMemo(() => layoutColumns(props.columns, width), [props.columns, width]);
+  const bodyHeight = Math.max(0, height - 1);
+  const start = props.offset ?? windowStart(Math.max(0, selected), rows.length, bodyHeight);
+  const visible = rows.slice(start, start + bodyHeight);
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <HeaderLine cols={cols} sort={sort} />
+      {visible.length === 0 && empty ? (
+        <Text dimColor wrap="truncate">
+          {"  "}
+          {empty}
+        </Text>
+      ) : (
+        visible.map((r, i) => (
+          <RowLine
+            key={r.key}
+            row={r}
+            cols={cols}
+            selected={start + i === selected}
+            stale={stale}
+            renderers={renderers}
+          />
+        ))
+      )}
+    </Box>
+  );
+}

@@ -1,0 +1,281 @@
+import {
+  DEV_SUFFIX,
+  type InstalledBackend,
+  type Inventory,
+  type NodeRecord,
+  type UpgradeInfo,
+} from "../protocol/index.js";
+import { DEV_MARK, DRIFT_MARK, nodeStatusLook, UPGRADE_BADGE } from "../theme/symbols.js";
+import { byName } from "./nodes.js";
+import type { Column, Row } from "./table.js";
+import { GUTTER } from "./table.js";
+import { shortDigest } from "./units.js";
+
+export interface BackendEntry {
+  name: string;
+  isMeta: boolean;
+  dev: boolean;
+  /** Per node id, the installed row. */
+  perNode: Map<string, InstalledBackend>;
+}
+
+/** Where each backend can be upgraded or has drifted, per node, from the upgrades bucket. */
+export interface UpgradeIndex {
+  upgradable: Map<string, Set<string>>;
+  drift: Map<string, Set<string>>;
+  available: Map<string, string>;
+}
+
+export function isDev(name: string): boolean {
+  return name.endsWith(`-${DEV_SUFFIX}`);
+}
+
+/** Every installed backend by name (sorted), with its row per node (nodes sorted too). */
+export function backendIndex(inventory: ReadonlyMap<string, Inventory>): Map<string, BackendEntry> {
+  const out = new Map<string, BackendEntry>();
+  const invs = [...inventory.values()].sort((a, b) => byName(a.nodeId, b.nodeId));
+  for (const inv of invs) {
+    for (const b of inv.backends) {
+      let e = out.get(b.name);
+      if (!e) {
+        e = { name: b.name, isMeta: b.isMeta, dev: isDev(b.name), perNode: new Map() };
+        out.set(b.name, e);
+      }
+      e.perNode.set(inv.nodeId, b);
+    }
+  }
+  return new Map([...out.entries()].sort(([a], [b]) => byName(a, b)));
+}
+
+function addTo(m: Map<string, Set<string>>, k: string, v: string) {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  s.add(v);
+}
+
+/** Upgrade rows may be keyed by a meta; index them under the meta and under each node's concrete. */
+export function upgradeIndex(upgrades: ReadonlyMap<string, UpgradeInfo>): UpgradeIndex {
+  const idx: UpgradeIndex = { upgradable: new Map(), drift: new Map(), available: new Map() };
+  for (const u of upgrades.values()) {
+    const avail = u.availableVersion ?? shortDigest(u.availableDigest);
+    if (avail) idx.available.set(u.backend, avail);
+    for (const nv of u.nodes) {
+      if (!nv.upgradable) continue;
+      addTo(idx.upgradable, u.backend, nv.nodeId);
+      if (nv.concrete) {
+        addTo(idx.upgradable, nv.concrete, nv.nodeId);
+        if (avail && !idx.available.has(nv.concrete)) idx.available.set(nv.concrete, avail);
+      }
+    }
+    for (const d of u.drift) {
+      addTo(idx.drift, u.backend, d.nodeId);
+      if (d.concrete) addTo(idx.drift, d.concrete, d.nodeId);
+    }
+  }
+  return idx;
+}
+
+/** "1.2.0" or a short digest, then the badges: `1.2.0↑`, `a1b2c3d4≠`; a meta shows its concrete. */
+export function installedText(b: InstalledBackend, upgradable: boolean, drift: boolean): string {
+  const base = b.isMeta
+    ? `→${b.metadata.meta_backend_for ?? "?"}`
+    : (b.metadata.version ?? shortDigest(b.metadata.digest)) || "?";
+  return `${base}${upgradable ? UPGRADE_BADGE : ""}${drift ? DRIFT_MARK : ""}`;
+}
+
+function nameText(e: BackendEntry): string {
+  const tags = [e.isMeta ? "meta" : "", e.dev ? DEV_MARK : ""].filter(Boolean);
+  return tags.length ? `${e.name} (${tags.join(",")})` : e.name;
+}
+
+const NAME_WIDTH = 20;
+const NODE_CELL = 11;
+
+/** One column per node fits when every node gets a readable cell next to the name column. */
+export function matrixFits(nodeCount: number, width: number): boolean {
+  return nodeCount > 0 && GUTTER + NAME_WIDTH + nodeCount * (NODE_CELL + 1) <= width;
+}
+
+export function matrixColumns(nodeIds: readonly string[]): Column[] {
+  return [
+    { id: "backend", title: "BACKEND", width: NAME_WIDTH, flex: 1 },
+    ...nodeIds.map((id) => ({ id: `n:${id}`, title: id, width: NODE_CELL })),
+  ];
+}
+
+export function matrixRows(
+  entries: Iterable<BackendEntry>,
+  nodeIds: readonly string[],
+  idx: UpgradeIndex,
+): Row[] {
+  const rows: Row[] = [];
+  for (const e of entries) {
+    const cells: Record<string, Row["cells"][string]> = {
+      backend: { text: nameText(e), tone: e.dev ? "dev" : undefined, sort: e.name },
+    };
+    for (const id of nodeIds) {
+      const b = e.perNode.get(id);
+      if (!b) {
+        cells[`n:${id}`] = { text: "·", tone: "muted" };
+        continue;
+      }
+      const up = idx.upgradable.get(e.name)?.has(id) ?? false;
+      const drift = idx.drift.get(e.name)?.has(id) ?? false;
+      cells[`n:${id}`] = {
+        text: installedText(b, up, drift),
+        tone: up ? "upgrade" : drift ? "warn" : e.dev ? "dev" : undefined,
+      };
+    }
+    rows.push({ key: e.name, cells });
+  }
+  return rows;
+}
+
+export const SUMMARY_COLUMNS: Column[] = [
+  { id: "backend", title: "BACKEND", width: 16, flex: 2 },
+  { id: "nodes", title: "NODES", width: 7, align: "right" },
+  { id: "version", title: "VERSION", width: 12, flex: 1 },
+  { id: "upgrade", title: "UPGRADE", width: 14 },
+  { id: "drift", title: "DRIFT", width: 6 },
+  { id: "digest", title: "DIGEST", width: 8, wide: true },
+];
+
+function majority(values: string[]): { top: string; others: number } {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let top = "";
+  let best = -1;
+  for (const [v, c] of counts) if (c > best) [top, best] = [v, c];
+  return { top, others: counts.size - 1 };
+}
+
+/** One row per backend with what is true across nodes, for clusters too wide for a matrix. */
+export function summaryRows(entries: Iterable<BackendEntry>, nodeTotal: number, idx: UpgradeIndex): Row[] {
+  const rows: Row[] = [];
+  for (const e of entries) {
+    const installed = [...e.perNode.values()];
+    const versions = majority(
+      installed.map((b) =>
+        b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? "?"),
+      ),
+    );
+    const digests = majority(installed.map((b) => shortDigest(b.metadata.digest)));
+    const up = idx.upgradable.get(e.name)?.size ?? 0;
+    const drift = idx.drift.get(e.name)?.size ?? 0;
+    const avail = idx.available.get(e.name);
+    rows.push({
+      key: e.name,
+      cells: {
+        backend: { text: nameText(e), tone: e.dev ? "dev" : undefined, sort: e.name },
+        nodes: { text: `${e.perNode.size}/${nodeTotal}`, sort: e.perNode.size },
+        version: { text: versions.others > 0 ? `${versions.top} +${versions.others}` : versions.top },
+        upgrade: {
+          text: up > 0 ? `${UPGRADE_BADGE} ${avail ?? "new"} ×${up}` : "",
+          tone: up > 0 ? "upgrade" : undefined,
+          sort: up,
+        },
+        drift: {
+          text: drift > 0 ? `${DRIFT_MARK} ${drift}` : "",
+          tone: drift > 0 ? "warn" : undefined,
+          sort: drift,
+        },
+        digest: { text: digests.others > 0 ? `${digests.top}+` : digests.top },
+      },
+    });
+  }
+  return rows;
+}
+
+export const BACKEND_NODE_COLUMNS: Column[] = [
+  { id: "node", title: "NODE", width: 12, flex: 2 },
+  { id: "status", title: "STATUS", width: 11 },
+  { id: "version", title: "VERSION", width: 10, flex: 1 },
+  { id: "digest", title: "DIGEST", width: 8 },
+  { id: "upgrade", title: "UPGRADE", width: 10 },
+  { id: "generation", title: "GENERATION", width: 12, wide: true },
+  { id: "installed", title: "INSTALLED", width: 20, wide: true },
+];
+
+/** The per-node drill-down of one backend. */
+export function backendNodeRows(
+  entry: BackendEntry | undefined,
+  nodes: ReadonlyMap<string, NodeRecord>,
+  idx: UpgradeIndex,
+): Row[] {
+  if (!entry) return [];
+  const rows: Row[] = [];
+  for (const [nodeId, b] of entry.perNode) {
+    const status = nodes.get(nodeId)?.status;
+    const look = status ? nodeStatusLook[status] : undefined;
+    const up = idx.upgradable.get(entry.name)?.has(nodeId) ?? false;
+    const drift = idx.drift.get(entry.name)?.has(nodeId) ?? false;
+    rows.push({
+      key: nodeId,
+      dim: status === "offline",
+      cells: {
+        node: { text: nodeId },
+        status: look
+          ? { text: `${look.glyph} ${look.word}`, tone: look.tone }
+          : { text: "? unknown", tone: "muted" },
+        version: {
+          text: b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? "-"),
+          tone: drift ? "warn" : undefined,
+        },
+        digest: { text: shortDigest(b.metadata.digest) || "-" },
+        upgrade: {
+          text: [
+            up ? `${UPGRADE_BADGE} ${idx.available.get(entry.name) ?? "new"}` : "",
+            drift ? `${DRIFT_MARK} drift` : "",
+          ]
+            .filter(Boolean)
+            .join(" "),
+          tone: up ? "upgrade" : drift ? "warn" : undefined,
+        },
+        generation: { text: b.generation ?? "-" },
+        installed: { text: b.metadata.installed_at ?? "-" },
+      },
+    });
+  }
+  return rows;
+}
+
+export const NODE_BACKEND_COLUMNS: Column[] = [
+  { id: "backend", title: "BACKEND", width: 16, flex: 2 },
+  { id: "version", title: "VERSION", width: 10, flex: 1 },
+  { id: "digest", title: "DIGEST", width: 8 },
+  { id: "upgrade", title: "UPGRADE", width: 10 },
+  { id: "generation", title: "GEN", width: 8, flex: 1 },
+  { id: "previous", title: "PREV", width: 4, align: "right" },
+  { id: "installed", title: "INSTALLED", width: 20, wide: true },
+];
+
+/** The backends installed on one node (node detail). */
+export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex): Row[] {
+  if (!inv) return [];
+  return inv.backends.map((b) => {
+    const up = idx.upgradable.get(b.name)?.has(inv.nodeId) ?? false;
+    const drift = idx.drift.get(b.name)?.has(inv.nodeId) ?? false;
+    const dev = isDev(b.name);
+    return {
+      key: b.name,
+      cells: {
+        backend: {
+          text: b.isMeta ? `${b.name} (meta)` : dev ? `${b.name} (${DEV_MARK})` : b.name,
+          tone: dev ? "dev" : undefined,
+          sort: b.name,
+        },
+        version: { text: b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? "-") },
+        digest: { text: shortDigest(b.metadata.digest) || "-" },
+        upgrade: {
+          text: [up ? `${UPGRADE_BADGE} ${idx.available.get(b.name) ?? "new"}` : "", drift ? DRIFT_MARK : ""]
+            .filter(Boolean)
+            .join(" "),
+          tone: up ? "upgrade" : drift ? "warn" : undefined,
+        },
+        generation: { text: b.generation ?? "-" },
+        previous: { text: String(b.previousGenerations.length), sort: b.previousGenerations.length },
+        installed: { text: b.metadata.installed_at ?? "-" },
+      },
+    };
+  });
+}

@@ -1,0 +1,139 @@
+import {
+  HEARTBEAT_INTERVAL_MS,
+  isTerminal,
+  UNHEALTHY_AFTER_MISSED,
+  type Heartbeat,
+  type Inventory,
+  type NodeRecord,
+  type NodeStatus,
+  type OpRecord,
+} from "../protocol/index.js";
+import { nodeStatusLook } from "../theme/symbols.js";
+import type { Column, Row } from "./table.js";
+import { age, bytes } from "./units.js";
+
+/** A node whose last heartbeat is older than this is shown dimmed, with its age. */
+export const STALE_AFTER_MS = HEARTBEAT_INTERVAL_MS * UNHEALTHY_AFTER_MISSED;
+
+const SEVERITY: Record<NodeStatus, number> = {
+  offline: 0,
+  unhealthy: 1,
+  pending: 2,
+  draining: 3,
+  healthy: 4,
+};
+
+export const NODE_COLUMNS: Column[] = [
+  { id: "status", title: "STATUS", width: 11 },
+  { id: "node", title: "NODE", width: 10, flex: 3 },
+  { id: "capability", title: "CAPABILITY", width: 12, flex: 1 },
+  { id: "gpu", title: "GPU", width: 8, flex: 2 },
+  { id: "vram", title: "VRAM", width: 5, align: "right" },
+  { id: "disk", title: "DISK", width: 5, align: "right" },
+  { id: "seen", title: "SEEN", width: 6, align: "right" },
+  { id: "backends", title: "BE", width: 3, align: "right" },
+  { id: "ops", title: "OPS", width: 3, align: "right" },
+  { id: "labels", title: "LABELS", width: 14, flex: 2, wide: true },
+  { id: "agent", title: "AGENT", width: 8, wide: true },
+];
+
+/** Natural order of names ("gpu-2" before "gpu-10"): every list starts from it before any sort. */
+const NAME_COLLATOR = new Intl.Collator(undefined, { numeric: true });
+export const byName = (a: string, b: string): number => NAME_COLLATOR.compare(a, b);
+
+export interface NodeView {
+  record: NodeRecord;
+  /** The freshest heartbeat we have: the subject's, or the one saved in the record. */
+  hb: Heartbeat;
+  lastSeen: number;
+}
+
+export function nodeView(record: NodeRecord, hb: Heartbeat | undefined): NodeView {
+  const fresh = hb && hb.sentAt > record.last.sentAt ? hb : record.last;
+  return { record, hb: fresh, lastSeen: Math.max(record.lastHeartbeatAt, hb?.sentAt ?? 0) };
+}
+
+export function gpuText(hb: Heartbeat): string {
+  if (hb.gpu.vendor === "none") return "cpu";
+  return (hb.gpu.model ?? hb.gpu.vendor).replace(/^NVIDIA\s+/i, "");
+}
+
+export function activeOpsByNode(ops: ReadonlyMap<string, OpRecord>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const op of ops.values()) if (!isTerminal(op.state)) out.set(op.nodeId, (out.get(op.nodeId) ?? 0) + 1);
+  return out;
+}
+
+export function backendCount(inv: Inventory | undefined): number {
+  return inv ? inv.backends.filter((b) => !b.isMeta).length : 0;
+}
+
+export interface NodeRowsInput {
+  nodes: ReadonlyMap<string, NodeRecord>;
+  heartbeats: ReadonlyMap<string, Heartbeat>;
+  inventory: ReadonlyMap<string, Inventory>;
+  ops: ReadonlyMap<string, OpRecord>;
+  now: number;
+}
+
+export function nodeRows(i: NodeRowsInput): Row[] {
+  const active = activeOpsByNode(i.ops);
+  const rows: Row[] = [];
+  const ids = [...i.nodes.keys()].sort(byName);
+  for (const id of ids) {
+    const rec = i.nodes.get(id)!;
+    const v = nodeView(rec, i.heartbeats.get(rec.id));
+    const look = nodeStatusLook[rec.status];
+    const seenMs = i.now - v.lastSeen;
+    const stale = seenMs > STALE_AFTER_MS;
+    const labels = Object.entries(v.hb.labels ?? {})
+      .map(([k, val]) => `${k}=${val}`)
+      .join(",");
+    rows.push({
+      key: rec.id,
+      dim: stale || rec.status === "offline",
+      cells: {
+        status: { text: `${look.glyph} ${look.word}`, tone: look.tone, sort: SEVERITY[rec.status] },
+        node: { text: rec.id },
+        capability: { text: v.hb.capability },
+        gpu: { text: gpuText(v.hb) },
+        vram: {
+          text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes),
+          sort: v.hb.gpu.vramBytes,
+        },
+        disk: {
+          text: bytes(v.hb.disk.freeBytes),
+          sort: v.hb.disk.freeBytes,
+          tone:
+            v.hb.disk.totalBytes > 0 && v.hb.disk.freeBytes / v.hb.disk.totalBytes < 0.1 ? "warn" : undefined,
+        },
+        seen: { text: age(v.lastSeen, i.now), sort: seenMs, tone: stale ? "warn" : undefined },
+        backends: {
+          text: String(backendCount(i.inventory.get(rec.id))),
+          sort: backendCount(i.inventory.get(rec.id)),
+        },
+        ops: { text: String(active.get(rec.id) ?? 0), sort: active.get(rec.id) ?? 0 },
+        labels: { text: labels },
+        agent: { text: v.hb.agentVersion },
+      },
+    });
+  }
+  return rows;
+}
+
+export interface NodeCounts {
+  total: number;
+  byStatus: Record<NodeStatus, number>;
+}
+
+export function nodeCounts(nodes: ReadonlyMap<string, NodeRecord>): NodeCounts {
+  const byStatus: Record<NodeStatus, number> = {
+    healthy: 0,
+    unhealthy: 0,
+    offline: 0,
+    draining: 0,
+    pending: 0,
+  };
+  for (const n of nodes.values()) byStatus[n.status]++;
+  return { total: nodes.size, byStatus };
+}

@@ -1,0 +1,29 @@
+import { useEffect, useRef } from "react";
+import type { CommandId } from "../keymap/commands.js";
+import { Priority, type KeyEvent } from "../keymap/dispatcher.js";
+import type { ViewId } from "../keymap/views.js";
+import { useDashEnv } from "./context.js";
+
+/** Register a key handler at a priority for as long as the component is mounted (and `active`). */
+export function useKeyHandler(priority: number, handler: (e: KeyEvent) => boolean, active = true): void {
+  const { dispatcher } = useDashEnv();
+  const ref = useRef(handler);
+  ref.current = handler;
+  useEffect(() => {
+    if (!active) return;
+    return dispatcher.register(priority, (e) => ref.current(e));
+  }, [dispatcher, priority, active]);
+}
+
+/** Handle the keymap commands of a view: the handler gets a command id, never a raw key. */
+export function useViewCommands(view: ViewId, handler: (cmd: CommandId) => boolean, active = true): void {
+  const { keymap } = useDashEnv();
+  useKeyHandler(
+    Priority.view,
+    (e) => {
+      const cmd = keymap.resolve("global", e.key, view);
+      return cmd !== null && !keymap.disabled(cmd) && handler(cmd);
+    },
+    active,
+  );
+}

@@ -1,0 +1,33 @@
+/** One key press after normalisation; a handler returns true when it consumed the key. */
+export interface KeyEvent {
+  /** Canonical key name (keys.ts). */
+  key: string;
+}
+
+export type KeyHandler = (e: KeyEvent) => boolean;
+
+/** Higher runs first: a dialog sees a key before a prompt, a prompt before the view, and so on. */
+export const Priority = { global: 0, view: 10, prompt: 20, dialog: 30 } as const;
+
+/**
+ * Every active Ink `useInput` sees every key, so the dashboard has exactly one and dispatches
+ * through this stack instead: highest priority first, and within a level the newest handler first.
+ */
+export class KeyDispatcher {
+  private handlers: Array<{ priority: number; seq: number; handle: KeyHandler }> = [];
+  private seq = 0;
+
+  register(priority: number, handle: KeyHandler): () => void {
+    const entry = { priority, seq: this.seq++, handle };
+    this.handlers.push(entry);
+    this.handlers.sort((a, b) => b.priority - a.priority || b.seq - a.seq);
+    return () => {
+      this.handlers = this.handlers.filter((h) => h !== entry);
+    };
+  }
+
+  dispatch(e: KeyEvent): boolean {
+    for (const h of [...this.handlers]) if (h.handle(e)) return true;
+    return false;
+  }
+}

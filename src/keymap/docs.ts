@@ -1,0 +1,67 @@
+import { COMMAND_IDS, COMMANDS, type Category } from "./commands.js";
+import { keyLabel, type Keymap } from "./keymap.js";
+import { VIEW_INFO, type ViewId } from "./views.js";
+
+export interface HelpRow {
+  keys: string;
+  description: string;
+  where: string;
+  category: Category;
+  flags: string;
+}
+
+/** One row per command, in keymap order: what the help view and docs/keys.md list. */
+export function helpRows(keymap: Keymap): HelpRow[] {
+  return COMMAND_IDS.map((id) => {
+    const s = COMMANDS[id];
+    const views = "views" in s ? (s.views as readonly ViewId[]) : undefined;
+    const flags = [
+      "confirm" in s && s.confirm ? "confirms" : "",
+      keymap.disabled(id) ? "disabled (read-only)" : "",
+    ]
+      .filter(Boolean)
+      .join(", ");
+    return {
+      keys: keymap.keysOf(id).map(keyLabel).join(" "),
+      description: s.description,
+      where:
+        s.layer === "dialog"
+          ? "confirm dialog"
+          : s.layer === "prompt"
+            ? "/ and : prompt"
+            : views
+              ? views.length > 6
+                ? "tables"
+                : views.map((v) => VIEW_INFO[v].title).join(", ")
+              : "everywhere",
+      category: s.category,
+      flags,
+    };
+  });
+}
+
+/** The text of docs/keys.md; a test keeps the file in sync with the keymap. */
+export function keysMarkdown(keymap: Keymap): string {
+  const lines = [
+    "# Dashboard keys",
+    "",
+    "Generated from `src/keymap/commands.ts` (the one keymap); `test/dash/keymap/keymap.test.ts` keeps it in sync.",
+    'Override any binding in the config file under `keys`, e.g. `"keys": {"op.cancel": ["C"]}`.',
+    "With `--read-only` every key marked *command* is disabled and the footer says so.",
+    "",
+    "| keys | command | what it does | where | notes |",
+    "| --- | --- | --- | --- | --- |",
+  ];
+  const rows = helpRows(keymap);
+  COMMAND_IDS.forEach((id, i) => {
+    const r = rows[i]!;
+    const s = COMMANDS[id];
+    const notes = ["command" in s && s.command ? "command" : "", r.flags].filter(Boolean).join(", ");
+    const keys = r.keys
+      .split(" ")
+      .map((k) => `\`${k === "|" ? "\\|" : k}\``)
+      .join(" ");
+    lines.push(`| ${keys} | \`${id}\` | ${r.description} | ${r.where} | ${notes} |`);
+  });
+  return lines.join("\n") + "\n";
+}

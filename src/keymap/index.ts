@@ -1,0 +1,6 @@
+export * from "./commands.js";
+export * from "./keys.js";
+export * from "./keymap.js";
+export * from "./dispatcher.js";
+export * from "./views.js";
+export * from "./docs.js";

@@ -1,0 +1,129 @@
+import { createStore, type StoreApi } from "zustand/vanilla";
+import type { FeedEvent } from "../client/cluster-feed.js";
+import { FEED_BUCKETS } from "../client/cluster-feed.js";
+import type { ConnectionStatus } from "../client/connection.js";
+import type { AuditEvent, GalleryEntrySummary, NodeResolution } from "../protocol/index.js";
+import { applyBatch } from "./apply-batch.js";
+import type {
+  ClusterSlice,
+  ContextInfo,
+  Dialog,
+  Loadable,
+  Prompt,
+  TableState,
+  ToastLevel,
+  UiSlice,
+  ViewEntry,
+} from "./types.js";
+
+export interface DashActions {
+  applyBatch(events: FeedEvent[], received: number, now?: number): void;
+  setConn(s: ConnectionStatus): void;
+  setFeedProblem(message: string | null): void;
+  navigate(entry: ViewEntry): void;
+  back(): void;
+  setTable(tableKey: string, patch: Partial<TableState>): void;
+  openDialog(d: Omit<Dialog, "typed" | "focus">): void;
+  updateDialog(patch: Partial<Pick<Dialog, "typed" | "focus">>): void;
+  closeDialog(): void;
+  openPrompt(p: Prompt): void;
+  setPromptText(text: string): void;
+  closePrompt(): void;
+  toast(level: ToastLevel, text: string): void;
+  clearToast(id: number): void;
+  setHistory(h: Loadable<AuditEvent[]>): void;
+  setGallery(g: Loadable<GalleryEntrySummary[]>): void;
+  setResolution(backend: string, r: Loadable<NodeResolution[]>): void;
+  setPicked(backend: string, nodes: readonly string[]): void;
+}
+
+export type DashState = ClusterSlice & UiSlice & { actions: DashActions };
+export type DashStore = StoreApi<DashState>;
+
+export const EMPTY_TABLE: TableState = Object.freeze({
+  selectedKey: null,
+  selectedIndex: 0,
+  filter: "",
+  sort: null,
+}) as TableState;
+
+export function tableKeyOf(v: ViewEntry): string {
+  return v.param === undefined ? v.id : `${v.id}:${v.param}`;
+}
+
+export interface DashStoreInit {
+  context?: ContextInfo;
+  readOnly?: boolean;
+  stack?: ViewEntry[];
+  now?: () => number;
+}
+
+const MAX_STACK = 12;
+
+/** The dashboard's one store: cluster state fed by the client, and UI state driven by keys. */
+export function createDashStore(init: DashStoreInit = {}): DashStore {
+  const now = init.now ?? Date.now;
+  let toastSeq = 0;
+  return createStore<DashState>()((set, get) => ({
+    nodes: new Map(),
+    heartbeats: new Map(),
+    inventory: new Map(),
+    ops: new Map(),
+    progress: new Map(),
+    upgrades: new Map(),
+    settings: null,
+    synced: Object.fromEntries(FEED_BUCKETS.map((b) => [b, false])) as ClusterSlice["synced"],
+    lastEventAt: null,
+    conn: { state: "connecting", since: now(), attempts: 0 },
+    feedProblem: null,
+    stats: { events: 0, batches: 0 },
+
+    context: init.context ?? { name: "default", servers: [] },
+    readOnly: init.readOnly ?? false,
+    stack: init.stack ?? [{ id: "nodes" }],
+    tables: {},
+    dialog: null,
+    prompt: null,
+    toast: null,
+    history: { status: "idle", data: [] },
+    gallery: { status: "idle", data: [] },
+    resolutions: {},
+    picked: {},
+
+    actions: {
+      applyBatch: (events, received, at) => set((s) => applyBatch(s, events, received, at ?? now())),
+      setConn: (conn) => set({ conn }),
+      setFeedProblem: (feedProblem) => set({ feedProblem }),
+      navigate: (entry) =>
+        set((s) => {
+          const top = s.stack[s.stack.length - 1];
+          if (top && top.id === entry.id && top.param === entry.param) return {};
+          // Going to a view already on the stack pops back to it instead of growing the stack.
+          const at = s.stack.findIndex((v) => v.id === entry.id && v.param === entry.param);
+          const stack = at >= 0 ? s.stack.slice(0, at + 1) : [...s.stack, entry].slice(-MAX_STACK);
+          return { stack, prompt: null };
+        }),
+      back: () => set((s) => (s.stack.length > 1 ? { stack: s.stack.slice(0, -1) } : {})),
+      setTable: (key, patch) =>
+        set((s) => ({ tables: { ...s.tables, [key]: { ...(s.tables[key] ?? EMPTY_TABLE), ...patch } } })),
+      openDialog: (d) => set({ dialog: { ...d, typed: "", focus: "cancel" }, prompt: null }),
+      updateDialog: (patch) => set((s) => (s.dialog ? { dialog: { ...s.dialog, ...patch } } : {})),
+      closeDialog: () => set({ dialog: null }),
+      openPrompt: (prompt) => set({ prompt }),
+      setPromptText: (text) => set((s) => (s.prompt ? { prompt: { ...s.prompt, text } } : {})),
+      closePrompt: () => set({ prompt: null }),
+      toast: (level, text) => set({ toast: { id: ++toastSeq, level, text, at: now() } }),
+      clearToast: (id) => {
+        if (get().toast?.id === id) set({ toast: null });
+      },
+      setHistory: (history) => set({ history }),
+      setGallery: (gallery) => set({ gallery }),
+      setResolution: (backend, r) => set((s) => ({ resolutions: { ...s.resolutions, [backend]: r } })),
+      setPicked: (backend, nodes) => set((s) => ({ picked: { ...s.picked, [backend]: nodes } })),
+    },
+  }));
+}
+
+export function currentView(s: Pick<UiSlice, "stack">): ViewEntry {
+  return s.stack[s.stack.length - 1] ?? { id: "nodes" };
+}

@@ -1,0 +1,122 @@
+import type { FeedBucket } from "../client/cluster-feed.js";
+import type { ConnectionStatus } from "../client/connection.js";
+import type { ViewId } from "../keymap/views.js";
+import type {
+  AuditEvent,
+  GalleryEntrySummary,
+  Heartbeat,
+  Inventory,
+  NodeRecord,
+  NodeResolution,
+  OpRecord,
+  ProgressEvent,
+  Settings,
+  UpgradeInfo,
+} from "../protocol/index.js";
+
+export interface ViewEntry {
+  id: ViewId;
+  /** Node id for `node`, backend name for `backend` and for the node step of `install`. */
+  param?: string;
+}
+
+export interface TableState {
+  /** The selected row's key, so the selection follows its row when data reorders. */
+  selectedKey: string | null;
+  /** Fallback when that row disappears; also the scroll offset of plain (non-selectable) tables. */
+  selectedIndex: number;
+  filter: string;
+  sort: { column: string; desc: boolean } | null;
+}
+
+/** A command the operator asked for, as data: confirmed, refused or run by the command runner. */
+export type Intent =
+  | { kind: "upgrade"; backend: string; nodes?: string[] }
+  | { kind: "reinstall"; backend: string; nodes?: string[] }
+  | { kind: "install"; backend: string; nodes: string[] }
+  | { kind: "cancel"; opIds: string[]; label: string }
+  | { kind: "dismiss"; opIds: string[]; label: string }
+  | { kind: "retry"; opIds: string[]; label: string }
+  | { kind: "drain"; nodeId: string }
+  | { kind: "resume"; nodeId: string }
+  | { kind: "checkUpgrades" }
+  | { kind: "settings"; autoUpgrade?: boolean; upgradeCheckIntervalSec?: number };
+
+export interface Dialog {
+  intent: Intent;
+  title: string;
+  lines: string[];
+  /** Label of the action button, e.g. "Upgrade". */
+  action: string;
+  /** When set, the action is enabled only once this text has been typed (fleet-wide actions). */
+  typeToConfirm?: string;
+  typed: string;
+  /** Cancel is focused first, so a stray Enter never confirms. */
+  focus: "cancel" | "action";
+}
+
+export type PromptKind = "filter" | "jump" | "interval";
+
+export interface Prompt {
+  kind: PromptKind;
+  text: string;
+  /** The table a filter applies to. */
+  tableKey?: string;
+}
+
+export type ToastLevel = "info" | "ok" | "warn" | "err";
+export interface Toast {
+  id: number;
+  level: ToastLevel;
+  text: string;
+  at: number;
+}
+
+export interface Loadable<T> {
+  status: "idle" | "loading" | "ok" | "error";
+  data: T;
+  error?: string;
+  at?: number;
+}
+
+export interface ContextInfo {
+  name: string;
+  servers: string[];
+}
+
+export interface ClusterSlice {
+  nodes: ReadonlyMap<string, NodeRecord>;
+  heartbeats: ReadonlyMap<string, Heartbeat>;
+  inventory: ReadonlyMap<string, Inventory>;
+  /** Keyed by op id. */
+  ops: ReadonlyMap<string, OpRecord>;
+  /** Latest progress per op id. */
+  progress: ReadonlyMap<string, ProgressEvent>;
+  upgrades: ReadonlyMap<string, UpgradeInfo>;
+  settings: Settings | null;
+  synced: Readonly<Record<FeedBucket, boolean>>;
+  /** When the last cluster event arrived (epoch ms), null before any. */
+  lastEventAt: number | null;
+  conn: ConnectionStatus;
+  /** A problem with the feed itself (a watch that failed to start). */
+  feedProblem: string | null;
+  /** Raw events and store updates so far: the ratio is the coalescing at work. */
+  stats: { events: number; batches: number };
+}
+
+export interface UiSlice {
+  context: ContextInfo;
+  readOnly: boolean;
+  stack: ViewEntry[];
+  tables: Readonly<Record<string, TableState>>;
+  dialog: Dialog | null;
+  prompt: Prompt | null;
+  toast: Toast | null;
+  history: Loadable<AuditEvent[]>;
+  gallery: Loadable<GalleryEntrySummary[]>;
+  resolutions: Readonly<Record<string, Loadable<NodeResolution[]>>>;
+  /** Nodes chosen in the install picker, per backend. */
+  picked: Readonly<Record<string, readonly string[]>>;
+}
+
+export type { ConnectionStatus, FeedBucket };

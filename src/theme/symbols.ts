@@ -1,0 +1,41 @@
+import type { NodeStatus, OpState, Phase } from "../protocol/index.js";
+import type { Tone } from "./tokens.js";
+
+/** Glyph + word + tone for each state: readable with no colour (NO_COLOR, 16-colour terminals). */
+export interface StatusLook {
+  glyph: string;
+  word: string;
+  tone: Tone;
+}
+
+export const nodeStatusLook: Record<NodeStatus, StatusLook> = {
+  healthy: { glyph: "✓", word: "healthy", tone: "ok" },
+  unhealthy: { glyph: "!", word: "unhealthy", tone: "warn" },
+  offline: { glyph: "✗", word: "offline", tone: "err" },
+  draining: { glyph: "↓", word: "draining", tone: "warn" },
+  pending: { glyph: "?", word: "pending", tone: "info" },
+};
+
+export const opStateLook: Record<OpState, StatusLook> = {
+  queued: { glyph: "…", word: "queued", tone: "muted" },
+  running: { glyph: "▶", word: "running", tone: "accent" },
+  cancelling: { glyph: "⊘", word: "cancelling", tone: "warn" },
+  succeeded: { glyph: "✓", word: "done", tone: "ok" },
+  failed: { glyph: "✗", word: "failed", tone: "err" },
+  cancelled: { glyph: "⊘", word: "cancelled", tone: "muted" },
+};
+
+export const phaseWord: Record<Phase, string> = {
+  resolving: "resolve",
+  downloading: "download",
+  verifying: "verify",
+  extracting: "extract",
+  activating: "activate",
+};
+
+export const UPGRADE_BADGE = "↑";
+export const DRIFT_MARK = "≠";
+export const DEV_MARK = "dev";
+export const SELECTED_MARK = "›";
+export const MARKED = "[x]";
+export const UNMARKED = "[ ]";

@@ -1,0 +1,72 @@
+import { Box } from "ink";
+import { useMemo, type ReactNode } from "react";
+import { DataTable } from "../components/DataTable.js";
+import { TitleLine } from "../components/TitleLine.js";
+import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } from "../format/backends.js";
+import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
+import { useViewCommands } from "../hooks/useKeys.js";
+import { useTable } from "../hooks/useTable.js";
+import type { ViewProps } from "./types.js";
+
+/** One backend across the cluster: a row per node that has it, with version, digest and badges. */
+export function BackendView({ entry, width, height }: ViewProps): ReactNode {
+  const name = entry.param ?? "";
+  const inventory = useDash((s) => s.inventory);
+  const nodes = useDash((s) => s.nodes);
+  const upgrades = useDash((s) => s.upgrades);
+  const live = useLive();
+  const { runner } = useDashEnv();
+  const { navigate } = useActions();
+
+  const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const rows = useMemo(
+    () => backendNodeRows(backendIndex(inventory).get(name), nodes, idx),
+    [inventory, nodes, idx, name],
+  );
+  const tableKey = `backend:${name}`;
+  const t = useTable("backend", tableKey, rows, BACKEND_NODE_COLUMNS, height - 2);
+
+  useViewCommands("backend", (cmd) => {
+    const nodeId = t.selectedRow?.key;
+    if (!nodeId) return false;
+    switch (cmd) {
+      case "nav.open":
+        navigate({ id: "node", param: nodeId });
+        return true;
+      case "backend.upgrade":
+        runner.request({ kind: "upgrade", backend: name, nodes: [nodeId] });
+        return true;
+      case "backend.reinstall":
+        runner.request({ kind: "reinstall", backend: name, nodes: [nodeId] });
+        return true;
+      default:
+        return false;
+    }
+  });
+
+  const avail = idx.available.get(name);
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine
+        crumbs={["Backends", name]}
+        width={width}
+        shown={t.rows.length}
+        total={t.total}
+        selected={t.selected}
+        filter={t.state.filter}
+        sort={t.state.sort}
+        note={avail ? `available: ${avail}` : undefined}
+      />
+      <DataTable
+        columns={BACKEND_NODE_COLUMNS}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={height - 1}
+        sort={t.state.sort}
+        stale={!live}
+        empty={t.total > 0 ? `no node matches "${t.state.filter}"` : `${name} is not installed on any node`}
+      />
+    </Box>
+  );
+}

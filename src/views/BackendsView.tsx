@@ -1,0 +1,99 @@
+import { Box } from "ink";
+import { useMemo, type ReactNode } from "react";
+import { DataTable } from "../components/DataTable.js";
+import { TitleLine } from "../components/TitleLine.js";
+import {
+  backendIndex,
+  matrixColumns,
+  matrixFits,
+  matrixRows,
+  SUMMARY_COLUMNS,
+  summaryRows,
+  upgradeIndex,
+} from "../format/backends.js";
+import { byName } from "../format/nodes.js";
+import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
+import { useViewCommands } from "../hooks/useKeys.js";
+import { useTable } from "../hooks/useTable.js";
+import type { ViewProps } from "./types.js";
+
+/**
+ * One row per backend. With few nodes, one column per node (version or short digest, `↑` when an
+ * upgrade is available there, `≠` for drift); with many, a summary per backend. Enter drills into
+ * the per-node list either way.
+ */
+export function BackendsView({ width, height }: ViewProps): ReactNode {
+  const inventory = useDash((s) => s.inventory);
+  const nodes = useDash((s) => s.nodes);
+  const upgrades = useDash((s) => s.upgrades);
+  const synced = useDash((s) => s.synced.inventory);
+  const live = useLive();
+  const { runner } = useDashEnv();
+  const { navigate } = useActions();
+
+  const nodeIds = useMemo(
+    () => [...new Set([...nodes.keys(), ...inventory.keys()])].sort(byName),
+    [nodes, inventory],
+  );
+  const matrix = matrixFits(nodeIds.length, width);
+  const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const entries = useMemo(() => backendIndex(inventory), [inventory]);
+  const columns = useMemo(() => (matrix ? matrixColumns(nodeIds) : SUMMARY_COLUMNS), [matrix, nodeIds]);
+  const rows = useMemo(
+    () =>
+      matrix
+        ? matrixRows(entries.values(), nodeIds, idx)
+        : summaryRows(entries.values(), nodeIds.length, idx),
+    [matrix, entries, nodeIds, idx],
+  );
+  const t = useTable("backends", "backends", rows, columns, height - 2);
+
+  useViewCommands("backends", (cmd) => {
+    const name = t.selectedRow?.key;
+    if (!name) return false;
+    switch (cmd) {
+      case "nav.open":
+        navigate({ id: "backend", param: name });
+        return true;
+      case "backend.upgrade":
+        runner.request({ kind: "upgrade", backend: name });
+        return true;
+      case "backend.reinstall":
+        runner.request({ kind: "reinstall", backend: name });
+        return true;
+      default:
+        return false;
+    }
+  });
+
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine
+        crumbs={["Backends"]}
+        width={width}
+        shown={t.rows.length}
+        total={t.total}
+        selected={t.selected}
+        filter={t.state.filter}
+        sort={t.state.sort}
+        note={matrix ? undefined : `${nodeIds.length} nodes: enter for per-node versions`}
+      />
+      <DataTable
+        columns={columns}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={height - 1}
+        sort={t.state.sort}
+        stale={!live}
+        empty={
+          t.total > 0
+            ? `no backend matches "${t.state.filter}"`
+            : synced
+              ? "no backends installed anywhere yet: press i to install one"
+              : "waiting for the inventory bucket…"
+        }
+      />
+    </Box>
+  );
+}

@@ -1,0 +1,145 @@
+import { Box } from "ink";
+import { useEffect, useMemo, type ReactNode } from "react";
+import { DataTable } from "../components/DataTable.js";
+import { TitleLine } from "../components/TitleLine.js";
+import { GALLERY_COLUMNS, galleryRows, PICK_COLUMNS, pickRows, resolvable } from "../format/install.js";
+import { useActions, useDash, useDashEnv } from "../hooks/context.js";
+import { useViewCommands } from "../hooks/useKeys.js";
+import { useTable } from "../hooks/useTable.js";
+import type { ViewProps } from "./types.js";
+
+const NONE: readonly string[] = [];
+
+/** Step 1: choose a backend from the gallery. */
+function GalleryStep({ width, height }: Omit<ViewProps, "entry">): ReactNode {
+  const gallery = useDash((s) => s.gallery);
+  const { runner } = useDashEnv();
+  const { navigate } = useActions();
+  useEffect(() => {
+    void runner.loadGallery();
+  }, [runner]);
+  const rows = useMemo(() => galleryRows(gallery.data), [gallery.data]);
+  const t = useTable("install", "install", rows, GALLERY_COLUMNS, height - 2);
+  useViewCommands("install", (cmd) => {
+    if (cmd === "view.refresh") {
+      void runner.loadGallery();
+      return true;
+    }
+    if (cmd !== "nav.open" || !t.selectedRow) return false;
+    navigate({ id: "install", param: t.selectedRow.key });
+    return true;
+  });
+  const note =
+    gallery.status === "loading"
+      ? "loading gallery…"
+      : gallery.status === "error"
+        ? `cannot load the gallery: ${gallery.error ?? "?"}`
+        : "enter chooses";
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine
+        crumbs={["Install", "choose a backend"]}
+        width={width}
+        shown={t.rows.length}
+        total={t.total}
+        selected={t.selected}
+        filter={t.state.filter}
+        sort={t.state.sort}
+        note={note}
+      />
+      <DataTable
+        columns={GALLERY_COLUMNS}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={height - 1}
+        sort={t.state.sort}
+        empty={gallery.status === "ok" ? "the gallery is empty" : "…"}
+      />
+    </Box>
+  );
+}
+
+/** Step 2: pick nodes; each shows the concrete build its capability resolves to, or why none. */
+function NodesStep({ backend, width, height }: Omit<ViewProps, "entry"> & { backend: string }): ReactNode {
+  const nodes = useDash((s) => s.nodes);
+  const resolution = useDash((s) => s.resolutions[backend]);
+  const picked = useDash((s) => s.picked[backend] ?? s.picked[""] ?? NONE);
+  const { runner } = useDashEnv();
+  const { setPicked, toast } = useActions();
+  useEffect(() => {
+    void runner.resolve(backend);
+  }, [runner, backend]);
+
+  const byNode = useMemo(() => new Map((resolution?.data ?? []).map((r) => [r.nodeId, r])), [resolution]);
+  const resolved = resolution?.status === "ok" ? resolution.data : undefined;
+  const rows = useMemo(() => pickRows(nodes, resolved, picked), [nodes, resolved, picked]);
+  const t = useTable("install", `install:${backend}`, rows, PICK_COLUMNS, height - 2);
+  const chosen = picked.filter((id) => resolvable(byNode.get(id)));
+
+  useViewCommands("install", (cmd) => {
+    const id = t.selectedRow?.key;
+    switch (cmd) {
+      case "picker.toggle":
+        if (!id) return true;
+        if (!resolvable(byNode.get(id))) {
+          toast("warn", `${backend} has no build for ${id}: ${byNode.get(id)?.error ?? "not resolved yet"}`);
+          return true;
+        }
+        setPicked(backend, chosen.includes(id) ? chosen.filter((x) => x !== id) : [...chosen, id]);
+        return true;
+      case "picker.all": {
+        const all = [...nodes.keys()].filter((n) => resolvable(byNode.get(n)));
+        setPicked(backend, chosen.length === all.length ? [] : all);
+        return true;
+      }
+      case "view.refresh":
+        void runner.resolve(backend);
+        return true;
+      case "nav.open":
+        if (chosen.length === 0) toast("warn", "select at least one node with space (or * for all)");
+        else runner.request({ kind: "install", backend, nodes: chosen });
+        return true;
+      default:
+        return false;
+    }
+  });
+
+  const note =
+    resolution?.status === "error"
+      ? `cannot resolve: ${resolution.error ?? "?"}`
+      : resolution?.status === "ok"
+        ? `${chosen.length} selected · space select · * all · enter installs`
+        : "resolving…";
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine
+        crumbs={["Install", backend]}
+        width={width}
+        shown={t.rows.length}
+        total={t.total}
+        selected={t.selected}
+        filter={t.state.filter}
+        sort={t.state.sort}
+        note={note}
+      />
+      <DataTable
+        columns={PICK_COLUMNS}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={height - 1}
+        sort={t.state.sort}
+        empty="no nodes known"
+      />
+    </Box>
+  );
+}
+
+export function InstallView({ entry, width, height }: ViewProps): ReactNode {
+  return entry.param === undefined ? (
+    <GalleryStep width={width} height={height} />
+  ) : (
+    <NodesStep backend={entry.param} width={width} height={height} />
+  );
+}

@@ -1,0 +1,127 @@
+import { Box, Text } from "ink";
+import { useMemo, type ReactNode } from "react";
+import { DataTable } from "../components/DataTable.js";
+import { PlainTable } from "../components/PlainTable.js";
+import { TitleLine } from "../components/TitleLine.js";
+import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../format/backends.js";
+import { gpuText, nodeView, STALE_AFTER_MS } from "../format/nodes.js";
+import type { Column, Row } from "../format/table.js";
+import { truncate } from "../format/text.js";
+import { age, bytes } from "../format/units.js";
+import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
+import { useViewCommands } from "../hooks/useKeys.js";
+import { useNow } from "../hooks/useNow.js";
+import { useTable } from "../hooks/useTable.js";
+import { nodeStatusLook } from "../theme/index.js";
+import type { ViewProps } from "./types.js";
+
+const SUMMARY: Column[] = [
+  { id: "status", title: "STATUS", width: 9, flex: 1 },
+  { id: "capability", title: "CAPABILITY", width: 10, flex: 1 },
+  { id: "gpu", title: "GPU", width: 6, flex: 1 },
+  { id: "vram", title: "VRAM", width: 4 },
+  { id: "disk", title: "DISK FREE", width: 9 },
+  { id: "seen", title: "SEEN", width: 5 },
+  { id: "agent", title: "AGENT", width: 7, wide: true },
+];
+const SUMMARY_LINES = 5;
+
+/** One node: a summary (ink-table), its labels and status reason, and its installed backends. */
+export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
+  const id = entry.param ?? "";
+  const rec = useDash((s) => s.nodes.get(id));
+  const hb = useDash((s) => s.heartbeats.get(id));
+  const inv = useDash((s) => s.inventory.get(id));
+  const upgrades = useDash((s) => s.upgrades);
+  const live = useLive();
+  const now = useNow(1000);
+  const { runner } = useDashEnv();
+  const { navigate, setPicked } = useActions();
+
+  const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const rows = useMemo(() => nodeBackendRows(inv, idx), [inv, idx]);
+  const tableHeight = height - SUMMARY_LINES - 2;
+  const t = useTable("node", `node:${id}`, rows, NODE_BACKEND_COLUMNS, tableHeight - 1);
+
+  useViewCommands("node", (cmd) => {
+    const backend = t.selectedRow?.key;
+    switch (cmd) {
+      case "nav.open":
+        if (backend) navigate({ id: "backend", param: backend });
+        return true;
+      case "backend.upgrade":
+        if (backend) runner.request({ kind: "upgrade", backend, nodes: [id] });
+        return true;
+      case "backend.reinstall":
+        if (backend) runner.request({ kind: "reinstall", backend, nodes: [id] });
+        return true;
+      case "node.drain":
+        if (rec) runner.request({ kind: rec.status === "draining" ? "resume" : "drain", nodeId: id });
+        return true;
+      case "install.open":
+        setPicked("", [id]);
+        navigate({ id: "install" });
+        return true;
+      default:
+        return false;
+    }
+  });
+
+  if (!rec) {
+    return (
+      <Box flexDirection="column" height={height}>
+        <TitleLine crumbs={["Nodes", id]} width={width} />
+        <Text dimColor>node {id} is not in the nodes bucket (removed, or not loaded yet)</Text>
+      </Box>
+    );
+  }
+  const v = nodeView(rec, hb);
+  const look = nodeStatusLook[rec.status];
+  const stale = now - v.lastSeen > STALE_AFTER_MS;
+  const summary: Row[] = [
+    {
+      key: id,
+      cells: {
+        status: { text: `${look.glyph} ${look.word}` },
+        capability: { text: v.hb.capability },
+        gpu: { text: gpuText(v.hb) },
+        vram: { text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes) },
+        disk: { text: `${bytes(v.hb.disk.freeBytes)}/${bytes(v.hb.disk.totalBytes)}` },
+        seen: { text: `${age(v.lastSeen, now)}${stale ? "!" : ""}` },
+        agent: { text: v.hb.agentVersion },
+      },
+    },
+  ];
+  const labels = Object.entries(v.hb.labels ?? {})
+    .map(([k, val]) => `${k}=${val}`)
+    .join(" ");
+  const info = [
+    rec.statusReason ? `reason: ${rec.statusReason}` : "",
+    `${look.word} for ${age(rec.statusSince, now)}`,
+    labels ? `labels: ${labels}` : "",
+    stale ? `no heartbeat for ${age(v.lastSeen, now)}` : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine crumbs={["Nodes", `${id} (${v.hb.name})`]} width={width} />
+      <PlainTable columns={SUMMARY} rows={summary} width={width} height={SUMMARY_LINES} offset={0} />
+      <Text wrap="truncate" dimColor={stale || !live}>
+        {truncate(info, width)}
+      </Text>
+      <DataTable
+        columns={NODE_BACKEND_COLUMNS}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={tableHeight}
+        sort={t.state.sort}
+        stale={!live}
+        empty={
+          inv ? "no backends installed: press i to install one" : "no inventory reported by this node yet"
+        }
+      />
+    </Box>
+  );
+}

@@ -1,0 +1,80 @@
+import { Box } from "ink";
+import { useMemo, type ReactNode } from "react";
+import { DataTable } from "../components/DataTable.js";
+import { TitleLine } from "../components/TitleLine.js";
+import { NODE_COLUMNS, nodeRows } from "../format/nodes.js";
+import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
+import { useViewCommands } from "../hooks/useKeys.js";
+import { useNow } from "../hooks/useNow.js";
+import { useTable } from "../hooks/useTable.js";
+import type { ViewProps } from "./types.js";
+
+export function NodesView({ width, height }: ViewProps): ReactNode {
+  const nodes = useDash((s) => s.nodes);
+  // Heartbeats only move the ages, which the 1 s clock redraws anyway: read them at that redraw
+  // instead of subscribing, so 500 nodes' heartbeats do not add redraws of their own.
+  const { store, runner } = useDashEnv();
+  const heartbeats = store.getState().heartbeats;
+  const inventory = useDash((s) => s.inventory);
+  const ops = useDash((s) => s.ops);
+  const synced = useDash((s) => s.synced.nodes);
+  const live = useLive();
+  const now = useNow(1000);
+  const { navigate, setPicked } = useActions();
+
+  const rows = useMemo(
+    () => nodeRows({ nodes, heartbeats, inventory, ops, now }),
+    [nodes, heartbeats, inventory, ops, now],
+  );
+  const t = useTable("nodes", "nodes", rows, NODE_COLUMNS, height - 2);
+
+  useViewCommands("nodes", (cmd) => {
+    const id = t.selectedRow?.key;
+    switch (cmd) {
+      case "nav.open":
+        if (id) navigate({ id: "node", param: id });
+        return true;
+      case "node.drain": {
+        const n = id ? nodes.get(id) : undefined;
+        if (n) runner.request({ kind: n.status === "draining" ? "resume" : "drain", nodeId: n.id });
+        return true;
+      }
+      case "install.open":
+        if (id) setPicked("", [id]);
+        navigate({ id: "install" });
+        return true;
+      default:
+        return false;
+    }
+  });
+
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine
+        crumbs={["Nodes"]}
+        width={width}
+        shown={t.rows.length}
+        total={t.total}
+        selected={t.selected}
+        filter={t.state.filter}
+        sort={t.state.sort}
+      />
+      <DataTable
+        columns={NODE_COLUMNS}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={height - 1}
+        sort={t.state.sort}
+        stale={!live}
+        empty={
+          t.total > 0
+            ? `no node matches "${t.state.filter}" (esc clears the filter)`
+            : synced
+              ? "no nodes have registered yet: start `backplane agent` on a node"
+              : "waiting for the nodes bucket…"
+        }
+      />
+    </Box>
+  );
+}

@@ -1,0 +1,116 @@
+import { Box, Text } from "ink";
+import { useMemo, type ReactNode } from "react";
+import { DataTable, type CellRenderer } from "../components/DataTable.js";
+import { GroupProgress, OpProgress } from "../components/OpProgress.js";
+import { TitleLine } from "../components/TitleLine.js";
+import { groupOps, OP_COLUMNS, opIdsOfRow, opRows } from "../format/ops.js";
+import type { Row } from "../format/table.js";
+import { fit } from "../format/text.js";
+import { age } from "../format/units.js";
+import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
+import { useViewCommands } from "../hooks/useKeys.js";
+import { useNow } from "../hooks/useNow.js";
+import { useTable } from "../hooks/useTable.js";
+import { isTerminal, type OpRecord } from "../protocol/index.js";
+import type { ViewProps } from "./types.js";
+
+function AgeCell({ at, width }: { at: number; width: number }): ReactNode {
+  const now = useNow(1000);
+  return <Text>{fit(age(at, now), width, "right")}</Text>;
+}
+
+/** Active operations with live bars (a fan-out as a group with a row per node), and failed ones until dismissed. */
+export function OperationsView({ width, height }: ViewProps): ReactNode {
+  const ops = useDash((s) => s.ops);
+  const synced = useDash((s) => s.synced.ops);
+  const live = useLive();
+  const { runner } = useDashEnv();
+  const { toast } = useActions();
+
+  // Recomputed each second only so finished ops leave after their linger.
+  const now = useNow(1000);
+  const groups = useMemo(() => groupOps(ops.values(), now), [ops, now]);
+  const rows = useMemo(() => opRows(groups), [groups]);
+  const t = useTable("ops", "ops", rows, OP_COLUMNS, height - 2);
+
+  const renderers = useMemo(() => {
+    const idsOf = new Map(groups.map((g) => [g.key, g.ops.map((o) => o.id)]));
+    const firstAt = new Map(groups.map((g) => [g.key, g.ops[0]!.createdAt]));
+    const live: CellRenderer = (row: Row) => {
+      const ids = idsOf.get(row.key);
+      return ids ? <GroupProgress opIds={ids} /> : <OpProgress opId={row.key} />;
+    };
+    return {
+      progress: live,
+      age: (row: Row, w: number) => (
+        <AgeCell at={firstAt.get(row.key) ?? ops.get(row.key)?.createdAt ?? 0} width={w} />
+      ),
+    };
+  }, [groups, ops]);
+
+  const pick = (test: (o: OpRecord) => boolean) =>
+    opIdsOfRow(t.selectedRow, groups).filter((id) => {
+      const o = ops.get(id);
+      return o !== undefined && test(o);
+    });
+  const label = () => t.selectedRow?.cells.op?.text ?? "";
+
+  useViewCommands("ops", (cmd) => {
+    if (!t.selectedRow) return false;
+    switch (cmd) {
+      case "op.cancel": {
+        const ids = pick((o) => !isTerminal(o.state) && o.state !== "cancelling");
+        if (ids.length > 0) runner.request({ kind: "cancel", opIds: ids, label: label() });
+        else toast("warn", `nothing to cancel in "${label()}": it is finished or already cancelling`);
+        return true;
+      }
+      case "op.dismiss": {
+        const ids = pick((o) => o.state === "failed" && !o.dismissed);
+        if (ids.length > 0) runner.request({ kind: "dismiss", opIds: ids, label: label() });
+        else toast("warn", "only failed operations can be dismissed (cancel a running one with c)");
+        return true;
+      }
+      case "op.retry": {
+        const ids = pick((o) => o.state === "failed");
+        if (ids.length > 0) runner.request({ kind: "retry", opIds: ids, label: label() });
+        else toast("warn", "only failed operations can be retried");
+        return true;
+      }
+      default:
+        return false;
+    }
+  });
+
+  const running = [...ops.values()].filter((o) => !isTerminal(o.state)).length;
+  return (
+    <Box flexDirection="column" height={height}>
+      <TitleLine
+        crumbs={["Operations"]}
+        width={width}
+        shown={t.rows.length}
+        total={t.rows.length}
+        selected={t.selected}
+        filter={t.state.filter}
+        sort={t.state.sort}
+        note={`${running} active`}
+      />
+      <DataTable
+        columns={OP_COLUMNS}
+        rows={t.rows}
+        selected={t.selected}
+        width={width}
+        height={height - 1}
+        sort={t.state.sort}
+        stale={!live}
+        renderers={renderers}
+        empty={
+          t.total > 0
+            ? `no operation matches "${t.state.filter}"`
+            : synced
+              ? "nothing running; finished operations are in History (4)"
+              : "waiting for the ops bucket…"
+        }
+      />
+    </Box>
+  );
+}

@@ -1,0 +1,160 @@
+import { describe, expect, it } from "vitest";
+import {
+  backendIndex,
+  backendNodeRows,
+  matrixFits,
+  matrixRows,
+  summaryRows,
+  upgradeIndex,
+} from "../../../src/format/backends.js";
+import { nodeRows, STALE_AFTER_MS } from "../../../src/format/nodes.js";
+import { aggregateProgress, groupOps, opRows, progressText } from "../../../src/format/ops.js";
+import { installed, inventory, NOW, node, op, progress, smallCluster, upgrade } from "../helpers/cluster.js";
+
+const byKey = <T extends { nodeId?: string; id?: string }>(xs: T[], k: (x: T) => string) =>
+  new Map(xs.map((x) => [k(x), x]));
+
+describe("node rows", () => {
+  it("shows status as glyph and word, and marks a silent node stale with its age", () => {
+    const f = smallCluster();
+    const rows = nodeRows({
+      nodes: byKey(f.nodes!, (n) => n.id!),
+      heartbeats: new Map(),
+      inventory: new Map(f.inventories!.map((i) => [i.nodeId, i])),
+      ops: new Map(f.ops!.map((o) => [o.id, o])),
+      now: NOW,
+    });
+    const gpu2 = rows.find((r) => r.key === "gpu-02")!;
+    expect(gpu2.cells.status!.text).toBe("! unhealthy");
+    expect(gpu2.dim).toBe(true);
+    expect(gpu2.cells.seen!.text).toBe("20s");
+    const gpu1 = rows.find((r) => r.key === "gpu-01")!;
+    expect(gpu1.dim).toBe(false);
+    expect(gpu1.cells.ops!.text).toBe("1");
+    expect(gpu1.cells.backends!.text).toBe("2");
+    expect(STALE_AFTER_MS).toBe(15_000);
+  });
+  it("prefers a fresher heartbeat from the subject over the record's copy", () => {
+    const n = node("gpu-01", { seenAgoMs: 60_000 });
+    const hb = { ...n.last, sentAt: NOW - 1_000, disk: { freeBytes: 1024, totalBytes: 1e12 } };
+    const [r] = nodeRows({
+      nodes: new Map([["gpu-01", n]]),
+      heartbeats: new Map([["gpu-01", hb]]),
+      inventory: new Map(),
+      ops: new Map(),
+      now: NOW,
+    });
+    expect(r!.cells.seen!.text).toBe("1s");
+    expect(r!.cells.disk!.text).toBe("1.0K");
+    expect(r!.cells.disk!.tone).toBe("warn");
+  });
+});
+
+describe("backend rows", () => {
+  const invs = new Map(
+    [
+      inventory("a", [installed("llama-cpp", "1.0.0"), installed("whisper-development", "0.1.0")]),
+      inventory("b", [installed("llama-cpp", "1.0.0")]),
+      inventory("c", [
+        installed("llama-cpp", "0.9.0"),
+        {
+          ...installed("llama", ""),
+          isMeta: true,
+          generation: null,
+          metadata: { name: "llama", meta_backend_for: "llama-cpp" },
+        },
+      ]),
+    ].map((i) => [i.nodeId, i]),
+  );
+  const idx = upgradeIndex(new Map([["llama-cpp", upgrade("llama-cpp", "1.1.0", ["a"], ["c"])]]));
+
+  it("puts the ↑ badge where an upgrade is available and ≠ where a node drifted", () => {
+    const rows = matrixRows(backendIndex(invs).values(), ["a", "b", "c"], idx);
+    const llama = rows.find((r) => r.key === "llama-cpp")!;
+    expect(llama.cells["n:a"]!.text).toBe("1.0.0↑");
+    expect(llama.cells["n:b"]!.text).toBe("1.0.0");
+    expect(llama.cells["n:c"]!.text).toBe("0.9.0≠");
+    expect(rows.find((r) => r.key === "whisper-development")!.cells.backend!.text).toContain("(dev)");
+    expect(rows.find((r) => r.key === "llama")!.cells["n:c"]!.text).toBe("→llama-cpp");
+  });
+  it("indexes an upgrade keyed by a meta under each node's concrete too", () => {
+    const meta = upgradeIndex(
+      new Map([
+        [
+          "llama",
+          {
+            ...upgrade("llama", "2.0.0", []),
+            nodes: [{ nodeId: "a", concrete: "llama-cpp", upgradable: true }],
+          },
+        ],
+      ]),
+    );
+    expect(meta.upgradable.get("llama-cpp")?.has("a")).toBe(true);
+    expect(meta.available.get("llama-cpp")).toBe("2.0.0");
+  });
+  it("summarises per backend when the cluster is too wide for a matrix", () => {
+    expect(matrixFits(3, 80)).toBe(true);
+    expect(matrixFits(500, 200)).toBe(false);
+    const rows = summaryRows(backendIndex(invs).values(), 3, idx);
+    const llama = rows.find((r) => r.key === "llama-cpp")!;
+    expect(llama.cells.nodes!.text).toBe("3/3");
+    expect(llama.cells.version!.text).toBe("1.0.0 +1");
+    expect(llama.cells.upgrade!.text).toBe("↑ 1.1.0 ×1");
+    expect(llama.cells.drift!.text).toBe("≠ 1");
+  });
+  it("drills into one backend per node", () => {
+    const rows = backendNodeRows(backendIndex(invs).get("llama-cpp"), new Map([["a", node("a")]]), idx);
+    expect(rows.map((r) => r.key)).toEqual(["a", "b", "c"]);
+    expect(rows[0]!.cells.upgrade!.text).toBe("↑ 1.1.0");
+    expect(rows[1]!.cells.status!.text).toBe("? unknown");
+  });
+});
+
+describe("op rows", () => {
+  it("groups a fan-out, lists failed ops until dismissed, keeps finished ones for a moment", () => {
+    const ops = [
+      op("a", { id: "o1", createdAt: NOW - 3000 }),
+      op("b", { id: "o2", createdAt: NOW - 2000 }),
+      op("c", { id: "o3", createdAt: NOW - 2500, state: "queued", phase: undefined }),
+      op("a", { id: "o4", backend: "vllm", state: "failed", error: "boom" }),
+      op("a", {
+        id: "o5",
+        backend: "vllm",
+        state: "failed",
+        error: "old",
+        dismissed: true,
+        createdAt: NOW - 900_000,
+      }),
+      op("b", { id: "o6", state: "succeeded", createdAt: NOW - 900_000, finishedAt: NOW - 60_000 }),
+      op("c", {
+        id: "o7",
+        backend: "piper",
+        state: "succeeded",
+        createdAt: NOW - 900_000,
+        finishedAt: NOW - 2_000,
+      }),
+    ];
+    const groups = groupOps(ops, NOW).filter((g) => g.ops[0]!.id !== "o7");
+    expect(groupOps(ops, NOW).some((g) => g.ops[0]!.id === "o7")).toBe(true);
+    expect(opRows(groupOps([ops[6]!], NOW))[0]).toMatchObject({ dim: true });
+    expect(progressText(undefined, ops[6], 14).bar).toMatch(/100%$/);
+    expect(groups.map((g) => g.ops.map((o) => o.id))).toEqual([["o1", "o3", "o2"], ["o4"]]);
+    const rows = opRows(groups);
+    expect(rows[0]!.cells.op!.text).toBe("install llama-cpp ×3");
+    expect(rows[0]!.cells.state!.text).toBe("▶2 …1");
+    expect(rows[0]!.children!.map((c) => c.cells.op!.text)).toEqual(["a", "c", "b"]);
+    expect(rows[1]!.tail).toMatchObject({ from: "progress", text: "boom" });
+  });
+  it("formats live progress and sums a fan-out", () => {
+    const o = op("a");
+    const p = progress(o, 50 * 1024 * 1024, 200 * 1024 * 1024);
+    expect(progressText(p, o, 14)).toMatchObject({ bytes: "50M/200M", rate: "5.0M/s", eta: "30s" });
+    const agg = aggregateProgress(
+      [p, progress(op("b"), 150 * 1024 * 1024, 200 * 1024 * 1024), undefined],
+      14,
+    );
+    expect(agg.bytes).toBe("200M/400M");
+    expect(agg.bar).toMatch(/50%$/);
+    expect(agg.rate).toBe("10M/s");
+  });
+});

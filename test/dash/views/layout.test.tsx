@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { displayWidth } from "../../../src/format/text.js";
+import type { ViewEntry } from "../../../src/store/index.js";
+import { feed, inventory, installed, node, op, progress, smallCluster } from "../helpers/cluster.js";
+import { renderDash, unmountAll } from "../helpers/render.js";
+
+afterEach(unmountAll);
+
+function lines(frame: string): string[] {
+  return frame.replace(/\n$/, "").split("\n");
+}
+
+/** Long names everywhere, to force truncation. */
+function wideCluster() {
+  const f = smallCluster();
+  const long = "gpu-node-with-a-very-long-name-0001";
+  f.nodes!.push(
+    node(long, { capability: "nvidia-l4t-cuda-12-orin-super", model: "NVIDIA RTX 6000 Ada Generation" }),
+  );
+  f.inventories!.push(
+    inventory(long, [installed("a-backend-with-an-extremely-long-name-development", "1.2.3-rc.1+build.456")]),
+  );
+  const o = op(long, { id: "op-long", backend: "a-backend-with-an-extremely-long-name-development" });
+  f.ops!.push(o, op(long, { id: "op-long-f", state: "failed", error: "x".repeat(300) + "\nsecond line" }));
+  f.progress!.push(progress(o, 3 * 2 ** 30, 7 * 2 ** 30));
+  return f;
+}
+
+const VIEWS: ViewEntry[] = [
+  { id: "nodes" },
+  { id: "backends" },
+  { id: "backend", param: "llama-cpp" },
+  { id: "ops" },
+  { id: "node", param: "gpu-node-with-a-very-long-name-0001" },
+  { id: "history" },
+  { id: "settings" },
+  { id: "help" },
+  { id: "install" },
+];
+
+describe("80×24", () => {
+  for (const v of VIEWS) {
+    it(`${v.id}${v.param ? `:${v.param}` : ""}: rows-1 lines, none wider than 80, header on top and footer at the bottom`, async () => {
+      const r = renderDash({
+        columns: 80,
+        rows: 24,
+        stack: [{ id: "nodes" }, ...(v.id === "nodes" ? [] : [v])],
+      });
+      feed(r.store, wideCluster());
+      const frame = await r.waitForFrame(/^nodes 4/m);
+      const ls = lines(frame);
+      expect(ls).toHaveLength(23);
+      for (const l of ls) expect(displayWidth(l), `line too wide: "${l}"`).toBeLessThanOrEqual(80);
+      expect(ls[0]).toMatch(/^backplane ctx test/);
+      expect(ls[1]).toMatch(/^nodes 4/);
+      expect(ls[22]).toMatch(/\? help|q quit|help/);
+    });
+  }
+
+  it("truncates wide cells with an ellipsis instead of wrapping", async () => {
+    const r = renderDash({ columns: 80, rows: 24 });
+    feed(r.store, wideCluster());
+    const frame = await r.waitForFrame("gpu-node");
+    expect(frame).toMatch(/gpu-node-with-a-ver…|gpu-node-with-a-very-l…|gpu-node-with…/);
+    expect(frame).not.toContain("gpu-node-with-a-very-long-name-0001");
+    await r.press("3");
+    const ops = await r.waitForFrame("Operations");
+    expect(ops).not.toContain("second line");
+    expect(ops).toMatch(/x{10,}…/);
+  });
+
+  it("redraws on resize: more columns appear at 120×40, and the frame follows the new height", async () => {
+    const r = renderDash({ columns: 80, rows: 24 });
+    feed(r.store, smallCluster());
+    let frame = await r.waitForFrame("gpu-01");
+    expect(frame).not.toContain("LABELS");
+    await r.resize(120, 40);
+    frame = await r.waitForFrame("LABELS", "the wide column after resize");
+    expect(lines(frame)).toHaveLength(39);
+    expect(frame).toContain("rack=1");
+    await r.resize(80, 24);
+    frame = await r.waitForFrame((f) => !f.includes("LABELS"));
+    expect(lines(frame)).toHaveLength(23);
+  });
+
+  it("below 60×16 says how big it needs to be, and q still quits", async () => {
+    const r = renderDash({ columns: 50, rows: 12 });
+    const frame = await r.waitForFrame("Terminal too small");
+    expect(frame).toContain("need 60×16, have 50×12");
+    await r.press("q");
+    expect(r.quits).toBe(1);
+  });
+});
