@@ -99,6 +99,7 @@ export class Controller {
       client,
       view: this.view,
       catalog,
+      refreshCatalog: () => this.gallery.load(),
       registry: o.registry ?? new RegistryClient(),
       audit,
       ops: this.ops,

@@ -35,6 +35,8 @@ export interface CheckerDeps {
   /** Fixed period; undefined follows `settings.upgradeCheckIntervalSec`. */
   intervalMs?: number;
   debounceMs: number;
+  /** Re-read the galleries; an on-demand check ("check now") looks at the newest gallery. */
+  refreshCatalog?: () => Promise<unknown>;
   /** How long a non-leader waits for the leader's answer to an on-demand check. */
   forwardTimeoutMs: number;
   logger?: Logger;
@@ -75,7 +77,7 @@ export class UpgradeChecker {
         if (err) return;
         const d = decode(api["upgrades.check"].req, msg.data);
         const actor = (d.ok && d.value.actor) || "api";
-        this.run(actor).then(
+        this.onDemand(actor).then(
           (data) => msg.respond(encode({ ok: true, data })),
           (e) => msg.respond(encode({ ok: false, error: { code: "internal", message: errorMessage(e) } })),
         );
@@ -132,7 +134,7 @@ export class UpgradeChecker {
 
   /** On-demand check from the API: the leader's, forwarded if this replica is not the leader. */
   async checkNow(actor: string): Promise<CheckResult> {
-    if (this.d.isLeader()) return this.run(actor);
+    if (this.d.isLeader()) return this.onDemand(actor);
     try {
       const reply = await this.d.client.nc.request(this.forwardSubject, encode({ actor }), {
         timeout: this.d.forwardTimeoutMs,
@@ -145,8 +147,24 @@ export class UpgradeChecker {
       throw new Error(env.ok && !env.value.ok ? env.value.error.message : "malformed reply from the leader");
     } catch (e) {
       this.log.warn("no leader answered the upgrade check; running it here", { error: errorMessage(e) });
+      await this.refresh();
       return this.exec(actor, true);
     }
+  }
+
+  private async refresh(): Promise<void> {
+    await this.d
+      .refreshCatalog?.()
+      .catch((e: unknown) =>
+        this.log.warn("gallery refresh before the check failed; using the last good copy", {
+          error: errorMessage(e),
+        }),
+      );
+  }
+
+  private async onDemand(actor: string): Promise<CheckResult> {
+    await this.refresh();
+    return this.run(actor);
   }
 
   /** Single flight: a request while a check runs gets the next check, which starts after it. */

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DemoCluster } from "../../../src/demo/cluster.js";
 import { galleryYaml, initialBuilds, tagFor, writeBackendDir } from "../../../src/demo/catalog.js";
@@ -9,31 +8,19 @@ import { buildImage, parseImageRef, pushImage, RegistryClient } from "../../../s
 import { removeDir, tempDir } from "../../harness/proc.js";
 import { TmuxDash } from "../helpers/tmux.js";
 
-const src = (f: string) =>
-  readFileSync(fileURLToPath(new URL(`../../../src/cli/${f}`, import.meta.url)), "utf8");
-const ready =
-  !/not yet implemented/.test(src("agent.ts")) && !/not yet implemented/.test(src("controller.ts"));
-if (!ready) {
-  process.stderr.write(
-    "cluster-tmux: skipped: `backplane agent` or `backplane controller` is not implemented yet\n",
-  );
-}
-
 const MiB = 1024 * 1024;
 
 /**
  * The whole product, driven from the keyboard: nats-server, docker-registry, a controller and two
  * agents (the demo cluster, real processes), and the dashboard binary in tmux.
  */
-describe.skipIf(!ready)("dashboard against a real cluster (controller + two agents) in tmux", () => {
+describe("dashboard against a real cluster (controller + two agents) in tmux", () => {
   let demo: DemoCluster;
   let t: TmuxDash;
   let configDir: string;
   let registryHost: string;
 
   beforeAll(async () => {
-    // The controller reloads its gallery every hour by default; the test rewrites it.
-    process.env.BACKPLANE_GALLERY_REFRESH = "500ms";
     // 6 MiB at 2 MiB/s: an install takes ~3 s, long enough to watch and to cancel.
     demo = new DemoCluster({ nodes: 2, payloadBytes: 6 * MiB, rateLimit: 2 * MiB, log: () => {} });
     await demo.start();
@@ -50,7 +37,6 @@ describe.skipIf(!ready)("dashboard against a real cluster (controller + two agen
   }, 120_000);
 
   afterAll(async () => {
-    delete process.env.BACKPLANE_GALLERY_REFRESH;
     await t?.kill();
     await demo?.stop();
     if (configDir) await removeDir(configDir);
