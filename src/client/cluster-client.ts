@@ -72,6 +72,7 @@ export class ClusterClient {
   readonly prefix: string;
   private statusValue: ConnectionStatus = { state: "connecting", since: Date.now(), attempts: 0 };
   private readonly statusListeners = new Set<(s: ConnectionStatus) => void>();
+  private readonly reconnectListeners = new Set<() => void>();
   private conn?: {
     nc: NatsConnection;
     js: JetStreamClient;
@@ -200,6 +201,7 @@ export class ClusterClient {
           break;
         case "reconnect":
           this.setStatus({ state: "connected", server: s.server, reason: undefined });
+          for (const l of this.reconnectListeners) l();
           break;
         case "error":
           this.setStatus({ state: this.statusValue.state, reason: describeConnectError(s.error) });
@@ -318,6 +320,10 @@ export class ClusterClient {
       {
         logger: this.log,
         ...opts,
+        onReconnect: (restart) => {
+          this.reconnectListeners.add(restart);
+          return () => this.reconnectListeners.delete(restart);
+        },
       },
     );
   }
