@@ -153,13 +153,11 @@ export class UpgradeChecker {
   }
 
   private async refresh(): Promise<void> {
-    await this.d
-      .refreshCatalog?.()
-      .catch((e: unknown) =>
-        this.log.warn("gallery refresh before the check failed; using the last good copy", {
-          error: errorMessage(e),
-        }),
-      );
+    await this.d.refreshCatalog?.().catch((e: unknown) =>
+      this.log.warn("gallery refresh before the check failed; using the last good copy", {
+        error: errorMessage(e),
+      }),
+    );
   }
 
   private async onDemand(actor: string): Promise<CheckResult> {
