@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, pickContext } from "../config/index.js";
 import { buildKeymap, KeymapError } from "../keymap/keymap.js";
 import { paletteFor, THEME_NAMES } from "../theme/palettes.js";
 import { CONNECTION_HELP, connectionFlags, list, parse, str, UsageError } from "./args.js";
-import { clientOptions } from "./connect.js";
+import { applyContext, clientOptions } from "./connect.js";
 
 const FLAGS = {
   ...connectionFlags,
@@ -71,16 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  // Flags (and BACKPLANE_* env) win over the context, field by field.
-  if (ctx) {
-    if (list(p.values.server).length === 0) opts.servers = ctx.servers;
-    opts.credsFile ??= ctx.credsFile;
-    opts.nkeyFile ??= ctx.nkeyFile;
-    opts.user ??= ctx.user;
-    opts.pass ??= ctx.password;
-    opts.token ??= ctx.token;
-    opts.prefix ??= ctx.prefix;
-  }
+  applyContext(p, opts, ctx);
   const contextName = ctx
     ? list(p.values.server).length > 0
       ? `${ctx.name} (--server)`

@@ -1,6 +1,6 @@
 import { ClusterClient, silentLogger } from "../client/index.js";
 import { connectionFlags, int, parse, UsageError, type Parsed } from "./args.js";
-import { clientOptions } from "./connect.js";
+import { applyContext, clientOptions, contextFor } from "./connect.js";
 
 export const commonFlags = {
   ...connectionFlags,
@@ -16,6 +16,7 @@ export const commonFlags = {
  */
 export async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
   const opts = clientOptions(p, name, silentLogger);
+  applyContext(p, opts, contextFor(p, true));
   const timeoutMs = (int(p.values["connect-timeout"], "connect-timeout", 1) ?? 10) * 1000;
   const client = ClusterClient.open({
     ...opts,

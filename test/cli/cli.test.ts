@@ -1,4 +1,4 @@
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -6,7 +6,7 @@ import { BackendsListOutput } from "../../src/cli/backends.js";
 import { DemoCluster } from "../../src/demo/cluster.js";
 import { api, OpRecord, Refused } from "../../src/protocol/index.js";
 import { runBackplane } from "../harness/backplane.js";
-import { freePort } from "../harness/proc.js";
+import { freePort, removeDir, tempDir } from "../harness/proc.js";
 
 /** The real binary against a real local cluster (nats-server, registry, controller, two agents). */
 describe("backplane CLI", () => {
@@ -86,6 +86,31 @@ describe("backplane CLI", () => {
     const r = await cli("ops", "cancel", "op-nope-000000");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/op-nope-000000/);
+  });
+
+  it("connects through a saved context: named with --context, or the current one", async () => {
+    const dir = await tempDir("cli-config");
+    try {
+      const config = {
+        configVersion: 1,
+        contexts: [{ name: "lab", servers: [server] }],
+        theme: "default",
+        keys: {},
+      };
+      await writeFile(join(dir, "config.json"), JSON.stringify(config));
+      const env = { BACKPLANE_CONFIG_DIR: dir };
+      const named = await runBackplane(["nodes", "list", "--json", "--context", "lab"], env);
+      expect(named.code, named.stderr).toBe(0);
+      expect(api["nodes.list"].res.parse(JSON.parse(named.stdout)).nodes).toHaveLength(2);
+      await writeFile(join(dir, "config.json"), JSON.stringify({ ...config, currentContext: "lab" }));
+      const current = await runBackplane(["nodes", "list", "--json"], env);
+      expect(current.code, current.stderr).toBe(0);
+      const unknown = await runBackplane(["nodes", "list", "--context", "nope"], env);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toMatch(/no context named "nope"/);
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   it("usage errors exit 2 and say what is wrong", async () => {
