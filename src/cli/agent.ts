@@ -4,7 +4,17 @@ import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
 import { createLogger } from "../client/log.js";
-import { CONNECTION_HELP, connectionFlags, int, list, parse, str, UsageError } from "./args.js";
+import {
+  CONNECTION_HELP,
+  connectionFlags,
+  int,
+  list,
+  parse,
+  parseBytes,
+  parseDuration,
+  str,
+  UsageError,
+} from "./args.js";
 import { clientOptions } from "./connect.js";
 import { VERSION } from "./version.js";
 
@@ -59,27 +69,6 @@ Agent (each also from the env var in brackets):
 ${CONNECTION_HELP}
 `;
 
-const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
-/** `1500`, `10k`, `10M`, `2G` (binary units, optional trailing B or iB). */
-export function parseBytes(v: unknown, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(v));
-  if (!m) throw new UsageError(`--${name} must be a byte count such as 500000, 10M or 2G, got ${String(v)}`);
-  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
-}
-
-/** `5s`, `500ms`, `1m`, or plain milliseconds. */
-export function parseDuration(v: unknown, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(String(v));
-  if (!m) throw new UsageError(`--${name} must be a duration such as 5s or 500ms, got ${String(v)}`);
-  const mult = m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 1;
-  const ms = Math.round(Number(m[1]) * mult);
-  if (ms < 100) throw new UsageError(`--${name} must be at least 100ms`);
-  return ms;
-}
-
 export function defaultNodeId(host = hostname()): string {
   const id = host.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64);
   return id || "node";
@@ -133,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     rateLimit: parseBytes(v["rate-limit"], "rate-limit"),
     insecureRegistries: list(v["insecure-registry"]),
     registryCredentials: (host) => auth.get(host),
-    heartbeatMs: parseDuration(v["heartbeat-interval"], "heartbeat-interval"),
+    heartbeatMs: parseDuration(v["heartbeat-interval"], "heartbeat-interval", 100),
     labels: labels(list(v.label)),
     limits: {
       ...(maxBytes !== undefined ? { maxBytes } : {}),

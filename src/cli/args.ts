@@ -84,3 +84,25 @@ export function int(v: unknown, name: string, min = 0): number | undefined {
     throw new UsageError(`--${name} must be an integer >= ${min}, got ${String(v)}`);
   return n;
 }
+
+const DURATION_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `5s`, `15m`, `6h`, `1d`, or plain milliseconds; undefined stays undefined. */
+export function parseDuration(v: unknown, name: string, minMs = 10): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(v));
+  if (!m) throw new UsageError(`--${name} must be a duration such as 500ms, 5s, 15m or 6h, got ${String(v)}`);
+  const ms = Math.round(Number(m[1]) * DURATION_UNIT[m[2] ?? "ms"]!);
+  if (ms < minMs) throw new UsageError(`--${name} must be at least ${minMs}ms`);
+  return ms;
+}
+
+const BYTE_UNIT: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `1500`, `10k`, `10M`, `2G` (binary units, optional trailing B or iB). */
+export function parseBytes(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(v));
+  if (!m) throw new UsageError(`--${name} must be a byte count such as 500000, 10M or 2G, got ${String(v)}`);
+  return Math.round(Number(m[1]) * BYTE_UNIT[m[2]!.toLowerCase()]!);
+}

@@ -5,7 +5,16 @@ import { Controller } from "../controller/controller.js";
 import type { ControllerTimings, DeepPartial } from "../controller/config.js";
 import { parseGallerySources } from "../gallery/index.js";
 import { RegistryClient } from "../oci/index.js";
-import { CONNECTION_HELP, connectionFlags, int, list, parse, str, UsageError } from "./args.js";
+import {
+  CONNECTION_HELP,
+  connectionFlags,
+  int,
+  list,
+  parse,
+  parseDuration,
+  str,
+  UsageError,
+} from "./args.js";
 import { clientOptions } from "./connect.js";
 import { ClusterClient } from "../client/index.js";
 
@@ -75,17 +84,6 @@ Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
 
 ${CONNECTION_HELP.replace(/\n {2}--token T .*$/m, "")}
 `;
-
-const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-export function parseDuration(v: unknown, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(v));
-  if (!m) throw new UsageError(`--${name} must be a duration such as 500ms, 5s, 15m or 6h, got ${String(v)}`);
-  const ms = Math.round(Number(m[1]) * UNIT[m[2] ?? "ms"]!);
-  if (ms < 10) throw new UsageError(`--${name} must be at least 10ms`);
-  return ms;
-}
 
 export function timingsFromFlags(v: Record<string, unknown>): DeepPartial<ControllerTimings> {
   const d = (n: string) => parseDuration(v[n], n);

@@ -1,14 +1,6 @@
-import { UsageError } from "./args.js";
+import { parseDuration, UsageError } from "./args.js";
 import { printJson, printTable } from "./output.js";
 import { actor, openSession, runGroup, type Subcommand } from "./session.js";
-
-/** `6h`, `30m`, `90s` or plain seconds. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(s.trim());
-  if (!m) throw new UsageError(`bad duration '${s}': use e.g. 90s, 30m, 6h`);
-  const mult = { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "" | "s" | "m" | "h" | "d"];
-  return Number(m[1]) * mult;
-}
 
 function onOff(s: string): boolean {
   if (/^(on|true|yes|1)$/i.test(s)) return true;
@@ -53,7 +45,13 @@ const subs: Record<string, Subcommand> = {
       try {
         const res = await client.call("settings.set", {
           ...(typeof auto === "string" ? { autoUpgrade: onOff(auto) } : {}),
-          ...(typeof interval === "string" ? { upgradeCheckIntervalSec: parseDuration(interval) } : {}),
+          ...(typeof interval === "string"
+            ? {
+                upgradeCheckIntervalSec: Math.round(
+                  parseDuration(interval, "check-interval", 60_000)! / 1000,
+                ),
+              }
+            : {}),
           actor: actor(),
         });
         if (p.values.json) printJson(res);

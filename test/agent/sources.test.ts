@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { candidates, tagFallback } from "../../src/agent/sources/index.js";
-import { defaultNodeId, labels, parseBytes, parseDuration } from "../../src/cli/agent.js";
+import { defaultNodeId, labels } from "../../src/cli/agent.js";
+import { parseBytes, parseDuration } from "../../src/cli/args.js";
 import { MediaType } from "../../src/oci/media-types.js";
 import { selectPlatform, type Descriptor } from "../../src/oci/pull.js";
 
