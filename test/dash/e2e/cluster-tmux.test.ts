@@ -111,7 +111,12 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     await pushBuild("cuda12-whisper", "1.0.0", 40 * MiB);
     await home();
     await t.press("G"); // node-2
-    await t.press("i", "/", "whisper", "enter", "enter");
+    // Type only once the picker is open and wait for each step: keys sent ahead are lost under load.
+    await t.press("i");
+    await t.waitFor("Install › choose a backend", "the picker");
+    await t.press("/", "whisper", "enter");
+    await t.waitFor(/› whisper/, "whisper selected in the gallery");
+    await t.press("enter");
     await t.waitFor(/\[x\] node-2/, "node-2 preselected");
     await t.press("enter");
     await t.waitFor(/install whisper: 1 admitted/);
@@ -142,7 +147,12 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     }
 
     await home();
-    await t.press("i", "/", "silero", "enter", "enter");
+    // Type only once the picker is open and wait for each step: keys sent ahead are lost under load.
+    await t.press("i");
+    await t.waitFor("Install › choose a backend", "the picker");
+    await t.press("/", "silero", "enter");
+    await t.waitFor(/› silero-vad/, "silero-vad selected in the gallery");
+    await t.press("enter");
     await t.waitFor(/\[x\] node-1.*silero-vad/, "node-1 preselected and resolved");
     await t.press("enter");
     await t.waitFor(/install silero-vad: 1 admitted/, "the admission toast");
