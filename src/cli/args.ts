@@ -33,7 +33,7 @@ export const CONNECTION_HELP = `Connection (each also from the env var in bracke
   --token T            [BACKPLANE_TOKEN]
   --tls-ca F --tls-cert F --tls-key F   [BACKPLANE_TLS_CA, BACKPLANE_TLS_CERT, BACKPLANE_TLS_KEY]
   --prefix P           subject/bucket prefix [BACKPLANE_PREFIX], default bp
-  --context NAME       a context saved in the dashboard config [BACKPLANE_CONTEXT]
+  --context NAME       a context saved in the dashboard config [BACKPLANE_CONTEXT] (dash and CLI)
   --replicas N         JetStream replicas when creating buckets [BACKPLANE_REPLICAS], default 1`;
 
 /** `--foo-bar` -> `BACKPLANE_FOO_BAR`. */

@@ -1,6 +1,6 @@
-import { ClusterClient, createLogger, type ClusterClientOptions, type Logger } from "../client/index.js";
-import { loadConfig, pickContext, type ContextConfig } from "../config/index.js";
-import { int, list, str, type Parsed } from "./args.js";
+import { createLogger, type ClusterClientOptions, type Logger } from "../client/index.js";
+import type { ContextConfig } from "../config/index.js";
+import { int, list, str, UsageError, type Parsed } from "./args.js";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
 
@@ -8,9 +8,12 @@ export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
  * The saved context to connect with: the one `--context` names, or (for interactive commands,
  * when no --server is given) the config's current one, as kubectl does.
  */
-export function contextFor(p: Parsed, useCurrent: boolean): ContextConfig | undefined {
+export async function contextFor(p: Parsed, useCurrent: boolean): Promise<ContextConfig | undefined> {
   const named = str(p.values.context);
   if (named === undefined && (!useCurrent || list(p.values.server).length > 0)) return undefined;
+  // Loaded only when needed: conf's atomic writer installs exit hooks that re-raise signals,
+  // which would cut short the agent's and the controller's graceful shutdown.
+  const { loadConfig, pickContext } = await import("../config/index.js");
   return pickContext(loadConfig().config, named);
 }
 
@@ -26,11 +29,19 @@ export function applyContext(p: Parsed, opts: ClusterClientOptions, ctx: Context
   opts.prefix ??= ctx.prefix;
 }
 
-/** Build client options from the connection flags and an explicit `--context`. */
-export function clientOptions(p: Parsed, name: string, logger?: Logger): ClusterClientOptions {
-  const opts = flagOptions(p, name, logger);
-  applyContext(p, opts, contextFor(p, false));
-  return opts;
+/** Build client options from the connection flags (saved contexts are for interactive commands). */
+export function clientOptions(
+  p: Parsed,
+  name: string,
+  logger?: Logger,
+  o: { interactive?: boolean } = {},
+): ClusterClientOptions {
+  if (str(p.values.context) !== undefined && !o.interactive) {
+    throw new UsageError(
+      "--context is for the dashboard and the CLI; give a daemon --server and credentials",
+    );
+  }
+  return flagOptions(p, name, logger);
 }
 
 function flagOptions(p: Parsed, name: string, logger?: Logger): ClusterClientOptions {
@@ -53,8 +64,4 @@ function flagOptions(p: Parsed, name: string, logger?: Logger): ClusterClientOpt
     replicas: int(v.replicas, "replicas", 1),
     logger: logger ?? createLogger({ role: name }),
   };
-}
-
-export async function connectFromFlags(p: Parsed, name: string, logger?: Logger): Promise<ClusterClient> {
-  return ClusterClient.connect(clientOptions(p, name, logger));
 }

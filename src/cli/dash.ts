@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   let loaded;
   let ctx;
   let keymap;
-  const opts = clientOptions(p, "backplane-dash", silentLogger);
+  const opts = clientOptions(p, "backplane-dash", silentLogger, { interactive: true });
   try {
     loaded = loadConfig();
     ctx = pickContext(loaded.config, str(p.values.context));

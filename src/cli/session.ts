@@ -15,8 +15,8 @@ export const commonFlags = {
  * reason the client saw, instead of retrying forever like the long-running roles do.
  */
 export async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
-  const opts = clientOptions(p, name, silentLogger);
-  applyContext(p, opts, contextFor(p, true));
+  const opts = clientOptions(p, name, silentLogger, { interactive: true });
+  applyContext(p, opts, await contextFor(p, true));
   const timeoutMs = (int(p.values["connect-timeout"], "connect-timeout", 1) ?? 10) * 1000;
   const client = ClusterClient.open({
     ...opts,
