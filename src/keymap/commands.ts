@@ -1,4 +1,4 @@
-import type { ViewId } from "./views.js";
+import { VIEW_IDS, type ViewId } from "./views.js";
 
 export type Category =
   "general" | "navigation" | "table" | "actions" | "install picker" | "dialog" | "prompt";
@@ -22,17 +22,8 @@ export interface CommandSpec {
   hint?: string;
 }
 
-const ALL_TABLES = [
-  "nodes",
-  "backends",
-  "backend",
-  "ops",
-  "node",
-  "install",
-  "history",
-  "settings",
-  "help",
-] as const;
+/** Navigation and filtering work in every view. */
+const ALL_TABLES = VIEW_IDS;
 
 /** The single source of truth for keys: the help view, the footer and docs/keys.md come from here. */
 export const COMMANDS = {
