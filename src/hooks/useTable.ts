@@ -20,6 +20,17 @@ export interface TableModel {
   total: number;
 }
 
+/** What a table's title line shows: counts, selection, filter and sort. */
+export function tableTitle(t: TableModel) {
+  return {
+    shown: t.rows.length,
+    total: t.total,
+    selected: t.selected,
+    filter: t.state.filter,
+    sort: t.state.sort,
+  };
+}
+
 /**
  * Filter, sort and selection of one table, kept in the store under `tableKey`, plus the keys that
  * move through it. `scroll` tables (history, help) have no selection: j/k scroll the window.

@@ -5,7 +5,7 @@ import { TitleLine } from "../components/TitleLine.js";
 import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } from "../format/backends.js";
 import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
-import { useTable } from "../hooks/useTable.js";
+import { tableTitle, useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 /** One backend across the cluster: a row per node that has it, with version, digest and badges. */
@@ -50,11 +50,7 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
       <TitleLine
         crumbs={["Backends", name]}
         width={width}
-        shown={t.rows.length}
-        total={t.total}
-        selected={t.selected}
-        filter={t.state.filter}
-        sort={t.state.sort}
+        {...tableTitle(t)}
         note={avail ? `available: ${avail}` : undefined}
       />
       <DataTable

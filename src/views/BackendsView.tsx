@@ -14,7 +14,7 @@ import {
 import { byName } from "../format/nodes.js";
 import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
-import { useTable } from "../hooks/useTable.js";
+import { tableTitle, useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 /**
@@ -71,11 +71,7 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
       <TitleLine
         crumbs={["Backends"]}
         width={width}
-        shown={t.rows.length}
-        total={t.total}
-        selected={t.selected}
-        filter={t.state.filter}
-        sort={t.state.sort}
+        {...tableTitle(t)}
         note={matrix ? undefined : `${nodeIds.length} nodes: enter for per-node versions`}
       />
       <DataTable

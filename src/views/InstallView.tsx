@@ -5,7 +5,7 @@ import { TitleLine } from "../components/TitleLine.js";
 import { GALLERY_COLUMNS, galleryRows, PICK_COLUMNS, pickRows, resolvable } from "../format/install.js";
 import { useActions, useDash, useDashEnv } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
-import { useTable } from "../hooks/useTable.js";
+import { tableTitle, useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 const NONE: readonly string[] = [];
@@ -37,16 +37,7 @@ function GalleryStep({ width, height }: Omit<ViewProps, "entry">): ReactNode {
         : "enter chooses";
   return (
     <Box flexDirection="column" height={height}>
-      <TitleLine
-        crumbs={["Install", "choose a backend"]}
-        width={width}
-        shown={t.rows.length}
-        total={t.total}
-        selected={t.selected}
-        filter={t.state.filter}
-        sort={t.state.sort}
-        note={note}
-      />
+      <TitleLine crumbs={["Install", "choose a backend"]} width={width} {...tableTitle(t)} note={note} />
       <DataTable
         columns={GALLERY_COLUMNS}
         rows={t.rows}
@@ -113,16 +104,7 @@ function NodesStep({ backend, width, height }: Omit<ViewProps, "entry"> & { back
         : "resolving…";
   return (
     <Box flexDirection="column" height={height}>
-      <TitleLine
-        crumbs={["Install", backend]}
-        width={width}
-        shown={t.rows.length}
-        total={t.total}
-        selected={t.selected}
-        filter={t.state.filter}
-        sort={t.state.sort}
-        note={note}
-      />
+      <TitleLine crumbs={["Install", backend]} width={width} {...tableTitle(t)} note={note} />
       <DataTable
         columns={PICK_COLUMNS}
         rows={t.rows}

@@ -6,7 +6,7 @@ import { NODE_COLUMNS, nodeRows } from "../format/nodes.js";
 import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
 import { useNow } from "../hooks/useNow.js";
-import { useTable } from "../hooks/useTable.js";
+import { tableTitle, useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 export function NodesView({ width, height }: ViewProps): ReactNode {
@@ -50,15 +50,7 @@ export function NodesView({ width, height }: ViewProps): ReactNode {
 
   return (
     <Box flexDirection="column" height={height}>
-      <TitleLine
-        crumbs={["Nodes"]}
-        width={width}
-        shown={t.rows.length}
-        total={t.total}
-        selected={t.selected}
-        filter={t.state.filter}
-        sort={t.state.sort}
-      />
+      <TitleLine crumbs={["Nodes"]} width={width} {...tableTitle(t)} />
       <DataTable
         columns={NODE_COLUMNS}
         rows={t.rows}
