@@ -13,20 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClusterClient } from "../src/client/index.js";
 import { NatsServer } from "../src/demo/nats-server.js";
-import {
-  encode,
-  opKey,
-  SETTINGS_KEY,
-  type Heartbeat,
-  type InstalledBackend,
-  type NodeRecord,
-  type OpRecord,
-  type ProgressEvent,
-} from "../src/protocol/index.js";
+import { encode } from "../src/protocol/index.js";
+import { BACKENDS, heartbeat, NODES, nodeId, OPS, ProgressSource, records } from "./lib/synthetic-cluster.js";
 
-const NODES = 500;
-const BACKENDS = 30;
-const OPS = 100;
 const PROGRESS_PER_SEC = 4;
 const HEARTBEAT_MS = 5_000;
 const COLS = 120;
@@ -37,151 +26,25 @@ const SAMPLES = 60;
 const BIN = fileURLToPath(new URL("../bin/backplane.js", import.meta.url));
 const DIST = fileURLToPath(new URL("../dist/cli/dash-screen.js", import.meta.url));
 const CLK_TCK = 100;
-const GiB = 2 ** 30;
-
-const nodeId = (i: number) => `gpu-${String(i).padStart(3, "0")}`;
-const backendName = (j: number) => `backend-${String(j).padStart(2, "0")}`;
-
-function heartbeat(i: number, at: number): Heartbeat {
-  return {
-    v: 1,
-    nodeId: nodeId(i),
-    name: `${nodeId(i)}.rack${i % 20}`,
-    capability: i % 5 === 0 ? "cpu" : "nvidia-cuda-12",
-    gpu:
-      i % 5 === 0
-        ? { vendor: "none", vramBytes: 0 }
-        : { vendor: "nvidia", model: "NVIDIA H100", vramBytes: 80 * GiB, cudaMajor: 12 },
-    disk: { freeBytes: (200 + (i % 300)) * GiB, totalBytes: 2000 * GiB },
-    agentVersion: "0.1.0",
-    runningOps: i < OPS ? 1 : 0,
-    labels: { rack: String(i % 20) },
-    sentAt: at,
-  };
-}
-
-function nodeRecord(i: number, at: number): NodeRecord {
-  const status =
-    i % 97 === 0 ? "offline" : i % 53 === 0 ? "unhealthy" : i % 71 === 0 ? "draining" : "healthy";
-  return {
-    v: 1,
-    id: nodeId(i),
-    status,
-    statusSince: at - 3_600_000,
-    firstSeenAt: at - 86_400_000,
-    lastHeartbeatAt: at,
-    last: heartbeat(i, at),
-    approved: true,
-  };
-}
-
-function installed(j: number, i: number): InstalledBackend {
-  const version = (i + j) % 17 === 0 ? "1.0.0" : "1.1.0";
-  return {
-    name: backendName(j),
-    metadata: {
-      name: backendName(j),
-      version,
-      digest: `sha256:${String(j).padStart(2, "0")}${"ab".repeat(31)}`,
-      installed_at: "2026-11-01T00:00:00Z",
-    },
-    isMeta: false,
-    generation: `g-${version}`,
-    previousGenerations: ["g-0.9.0"],
-    sizeBytes: 512 * 2 ** 20,
-  };
-}
-
-function op(k: number, at: number): OpRecord {
-  return {
-    v: 1,
-    id: `op-bench-${k}`,
-    nodeId: nodeId(k),
-    kind: k % 3 === 0 ? "upgrade" : "install",
-    backend: backendName(k % BACKENDS),
-    state: "running",
-    phase: "downloading",
-    requestedBy: "bench",
-    createdAt: at - k * 1000,
-    updatedAt: at,
-    startedAt: at - k * 1000,
-    attempts: 1,
-    dismissed: false,
-    bytesTotal: 4 * GiB,
-  };
-}
 
 async function seed(c: ClusterClient): Promise<void> {
-  const at = Date.now();
   const writes: Array<Promise<unknown>> = [];
-  const flush = async () => {
-    await Promise.all(writes.splice(0));
-  };
-  for (let i = 0; i < NODES; i++) {
-    writes.push(c.put("nodes", nodeId(i), nodeRecord(i, at)));
-    writes.push(
-      c.put("inventory", nodeId(i), {
-        v: 1,
-        nodeId: nodeId(i),
-        updatedAt: at,
-        backends: Array.from({ length: BACKENDS }, (_, j) => installed(j, i)),
-      }),
-    );
-    if (writes.length > 200) await flush();
+  for (const r of records(Date.now())) {
+    writes.push(c.put(r.bucket, r.key, r.value));
+    if (writes.length > 200) await Promise.all(writes.splice(0));
   }
-  for (let k = 0; k < OPS; k++) writes.push(c.put("ops", opKey(nodeId(k), `op-bench-${k}`), op(k, at)));
-  for (let j = 0; j < BACKENDS; j++) {
-    const upgradable = Array.from({ length: NODES }, (_, i) => i).filter((i) => (i + j) % 17 === 0);
-    writes.push(
-      c.put("upgrades", backendName(j), {
-        v: 1,
-        backend: backendName(j),
-        installedVersion: "1.0.0",
-        availableVersion: "1.1.0",
-        via: "version",
-        nodes: upgradable.map((i) => ({ nodeId: nodeId(i), version: "1.0.0", upgradable: true })),
-        drift: [],
-        checkedAt: at,
-      }),
-    );
-  }
-  writes.push(
-    c.put("settings", SETTINGS_KEY, {
-      v: 1,
-      autoUpgrade: false,
-      upgradeCheckIntervalSec: 21_600,
-      updatedAt: at,
-      updatedBy: "bench",
-    }),
-  );
-  await flush();
+  await Promise.all(writes);
 }
 
 /** Heartbeats spread evenly over each 5 s, and 4 progress events per op per second. */
 function startLoad(c: ClusterClient): () => void {
-  const done = new Array<number>(OPS).fill(0);
+  const progress = new ProgressSource();
   const stepMs = 1000 / PROGRESS_PER_SEC;
   const hbPerStep = Math.ceil(NODES / (HEARTBEAT_MS / stepMs));
   let hbNext = 0;
   const timer = setInterval(() => {
     const at = Date.now();
-    for (let k = 0; k < OPS; k++) {
-      done[k] = (done[k]! + 8 * 2 ** 20) % (4 * GiB);
-      const p: ProgressEvent = {
-        v: 1,
-        opId: `op-bench-${k}`,
-        nodeId: nodeId(k),
-        backend: backendName(k % BACKENDS),
-        phase: "downloading",
-        bytesDone: done[k]!,
-        bytesTotal: 4 * GiB,
-        bytesPerSec: 32 * 2 ** 20,
-        etaSec: (4 * GiB - done[k]!) / (32 * 2 ** 20),
-        final: false,
-        at,
-      };
-      c.nc.publish(c.subjects.progress(nodeId(k), p.opId), encode(p));
-    }
+    for (const p of progress.tick(at)) c.nc.publish(c.subjects.progress(p.nodeId, p.opId), encode(p));
     for (let n = 0; n < hbPerStep; n++) {
       const i = hbNext++ % NODES;
       c.nc.publish(c.subjects.heartbeat(nodeId(i)), encode(heartbeat(i, at)));

@@ -6,7 +6,9 @@ import { Header } from "./components/Header.js";
 import { StatusLine } from "./components/StatusLine.js";
 import { MIN_COLUMNS, MIN_ROWS, TooSmall } from "./components/TooSmall.js";
 import { DashContext, useDash, useDashEnv, type DashEnv } from "./hooks/context.js";
+import type { FramePacer } from "./hooks/frame-pacer.js";
 import { useAppKeys } from "./hooks/useAppKeys.js";
+import { useFramePacing } from "./hooks/useFramePacing.js";
 import { useSettingsFallback } from "./hooks/useSettingsFallback.js";
 import { useTerminalSize } from "./hooks/useTerminalSize.js";
 import { useToastExpiry } from "./hooks/useToastExpiry.js";
@@ -23,12 +25,14 @@ export interface AppProps {
   keymap: Keymap;
   palette: Palette;
   onQuit: () => void;
+  /** Decides when frames are drawn (the terminal app); without it Ink draws on every commit it allows. */
+  pacer?: FramePacer;
 }
 
 /** Header (2 lines), status line and footer (1 each); the root is one line short of the terminal. */
 const CHROME_LINES = 4;
 
-function Screen(): ReactNode {
+function Screen({ pacer }: { pacer?: FramePacer }): ReactNode {
   const { dispatcher } = useDashEnv();
   useAppKeys();
   useToastExpiry();
@@ -36,9 +40,10 @@ function Screen(): ReactNode {
   // The one input hook: every key goes through the priority stack (dialog, prompt, view, global).
   const onInput = useCallback(
     (input: string, key: InkKey) => {
+      pacer?.expectInput();
       for (const k of keyNames(input, key)) dispatcher.dispatch({ key: k });
     },
-    [dispatcher],
+    [dispatcher, pacer],
   );
   useInput(onInput);
 
@@ -65,15 +70,18 @@ function Screen(): ReactNode {
 }
 
 /** The dashboard root: providers and the screen, nothing else. */
-export function App({ store, runner, keymap, palette, onQuit }: AppProps): ReactNode {
+export function App({ store, runner, keymap, palette, onQuit, pacer }: AppProps): ReactNode {
   const env = useMemo<DashEnv>(
     () => ({ store, runner, keymap, dispatcher: new KeyDispatcher(), quit: onQuit }),
     [store, runner, keymap, onQuit],
   );
+  const root = useFramePacing(pacer);
   return (
     <DashContext.Provider value={env}>
       <ThemeContext.Provider value={palette}>
-        <Screen />
+        <Box ref={root}>
+          <Screen pacer={pacer} />
+        </Box>
       </ThemeContext.Provider>
     </DashContext.Provider>
   );

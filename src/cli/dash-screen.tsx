@@ -2,12 +2,15 @@ import { render, type Instance } from "ink";
 import { App } from "../app.js";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
 import { startClusterFeed } from "../client/cluster-feed.js";
+import { FramePacer } from "../hooks/frame-pacer.js";
 import type { Keymap } from "../keymap/keymap.js";
 import { createCommandRunner, createDashStore, type ContextInfo } from "../store/index.js";
 import type { Palette } from "../theme/tokens.js";
 
 const ENTER = "\u001B[?1049h\u001B[H\u001B[2J\u001B[?25l";
 const LEAVE = "\u001B[?25h\u001B[?1049l";
+/** An event storm costs at most this many frames a second. */
+const MAX_FPS = 15;
 
 export interface DashboardOptions {
   client: ClusterClientOptions;
@@ -82,11 +85,13 @@ export async function runDashboard(o: DashboardOptions): Promise<number> {
         keymap={o.keymap}
         palette={o.palette}
         onQuit={() => instance?.unmount()}
+        pacer={new FramePacer({ maxFps: MAX_FPS, burst: 2 })}
       />,
       // No incrementalRendering: in Ink 6.8 it starts each update one row too low when the frame
       // ends with a newline (any frame shorter than the terminal, as ours must be), so the whole
       // screen drifts by a line. The standard writer redraws every line, inside synchronized output.
-      { maxFps: 15, exitOnCtrlC: false, patchConsole: false },
+      // The pacer draws; Ink's own throttle is the fallback should the pacer not attach.
+      { maxFps: MAX_FPS, exitOnCtrlC: false, patchConsole: false },
     );
     await instance.waitUntilExit();
   } finally {

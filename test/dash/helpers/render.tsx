@@ -3,6 +3,7 @@ import { render as inkRender, type Instance } from "ink";
 import { Profiler, type ReactElement } from "react";
 import type { ApiCaller } from "../../../src/client/cluster-feed.js";
 import { App } from "../../../src/app.js";
+import type { FramePacer } from "../../../src/hooks/frame-pacer.js";
 import { buildKeymap, type KeyOverrides, type Keymap } from "../../../src/keymap/index.js";
 import {
   createCommandRunner,
@@ -95,6 +96,8 @@ export interface RenderOptions {
   stack?: ViewEntry[];
   /** Called on every React commit of the dashboard tree (a React Profiler around it). */
   onCommit?: () => void;
+  /** Draw as the terminal app does: paced, through Ink's log writer (not debug mode). */
+  pacer?: FramePacer;
 }
 
 export interface Rendered {
@@ -179,6 +182,7 @@ export function renderDash(o: RenderOptions = {}): Rendered {
       onQuit={() => {
         r.quits++;
       }}
+      pacer={o.pacer}
     />
   );
   r.instance = inkRender(
@@ -193,7 +197,8 @@ export function renderDash(o: RenderOptions = {}): Rendered {
       stdout: stdout as unknown as NodeJS.WriteStream,
       stdin: stdin as unknown as NodeJS.ReadStream,
       stderr: stdout as unknown as NodeJS.WriteStream,
-      debug: true,
+      debug: o.pacer === undefined,
+      maxFps: 15,
       exitOnCtrlC: false,
       patchConsole: false,
     },
