@@ -1,8 +1,9 @@
 import { Box, Text } from "ink";
-import { Fragment, memo, useMemo, type ReactNode } from "react";
+import { memo, useMemo, type ReactNode } from "react";
 import { layoutColumns, windowStart, type Column, type PlacedColumn, type Row } from "../format/table.js";
 import { fit } from "../format/text.js";
-import { SELECTED_MARK, toneStyle, useTheme, type Tone } from "../theme/index.js";
+import { SELECTED_MARK, useTheme, type Tone } from "../theme/index.js";
+import { LineLookContext, Spans, type LineLook, type Span } from "./Spans.js";
 
 /** A live cell: mounts its own component (an op's progress) so only it re-renders on a tick. */
 export type CellRenderer = (row: Row, width: number) => ReactNode;
@@ -25,7 +26,15 @@ export interface DataTableProps {
   stale?: boolean;
 }
 
-function HeaderLine({ cols, sort }: { cols: PlacedColumn[]; sort: DataTableProps["sort"] }) {
+function HeaderLine({
+  cols,
+  sort,
+  width,
+}: {
+  cols: PlacedColumn[];
+  sort: DataTableProps["sort"];
+  width: number;
+}) {
   const p = useTheme();
   const text = cols
     .map((c) => {
@@ -34,47 +43,48 @@ function HeaderLine({ cols, sort }: { cols: PlacedColumn[]; sort: DataTableProps
     })
     .join(" ");
   return (
-    <Text bold color={p.title.color} wrap="truncate">
-      {"  "}
-      {text}
-    </Text>
+    <Box width={width} height={1}>
+      <LineLookContext.Provider value={HEADER_LOOK}>
+        <Spans spans={[{ text: `  ${text}`, style: { color: p.title.color } }]} />
+      </LineLookContext.Provider>
+    </Box>
   );
 }
+
+const HEADER_LOOK: LineLook = { bold: true };
 
 interface RowLineProps {
   row: Row;
   cols: PlacedColumn[];
+  width: number;
   selected: boolean;
   stale?: boolean;
   renderers?: Readonly<Record<string, CellRenderer>>;
 }
 
 /**
- * One row as few Ink text nodes as possible: neighbouring cells with the same tone are joined into
- * one string (Ink's cost per frame grows with text nodes and style changes, not with characters).
+ * One row: neighbouring cells with the same tone are joined into one span (Ink's cost per frame
+ * grows with text nodes and style changes), live cells mount their own component in a box of the
+ * column's width.
  */
-const RowLine = memo(function RowLine({ row, cols, selected, stale, renderers }: RowLineProps) {
+const RowLine = memo(function RowLine({ row, cols, width, selected, stale, renderers }: RowLineProps) {
   const p = useTheme();
-  const parts: ReactNode[] = [];
+  const items: ReactNode[] = [];
+  let spans: Span[] = [];
   let run = selected ? `${SELECTED_MARK} ` : "  ";
   let runTone: Tone | undefined;
-  const flush = () => {
-    if (run === "") return;
-    const st = toneStyle(p, runTone);
-    parts.push(
-      st.color || st.bold || st.dimColor ? (
-        <Text key={parts.length} color={st.color} bold={st.bold} dimColor={st.dimColor}>
-          {run}
-        </Text>
-      ) : (
-        run
-      ),
-    );
+  const endRun = () => {
+    if (run !== "") spans.push({ text: run, tone: runTone });
     run = "";
+  };
+  const flush = () => {
+    endRun();
+    if (spans.length > 0) items.push(<Spans key={items.length} spans={spans} />);
+    spans = [];
   };
   const add = (text: string, tone: Tone | undefined) => {
     if (tone !== runTone) {
-      flush();
+      endRun();
       runTone = tone;
     }
     run += text;
@@ -91,7 +101,11 @@ const RowLine = memo(function RowLine({ row, cols, selected, stale, renderers }:
     const render = renderers?.[c.id];
     if (render) {
       flush();
-      parts.push(<Fragment key={`r:${c.id}`}>{render(row, c.w)}</Fragment>);
+      items.push(
+        <Box key={`r:${c.id}`} width={c.w} flexShrink={0}>
+          {render(row, c.w)}
+        </Box>,
+      );
       continue;
     }
     const cell = row.cells[c.id];
@@ -100,10 +114,14 @@ const RowLine = memo(function RowLine({ row, cols, selected, stale, renderers }:
   }
   flush();
   const sel = selected ? p.selection : {};
+  const look = useMemo<LineLook>(
+    () => ({ dim: row.dim || stale, inverse: sel.inverse, bold: sel.bold }),
+    [row.dim, stale, sel.inverse, sel.bold],
+  );
   return (
-    <Text wrap="truncate" dimColor={row.dim || stale} inverse={sel.inverse} bold={sel.bold}>
-      {parts}
-    </Text>
+    <Box width={width} height={1}>
+      <LineLookContext.Provider value={look}>{items}</LineLookContext.Provider>
+    </Box>
   );
 });
 
@@ -120,7 +138,7 @@ export function DataTable(props: DataTableProps): ReactNode {
   const visible = rows.slice(start, start + bodyHeight);
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <HeaderLine cols={cols} sort={sort} />
+      <HeaderLine cols={cols} sort={sort} width={width} />
       {visible.length === 0 && empty ? (
         <Text dimColor wrap="truncate">
           {"  "}
@@ -132,6 +150,7 @@ export function DataTable(props: DataTableProps): ReactNode {
             key={r.key}
             row={r}
             cols={cols}
+            width={width}
             selected={start + i === selected}
             stale={stale}
             renderers={renderers}

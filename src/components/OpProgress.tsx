@@ -1,17 +1,18 @@
-import { Text } from "ink";
 import { memo, type ReactNode } from "react";
 import { aggregateProgress, PROGRESS_PARTS, progressLine, progressText } from "../format/ops.js";
 import { useDash } from "../hooks/context.js";
 import { toneStyle, useTheme } from "../theme/index.js";
+import { Spans } from "./Spans.js";
 
 function Line({ line }: { line: string }): ReactNode {
   const p = useTheme();
-  const bar = line.slice(0, PROGRESS_PARTS.bar);
   return (
-    <Text>
-      <Text color={toneStyle(p, "accent").color}>{bar}</Text>
-      {line.slice(PROGRESS_PARTS.bar)}
-    </Text>
+    <Spans
+      spans={[
+        { text: line.slice(0, PROGRESS_PARTS.bar), style: { color: toneStyle(p, "accent").color } },
+        { text: line.slice(PROGRESS_PARTS.bar) },
+      ]}
+    />
   );
 }
 

@@ -71,3 +71,10 @@ export function fit(s: string, width: number, align: "left" | "right" = "left"):
   const pad = " ".repeat(Math.max(0, width - displayWidth(t)));
   return align === "right" ? pad + t : t + pad;
 }
+
+const ASCII_RUNS = /[\x20-\x7e]+|[^\x20-\x7e]+/g;
+
+/** Cut `s` where it turns from printable ASCII to anything else and back: "✓ ok…" → ["✓", " ok", "…"]. */
+export function asciiRuns(s: string): string[] {
+  return s.match(ASCII_RUNS) ?? [];
+}

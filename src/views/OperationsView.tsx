@@ -1,7 +1,8 @@
-import { Box, Text } from "ink";
+import { Box } from "ink";
 import { useMemo, type ReactNode } from "react";
 import { DataTable, type CellRenderer } from "../components/DataTable.js";
 import { GroupProgress, OpProgress } from "../components/OpProgress.js";
+import { Spans } from "../components/Spans.js";
 import { TitleLine } from "../components/TitleLine.js";
 import { groupOps, OP_COLUMNS, opIdsOfRow, opRows } from "../format/ops.js";
 import type { Row } from "../format/table.js";
@@ -16,7 +17,7 @@ import type { ViewProps } from "./types.js";
 
 function AgeCell({ at, width }: { at: number; width: number }): ReactNode {
   const now = useNow(1000);
-  return <Text>{fit(age(at, now), width, "right")}</Text>;
+  return <Spans spans={[{ text: fit(age(at, now), width, "right") }]} />;
 }
 
 /** Active operations with live bars (a fan-out as a group with a row per node), and failed ones until dismissed. */

@@ -9,7 +9,7 @@ import {
   type Column,
   type Row,
 } from "../../../src/format/table.js";
-import { displayWidth, fit, sanitize, truncate } from "../../../src/format/text.js";
+import { asciiRuns, displayWidth, fit, sanitize, truncate } from "../../../src/format/text.js";
 import { age, bytes, duration, parseInterval, rate, shortDigest } from "../../../src/format/units.js";
 
 describe("text", () => {
@@ -31,6 +31,14 @@ describe("text", () => {
   });
   it("removes control characters from record text", () => {
     expect(sanitize("a\u001b[2Jb\nc")).toBe("a [2Jb c");
+  });
+  it("cuts text into plain-ASCII runs and the runs between them, losing nothing", () => {
+    expect(asciiRuns("✓ healthy   gpu-01…")).toEqual(["✓", " healthy   gpu-01", "…"]);
+    expect(asciiRuns("██░░  45% 1.2G")).toEqual(["██░░", "  45% 1.2G"]);
+    expect(asciiRuns("plain")).toEqual(["plain"]);
+    expect(asciiRuns("")).toEqual([]);
+    const s = "› ↑ 1.2 ≠ 日本 ok";
+    expect(asciiRuns(s).join("")).toBe(s);
   });
 });
 
