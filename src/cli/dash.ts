@@ -1,4 +1,5 @@
 import { hostname, userInfo } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import { silentLogger } from "../client/log.js";
 import { ConfigError, loadConfig, pickContext } from "../config/index.js";
 import { buildKeymap, KeymapError } from "../keymap/keymap.js";
@@ -40,6 +41,20 @@ function actorName(): string {
     // no passwd entry (containers): keep "unknown"
   }
   return `dash:${user}@${hostname()}`.slice(0, 128);
+}
+
+/**
+ * V8 lets the old generation grow to 2–4× what is live before it collects, which for a dashboard
+ * left open means holding 100 MB and more of garbage for one screen of text. Its live heap is small
+ * (~35 MB for 500 nodes × 30 backends), so collect at 1.5× instead; the extra mark-compacts are
+ * small and cost no measurable CPU (bench/dash-load). The flag is read at every collection, so
+ * setting it now takes effect; an operator's own setting (NODE_OPTIONS, node flags) wins.
+ */
+function boundHeapGrowth(): void {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) =>
+    /heap[-_]growing[-_]percent/.test(a),
+  );
+  if (!given) setFlagsFromString("--heap-growing-percent=50");
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -99,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
+  boundHeapGrowth();
   const { runDashboard } = await import("./dash-screen.js");
   return runDashboard({
     client: opts,

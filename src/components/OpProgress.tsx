@@ -4,14 +4,28 @@ import { useDash } from "../hooks/context.js";
 import { toneStyle, useTheme } from "../theme/index.js";
 import { Spans } from "./Spans.js";
 
+/** Where each part of a progress line starts and ends: bar, bytes, rate, ETA (one space before each after the bar). */
+const PART_ENDS = [
+  PROGRESS_PARTS.bar,
+  PROGRESS_PARTS.bar + 1 + PROGRESS_PARTS.bytes,
+  PROGRESS_PARTS.bar + 2 + PROGRESS_PARTS.bytes + PROGRESS_PARTS.rate,
+  PROGRESS_PARTS.bar + 3 + PROGRESS_PARTS.bytes + PROGRESS_PARTS.rate + PROGRESS_PARTS.eta,
+];
+
+/**
+ * Each part is a text node of its own. Ink keeps every distinct string it has measured for the
+ * life of the process, and a whole progress line is new on nearly every tick; its parts, each on
+ * its own, repeat (a percentage, a rate), so what Ink keeps stays small however long this runs.
+ */
 function Line({ line }: { line: string }): ReactNode {
   const p = useTheme();
+  const accent = { color: toneStyle(p, "accent").color };
   return (
     <Spans
-      spans={[
-        { text: line.slice(0, PROGRESS_PARTS.bar), style: { color: toneStyle(p, "accent").color } },
-        { text: line.slice(PROGRESS_PARTS.bar) },
-      ]}
+      spans={PART_ENDS.map((end, i) => ({
+        text: line.slice(i === 0 ? 0 : PART_ENDS[i - 1], end),
+        style: i === 0 ? accent : undefined,
+      }))}
     />
   );
 }
