@@ -1,14 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { join } from "node:path";
 import { Controller } from "../../src/controller/controller.js";
 import { HttpApi } from "../../src/controller/http-api.js";
 import { encode } from "../../src/protocol/index.js";
-import type { NatsServer } from "../harness/nats-server.js";
-import { removeDir, tempDir, waitFor } from "../harness/proc.js";
+import { waitFor } from "../harness/proc.js";
 import {
   connect,
-  startNats,
+  controllerSuite,
   startReplica,
   uniquePrefix,
   waitLeader,
@@ -24,36 +23,21 @@ const GALLERY = `
   uri: 127.0.0.1:5999/baz:cuda12
 `;
 
-let nats: NatsServer;
-let dir: string;
-let galleryPath: string;
-const cleanup: Array<() => Promise<void>> = [];
-beforeAll(async () => {
-  nats = await startNats();
-  dir = await tempDir("api");
-  galleryPath = await writeGallery(dir, GALLERY);
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-});
-afterAll(async () => {
-  await nats.dispose();
-  await removeDir(dir);
-});
+const suite = controllerSuite("api", { gallery: GALLERY });
 
 async function setup(http?: { token?: string }) {
   const prefix = uniquePrefix();
-  const client = await connect(nats.url, prefix);
-  cleanup.push(() => client.close());
-  const r: Replica = await startReplica(nats.url, prefix, {
-    galleryPath,
+  const client = await connect(suite.nats.url, prefix);
+  suite.defer(() => client.close());
+  const r: Replica = await startReplica(suite.nats.url, prefix, {
+    galleryPath: suite.galleryPath,
     http: http ? { listen: "127.0.0.1:0", token: http.token } : undefined,
   });
-  cleanup.push(() => r.stop());
+  suite.defer(() => r.stop());
   await waitLeader([r]);
   const node = new FakeNode(client, { nodeId: "n1", behave: () => "hang" });
   await node.start();
-  cleanup.push(() => node.stop());
+  suite.defer(() => node.stop());
   await waitFor("n1 registered", () => client.get("nodes", "n1"));
   const base = r.ctl.httpUrl ?? "";
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -269,7 +253,7 @@ describe("HTTP API", () => {
     expect(code).toBe(401);
 
     const ws = new WebSocket(url, { headers: { authorization: "Bearer s3cret" } });
-    cleanup.push(async () => ws.close());
+    suite.defer(async () => ws.close());
     const events: Array<{ type: string; key?: string; value?: { state?: string; status?: string } | null }> =
       [];
     ws.on("message", (m) => events.push(JSON.parse(String(m))));
@@ -293,32 +277,34 @@ describe("HTTP API", () => {
 describe("a gallery with broken YAML", () => {
   it("keeps the last good copy, says why, and the controller keeps working", async () => {
     const prefix = uniquePrefix();
-    const cache = join(dir, "cache");
-    const path = await writeGallery(dir, GALLERY, "g2.yaml");
-    const client = await connect(nats.url, prefix);
-    cleanup.push(() => client.close());
-    const first = await startReplica(nats.url, prefix, { galleryPath: path, galleryCacheDir: cache });
+    const cache = join(suite.dir, "cache");
+    const path = await writeGallery(suite.dir, GALLERY, "g2.yaml");
+    const client = await connect(suite.nats.url, prefix);
+    suite.defer(() => client.close());
+    const first = await startReplica(suite.nats.url, prefix, { galleryPath: path, galleryCacheDir: cache });
     await first.stop();
 
-    await writeGallery(dir, "- name: bar\n  uri: [broken\n", "g2.yaml");
-    const r = await startReplica(nats.url, prefix, { galleryPath: path, galleryCacheDir: cache });
-    cleanup.push(() => r.stop());
+    await writeGallery(suite.dir, "- name: bar\n  uri: [broken\n", "g2.yaml");
+    const r = await startReplica(suite.nats.url, prefix, { galleryPath: path, galleryCacheDir: cache });
+    suite.defer(() => r.stop());
     expect(r.ctl.galleryStatus[0]).toMatchObject({ ok: false, fromCache: true, entries: 2 });
     expect(r.ctl.galleryStatus[0]!.error).toMatch(/^broken YAML at line \d+, column \d+: /);
     expect((await client.call("gallery.list", {})).entries.map((e) => e.name)).toEqual(["bar", "cuda12-baz"]);
 
     // A live reload that breaks keeps serving the copy in memory.
-    await writeGallery(dir, "not: [a list\n", "g2.yaml");
+    await writeGallery(suite.dir, "not: [a list\n", "g2.yaml");
     const status = await r.ctl.reloadGallery();
     expect(status[0]!.error).toMatch(/broken YAML/);
     expect((await client.call("gallery.list", {})).entries).toHaveLength(2);
 
     // With no good copy anywhere, installs are refused clearly rather than crashing.
-    const bare = await startReplica(nats.url, uniquePrefix(), { galleryPath: join(dir, "missing.yaml") });
-    cleanup.push(() => bare.stop());
+    const bare = await startReplica(suite.nats.url, uniquePrefix(), {
+      galleryPath: join(suite.dir, "missing.yaml"),
+    });
+    suite.defer(() => bare.stop());
     expect(bare.ctl.galleryStatus[0]!.error).toMatch(/ENOENT/);
-    const c2 = await connect(nats.url, bare.client.prefix);
-    cleanup.push(() => c2.close());
+    const c2 = await connect(suite.nats.url, bare.client.prefix);
+    suite.defer(() => c2.close());
     await expect(c2.call("ops.install", { backend: "bar", nodes: ["n1"] })).rejects.toMatchObject({
       code: "not_found",
     });

@@ -1,10 +1,12 @@
 import { writeFile } from "node:fs/promises";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { join } from "node:path";
 import { ClusterClient, silentLogger, createLogger, type Logger } from "../../src/client/index.js";
 import type { ControllerTimings, DeepPartial } from "../../src/controller/config.js";
 import { Controller, type ControllerOptions } from "../../src/controller/controller.js";
 import { NatsServer } from "../harness/nats-server.js";
-import { waitFor } from "../harness/proc.js";
+import { removeDir, tempDir, waitFor } from "../harness/proc.js";
+import { Registry } from "../harness/registry.js";
 
 /** Short timers so tests exercise health, reaping and leases in well under a second. */
 export const FAST: DeepPartial<ControllerTimings> = {
@@ -102,4 +104,67 @@ export async function startReplica(
 
 export async function waitLeader(replicas: Replica[], timeoutMs = 10_000): Promise<Replica> {
   return waitFor("a leader", () => replicas.find((r) => r.ctl.isLeader()), timeoutMs);
+}
+
+export interface ControllerSuite {
+  /** One nats-server for the file; tests keep apart by prefix. */
+  readonly nats: NatsServer;
+  /** A temp dir for the file, removed after it. */
+  readonly dir: string;
+  /** The gallery written at the start, when the suite was given one. */
+  readonly galleryPath: string;
+  /** A docker-registry for the file, when asked for. */
+  readonly registry: Registry;
+  /** Undo this after the current test; the last deferred runs first. */
+  defer(undo: () => Promise<unknown>): void;
+}
+
+/**
+ * What every controller test file needs, started once per file (call it at the top level): a
+ * nats-server, a temp dir with an optional gallery, optionally a registry, and per-test cleanup.
+ */
+export function controllerSuite(
+  name: string,
+  o: { gallery?: string; registry?: boolean } = {},
+): ControllerSuite {
+  const undo: Array<() => Promise<unknown>> = [];
+  let started: { nats: NatsServer; dir: string; galleryPath: string; registry?: Registry } | undefined;
+  const get = () => {
+    if (!started) throw new Error("controllerSuite: used outside a test (its beforeAll has not run)");
+    return started;
+  };
+  beforeAll(async () => {
+    const [nats, registry, dir] = await Promise.all([
+      startNats(),
+      o.registry ? Registry.start() : undefined,
+      tempDir(name),
+    ]);
+    const galleryPath = o.gallery === undefined ? "" : await writeGallery(dir, o.gallery);
+    started = { nats, dir, galleryPath, registry };
+  });
+  afterEach(async () => {
+    for (const u of undo.splice(0).reverse()) await u().catch(() => {});
+  });
+  afterAll(async () => {
+    if (!started) return;
+    await Promise.all([started.nats.dispose(), started.registry?.dispose()]);
+    await removeDir(started.dir);
+  });
+  return {
+    get nats() {
+      return get().nats;
+    },
+    get dir() {
+      return get().dir;
+    },
+    get galleryPath() {
+      return get().galleryPath;
+    },
+    get registry() {
+      const r = get().registry;
+      if (!r) throw new Error("controllerSuite: started without { registry: true }");
+      return r;
+    },
+    defer: (u) => undo.push(u),
+  };
 }

@@ -1,15 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { LeaderLease } from "../../src/controller/lease.js";
 import { keysOf } from "../../src/controller/snapshot.js";
-import type { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
-import { removeDir, tempDir, waitFor } from "../harness/proc.js";
+import { waitFor } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
 import {
   LEASE_TTL_MS,
   connect,
-  startNats,
+  controllerSuite,
   startReplica,
   uniquePrefix,
   waitLeader,
@@ -19,24 +18,11 @@ import { installed } from "./facts.js";
 import { FakeNode } from "./fake-node.js";
 import { HoldingProxy } from "./holding-proxy.js";
 
-let nats: NatsServer;
-let dir: string;
-const cleanup: Array<() => Promise<void>> = [];
-beforeAll(async () => {
-  nats = await startNats();
-  dir = await tempDir("ha");
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-});
-afterAll(async () => {
-  await nats.dispose();
-  await removeDir(dir);
-});
+const suite = controllerSuite("ha");
 
 async function client(prefix: string): Promise<ClusterClient> {
-  const c = await connect(nats.url, prefix);
-  cleanup.push(() => c.close());
+  const c = await connect(suite.nats.url, prefix);
+  suite.defer(() => c.close());
   return c;
 }
 
@@ -51,10 +37,8 @@ describe("leader lease on the TTL'd leases bucket", () => {
     b.onChange((l) => changes.push(`b:${l}`));
     await a.start();
     await b.start();
-    cleanup.push(
-      () => a.stop(),
-      () => b.stop(),
-    );
+    suite.defer(() => a.stop());
+    suite.defer(() => b.stop());
     expect(a.isLeader()).toBe(true);
     expect(b.isLeader()).toBe(false);
     // Several TTLs later the leader still leads: it renews, the follower never wins.
@@ -83,7 +67,7 @@ describe("leader lease on the TTL'd leases bucket", () => {
     const b = new LeaderLease(await client(prefix), { holder: "b" });
     await a.start();
     await b.start();
-    cleanup.push(() => b.stop());
+    suite.defer(() => b.stop());
     await a.stop(true);
     await waitFor("b leads", () => b.isLeader(), LEASE_TTL_MS);
   });
@@ -92,13 +76,13 @@ describe("leader lease on the TTL'd leases bucket", () => {
 describe("two controller replicas", () => {
   it("kill the leader mid-check: the other finishes the work, no upgrade runs twice, no op lost", async () => {
     const registry = await Registry.start();
-    cleanup.push(() => registry.dispose());
+    suite.defer(() => registry.dispose());
     const proxy = await HoldingProxy.start(registry.host);
-    cleanup.push(() => proxy.close());
+    suite.defer(() => proxy.close());
     const v1 = await pushBackendImage(registry, "bp/ha", "latest", { runSh: "#!/bin/sh\necho v1\n" });
     const uri = `${proxy.host}/bp/ha:latest`;
     const prefix = uniquePrefix();
-    const galleryPath = await writeGallery(dir, `- name: ha\n  uri: ${uri}\n`, `${prefix}.yaml`);
+    const galleryPath = await writeGallery(suite.dir, `- name: ha\n  uri: ${uri}\n`, `${prefix}.yaml`);
     const c = await client(prefix);
     const nodes: FakeNode[] = [];
     const v2 = await pushBackendImage(registry, "bp/ha", "latest", { runSh: "#!/bin/sh\necho v2\n" });
@@ -109,16 +93,16 @@ describe("two controller replicas", () => {
         digestOf: () => v2.digest,
       });
       await n.start();
-      cleanup.push(() => n.stop());
+      suite.defer(() => n.stop());
       nodes.push(n);
     }
 
     proxy.holding = true;
-    const a = await startReplica(nats.url, prefix, { galleryPath, id: "ctl-a" });
-    cleanup.push(() => a.crash());
+    const a = await startReplica(suite.nats.url, prefix, { galleryPath, id: "ctl-a" });
+    suite.defer(() => a.crash());
     await waitLeader([a]);
-    const b = await startReplica(nats.url, prefix, { galleryPath, id: "ctl-b" });
-    cleanup.push(() => b.stop());
+    const b = await startReplica(suite.nats.url, prefix, { galleryPath, id: "ctl-b" });
+    suite.defer(() => b.stop());
     await waitFor("nodes registered", async () => (await keysOf(c, "nodes")).length === 3);
     await c.call("settings.set", { autoUpgrade: true, actor: "test" });
     // The leader's check is stuck on the registry HEAD: kill the leader right there.

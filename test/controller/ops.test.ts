@@ -1,19 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { WorkQueue } from "../../src/controller/work.js";
 import { opKey, type OpRecord } from "../../src/protocol/index.js";
 import { keysOf } from "../../src/controller/snapshot.js";
-import type { NatsServer } from "../harness/nats-server.js";
-import { removeDir, tempDir, waitFor } from "../harness/proc.js";
-import {
-  connect,
-  startNats,
-  startReplica,
-  uniquePrefix,
-  waitLeader,
-  writeGallery,
-  type Replica,
-} from "./cluster.js";
+import { waitFor } from "../harness/proc.js";
+import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader, type Replica } from "./cluster.js";
 import { FakeNode, type Behaviour } from "./fake-node.js";
 
 const GALLERY = `
@@ -36,23 +27,7 @@ const GALLERY = `
   uri: 127.0.0.1:5999/bar:latest
 `;
 
-let nats: NatsServer;
-let dir: string;
-let galleryPath: string;
-const cleanup: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  dir = await tempDir("ops");
-  galleryPath = await writeGallery(dir, GALLERY);
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-});
-afterAll(async () => {
-  await nats.dispose();
-  await removeDir(dir);
-});
+const suite = controllerSuite("ops", { gallery: GALLERY });
 
 interface Env {
   prefix: string;
@@ -67,13 +42,13 @@ interface Env {
 
 async function env(replicas = 1): Promise<Env> {
   const prefix = uniquePrefix();
-  const client = await connect(nats.url, prefix);
-  cleanup.push(() => client.close());
+  const client = await connect(suite.nats.url, prefix);
+  suite.defer(() => client.close());
   const rs: Replica[] = [];
   for (let i = 0; i < replicas; i++) {
-    const r = await startReplica(nats.url, prefix, { galleryPath, id: `ctl-${i}` });
+    const r = await startReplica(suite.nats.url, prefix, { galleryPath: suite.galleryPath, id: `ctl-${i}` });
     rs.push(r);
-    cleanup.push(() => r.stop());
+    suite.defer(() => r.stop());
   }
   await waitLeader(rs);
   return {
@@ -83,7 +58,7 @@ async function env(replicas = 1): Promise<Env> {
     async node(id, o = {}) {
       const n = new FakeNode(client, { nodeId: id, capability: o.capability, behave: o.behave });
       await n.start({ work: o.work ?? true });
-      cleanup.push(() => n.stop());
+      suite.defer(() => n.stop());
       await waitFor(`node ${id} registered`, () => client.get("nodes", id));
       return n;
     },
@@ -339,8 +314,11 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     expect((await e.op("n1", opId))!.state).toBe("cancelling");
     // The node hears signals again; the new controller re-sends the cancel for the persisted state.
     n.deaf = false;
-    const r2 = await startReplica(nats.url, e.prefix, { galleryPath, id: "ctl-new" });
-    cleanup.push(() => r2.stop());
+    const r2 = await startReplica(suite.nats.url, e.prefix, {
+      galleryPath: suite.galleryPath,
+      id: "ctl-new",
+    });
+    suite.defer(() => r2.stop());
     await waitFor("cancelled", async () => (await e.op("n1", opId))?.state === "cancelled", 8_000);
     const cancelEv = (await e.client.call("ops.history", { nodeId: "n1" })).events.find(
       (ev) => ev.kind === "op.cancel",
@@ -354,8 +332,8 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     const opId = (await e.client.call("ops.install", { backend: "bar", nodes: ["n1"] })).admitted[0]!.opId;
     expect((await e.client.call("ops.cancel", { opId })).op.state).toBe("cancelled");
     await e.replicas[0]!.stop();
-    const r2 = await startReplica(nats.url, e.prefix, { galleryPath });
-    cleanup.push(() => r2.stop());
+    const r2 = await startReplica(suite.nats.url, e.prefix, { galleryPath: suite.galleryPath });
+    suite.defer(() => r2.stop());
     await n.consume();
     const later = (await e.client.call("ops.install", { backend: "bar", nodes: ["n1"] })).admitted[0]!;
     expect(later.existing).toBe(false);
@@ -402,11 +380,11 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     await e.client.create("ops", opKey("n1", stale.id), stale);
     const r = e.replicas[0]!;
     await r.stop();
-    const fast = await startReplica(nats.url, e.prefix, {
-      galleryPath,
+    const fast = await startReplica(suite.nats.url, e.prefix, {
+      galleryPath: suite.galleryPath,
       timings: { reap: { staleOpMs: 60_000 } },
     });
-    cleanup.push(() => fast.stop());
+    suite.defer(() => fast.stop());
     await waitFor(
       "orphan re-published and run",
       async () => (await e.op("n1", orphan.id))?.state === "succeeded",

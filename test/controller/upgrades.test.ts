@@ -1,15 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { MediaType, buildImage, parseImageRef, pushImage } from "../../src/oci/index.js";
 import type { InstalledBackend, OpRecord } from "../../src/protocol/index.js";
-import type { NatsServer } from "../harness/nats-server.js";
 import { makeBackendDir, pushBackendImage } from "../harness/oci-image.js";
-import { removeDir, tempDir, waitFor } from "../harness/proc.js";
-import { Registry } from "../harness/registry.js";
+import { removeDir, waitFor } from "../harness/proc.js";
 import { installed } from "./facts.js";
 import {
   connect,
-  startNats,
+  controllerSuite,
   startReplica,
   uniquePrefix,
   waitLeader,
@@ -18,29 +16,15 @@ import {
 } from "./cluster.js";
 import { FakeNode, type Behaviour } from "./fake-node.js";
 
-let nats: NatsServer;
-let registry: Registry;
-let dir: string;
-const cleanup: Array<() => Promise<void>> = [];
-beforeAll(async () => {
-  [nats, registry] = await Promise.all([startNats(), Registry.start()]);
-  dir = await tempDir("upgrades");
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-});
-afterAll(async () => {
-  await Promise.all([nats.dispose(), registry.dispose()]);
-  await removeDir(dir);
-});
+const suite = controllerSuite("upgrades", { registry: true });
 
 async function setup(galleryYaml: string) {
   const prefix = uniquePrefix();
-  const galleryPath = await writeGallery(dir, galleryYaml, `${prefix}.yaml`);
-  const client = await connect(nats.url, prefix);
-  cleanup.push(() => client.close());
-  const r: Replica = await startReplica(nats.url, prefix, { galleryPath });
-  cleanup.push(() => r.stop());
+  const galleryPath = await writeGallery(suite.dir, galleryYaml, `${prefix}.yaml`);
+  const client = await connect(suite.nats.url, prefix);
+  suite.defer(() => client.close());
+  const r: Replica = await startReplica(suite.nats.url, prefix, { galleryPath });
+  suite.defer(() => r.stop());
   await waitLeader([r]);
   const digests = new Map<string, string>();
   const node = async (id: string, backends: InstalledBackend[], behave?: (op: OpRecord) => Behaviour) => {
@@ -51,7 +35,7 @@ async function setup(galleryYaml: string) {
       digestOf: (op) => digests.get(op.target?.uri ?? ""),
     });
     await n.start();
-    cleanup.push(() => n.stop());
+    suite.defer(() => n.stop());
     await waitFor(`${id} registered`, () => client.get("nodes", id));
     return n;
   };
@@ -65,7 +49,7 @@ describe("seed 001: upgrade detection", () => {
   it("by semver when versions exist: older is flagged, a gallery downgrade is not, no HEAD needed", async () => {
     const { client, node } = await setup(`
 - name: ver
-  uri: ${registry.ref("bp/ver", "latest")}
+  uri: ${suite.registry.ref("bp/ver", "latest")}
   version: "2.0.0"
 `);
     await node("old1", [installed("ver", { version: "1.9.0" })]);
@@ -83,8 +67,10 @@ describe("seed 001: upgrade detection", () => {
   });
 
   it("falls back to the OCI digest when versions are absent: a moved tag is an upgrade, one HEAD per URI", async () => {
-    const v1 = await pushBackendImage(registry, "bp/dig", "latest", { runSh: "#!/bin/sh\necho v1\n" });
-    const other = await pushBackendImage(registry, "bp/other", "latest", { runSh: "#!/bin/sh\necho o\n" });
+    const v1 = await pushBackendImage(suite.registry, "bp/dig", "latest", { runSh: "#!/bin/sh\necho v1\n" });
+    const other = await pushBackendImage(suite.registry, "bp/other", "latest", {
+      runSh: "#!/bin/sh\necho o\n",
+    });
     const { client, node } = await setup(`
 - name: dig
   uri: ${v1.ref}
@@ -100,7 +86,7 @@ describe("seed 001: upgrade detection", () => {
     const before = await client.call("upgrades.check", {});
     expect(before).toMatchObject({ upgrades: [], headRequests: 2 });
 
-    const v2 = await pushBackendImage(registry, "bp/dig", "latest", { runSh: "#!/bin/sh\necho v2\n" });
+    const v2 = await pushBackendImage(suite.registry, "bp/dig", "latest", { runSh: "#!/bin/sh\necho v2\n" });
     expect(v2.digest).not.toBe(v1.digest);
     const after = await client.call("upgrades.check", {});
     expect(after.headRequests).toBe(2);
@@ -123,12 +109,12 @@ describe("seed 001: upgrade detection", () => {
 
   it("compares the node's platform manifest when the tag is a multi-arch index", async () => {
     const repo = "bp/multi";
-    const reg = registry.client();
+    const reg = suite.registry.client();
     const push = async (arch: string, text: string) => {
       const d = await makeBackendDir({ runSh: `#!/bin/sh\necho ${text}\n` });
       const img = await buildImage([d], { architecture: arch });
       try {
-        const digest = await pushImage(reg, parseImageRef(registry.ref(repo, `${arch}-${text}`)), img);
+        const digest = await pushImage(reg, parseImageRef(suite.registry.ref(repo, `${arch}-${text}`)), img);
         return { digest, size: img.manifest.length };
       } finally {
         await img.dispose();
@@ -150,7 +136,7 @@ describe("seed 001: upgrade detection", () => {
         }),
       );
       return reg.pushManifest(
-        parseImageRef(registry.ref(repo, "latest")),
+        parseImageRef(suite.registry.ref(repo, "latest")),
         "latest",
         body,
         MediaType.ociIndex,
@@ -161,7 +147,7 @@ describe("seed 001: upgrade detection", () => {
     const index1 = await pushIndex(amd, arm1);
     const { client, node } = await setup(`
 - name: multi
-  uri: ${registry.ref(repo, "latest")}
+  uri: ${suite.registry.ref(repo, "latest")}
 `);
     await node("x86", [installed("multi", { digest: amd.digest })]);
     await node("jetson", [installed("multi", { digest: arm1.digest })]);
@@ -246,7 +232,7 @@ describe("seed 000: CheckUpgradesAgainst (distributed)", () => {
 
 describe("auto-upgrade", () => {
   it("is off by default; when on, the leader upgrades each flagged backend once, skipping undismissed failures", async () => {
-    const v1 = await pushBackendImage(registry, "bp/auto", "latest", { runSh: "#!/bin/sh\necho v1\n" });
+    const v1 = await pushBackendImage(suite.registry, "bp/auto", "latest", { runSh: "#!/bin/sh\necho v1\n" });
     const { client, node, digests } = await setup(`
 - name: auto
   uri: ${v1.ref}
@@ -254,7 +240,7 @@ describe("auto-upgrade", () => {
     await node("good1", [installed("auto", { digest: v1.digest })]);
     await node("good2", [installed("auto", { digest: v1.digest })]);
     await node("bad", [installed("auto", { digest: v1.digest })], () => "fail");
-    const v2 = await pushBackendImage(registry, "bp/auto", "latest", { runSh: "#!/bin/sh\necho v2\n" });
+    const v2 = await pushBackendImage(suite.registry, "bp/auto", "latest", { runSh: "#!/bin/sh\necho v2\n" });
     digests.set(v1.ref, v2.digest);
 
     expect((await client.call("upgrades.check", {})).upgrades).toHaveLength(1);
