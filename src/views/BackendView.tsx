@@ -1,11 +1,9 @@
-import { Box } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { DataTable } from "../components/DataTable.js";
-import { TitleLine } from "../components/TitleLine.js";
+import { TableView } from "../components/TableView.js";
 import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } from "../format/backends.js";
 import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
-import { tableTitle, useTable } from "../hooks/useTable.js";
+import { useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 /** One backend across the cluster: a row per node that has it, with version, digest and badges. */
@@ -46,23 +44,15 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
 
   const avail = idx.available.get(name);
   return (
-    <Box flexDirection="column" height={height}>
-      <TitleLine
-        crumbs={["Backends", name]}
-        width={width}
-        {...tableTitle(t)}
-        note={avail ? `available: ${avail}` : undefined}
-      />
-      <DataTable
-        columns={BACKEND_NODE_COLUMNS}
-        rows={t.rows}
-        selected={t.selected}
-        width={width}
-        height={height - 1}
-        sort={t.state.sort}
-        stale={!live}
-        empty={t.total > 0 ? `no node matches "${t.state.filter}"` : `${name} is not installed on any node`}
-      />
-    </Box>
+    <TableView
+      t={t}
+      columns={BACKEND_NODE_COLUMNS}
+      crumbs={["Backends", name]}
+      note={avail ? `available: ${avail}` : undefined}
+      width={width}
+      height={height}
+      stale={!live}
+      empty={t.total > 0 ? `no node matches "${t.state.filter}"` : `${name} is not installed on any node`}
+    />
   );
 }

@@ -1,7 +1,5 @@
-import { Box } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { DataTable } from "../components/DataTable.js";
-import { TitleLine } from "../components/TitleLine.js";
+import { TableView } from "../components/TableView.js";
 import {
   backendIndex,
   matrixColumns,
@@ -14,7 +12,7 @@ import {
 import { byName } from "../format/nodes.js";
 import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
-import { tableTitle, useTable } from "../hooks/useTable.js";
+import { useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 /**
@@ -67,29 +65,21 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   });
 
   return (
-    <Box flexDirection="column" height={height}>
-      <TitleLine
-        crumbs={["Backends"]}
-        width={width}
-        {...tableTitle(t)}
-        note={matrix ? undefined : `${nodeIds.length} nodes: enter for per-node versions`}
-      />
-      <DataTable
-        columns={columns}
-        rows={t.rows}
-        selected={t.selected}
-        width={width}
-        height={height - 1}
-        sort={t.state.sort}
-        stale={!live}
-        empty={
-          t.total > 0
-            ? `no backend matches "${t.state.filter}"`
-            : synced
-              ? "no backends installed anywhere yet: press i to install one"
-              : "waiting for the inventory bucket…"
-        }
-      />
-    </Box>
+    <TableView
+      t={t}
+      columns={columns}
+      crumbs={["Backends"]}
+      note={matrix ? undefined : `${nodeIds.length} nodes: enter for per-node versions`}
+      width={width}
+      height={height}
+      stale={!live}
+      empty={
+        t.total > 0
+          ? `no backend matches "${t.state.filter}"`
+          : synced
+            ? "no backends installed anywhere yet: press i to install one"
+            : "waiting for the inventory bucket…"
+      }
+    />
   );
 }

@@ -1,11 +1,9 @@
-import { Box } from "ink";
 import { useEffect, useMemo, type ReactNode } from "react";
-import { DataTable } from "../components/DataTable.js";
-import { TitleLine } from "../components/TitleLine.js";
+import { TableView } from "../components/TableView.js";
 import { GALLERY_COLUMNS, galleryRows, PICK_COLUMNS, pickRows, resolvable } from "../format/install.js";
 import { useActions, useDash, useDashEnv } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
-import { tableTitle, useTable } from "../hooks/useTable.js";
+import { useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 const NONE: readonly string[] = [];
@@ -36,18 +34,15 @@ function GalleryStep({ width, height }: Omit<ViewProps, "entry">): ReactNode {
         ? `cannot load the gallery: ${gallery.error ?? "?"}`
         : "enter chooses";
   return (
-    <Box flexDirection="column" height={height}>
-      <TitleLine crumbs={["Install", "choose a backend"]} width={width} {...tableTitle(t)} note={note} />
-      <DataTable
-        columns={GALLERY_COLUMNS}
-        rows={t.rows}
-        selected={t.selected}
-        width={width}
-        height={height - 1}
-        sort={t.state.sort}
-        empty={gallery.status === "ok" ? "the gallery is empty" : "…"}
-      />
-    </Box>
+    <TableView
+      t={t}
+      columns={GALLERY_COLUMNS}
+      crumbs={["Install", "choose a backend"]}
+      note={note}
+      width={width}
+      height={height}
+      empty={gallery.status === "ok" ? "the gallery is empty" : "…"}
+    />
   );
 }
 
@@ -103,18 +98,15 @@ function NodesStep({ backend, width, height }: Omit<ViewProps, "entry"> & { back
         ? `${chosen.length} selected · space select · * all · enter installs`
         : "resolving…";
   return (
-    <Box flexDirection="column" height={height}>
-      <TitleLine crumbs={["Install", backend]} width={width} {...tableTitle(t)} note={note} />
-      <DataTable
-        columns={PICK_COLUMNS}
-        rows={t.rows}
-        selected={t.selected}
-        width={width}
-        height={height - 1}
-        sort={t.state.sort}
-        empty="no nodes known"
-      />
-    </Box>
+    <TableView
+      t={t}
+      columns={PICK_COLUMNS}
+      crumbs={["Install", backend]}
+      note={note}
+      width={width}
+      height={height}
+      empty="no nodes known"
+    />
   );
 }
 

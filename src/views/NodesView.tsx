@@ -1,12 +1,10 @@
-import { Box } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { DataTable } from "../components/DataTable.js";
-import { TitleLine } from "../components/TitleLine.js";
+import { TableView } from "../components/TableView.js";
 import { NODE_COLUMNS, nodeRows } from "../format/nodes.js";
 import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
 import { useViewCommands } from "../hooks/useKeys.js";
 import { useNow } from "../hooks/useNow.js";
-import { tableTitle, useTable } from "../hooks/useTable.js";
+import { useTable } from "../hooks/useTable.js";
 import type { ViewProps } from "./types.js";
 
 export function NodesView({ width, height }: ViewProps): ReactNode {
@@ -49,24 +47,20 @@ export function NodesView({ width, height }: ViewProps): ReactNode {
   });
 
   return (
-    <Box flexDirection="column" height={height}>
-      <TitleLine crumbs={["Nodes"]} width={width} {...tableTitle(t)} />
-      <DataTable
-        columns={NODE_COLUMNS}
-        rows={t.rows}
-        selected={t.selected}
-        width={width}
-        height={height - 1}
-        sort={t.state.sort}
-        stale={!live}
-        empty={
-          t.total > 0
-            ? `no node matches "${t.state.filter}" (esc clears the filter)`
-            : synced
-              ? "no nodes have registered yet: start `backplane agent` on a node"
-              : "waiting for the nodes bucket…"
-        }
-      />
-    </Box>
+    <TableView
+      t={t}
+      columns={NODE_COLUMNS}
+      crumbs={["Nodes"]}
+      width={width}
+      height={height}
+      stale={!live}
+      empty={
+        t.total > 0
+          ? `no node matches "${t.state.filter}" (esc clears the filter)`
+          : synced
+            ? "no nodes have registered yet: start `backplane agent` on a node"
+            : "waiting for the nodes bucket…"
+      }
+    />
   );
 }

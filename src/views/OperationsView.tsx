@@ -1,9 +1,8 @@
-import { Box } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { DataTable, type CellRenderer } from "../components/DataTable.js";
+import type { CellRenderer } from "../components/DataTable.js";
+import { TableView } from "../components/TableView.js";
 import { GroupProgress, OpProgress } from "../components/OpProgress.js";
 import { Spans } from "../components/Spans.js";
-import { TitleLine } from "../components/TitleLine.js";
 import { groupOps, OP_COLUMNS, opIdsOfRow, opRows } from "../format/ops.js";
 import type { Row } from "../format/table.js";
 import { fit } from "../format/text.js";
@@ -84,34 +83,22 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
 
   const running = [...ops.values()].filter((o) => !isTerminal(o.state)).length;
   return (
-    <Box flexDirection="column" height={height}>
-      <TitleLine
-        crumbs={["Operations"]}
-        width={width}
-        shown={t.rows.length}
-        total={t.rows.length}
-        selected={t.selected}
-        filter={t.state.filter}
-        sort={t.state.sort}
-        note={`${running} active`}
-      />
-      <DataTable
-        columns={OP_COLUMNS}
-        rows={t.rows}
-        selected={t.selected}
-        width={width}
-        height={height - 1}
-        sort={t.state.sort}
-        stale={!live}
-        renderers={renderers}
-        empty={
-          t.total > 0
-            ? `no operation matches "${t.state.filter}"`
-            : synced
-              ? "nothing running; finished operations are in History (4)"
-              : "waiting for the ops bucket…"
-        }
-      />
-    </Box>
+    <TableView
+      t={t}
+      columns={OP_COLUMNS}
+      crumbs={["Operations"]}
+      note={`${running} active`}
+      width={width}
+      height={height}
+      stale={!live}
+      renderers={renderers}
+      empty={
+        t.total > 0
+          ? `no operation matches "${t.state.filter}"`
+          : synced
+            ? "nothing running; finished operations are in History (4)"
+            : "waiting for the ops bucket…"
+      }
+    />
   );
 }
