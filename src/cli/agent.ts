@@ -9,9 +9,11 @@ import {
   connectionFlags,
   int,
   list,
+  noPositionals,
   parse,
   parseBytes,
   parseDuration,
+  printedHelp,
   str,
   UsageError,
 } from "./args.js";
@@ -91,12 +93,9 @@ export function labels(values: string[]): Record<string, string> {
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, flags);
+  if (printedHelp(p, HELP)) return 0;
+  noPositionals(p);
   const v = p.values;
-  if (v.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
   const log = createLogger({ role: "agent" });
   const authFile =
     str(v["registry-auth"]) ?? (existsSync(defaultDockerConfig()) ? defaultDockerConfig() : undefined);

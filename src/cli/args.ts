@@ -43,6 +43,18 @@ export function envName(flag: string): string {
 
 export type Parsed = ReturnType<typeof parse>;
 
+/** Print `help` if --help was given; the command then does nothing else and exits 0. */
+export function printedHelp(p: Parsed, help: string): boolean {
+  if (p.values.help !== true) return false;
+  process.stdout.write(help);
+  return true;
+}
+
+/** For commands that take only flags. */
+export function noPositionals(p: Parsed): void {
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument '${p.positionals[0]}'`);
+}
+
 /**
  * Parse argv against `options`; a flag that is absent falls back to its BACKPLANE_* env var.
  * Unknown flags are usage errors that name the flag.

@@ -10,8 +10,10 @@ import {
   connectionFlags,
   int,
   list,
+  noPositionals,
   parse,
   parseDuration,
+  printedHelp,
   str,
   UsageError,
 } from "./args.js";
@@ -112,12 +114,9 @@ export function timingsFromFlags(v: Record<string, unknown>): DeepPartial<Contro
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, flags);
+  if (printedHelp(p, HELP)) return 0;
+  noPositionals(p);
   const v = p.values;
-  if (v.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
   const galleries = parseGallerySources(list(v.gallery));
   if (galleries.length === 0)
     throw new UsageError("--gallery is required (a LocalAI backend index.yaml path or URL)");

@@ -4,7 +4,16 @@ import { silentLogger } from "../client/log.js";
 import { ConfigError, loadConfig, pickContext } from "../config/index.js";
 import { buildKeymap, KeymapError } from "../keymap/keymap.js";
 import { paletteFor, THEME_NAMES } from "../theme/palettes.js";
-import { CONNECTION_HELP, connectionFlags, list, parse, str, UsageError } from "./args.js";
+import {
+  CONNECTION_HELP,
+  connectionFlags,
+  list,
+  noPositionals,
+  parse,
+  printedHelp,
+  str,
+  UsageError,
+} from "./args.js";
 import { applyContext, clientOptions } from "./connect.js";
 
 const FLAGS = {
@@ -59,11 +68,8 @@ function boundHeapGrowth(): void {
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, FLAGS);
-  if (p.values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (p.positionals.length > 0) throw new UsageError(`unexpected argument '${p.positionals[0]}'`);
+  if (printedHelp(p, HELP)) return 0;
+  noPositionals(p);
   const theme = str(p.values.theme);
   if (theme !== undefined && !THEME_NAMES.includes(theme)) {
     throw new UsageError(`--theme must be one of ${THEME_NAMES.join(", ")}, got '${theme}'`);

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { DemoCluster } from "../demo/cluster.js";
-import { int, parse } from "./args.js";
+import { int, parse, printedHelp } from "./args.js";
 
 const HELP = `Usage: backplane demo [--nodes N] [--no-dash] [--payload-mb N] [--rate-limit BYTES_PER_S]
 
@@ -26,10 +26,7 @@ export async function run(argv: string[]): Promise<number> {
     "upgrade-after": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
-  if (p.values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(p, HELP)) return 0;
   const headless = !!p.values["no-dash"];
   const say = (l: string) => process.stderr.write(`demo: ${l}\n`);
   let quiet = false;

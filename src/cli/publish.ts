@@ -1,5 +1,5 @@
 import { buildImage, parseImageRef, pushImage, RegistryClient } from "../oci/index.js";
-import { parse, str, list, UsageError } from "./args.js";
+import { list, parse, printedHelp, str, UsageError } from "./args.js";
 
 const HELP = `Usage: backplane publish DIR REF [--user U --password P] [--insecure-registry HOST:PORT] [--version V]
 
@@ -31,10 +31,7 @@ export async function run(argv: string[]): Promise<number> {
       BACKPLANE_PASSWORD: process.env.BACKPLANE_REGISTRY_PASSWORD,
     },
   );
-  if (p.values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(p, HELP)) return 0;
   const [dir, refText] = p.positionals;
   if (!dir || !refText) throw new UsageError("give a directory and an image reference");
   const { access, constants } = await import("node:fs/promises");
