@@ -32,7 +32,7 @@ export interface AppProps {
 /** Header (2 lines), status line and footer (1 each); the root is one line short of the terminal. */
 const CHROME_LINES = 4;
 
-function Screen({ pacer }: { pacer?: FramePacer }): ReactNode {
+function Screen(): ReactNode {
   const { dispatcher } = useDashEnv();
   useAppKeys();
   useToastExpiry();
@@ -40,10 +40,9 @@ function Screen({ pacer }: { pacer?: FramePacer }): ReactNode {
   // The one input hook: every key goes through the priority stack (dialog, prompt, view, global).
   const onInput = useCallback(
     (input: string, key: InkKey) => {
-      pacer?.expectInput();
-      for (const k of keyNames(input, key)) dispatcher.dispatch({ key: k });
+      for (const k of keyNames(input, key)) dispatcher.send({ key: k });
     },
-    [dispatcher, pacer],
+    [dispatcher],
   );
   useInput(onInput);
 
@@ -72,15 +71,22 @@ function Screen({ pacer }: { pacer?: FramePacer }): ReactNode {
 /** The dashboard root: providers and the screen, nothing else. */
 export function App({ store, runner, keymap, palette, onQuit, pacer }: AppProps): ReactNode {
   const env = useMemo<DashEnv>(
-    () => ({ store, runner, keymap, dispatcher: new KeyDispatcher(), quit: onQuit }),
-    [store, runner, keymap, onQuit],
+    () => ({
+      store,
+      runner,
+      keymap,
+      // Each key's frame is drawn at once rather than paced like data.
+      dispatcher: new KeyDispatcher(() => pacer?.expectInput()),
+      quit: onQuit,
+    }),
+    [store, runner, keymap, onQuit, pacer],
   );
   const root = useFramePacing(pacer);
   return (
     <DashContext.Provider value={env}>
       <ThemeContext.Provider value={palette}>
         <Box ref={root}>
-          <Screen pacer={pacer} />
+          <Screen />
         </Box>
       </ThemeContext.Provider>
     </DashContext.Provider>

@@ -1,15 +1,18 @@
-import { useEffect, useRef } from "react";
+import { useLayoutEffect, useRef } from "react";
 import type { CommandId } from "../keymap/commands.js";
 import { Priority, type KeyEvent } from "../keymap/dispatcher.js";
 import type { ViewId } from "../keymap/views.js";
 import { useDashEnv } from "./context.js";
 
-/** Register a key handler at a priority for as long as the component is mounted (and `active`). */
+/**
+ * Register a key handler at a priority for as long as the component is mounted (and `active`).
+ * Registered in the commit (a layout effect), so the next key already reaches a screen just shown.
+ */
 export function useKeyHandler(priority: number, handler: (e: KeyEvent) => boolean, active = true): void {
   const { dispatcher } = useDashEnv();
   const ref = useRef(handler);
   ref.current = handler;
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!active) return;
     return dispatcher.register(priority, (e) => ref.current(e));
   }, [dispatcher, priority, active]);

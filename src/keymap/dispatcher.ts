@@ -16,6 +16,34 @@ export const Priority = { global: 0, view: 10, prompt: 20, dialog: 30 } as const
 export class KeyDispatcher {
   private handlers: Array<{ priority: number; seq: number; handle: KeyHandler }> = [];
   private seq = 0;
+  private queue: KeyEvent[] = [];
+  private busy = false;
+
+  /** `beforeEach` runs just before each key of `send` is dispatched. */
+  constructor(private readonly beforeEach: () => void = () => {}) {}
+
+  /**
+   * Dispatch a key as typed: at once, unless keys before it are still waiting, and then one
+   * event-loop turn after the key before it. A key can change the screen (switch view, open a
+   * dialog), whose handlers register when React commits it, a microtask later; keys arriving
+   * in one burst (fast typing, a paste, tmux) must each reach the screen the key before opened.
+   */
+  send(e: KeyEvent): void {
+    this.queue.push(e);
+    if (!this.busy) this.next();
+  }
+
+  private next(): void {
+    const e = this.queue.shift();
+    if (!e) {
+      this.busy = false;
+      return;
+    }
+    this.busy = true;
+    this.beforeEach();
+    this.dispatch(e);
+    setImmediate(() => this.next());
+  }
 
   register(priority: number, handle: KeyHandler): () => void {
     const entry = { priority, seq: this.seq++, handle };

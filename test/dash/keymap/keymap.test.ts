@@ -144,6 +144,24 @@ describe("dispatcher", () => {
     d.dispatch({ key: "j" });
     expect(seen).toEqual(["dialog", "global"]);
   });
+
+  it("sends a burst of keys one event-loop turn apart, in order, the first at once", async () => {
+    const marks: string[] = [];
+    const d = new KeyDispatcher(() => marks.push("before"));
+    const seen: string[] = [];
+    d.register(Priority.view, (e) => (seen.push(e.key), true));
+    for (const key of ["3", "j", "j"]) d.send({ key });
+    expect(seen).toEqual(["3"]);
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(["3", "j"]);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(["3", "j", "j"]);
+    expect(marks).toHaveLength(3);
+    // Idle again: the next key goes at once.
+    d.send({ key: "k" });
+    expect(seen.at(-1)).toBe("k");
+  });
 });
 
 describe("docs/keys.md", () => {

@@ -13,6 +13,20 @@ function rowOrder(frame: string, names: string[]): string[] {
     .map((x) => x.n);
 }
 
+describe("keys typed in one burst", () => {
+  it("each key reaches the screen the key before it opened (a view switch, then a move in that view)", async () => {
+    const r = renderDash({ columns: 100, rows: 30 });
+    feed(r.store, smallCluster());
+    await r.waitForFrame(/Nodes \[1\//);
+    // One chunk, as from a fast typist, a paste or tmux: switch to Operations, move down there.
+    await r.press("3j");
+    const f = await r.waitForFrame(/Operations \[2\//, "the second op selected");
+    expect(f).not.toContain("Nodes [");
+    await r.press("1");
+    expect(await r.waitForFrame(/Nodes \[/)).toMatch(/Nodes \[1\//);
+  });
+});
+
 describe("Nodes view", () => {
   it("shows each status as a glyph and a word, the selection as a marker", async () => {
     const r = renderDash();
