@@ -133,6 +133,13 @@ export function applyQuery(rows: readonly Row[], q: TableQuery): Row[] {
   );
 }
 
+/** Lines the rows take once flattened: each row and its children. */
+export function countRows(rows: readonly Row[]): number {
+  let n = 0;
+  for (const r of rows) n += 1 + (r.children?.length ?? 0);
+  return n;
+}
+
 export function flatten(rows: readonly Row[]): Row[] {
   const out: Row[] = [];
   for (const r of rows) {

@@ -1,6 +1,6 @@
 import { useMemo } from "react";
 import type { ViewId } from "../keymap/views.js";
-import { applyQuery, nextSort, type Column, type Row } from "../format/table.js";
+import { applyQuery, countRows, nextSort, type Column, type Row } from "../format/table.js";
 import { EMPTY_TABLE, type TableState } from "../store/index.js";
 import { useActions, useDash, useDashEnv } from "./context.js";
 import { useViewCommands } from "./useKeys.js";
@@ -16,7 +16,7 @@ export interface TableModel {
    */
   readonly selectedRow: Row | undefined;
   state: TableState;
-  /** Rows before filtering. */
+  /** Rows before filtering (as lines: a group's children count). */
   total: number;
 }
 
@@ -47,6 +47,7 @@ export function useTable(
   const { store } = useDashEnv();
   const { setTable } = useActions();
   const rows = useMemo(() => applyQuery(allRows, state), [allRows, state]);
+  const total = useMemo(() => countRows(allRows), [allRows]);
 
   const indexIn = (st: TableState, rs: readonly Row[]) => {
     const maxStart = mode === "scroll" ? Math.max(0, rs.length - pageSize) : rs.length - 1;
@@ -117,6 +118,6 @@ export function useTable(
       return index >= 0 ? rs[index] : undefined;
     },
     state,
-    total: allRows.length,
+    total,
   };
 }

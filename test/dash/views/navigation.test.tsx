@@ -237,6 +237,8 @@ describe("Operations view", () => {
     expect(f).toMatch(/└ gpu-01\s+▶ download/);
     expect(f).toMatch(/└ gpu-03/);
     expect(f).toMatch(/upgrade vllm ×3.*150B\/400B/);
+    // The count in the title is of lines, the group's and its nodes' alike.
+    expect(f).toMatch(/Operations \[1\/4\]/);
   });
 });
 
