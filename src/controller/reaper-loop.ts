@@ -34,6 +34,8 @@ export interface ReapReport {
 export class ReaperLoop {
   private timer?: NodeJS.Timeout;
   private active = false;
+  /** Bumped on every start: a pass from an earlier term of leadership schedules nothing. */
+  private term = 0;
   private running?: Promise<ReapReport>;
   private lastMarkerSweep = 0;
   private readonly log: Logger;
@@ -45,11 +47,13 @@ export class ReaperLoop {
   startLeading(): void {
     if (this.active) return;
     this.active = true;
+    const term = ++this.term;
     const loop = () => {
+      if (term !== this.term || !this.active) return;
       void this.pass()
         .catch((e) => this.log.warn("reaper pass failed", { error: errorMessage(e) }))
         .finally(() => {
-          if (this.active) this.timer = setTimeout(loop, this.d.intervalMs);
+          if (term === this.term && this.active) this.timer = setTimeout(loop, this.d.intervalMs);
         });
     };
     loop();
