@@ -34,6 +34,11 @@ import { errorMessage, silentLogger, type Logger } from "./log.js";
 import { ensureTopology } from "./topology.js";
 import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
 
+/** A compare-and-set write lost: the revision moved on (update) or the key exists (create). */
+export function isCasConflict(e: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(errorMessage(e));
+}
+
 export const bucketSchemas = {
   nodes: NodeRecord,
   inventory: Inventory,
@@ -300,7 +305,7 @@ export class ClusterClient {
         const revision = await this.update(b, key, next, cur.revision);
         return { value: next, revision };
       } catch (e) {
-        if (!/wrong last sequence/i.test(errorMessage(e))) throw e;
+        if (!isCasConflict(e)) throw e;
       }
     }
     throw new Error(`${b}/${key}: gave up after ${attempts} concurrent updates`);
@@ -346,13 +351,27 @@ export class ClusterClient {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Progress and heartbeats name their node in the subject and in the body: a message whose two
+   * disagree (a node publishing for another, where permissions are not set up) is dropped.
+   */
+  private ownSubject(subject: string, expected: string, nodeId: string): boolean {
+    if (subject === expected) return true;
+    this.log.warn("dropping a message sent for another node", { subject, nodeId });
+    return false;
+  }
+
   onProgress(handler: (e: ProgressEvent) => void, nodeId?: string): Unsubscribe {
     const subject = nodeId ? this.subjects.progressOfNode(nodeId) : this.subjects.progressAll();
-    return this.subscribeTyped(subject, ProgressEvent, handler);
+    return this.subscribeTyped(subject, ProgressEvent, (p, s) => {
+      if (this.ownSubject(s, this.subjects.progress(p.nodeId, p.opId), p.nodeId)) handler(p);
+    });
   }
 
   onHeartbeat(handler: (h: Heartbeat) => void): Unsubscribe {
-    return this.subscribeTyped(this.subjects.heartbeatAll(), Heartbeat, handler);
+    return this.subscribeTyped(this.subjects.heartbeatAll(), Heartbeat, (h, s) => {
+      if (this.ownSubject(s, this.subjects.heartbeat(h.nodeId), h.nodeId)) handler(h);
+    });
   }
 
   publish(subject: string, value: unknown): void {

@@ -1,6 +1,6 @@
 import type { ClusterClient, Entry, Unsubscribe } from "../client/index.js";
 import { errorMessage, silentLogger, type Logger } from "../client/log.js";
-import { Heartbeat, decode, type NodeRecord } from "../protocol/index.js";
+import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
 import { isCasConflict } from "./errors.js";
@@ -27,6 +27,7 @@ export class HealthMonitor {
   private readonly waiting = new Map<string, Heartbeat>();
   private readonly busy = new Set<string>();
   private active = false;
+  private term = 0;
   private readonly log: Logger;
 
   constructor(private readonly d: HealthMonitorDeps) {
@@ -37,25 +38,13 @@ export class HealthMonitor {
     if (this.active) return;
     this.active = true;
     this.known.clear();
-    const { client } = this.d;
-    const sub = client.nc.subscribe(client.subjects.heartbeatAll(), {
-      callback: (err, msg) => {
-        if (err) return;
-        const d = decode(Heartbeat, msg.data);
-        if (!d.ok) {
-          this.log.warn("dropping malformed heartbeat", { subject: msg.subject, error: d.error });
-        } else if (msg.subject !== client.subjects.heartbeat(d.value.nodeId)) {
-          this.log.warn("dropping heartbeat sent for another node", {
-            subject: msg.subject,
-            nodeId: d.value.nodeId,
-          });
-        } else this.onHeartbeat(d.value);
-      },
-    });
-    this.unsubscribe = () => sub.unsubscribe();
+    this.unsubscribe = this.d.client.onHeartbeat((hb) => this.onHeartbeat(hb));
+    // A tick from an earlier term of leadership must not start a second chain of ticks.
+    const term = ++this.term;
     const tick = () => {
+      if (term !== this.term || !this.active) return;
       void this.tick().finally(() => {
-        if (this.active) this.timer = setTimeout(tick, this.d.tickMs);
+        if (term === this.term && this.active) this.timer = setTimeout(tick, this.d.tickMs);
       });
     };
     this.timer = setTimeout(tick, this.d.tickMs);
