@@ -1,7 +1,7 @@
 import { StorageType } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { z } from "zod";
-import type { ClusterClient } from "../client/index.js";
+import { isCasConflict, type ClusterClient } from "../client/index.js";
 import { errorMessage } from "../client/log.js";
 import { bucketNames, decode, encode, isTerminal, type OpRecord } from "../protocol/index.js";
 
@@ -12,8 +12,6 @@ type Claim = z.infer<typeof Claim>;
 export const CLAIM_SETTLE_MS = 5_000;
 
 export type ClaimResult = { won: true } | { won: false; op: OpRecord };
-
-const isCasConflict = (e: unknown) => /wrong last sequence|key exists/i.test(errorMessage(e));
 
 /**
  * One claim per (node, backend), in a controller-private bucket, naming the op that holds it.

@@ -1,6 +1,7 @@
 import { errorMessage } from "../client/log.js";
 import { isIndexType, parseImageRef, type RegistryClient } from "../oci/index.js";
 import type { UriDigest } from "./decide/upgrades.js";
+import { mapLimit } from "./map-limit.js";
 
 /**
  * One upgrade-check round's registry look-ups: one HEAD per distinct URI, cached for the round.
@@ -32,16 +33,8 @@ export class DigestRound {
     uris: readonly string[],
     concurrency = 16,
   ): Promise<Map<string, UriDigest | { error: string }>> {
-    const out = new Map<string, UriDigest | { error: string }>();
-    let next = 0;
-    const worker = async () => {
-      while (next < uris.length) {
-        const uri = uris[next++]!;
-        out.set(uri, await this.resolve(uri));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, uris.length) }, worker));
-    return out;
+    const digests = await mapLimit(uris, concurrency, (uri) => this.resolve(uri));
+    return new Map(uris.map((uri, i) => [uri, digests[i]!]));
   }
 
   private async lookup(uri: string): Promise<UriDigest | { error: string }> {

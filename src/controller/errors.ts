@@ -16,6 +16,4 @@ export const notFound = (message: string, field?: string) => new ApiError("not_f
 export const conflict = (message: string, field?: string) => new ApiError("conflict", message, field);
 export const badRequest = (message: string, field?: string) => new ApiError("bad_request", message, field);
 
-export function isCasConflict(e: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(e instanceof Error ? e.message : String(e));
-}
+export { isCasConflict } from "../client/index.js";

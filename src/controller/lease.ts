@@ -1,4 +1,4 @@
-import type { ClusterClient } from "../client/index.js";
+import { isCasConflict, type ClusterClient } from "../client/index.js";
 import { errorMessage, silentLogger, type Logger } from "../client/log.js";
 import { SCHEMA_VERSION } from "../protocol/index.js";
 
@@ -73,7 +73,7 @@ export class LeaderLease {
       this.became(true, now);
       this.schedule(this.ttlMs / 3, () => this.renew());
     } catch (e) {
-      if (!/wrong last sequence|key exists/i.test(errorMessage(e))) {
+      if (!isCasConflict(e)) {
         this.log.warn("lease: cannot contend", { error: errorMessage(e) });
       }
       // Jittered retry: an expired lease is taken over within a quarter TTL of expiring.

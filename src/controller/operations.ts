@@ -19,6 +19,7 @@ import type { Audit } from "./audit.js";
 import type { ClaimStore } from "./claims.js";
 import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
 import { ApiError, conflict, isCasConflict, notFound } from "./errors.js";
+import { mapLimit } from "./map-limit.js";
 import { keysOf, snapshot } from "./snapshot.js";
 import type { ClusterView } from "./view.js";
 import type { WorkQueue } from "./work.js";
@@ -49,19 +50,6 @@ export interface ListQuery {
 
 /** In-flight admissions per request: enough to keep JetStream busy, bounded for huge fan-outs. */
 const CONCURRENCY = 512;
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /**
  * Operations as the API sees them: admission (record first, then work), cancel (persisted

@@ -1,3 +1,4 @@
+import { roughDuration } from "./duration.js";
 import {
   HEARTBEAT_INTERVAL_MS,
   OFFLINE_AFTER_MS,
@@ -84,7 +85,7 @@ export function healthTick(rec: NodeRecord, now: number, rules: HealthRules): St
 /** The status a node's heartbeat age alone implies. */
 export function statusBySilence(silenceMs: number, rules: HealthRules): StatusChange {
   if (silenceMs >= rules.offlineAfterMs) {
-    return { status: "offline", reason: `no heartbeat for ${formatSeconds(silenceMs)}` };
+    return { status: "offline", reason: `no heartbeat for ${roughDuration(silenceMs)}` };
   }
   if (silenceMs > rules.unhealthyAfterMissed * rules.heartbeatIntervalMs + rules.slackMs) {
     return { status: "unhealthy", reason: `missed ${rules.unhealthyAfterMissed} heartbeats` };
@@ -139,8 +140,4 @@ function settle(r: AdminResult, now: number, rules: HealthRules): AdminResult {
   const due = statusBySilence(now - r.record.lastHeartbeatAt, rules);
   if (due.status === "healthy") return r;
   return { ...r, record: { ...r.record, status: due.status, statusReason: due.reason } };
-}
-
-function formatSeconds(ms: number): string {
-  return ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 }

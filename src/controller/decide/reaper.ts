@@ -1,3 +1,4 @@
+import { roughDuration } from "./duration.js";
 import {
   OFFLINE_GRACE_MS,
   STALE_OP_MS,
@@ -84,12 +85,12 @@ export function planReaping(
       const gone = !node || node.status === "offline" || node.status === "unhealthy";
       if (gone && now - silentSince > rules.offlineGraceMs) {
         const why = node
-          ? `node ${op.nodeId} is ${node.status} and silent for ${minutes(now - silentSince)}`
+          ? `node ${op.nodeId} is ${node.status} and silent for ${roughDuration(now - silentSince)}`
           : `node ${op.nodeId} is unknown`;
         out.end.push({
           ...ref,
           state: endAs,
-          reason: `${why}; gave up after the ${minutes(rules.offlineGraceMs)} grace window`,
+          reason: `${why}; gave up after the ${roughDuration(rules.offlineGraceMs)} grace window`,
         });
         continue;
       }
@@ -97,7 +98,7 @@ export function planReaping(
     const idle = now - op.updatedAt;
     const waitingItsTurn = op.state === "queued" && node?.status === "healthy" && node.last.runningOps > 0;
     if (idle > rules.staleOpMs && !waitingItsTurn) {
-      out.end.push({ ...ref, state: endAs, reason: `stale: no update for ${minutes(idle)}` });
+      out.end.push({ ...ref, state: endAs, reason: `stale: no update for ${roughDuration(idle)}` });
       continue;
     }
     if (op.state === "queued" && idle > rules.orphanAfterMs && node && node.status !== "pending") {
@@ -106,9 +107,4 @@ export function planReaping(
     if (op.state === "cancelling" && idle > rules.cancelResendMs) out.resendCancel.push(ref);
   }
   return out;
-}
-
-function minutes(ms: number): string {
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  return `${Math.round(ms / 60_000)} min`;
 }
