@@ -212,7 +212,8 @@ export class UpgradeChecker {
       heads: round.heads,
       rows: plan.rows.length,
     });
-    if (this.d.isLeader() && this.d.settings.current().autoUpgrade) await this.autoUpgrade(upgrades);
+    if (this.d.isLeader() && this.d.settings.current().autoUpgrade)
+      await this.autoUpgrade(upgrades, inventories);
     return result;
   }
 
@@ -227,17 +228,18 @@ export class UpgradeChecker {
       keep.add(u.backend);
       await client.put("upgrades", u.backend, u);
     }
-    for (const s of await snapshot(client, "upgrades")) {
-      if (!keep.has(s.key)) await client.delete("upgrades", s.key).catch(() => {});
+    for (const key of await client.keys("upgrades")) {
+      if (!keep.has(key)) await client.delete("upgrades", key).catch(() => {});
     }
   }
 
-  private async autoUpgrade(upgrades: UpgradeInfo[]): Promise<void> {
-    const { view, ops } = this.d;
+  /** `inventories` are the ones the check read: a newer one must not hide that they lagged. */
+  private async autoUpgrade(upgrades: UpgradeInfo[], inventories: readonly Inventory[]): Promise<void> {
+    const { ops } = this.d;
     const steps = planAutoUpgrade({
       upgrades,
       ops: (await snapshot(this.d.client, "ops")).map((s) => s.value),
-      inventoryUpdatedAt: new Map([...view.inventories].map(([k, inv]) => [k, inv.updatedAt])),
+      inventoryUpdatedAt: new Map(inventories.map((inv) => [inv.nodeId, inv.updatedAt])),
     });
     for (const step of steps) {
       for (const s of step.skipped)
