@@ -89,7 +89,9 @@ export function applyBatch(
         if (e.key === SETTINGS_KEY) settings = e.value;
         break;
       case "progress": {
-        const op = ops.get(e.key) ?? s.ops.get(e.key);
+        // An op deleted earlier in this batch is gone: no progress for it.
+        const op = ops.has(e.key) ? ops.get(e.key) : s.ops.get(e.key);
+        if (op === null) break;
         if (op && isTerminal(op.state)) break;
         const prev = progress.get(e.key) ?? s.progress.get(e.key);
         // Progress is at-most-4/s and unordered across reconnects: never step backwards in time.
@@ -98,7 +100,7 @@ export function applyBatch(
         break;
       }
       case "heartbeat": {
-        const prev = s.heartbeats.get(e.key);
+        const prev = heartbeats.get(e.key) ?? s.heartbeats.get(e.key);
         if (prev && prev.sentAt > e.value.sentAt) break;
         heartbeats.set(e.key, e.value);
         break;

@@ -23,6 +23,26 @@ describe("coalescer", () => {
 });
 
 describe("store", () => {
+  it("within one batch, an older heartbeat never replaces a newer one, and a deleted op gets no progress", () => {
+    const s = createDashStore();
+    feed(s, smallCluster());
+    const hb = node("gpu-01").last;
+    const o = s.getState().ops.get("op-run-1")!;
+    s.getState().actions.applyBatch(
+      [
+        { kind: "heartbeat", key: "gpu-01", value: { ...hb, sentAt: NOW + 2_000 } },
+        { kind: "heartbeat", key: "gpu-01", value: { ...hb, sentAt: NOW + 1_000 } },
+        { kind: "ops", key: `gpu-01.${o.id}`, value: null },
+        { kind: "progress", key: o.id, value: progress(o, 1, 2, NOW + 3_000) },
+      ],
+      4,
+    );
+    const after = s.getState();
+    expect(after.heartbeats.get("gpu-01")?.sentAt).toBe(NOW + 2_000);
+    expect(after.ops.has(o.id)).toBe(false);
+    expect(after.progress.has(o.id)).toBe(false);
+  });
+
   it("applies a batch replacing only the maps it touched", () => {
     const s = createDashStore();
     feed(s, smallCluster());
