@@ -40,15 +40,18 @@ export function useAppKeys(): void {
     if (!d) return false;
     const cmd = keymap.resolve("dialog", e.key, "nodes");
     if (keymap.resolve("global", e.key, "nodes") === "app.quit" && e.key.startsWith("ctrl+")) return false;
+    const cancel = () => {
+      actions().closeDialog();
+      actions().toast("ok", "cancelled: nothing was sent");
+    };
     if (d.typeToConfirm !== undefined) {
-      if (e.key === "esc") actions().closeDialog();
+      if (e.key === "esc") cancel();
       else if (e.key === "enter") runner.confirmDialog();
       else if (e.key === "backspace") actions().updateDialog({ typed: d.typed.slice(0, -1) });
       else {
         const ch = typedText(e.key);
         if (ch !== null) actions().updateDialog({ typed: d.typed + ch });
       }
-      if (e.key === "esc") actions().toast("info", "cancelled: nothing was sent");
       return true;
     }
     switch (cmd) {
@@ -56,18 +59,14 @@ export function useAppKeys(): void {
         runner.confirmDialog();
         break;
       case "dialog.cancel":
-        actions().closeDialog();
-        actions().toast("ok", "cancelled: nothing was sent");
+        cancel();
         break;
       case "dialog.switch":
         actions().updateDialog({ focus: d.focus === "cancel" ? "action" : "cancel" });
         break;
       case "dialog.activate":
         if (d.focus === "action") runner.confirmDialog();
-        else {
-          actions().closeDialog();
-          actions().toast("ok", "cancelled: nothing was sent");
-        }
+        else cancel();
         break;
       default:
         break;
