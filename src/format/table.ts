@@ -143,7 +143,7 @@ export function countRows(rows: readonly Row[]): number {
 export function flatten(rows: readonly Row[]): Row[] {
   const out: Row[] = [];
   for (const r of rows) {
-    out.push(r.depth === 0 || r.depth === undefined ? { ...r, depth: 0 } : r);
+    out.push(r);
     for (const c of r.children ?? []) out.push({ ...c, depth: 1 });
   }
   return out;

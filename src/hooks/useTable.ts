@@ -46,7 +46,10 @@ export function useTable(
   const state = useDash((s) => s.tables[tableKey] ?? EMPTY_TABLE);
   const { store } = useDashEnv();
   const { setTable } = useActions();
-  const rows = useMemo(() => applyQuery(allRows, state), [allRows, state]);
+  // Only filter and sort change the rows: moving the selection must not rebuild them (nor, through
+  // new row objects, redraw every visible row).
+  const { filter, sort } = state;
+  const rows = useMemo(() => applyQuery(allRows, { filter, sort }), [allRows, filter, sort]);
   const total = useMemo(() => countRows(allRows), [allRows]);
 
   const indexIn = (st: TableState, rs: readonly Row[]) => {

@@ -9,15 +9,16 @@ import type { ViewProps } from "./types.js";
 
 export function NodesView({ width, height }: ViewProps): ReactNode {
   const nodes = useDash((s) => s.nodes);
-  // Heartbeats only move the ages, which the 1 s clock redraws anyway: read them at that redraw
-  // instead of subscribing, so 500 nodes' heartbeats do not add redraws of their own.
   const { store, runner } = useDashEnv();
-  const heartbeats = store.getState().heartbeats;
   const inventory = useDash((s) => s.inventory);
   const ops = useDash((s) => s.ops);
   const synced = useDash((s) => s.synced.nodes);
   const live = useLive();
   const now = useNow(1000);
+  // Heartbeats only move the ages, which the 1 s clock redraws anyway: read them once per tick
+  // instead of subscribing, so 500 nodes' heartbeats add no redraws and a key press (which
+  // re-renders this view) does not rebuild every row.
+  const heartbeats = useMemo(() => store.getState().heartbeats, [store, now]);
   const { navigate, setPicked } = useActions();
 
   const rows = useMemo(
