@@ -6,6 +6,7 @@ import {
   type GalleryEntry,
 } from "../gallery/index.js";
 import { list, parse, str, UsageError } from "./args.js";
+import { formatTable } from "./output.js";
 
 const flags = {
   gallery: { type: "string", multiple: true },
@@ -59,14 +60,6 @@ function summary(cat: GalleryCatalog, e: GalleryEntry) {
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return (
-    rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n") +
-    "\n"
-  );
-}
-
 export async function runWith(argv: string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const p = parse(argv, flags, env);
   const v = p.values;
@@ -96,16 +89,16 @@ export async function runWith(argv: string[], io: Io, env: NodeJS.ProcessEnv = p
       if (json) io.out(JSON.stringify(rows, null, 2) + "\n");
       else {
         io.out(
-          table([
+          formatTable(
             ["NAME", "KIND", "DEV", "ALIAS", "URI / CAPABILITIES"],
-            ...rows.map((r) => [
+            rows.map((r) => [
               r.name,
               r.kind,
               r.development ? "dev" : "",
               r.alias ?? "",
               r.uri ?? Object.keys(r.capabilities ?? {}).join(","),
             ]),
-          ]),
+          ),
         );
       }
       return 0;
@@ -164,10 +157,10 @@ export async function runWith(argv: string[], io: Io, env: NodeJS.ProcessEnv = p
       if (json) io.out(JSON.stringify(results, null, 2) + "\n");
       else {
         io.out(
-          table([
+          formatTable(
             ["CAPABILITY", "GETS", "URI / WHY NOT"],
-            ...results.map((r) => [r.capability, r.ok ? r.concrete! : "-", r.ok ? (r.uri ?? "") : r.error!]),
-          ]),
+            results.map((r) => [r.capability, r.ok ? r.concrete! : "-", r.ok ? (r.uri ?? "") : r.error!]),
+          ),
         );
       }
       return results.every((r) => r.ok) ? 0 : 1;

@@ -3,6 +3,8 @@ import type { z } from "zod";
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** Parse bytes or text as JSON and validate; never throws. The error names the first bad field. */
 export function decode<S extends z.ZodType>(schema: S, raw: Uint8Array | string): Decoded<z.infer<S>> {
@@ -10,7 +12,7 @@ export function decode<S extends z.ZodType>(schema: S, raw: Uint8Array | string)
   if (size > MAX_MESSAGE_BYTES) return { ok: false, error: `message too large (${size} bytes)` };
   let json: unknown;
   try {
-    json = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
+    json = JSON.parse(typeof raw === "string" ? raw : decoder.decode(raw));
   } catch (e) {
     return { ok: false, error: `not JSON: ${(e as Error).message}` };
   }
@@ -38,5 +40,5 @@ export function zodErrorField(err: z.ZodError): string | undefined {
 }
 
 export function encode(value: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
+  return encoder.encode(JSON.stringify(value));
 }
