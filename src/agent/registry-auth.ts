@@ -3,16 +3,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Credentials } from "../oci/auth.js";
 
-const DOCKER_HUB_KEYS = [
-  "https://index.docker.io/v1/",
-  "index.docker.io",
-  "docker.io",
-  "registry-1.docker.io",
-];
+/** The hosts Docker's config may file Docker Hub credentials under (`https://index.docker.io/v1/` too). */
+const DOCKER_HUB_HOSTS = new Set(["index.docker.io", "docker.io", "registry-1.docker.io"]);
 
 function hostOf(key: string): string {
   const k = key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
-  return DOCKER_HUB_KEYS.some((d) => d.includes(k)) ? "registry-1.docker.io" : k;
+  return DOCKER_HUB_HOSTS.has(k) ? "registry-1.docker.io" : k;
 }
 
 /**
