@@ -39,10 +39,6 @@ export function isFatal(e: unknown): boolean {
   return isAbort(e) || e instanceof UnsafeArchiveError || e instanceof OpRefusedError;
 }
 
-export function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Turn whatever an abort signal carried into the error the op should end with. */
 export function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;

@@ -1,9 +1,9 @@
 import { readdir, rename, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "../client/log.js";
+import { errorMessage, type Logger } from "../client/log.js";
 import type { BackendMetadata, InstallTarget, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
-import { abortReason, errorText, isFatal, OpRefusedError } from "./errors.js";
+import { abortReason, isFatal, OpRefusedError } from "./errors.js";
 import { ExtractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";
 import { candidates, sourceFor, type Resolved, type SourceDeps } from "./sources/index.js";
@@ -73,8 +73,8 @@ export class Installer {
         resolved = await sourceFor(uri, target.sha256, this.d.sources).resolve(signal);
       } catch (e) {
         if (signal.aborted) throw abortReason(signal);
-        this.d.log.warn("source did not answer", { uri, error: errorText(e) });
-        errors.push(`${uri}: ${errorText(e)}`);
+        this.d.log.warn("source did not answer", { uri, error: errorMessage(e) });
+        errors.push(`${uri}: ${errorMessage(e)}`);
         continue;
       }
       const version = target.version ?? resolved.version;
@@ -92,8 +92,8 @@ export class Installer {
       } catch (e) {
         if (signal.aborted) throw abortReason(signal);
         if (isFatal(e)) throw e;
-        this.d.log.warn("source failed", { uri, error: errorText(e) });
-        errors.push(`${uri}: ${errorText(e)}`);
+        this.d.log.warn("source failed", { uri, error: errorMessage(e) });
+        errors.push(`${uri}: ${errorMessage(e)}`);
       }
     }
     throw new Error(

@@ -1,5 +1,6 @@
 import { DigestMismatchError, type VerifiedStream } from "../../oci/verified-stream.js";
-import { UnsafeArchiveError, errorText } from "../errors.js";
+import { UnsafeArchiveError } from "../errors.js";
+import { errorMessage } from "../../client/log.js";
 import { extractStream, type UnpackOptions } from "../extract.js";
 
 /** Past this many unread bytes a broken archive is reported as is, without reading on for its digest. */
@@ -42,7 +43,7 @@ export async function unpackVerified(
     } catch (e2) {
       if (e2 instanceof DigestMismatchError) throw e2;
     }
-    const msg = errorText(e);
+    const msg = errorMessage(e);
     throw new Error(msg.includes(what) ? msg : `${what}: ${msg}`, { cause: e });
   }
 }
