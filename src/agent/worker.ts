@@ -2,9 +2,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@na
 import type { ClusterClient } from "../client/cluster-client.js";
 import { errorMessage, type Logger } from "../client/log.js";
 import {
-  type AuditEvent,
   decode,
-  encode,
   isTerminal,
   streamNames,
   WorkItem,
@@ -235,7 +233,6 @@ export class Worker {
       const decision = await this.records.start(opId);
       if (decision.action !== "run") {
         if (decision.action === "skip") log.debug("not running op", { why: decision.why });
-        else await this.audit(decision.record);
         op.msg.ack();
         return;
       }
@@ -300,7 +297,6 @@ export class Worker {
     void progress?.finish();
     if (!final) return; // stopping while NATS is unreachable: the redelivery will settle it
     log.info("op finished", { state: final.record.state, error: final.record.error });
-    if (final.changed) await this.audit(final.record);
     op.msg.ack();
   }
 
@@ -318,25 +314,6 @@ export class Worker {
         log.warn("cannot write the final op state yet", { error: errorMessage(e), attempt });
         await sleep(Math.min(5_000, 250 * 2 ** attempt));
       }
-    }
-  }
-
-  private async audit(op: OpRecord): Promise<void> {
-    const ev: AuditEvent = {
-      v: 1,
-      kind: "op.state",
-      at: Date.now(),
-      actor: `agent:${this.d.nodeId}`,
-      nodeId: op.nodeId,
-      opId: op.id,
-      backend: op.backend,
-      message: op.error ? `${op.state}: ${op.error}`.slice(0, 4096) : op.state,
-      op,
-    };
-    try {
-      await this.d.client.js.publish(this.d.client.subjects.event("op", op.nodeId, op.id), encode(ev));
-    } catch (e) {
-      this.d.log.warn("cannot publish audit event", { opId: op.id, error: errorMessage(e) });
     }
   }
 }

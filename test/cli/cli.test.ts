@@ -66,6 +66,10 @@ describe("backplane CLI", () => {
     expect(ops.ops.some((o) => o.backend === "piper" && o.state === "succeeded")).toBe(true);
     const history = await json(api["ops.history"].res, "ops", "history", "--limit", "20");
     expect(history.events.length).toBeGreaterThan(0);
+    // Each op's outcome is in the history once (the controller records it; agents do not).
+    const outcomes = history.events.filter((e) => e.kind === "op.state").map((e) => e.opId);
+    expect(outcomes.length).toBeGreaterThan(0);
+    expect(new Set(outcomes).size).toBe(outcomes.length);
     const set = await json(
       api["settings.set"].res,
       "settings",
