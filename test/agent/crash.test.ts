@@ -97,10 +97,8 @@ describe("the real `backplane agent` process", () => {
     const nodeId = "termy";
     const p = await start(nodeId, ["--rate-limit", "400k"]);
     const { opId, before } = await upgradeUnderWay(nodeId, "tts");
-    const t0 = Date.now();
     p.child.kill("SIGTERM");
     expect(await p.exited, p.output().slice(-3000)).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(5_000);
     expect(await treeDigest(join(dir, nodeId, "tts"))).toEqual(before);
     const rec = await opRecord(client, nodeId, opId);
     expect(rec).toMatchObject({ state: "queued", attempts: 1, error: expect.stringMatching(/interrupted/) });

@@ -32,7 +32,6 @@ describe("backplane demo --no-dash", () => {
       const dirs = resources![2]!.split(",");
       expect(pids.length).toBe(2 + 1 + 4); // nats, registry, controller, 4 agents
 
-      const started = Date.now();
       await waitFor(
         "four healthy nodes",
         async () => {
@@ -44,7 +43,6 @@ describe("backplane demo --no-dash", () => {
         20_000,
         250,
       );
-      expect(Date.now() - started).toBeLessThan(20_000);
 
       const install = await runBackplane(
         ["backends", "install", "silero-vad", "--node", "node-4", "--wait", "--server", server],

@@ -2,7 +2,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClusterClient } from "../../../src/client/cluster-client.js";
 import type { ApiResult, NodeRecord } from "../../../src/protocol/index.js";
 import { NatsServer } from "../../harness/nats-server.js";
-import { waitFor } from "../../harness/proc.js";
 import { audit, feed, NOW, node, settings, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 import { startResponder } from "../helpers/responder.js";
@@ -17,67 +16,69 @@ describe("commands: key → confirm → a real request to a controller peer over
   let client: ClusterClient;
   let responder: ReturnType<typeof startResponder>;
 
+  const HANDLERS: Parameters<typeof startResponder>[1] = {
+    "ops.upgrade": (req) => admitted(req.backend, req.nodes ?? ["gpu-01", "gpu-02", "cpu-01"]),
+    "ops.reinstall": (req) => admitted(req.backend, req.nodes ?? ["gpu-01"]),
+    "ops.install": (req) => ({
+      admitted: req.nodes
+        .filter((n) => n !== "gpu-02")
+        .map((nodeId) => ({ nodeId, opId: `op-i-${nodeId}`, existing: false })),
+      refused: req.nodes
+        .filter((n) => n === "gpu-02")
+        .map((nodeId) => ({ nodeId, error: "node is unhealthy" })),
+    }),
+    "ops.cancel": (req) => ({ op: { ...smallCluster().ops![0]!, id: req.opId, state: "cancelling" } }),
+    "ops.dismiss": (req) => ({ op: { ...smallCluster().ops![1]!, id: req.opId, dismissed: true } }),
+    "ops.retry": () => ({ error: { code: "conflict", message: "op-fail-1 was already retried" } }),
+    "nodes.drain": (req) => ({ node: { ...node(req.nodeId), status: "draining" } as NodeRecord }),
+    "upgrades.check": () => ({ upgrades: smallCluster().upgrades!, checkedAt: NOW, headRequests: 4 }),
+    "settings.set": (req) => ({
+      settings: {
+        ...settings(req.autoUpgrade ?? false),
+        upgradeCheckIntervalSec: req.upgradeCheckIntervalSec ?? 21_600,
+      },
+    }),
+    "ops.history": () => ({
+      events: [
+        audit("op.created", NOW - 60_000, {
+          nodeId: "gpu-01",
+          backend: "whisper",
+          message: "install requested",
+        }),
+        audit("op.state", NOW - 30_000, {
+          nodeId: "gpu-02",
+          backend: "vllm",
+          op: { ...smallCluster().ops![1]! },
+        }),
+      ],
+    }),
+    "gallery.list": () => ({
+      entries: [
+        {
+          name: "llama-cpp",
+          gallery: "main",
+          kind: "meta",
+          development: false,
+          description: "LLM inference",
+          capabilities: {},
+        },
+        { name: "whisper", gallery: "main", kind: "concrete", development: false, version: "1.7.0" },
+      ],
+    }),
+    "gallery.resolve": (req) => ({
+      backend: req.backend,
+      nodes: (req.nodes ?? []).map((nodeId) =>
+        nodeId === "cpu-01"
+          ? { nodeId, capability: "cpu", error: "no build of llama-cpp for capability cpu" }
+          : { nodeId, capability: "nvidia-cuda-12", concrete: "cuda12-llama-cpp" },
+      ),
+    }),
+  };
+
   beforeAll(async () => {
     server = await NatsServer.start();
     client = await ClusterClient.connect({ servers: [server.url], name: "dash-test" });
-    responder = startResponder(client, {
-      "ops.upgrade": (req) => admitted(req.backend, req.nodes ?? ["gpu-01", "gpu-02", "cpu-01"]),
-      "ops.reinstall": (req) => admitted(req.backend, req.nodes ?? ["gpu-01"]),
-      "ops.install": (req) => ({
-        admitted: req.nodes
-          .filter((n) => n !== "gpu-02")
-          .map((nodeId) => ({ nodeId, opId: `op-i-${nodeId}`, existing: false })),
-        refused: req.nodes
-          .filter((n) => n === "gpu-02")
-          .map((nodeId) => ({ nodeId, error: "node is unhealthy" })),
-      }),
-      "ops.cancel": (req) => ({ op: { ...smallCluster().ops![0]!, id: req.opId, state: "cancelling" } }),
-      "ops.dismiss": (req) => ({ op: { ...smallCluster().ops![1]!, id: req.opId, dismissed: true } }),
-      "ops.retry": () => ({ error: { code: "conflict", message: "op-fail-1 was already retried" } }),
-      "nodes.drain": (req) => ({ node: { ...node(req.nodeId), status: "draining" } as NodeRecord }),
-      "upgrades.check": () => ({ upgrades: smallCluster().upgrades!, checkedAt: NOW, headRequests: 4 }),
-      "settings.set": (req) => ({
-        settings: {
-          ...settings(req.autoUpgrade ?? false),
-          upgradeCheckIntervalSec: req.upgradeCheckIntervalSec ?? 21_600,
-        },
-      }),
-      "ops.history": () => ({
-        events: [
-          audit("op.created", NOW - 60_000, {
-            nodeId: "gpu-01",
-            backend: "whisper",
-            message: "install requested",
-          }),
-          audit("op.state", NOW - 30_000, {
-            nodeId: "gpu-02",
-            backend: "vllm",
-            op: { ...smallCluster().ops![1]! },
-          }),
-        ],
-      }),
-      "gallery.list": () => ({
-        entries: [
-          {
-            name: "llama-cpp",
-            gallery: "main",
-            kind: "meta",
-            development: false,
-            description: "LLM inference",
-            capabilities: {},
-          },
-          { name: "whisper", gallery: "main", kind: "concrete", development: false, version: "1.7.0" },
-        ],
-      }),
-      "gallery.resolve": (req) => ({
-        backend: req.backend,
-        nodes: (req.nodes ?? []).map((nodeId) =>
-          nodeId === "cpu-01"
-            ? { nodeId, capability: "cpu", error: "no build of llama-cpp for capability cpu" }
-            : { nodeId, capability: "nvidia-cuda-12", concrete: "cuda12-llama-cpp" },
-        ),
-      }),
-    });
+    responder = startResponder(client, HANDLERS);
   });
   afterEach(() => {
     unmountAll();
@@ -278,10 +279,7 @@ describe("commands: key → confirm → a real request to a controller peer over
       await r.press("2");
       await r.waitForFrame("Backends [");
     } finally {
-      responder = startResponder(client, {
-        "upgrades.check": () => ({ upgrades: [], checkedAt: NOW, headRequests: 0 }),
-      });
+      responder = startResponder(client, HANDLERS);
     }
-    await waitFor("responder back", () => true);
   });
 });
