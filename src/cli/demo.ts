@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { DemoCluster } from "../demo/cluster.js";
+import { demoEnv } from "../demo/processes.js";
 import { int, parse, printedHelp } from "./args.js";
 
 const HELP = `Usage: backplane demo [--nodes N] [--no-dash] [--payload-mb N] [--rate-limit BYTES_PER_S]
@@ -71,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
       const bin = fileURLToPath(new URL("../../bin/backplane.js", import.meta.url));
       const dash = spawn(process.execPath, [bin, "dash", "--server", cluster.serverUrl], {
         stdio: "inherit",
+        env: demoEnv(),
       });
       await new Promise<void>((resolve) => dash.once("exit", () => resolve()));
       quiet = false;

@@ -5,7 +5,7 @@ import { ClusterClient, silentLogger } from "../client/index.js";
 import { buildImage, parseImageRef, pushImage } from "../oci/index.js";
 import { DEMO_UPGRADED, galleryYaml, initialBuilds, writeBackendDir, type DemoBuild } from "./catalog.js";
 import { NatsServer } from "./nats-server.js";
-import { removeDir, spawnLogged, stopProcess, tempDir, waitFor, type Spawned } from "./processes.js";
+import { demoEnv, removeDir, spawnLogged, stopProcess, tempDir, waitFor, type Spawned } from "./processes.js";
 import { Registry } from "./registry.js";
 
 const BIN = fileURLToPath(new URL("../../bin/backplane.js", import.meta.url));
@@ -139,7 +139,7 @@ export class DemoCluster {
   }
 
   private spawn(name: string, args: string[]): void {
-    this.children.push({ name, proc: spawnLogged(process.execPath, [BIN, ...args]) });
+    this.children.push({ name, proc: spawnLogged(process.execPath, [BIN, ...args], { env: demoEnv() }) });
   }
 
   private assertChildrenAlive(): void {

@@ -56,6 +56,16 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
+/**
+ * The environment for the demo's own processes: the operator's BACKPLANE_* settings (a context, a
+ * prefix, read-only) are for their cluster, not this one. Where the config lives and how much to
+ * log are kept.
+ */
+const KEPT = new Set(["BACKPLANE_CONFIG_DIR", "BACKPLANE_LOG_LEVEL"]);
+export function demoEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith("BACKPLANE_") || KEPT.has(k)));
+}
+
 export function spawnLogged(
   cmd: string,
   args: string[],

@@ -15,7 +15,8 @@ const alive = (pid: number) => {
 
 describe("backplane demo --no-dash", () => {
   it("brings up four healthy nodes, installs on request, and leaves nothing behind", async () => {
-    const demo = spawnBackplane(["demo", "--no-dash", "--payload-mb", "1"]);
+    // An operator's own settings for their cluster must not leak into the demo's processes.
+    const demo = spawnBackplane(["demo", "--no-dash", "--payload-mb", "1"], { BACKPLANE_PREFIX: "theirs" });
     try {
       const server = await waitFor(
         "the demo to print how to attach",
