@@ -1,4 +1,4 @@
-import { ClusterClient, silentLogger } from "../client/index.js";
+import { ClusterClient, silentLogger, validateServers } from "../client/index.js";
 import { connectionFlags, int, parse, UsageError, type Parsed } from "./args.js";
 import { applyContext, clientOptions, contextFor } from "./connect.js";
 
@@ -17,6 +17,13 @@ export const commonFlags = {
 export async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
   const opts = clientOptions(p, name, silentLogger, { interactive: true });
   applyContext(p, opts, await contextFor(p, true));
+  // Retrying cannot fix a malformed URL: a one-shot command says so at once (the dashboard keeps
+  // showing it and retrying, since the operator may be fixing the config meanwhile).
+  try {
+    validateServers(opts.servers);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const timeoutMs = (int(p.values["connect-timeout"], "connect-timeout", 1) ?? 10) * 1000;
   const client = ClusterClient.open({
     ...opts,

@@ -181,9 +181,6 @@ export class ClusterClient {
           server: this.opts.servers.join(","),
         });
         this.log.warn("cannot reach NATS, retrying", { reason, attempt });
-        if (/bad server URL|no NATS server/.test(reason)) {
-          // Retrying cannot fix a malformed URL; surface it, but keep the loop alive for the UI.
-        }
         await new Promise<void>((r) => {
           const t = setTimeout(r, backoffMs(attempt));
           this.wakeRetry = () => {

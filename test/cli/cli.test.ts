@@ -121,6 +121,10 @@ describe("backplane CLI", () => {
     const r = await cli("backends", "install", "piper");
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--node ID\[,ID\] or --all/);
+    // A malformed server is a usage error at once, not a wait for the connect timeout.
+    const bad = await runBackplane(["nodes", "list", "--server", "http://nats.example:4222"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/bad server URL "http:\/\/nats.example:4222"/);
   });
 
   // Last: it breaks the registry for everything after it.
