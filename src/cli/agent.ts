@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
 import { createLogger } from "../client/log.js";
+import { onStopSignal } from "./stop-signal.js";
 import {
   CONNECTION_HELP,
   connectionFlags,
@@ -134,31 +135,22 @@ export async function run(argv: string[]): Promise<number> {
   });
 
   const aborted = new AbortController();
-  let stopping = false;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn("second signal: exiting now", { signal: sig });
-      process.exit(130);
-    }
-    stopping = true;
-    log.info("stopping", { signal: sig });
+  const offSignals = onStopSignal(log, () => {
     aborted.abort();
     void agent.stop().finally(done);
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  });
   try {
     await agent.start(aborted.signal);
   } catch (e) {
-    if (!stopping) {
+    if (!aborted.signal.aborted) {
+      offSignals();
       await agent.stop();
       throw e;
     }
   }
   await finished;
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
+  offSignals();
   return 0;
 }

@@ -18,6 +18,7 @@ import {
   UsageError,
 } from "./args.js";
 import { clientOptions } from "./connect.js";
+import { onStopSignal } from "./stop-signal.js";
 import { ClusterClient } from "../client/index.js";
 
 // `--token` is the HTTP bearer token here; the NATS token moves to `--nats-token`.
@@ -150,13 +151,10 @@ export async function run(argv: string[]): Promise<number> {
     galleries: ctl.galleryStatus.map((g) => `${g.name}:${g.entries}`),
   });
 
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-  });
-  log.info("shutting down");
+  let offSignals = () => {};
+  await new Promise<void>((resolve) => (offSignals = onStopSignal(log, resolve)));
   await ctl.stop();
   await client.close();
+  offSignals();
   return 0;
 }
