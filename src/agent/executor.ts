@@ -59,10 +59,13 @@ export class Executor {
       throw new OpRefusedError(`${kind} of ${op.backend} has no target (the controller must resolve it)`);
     const store = this.d.store;
     if (target.meta) {
+      // Refused before the download: writing the meta is the last step, after the concrete is live.
       const k = await store.kind(target.meta);
       if (k === "concrete" || k === "legacy") {
         throw new OpRefusedError(`${target.meta} is installed as a concrete backend, not a meta`);
       }
+      if (k === "other")
+        throw new OpRefusedError(`${target.meta} exists in the backends directory and is not a backend`);
     }
     if (kind === "upgrade") {
       const installed =

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstat, readdir, readFile, readlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
@@ -313,6 +313,23 @@ describe("agent: install, upgrade, reinstall, delete, rollback against real serv
     expect(await lstat(join(agent.dir, "llama-cpp")).catch(() => null)).toBeNull();
     expect(await lstat(join(agent.dir, "cpu-llama-cpp")).catch(() => null)).toBeNull();
     expect(await lstat(join(agent.dir, ".generations", "cpu-llama-cpp")).catch(() => null)).toBeNull();
+  });
+
+  it("a meta whose name is taken by something that is not a backend is refused before any download", async () => {
+    await mkdir(join(agent.dir, "taken-meta"));
+    const img = await pushBackendImage(registry, "backends/cpu-taken", "1", {});
+    const op = await runOp(
+      client,
+      {
+        nodeId,
+        kind: "install",
+        backend: "taken-meta",
+        target: { name: "cpu-taken", uri: img.ref, meta: "taken-meta" },
+      },
+      "failed",
+    );
+    expect(op.error).toBe("taken-meta exists in the backends directory and is not a backend");
+    expect(await lstat(join(agent.dir, "cpu-taken")).catch(() => null)).toBeNull();
   });
 
   it("upgrade of a backend that is not installed fails with a clear error", async () => {
