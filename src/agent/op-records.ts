@@ -72,7 +72,7 @@ export class OpRecords {
         const last = cur.error ? `: ${cur.error}` : "";
         const next = this.ended(cur, "failed", now, {
           error: clip(
-            `gave up after ${cur.attempts} attempts; the last was interrupted while ${cur.phase ?? "starting"}${last}`,
+            `gave up after ${cur.attempts} attempts; the last ${cur.phase ? `was interrupted while ${cur.phase}` : "ended"}${last}`,
           ),
         });
         decision = { action: "failed", record: next };
@@ -137,10 +137,17 @@ export class OpRecords {
   }
 
   /** The agent is stopping mid-op: hand the op back so the restarted agent runs it again. */
-  async requeue(opId: string, reason: string): Promise<void> {
+  async requeue(opId: string): Promise<void> {
     await this.client.modify("ops", this.key(opId), (cur) =>
       cur.state === "running"
-        ? { ...cur, state: "queued", phase: undefined, updatedAt: Date.now(), error: clip(reason) }
+        ? {
+            ...cur,
+            state: "queued",
+            phase: undefined,
+            updatedAt: Date.now(),
+            // The record's phase is the one setPhase kept current, not the one the op started in.
+            error: `interrupted: the agent stopped while ${cur.phase ?? "starting"}`,
+          }
         : null,
     );
   }

@@ -276,9 +276,7 @@ export class Worker {
       if (reason instanceof ShutdownError) {
         void progress?.finish();
         if (op.running) {
-          await this.records
-            .requeue(opId, `interrupted: the agent stopped while ${record.phase ?? "starting"}`)
-            .catch(() => {});
+          await this.records.requeue(opId).catch(() => {});
         }
         log.info("op interrupted by shutdown; it will run again after the restart");
         op.msg.nak();
