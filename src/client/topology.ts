@@ -107,7 +107,8 @@ export async function ensureTopology(
   return { jsm, buckets };
 }
 
-async function openOrCreate(
+/** Attach to a KV bucket, creating it if it does not exist (another replica may win that race). */
+export async function openOrCreate(
   jsm: JetStreamManager,
   kvm: Kvm,
   name: string,
@@ -120,5 +121,10 @@ async function openOrCreate(
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
-  return kvm.create(name, opts);
+  try {
+    return await kvm.create(name, opts);
+  } catch (e) {
+    if (!/already in use|exists/i.test(errorMessage(e))) throw e;
+    return kvm.open(name);
+  }
 }

@@ -1,8 +1,7 @@
 import { StorageType } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { z } from "zod";
-import { isCasConflict, type ClusterClient } from "../client/index.js";
-import { errorMessage } from "../client/log.js";
+import { isCasConflict, openOrCreate, type ClusterClient } from "../client/index.js";
 import { bucketNames, decode, encode, isTerminal, type OpRecord } from "../protocol/index.js";
 
 const Claim = z.object({ v: z.literal(1), opId: z.string(), at: z.number(), by: z.string() });
@@ -33,18 +32,11 @@ export class ClaimStore {
     settleMs = CLAIM_SETTLE_MS,
   ): Promise<ClaimStore> {
     const name = `${bucketNames(client.prefix).ops}_claims`;
-    const kvm = new Kvm(client.nc);
-    let kv: KV;
-    try {
-      await client.jsm.streams.info(`KV_${name}`);
-      kv = await kvm.open(name);
-    } catch (e) {
-      if (!/not found/i.test(errorMessage(e))) throw e;
-      kv = await kvm.create(name, { history: 1, replicas, storage: StorageType.File }).catch(async (e2) => {
-        if (!/already in use|exists/i.test(errorMessage(e2))) throw e2;
-        return kvm.open(name);
-      });
-    }
+    const kv = await openOrCreate(client.jsm, new Kvm(client.nc), name, {
+      history: 1,
+      replicas,
+      storage: StorageType.File,
+    });
     return new ClaimStore(kv, holder, settleMs);
   }
 
