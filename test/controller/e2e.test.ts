@@ -1,41 +1,22 @@
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { ClusterClient } from "../../src/client/index.js";
 import type { OpRecord, ProgressEvent } from "../../src/protocol/index.js";
 import { spawnBackplane } from "../harness/backplane.js";
-import type { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
-import { removeDir, stopProcess, tempDir, waitFor, type Spawned } from "../harness/proc.js";
-import { Registry } from "../harness/registry.js";
-import { connect, startNats, uniquePrefix, writeGallery } from "./cluster.js";
+import { stopProcess, waitFor, type Spawned } from "../harness/proc.js";
+import { connect, controllerSuite, uniquePrefix, writeGallery } from "./cluster.js";
 import { HoldingProxy } from "./holding-proxy.js";
 
 /**
  * End to end: the real `backplane controller` and `backplane agent` binaries (dist/, built with
- * `npx tsc -p tsconfig.build.json`), real nats-server, real docker-registry.
+ * `npx tsc -p tsconfig.build.json`), real nats-server, real docker-suite.registry.
  */
 
-let nats: NatsServer;
-let registry: Registry;
-let dir: string;
-const procs: Spawned[] = [];
-const cleanup: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  [nats, registry] = await Promise.all([startNats(), Registry.start()]);
-  dir = await tempDir("e2e");
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-  await Promise.all(procs.splice(0).map((p) => stopProcess(p, "SIGKILL")));
-});
-afterAll(async () => {
-  await Promise.all([nats.dispose(), registry.dispose()]);
-  await removeDir(dir);
-});
+const suite = controllerSuite("e2e", { registry: true });
 
 const FAST_CONTROLLER = [
   "--heartbeat-interval",
@@ -59,7 +40,7 @@ function controller(prefix: string, gallery: string, id: string, extra: string[]
     [
       "controller",
       "--server",
-      nats.url,
+      suite.nats.url,
       "--prefix",
       prefix,
       "--gallery",
@@ -67,7 +48,7 @@ function controller(prefix: string, gallery: string, id: string, extra: string[]
       "--id",
       id,
       "--gallery-cache",
-      join(dir, `cache-${prefix}`),
+      join(suite.dir, `cache-${prefix}`),
       "--http",
       "127.0.0.1:0",
       ...FAST_CONTROLLER,
@@ -75,17 +56,17 @@ function controller(prefix: string, gallery: string, id: string, extra: string[]
     ],
     { BACKPLANE_LOG_LEVEL: "info" },
   );
-  procs.push(p);
+  suite.defer(() => stopProcess(p, "SIGKILL"));
   return p;
 }
 
 function agent(prefix: string, nodeId: string, extra: string[] = []): { proc: Spawned; dir: string } {
-  const backends = join(dir, `${prefix}-${nodeId}`);
+  const backends = join(suite.dir, `${prefix}-${nodeId}`);
   const proc = spawnBackplane(
     [
       "agent",
       "--server",
-      nats.url,
+      suite.nats.url,
       "--prefix",
       prefix,
       "--node-id",
@@ -101,7 +82,7 @@ function agent(prefix: string, nodeId: string, extra: string[] = []): { proc: Sp
     ],
     { BACKPLANE_LOG_LEVEL: "info" },
   );
-  procs.push(proc);
+  suite.defer(() => stopProcess(proc, "SIGKILL"));
   return { proc, dir: backends };
 }
 
@@ -117,8 +98,8 @@ async function httpUrl(p: Spawned): Promise<string> {
 }
 
 async function client(prefix: string): Promise<ClusterClient> {
-  const c = await connect(nats.url, prefix);
-  cleanup.push(() => c.close());
+  const c = await connect(suite.nats.url, prefix);
+  suite.defer(() => c.close());
   return c;
 }
 
@@ -139,9 +120,9 @@ const metadata = async (backends: string, name: string) =>
 describe("end to end with the real agent", () => {
   it("seed 001: an upgrade replaces run.sh and metadata records the new version and digest", async () => {
     const prefix = uniquePrefix();
-    const v1 = await pushBackendImage(registry, "e2e/up", "v", { runSh: "#!/bin/sh\necho one\n" });
+    const v1 = await pushBackendImage(suite.registry, "e2e/up", "v", { runSh: "#!/bin/sh\necho one\n" });
     const gallery = await writeGallery(
-      dir,
+      suite.dir,
       `- name: up\n  uri: ${v1.ref}\n  version: "1.0.0"\n`,
       `${prefix}.yaml`,
     );
@@ -167,7 +148,7 @@ describe("end to end with the real agent", () => {
     expect(await metadata(a.dir, "up")).toMatchObject({ name: "up", version: "1.0.0", digest: v1.digest });
 
     // A new build and a gallery bump.
-    const v2 = await pushBackendImage(registry, "e2e/up", "v", { runSh: "#!/bin/sh\necho two\n" });
+    const v2 = await pushBackendImage(suite.registry, "e2e/up", "v", { runSh: "#!/bin/sh\necho two\n" });
     await writeFile(gallery, `- name: up\n  uri: ${v1.ref}\n  version: "1.1.0"\n`);
     const flagged = await waitFor("upgrade flagged", async () => {
       const r = (await (await fetch(`${base}/api/backends/upgrades/check`, { method: "POST" })).json()) as {
@@ -209,11 +190,11 @@ describe("end to end with the real agent", () => {
   it("seed 002: an upgrade streams progress from the first second", async () => {
     const prefix = uniquePrefix();
     const payload = randomBytes(6 * 1024 * 1024); // incompressible, so the rate limit stretches the pull
-    const v1 = await pushBackendImage(registry, "e2e/big", "v", {
+    const v1 = await pushBackendImage(suite.registry, "e2e/big", "v", {
       runSh: "#!/bin/sh\necho one\n",
       files: { "blob.bin": payload },
     });
-    const gallery = await writeGallery(dir, `- name: big\n  uri: ${v1.ref}\n`, `${prefix}.yaml`);
+    const gallery = await writeGallery(suite.dir, `- name: big\n  uri: ${v1.ref}\n`, `${prefix}.yaml`);
     const c = await client(prefix);
     const base = await httpUrl(controller(prefix, gallery, "ctl-1"));
     agent(prefix, "n1", ["--rate-limit", "2M"]);
@@ -224,13 +205,13 @@ describe("end to end with the real agent", () => {
     );
     const opId = (await c.call("ops.install", { backend: "big", nodes: ["n1"] })).admitted[0]!.opId;
     expect((await settled(c, opId)).state).toBe("succeeded");
-    await pushBackendImage(registry, "e2e/big", "v", {
+    await pushBackendImage(suite.registry, "e2e/big", "v", {
       runSh: "#!/bin/sh\necho two\n",
       files: { "blob.bin": randomBytes(6 * 1024 * 1024) },
     });
 
     const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/events`);
-    cleanup.push(async () => ws.close());
+    suite.defer(async () => ws.close());
     const progress: Array<{ got: number; p: ProgressEvent }> = [];
     ws.on("message", (m) => {
       const e = JSON.parse(String(m)) as { type: string; progress?: ProgressEvent };
@@ -251,11 +232,11 @@ describe("end to end with the real agent", () => {
 
   it("two replicas: kill the leader mid-check; the other finishes, no upgrade runs twice, no op lost", async () => {
     const prefix = uniquePrefix();
-    const proxy = await HoldingProxy.start(registry.host);
-    cleanup.push(() => proxy.close());
-    const v1 = await pushBackendImage(registry, "e2e/ha", "v", { runSh: "#!/bin/sh\necho one\n" });
+    const proxy = await HoldingProxy.start(suite.registry.host);
+    suite.defer(() => proxy.close());
+    const v1 = await pushBackendImage(suite.registry, "e2e/ha", "v", { runSh: "#!/bin/sh\necho one\n" });
     const uri = `${proxy.host}/e2e/ha:v`;
-    const gallery = await writeGallery(dir, `- name: ha\n  uri: ${uri}\n`, `${prefix}.yaml`);
+    const gallery = await writeGallery(suite.dir, `- name: ha\n  uri: ${uri}\n`, `${prefix}.yaml`);
     const c = await client(prefix);
     const a = controller(prefix, gallery, "ctl-a");
     await waitFor("ctl-a leads", () => /"msg":"became leader"/.test(a.output()), 20_000);
@@ -271,7 +252,7 @@ describe("end to end with the real agent", () => {
     for (const op of installs) expect((await settled(c, op.opId)).state).toBe("succeeded");
     expect(v1.digest).toMatch(/^sha256:/);
 
-    await pushBackendImage(registry, "e2e/ha", "v", { runSh: "#!/bin/sh\necho two\n" });
+    await pushBackendImage(suite.registry, "e2e/ha", "v", { runSh: "#!/bin/sh\necho two\n" });
     proxy.holding = true;
     const headsBefore = proxy.heads;
     await c.call("settings.set", { autoUpgrade: true, actor: "test" });

@@ -1,34 +1,25 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { encode, type NodeStatus } from "../../src/protocol/index.js";
 import { keysOf } from "../../src/controller/snapshot.js";
-import type { NatsServer } from "../harness/nats-server.js";
 import { waitFor } from "../harness/proc.js";
-import { connect, startNats, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
+import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
 import { heartbeat } from "./facts.js";
 import { FakeNode } from "./fake-node.js";
 
-let nats: NatsServer;
-const cleanup: Array<() => Promise<void>> = [];
-beforeAll(async () => {
-  nats = await startNats();
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-});
-afterAll(() => nats.dispose());
+const suite = controllerSuite("health");
 
 async function setup(requireApproval = false) {
   const prefix = uniquePrefix();
-  const client = await connect(nats.url, prefix);
-  cleanup.push(() => client.close());
-  const r = await startReplica(nats.url, prefix, { requireApproval });
-  cleanup.push(() => r.stop());
+  const client = await connect(suite.nats.url, prefix);
+  suite.defer(() => client.close());
+  const r = await startReplica(suite.nats.url, prefix, { requireApproval });
+  suite.defer(() => r.stop());
   await waitLeader([r]);
   const node = async (id: string) => {
     const n = new FakeNode(client, { nodeId: id, heartbeatMs: 100 });
     await n.start({ work: false });
-    cleanup.push(() => n.stop());
+    suite.defer(() => n.stop());
     return n;
   };
   return { client, node, r };
@@ -40,7 +31,7 @@ function statuses(client: ClusterClient, id: string): NodeStatus[] {
   const w = client.watch("nodes", (e) => {
     if (e.type === "put" && e.key === id && seen.at(-1) !== e.value.status) seen.push(e.value.status);
   });
-  cleanup.push(async () => w.stop());
+  suite.defer(async () => w.stop());
   return seen;
 }
 
