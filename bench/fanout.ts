@@ -19,6 +19,8 @@ import { ClusterClient, silentLogger } from "../src/client/index.js";
 import { Controller } from "../src/controller/controller.js";
 import { NatsServer } from "../src/demo/nats-server.js";
 import { Registry } from "../src/demo/registry.js";
+import { waitFor } from "../src/demo/processes.js";
+import { backendName, nodeId } from "./lib/synthetic-cluster.js";
 import { buildImage, parseImageRef, pushImage } from "../src/oci/index.js";
 import { streamNames, type Heartbeat, type InstalledBackend } from "../src/protocol/index.js";
 
@@ -27,22 +29,8 @@ const { values } = parseArgs({
 });
 const NODES = Number(values.nodes);
 const BACKENDS = Number(values.backends);
-const nodeId = (i: number) => `gpu-${String(i).padStart(3, "0")}`;
-const backendName = (j: number) => `backend-${String(j).padStart(2, "0")}`;
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | null | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Polls every 5 ms: the figures are timed through it. */
+const until = <T>(what: string, check: () => Promise<T | null | false>) => waitFor(what, check, 60_000, 5);
 
 /** Counts HEADs on their way to the registry. */
 async function countingProxy(
