@@ -322,10 +322,13 @@ export class ClusterClient {
       {
         logger: this.log,
         ...opts,
-        onReconnect: (restart) => {
-          this.reconnectListeners.add(restart);
-          return () => this.reconnectListeners.delete(restart);
-        },
+        onReconnect:
+          opts.resumeOnReconnect === false
+            ? undefined
+            : (restart) => {
+                this.reconnectListeners.add(restart);
+                return () => this.reconnectListeners.delete(restart);
+              },
       },
     );
   }

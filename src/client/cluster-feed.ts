@@ -35,6 +35,9 @@ export type FeedEvent =
    */
   | { kind: "ready"; key: FeedBucket; keys: string[] };
 
+/** The feed starts every watch afresh on reconnect (below); the client must not resume them too. */
+const RESTARTED_HERE = { resumeOnReconnect: false } as const;
+
 /** What the dashboard needs from the client to issue commands (ClusterClient has it). */
 export interface ApiCaller {
   call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>>;
@@ -95,23 +98,27 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
       let live = false;
       try {
         watchers.push(
-          client.watch(bucket, (e) => {
-            if (gen !== generation) return;
-            if (e.type === "ready") {
-              live = true;
-              coalescer.push({ kind: "ready", key: bucket, keys: [...snapshot] });
-              return;
-            }
-            if (!live) {
-              if (e.type === "put") snapshot.add(e.key);
-              else snapshot.delete(e.key);
-            }
-            coalescer.push({
-              kind: bucket,
-              key: e.key,
-              value: e.type === "put" ? e.value : null,
-            } as FeedEvent);
-          }),
+          client.watch(
+            bucket,
+            (e) => {
+              if (gen !== generation) return;
+              if (e.type === "ready") {
+                live = true;
+                coalescer.push({ kind: "ready", key: bucket, keys: [...snapshot] });
+                return;
+              }
+              if (!live) {
+                if (e.type === "put") snapshot.add(e.key);
+                else snapshot.delete(e.key);
+              }
+              coalescer.push({
+                kind: bucket,
+                key: e.key,
+                value: e.type === "put" ? e.value : null,
+              } as FeedEvent);
+            },
+            RESTARTED_HERE,
+          ),
         );
       } catch (e) {
         sink.problem(`cannot watch ${bucket}: ${errorMessage(e)}`);

@@ -22,6 +22,12 @@ export interface WatchOptions {
   /** Called once per bad key revision with the reason; the entry is skipped. */
   onInvalid?: (key: string, error: string) => void;
   logger?: Logger;
+  /**
+   * Restart from the next revision after every reconnect (default). Off for a caller that
+   * starts its watches afresh on reconnect itself (the dashboard feed, which re-reads the whole
+   * state to learn what was deleted meanwhile): both would create a consumer for nothing.
+   */
+  resumeOnReconnect?: boolean;
 }
 
 /**
