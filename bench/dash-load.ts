@@ -71,7 +71,6 @@ class PtyDash {
       TERM: "xterm-256color",
       BACKPLANE_CONFIG_DIR: configDir,
     };
-    delete env.CI;
     delete env.NO_COLOR;
     delete env.FORCE_COLOR;
     // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the dashboard.

@@ -124,6 +124,10 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // Ink draws only the last frame, at exit, when it believes it runs in CI (is-in-ci reads these
+  // when Ink is imported); this is an interactive terminal, so a shell that exports CI must not blank it.
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
   boundHeapGrowth();
   const { runDashboard } = await import("./dash-screen.js");
   return runDashboard({

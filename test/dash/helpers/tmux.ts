@@ -34,11 +34,12 @@ export class TmuxDash {
   static async start(args: string[], env: Record<string, string>, cols = 80, rows = 24): Promise<TmuxDash> {
     const socket = `bp-dash-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const session = "dash";
-    const envs = Object.entries({ TERM: "xterm-256color", ...env })
+    // CI set, as on a runner: the dashboard must draw on a terminal whatever the shell exports.
+    const envs = Object.entries({ TERM: "xterm-256color", CI: "true", ...env })
       .map(([k, v]) => `${k}=${shellQuote(v)}`)
       .join(" ");
     const cmd =
-      `env -u CI -u FORCE_COLOR -u NO_COLOR ${envs} ${shellQuote(process.execPath)} ${shellQuote(BIN)} ${args.map(shellQuote).join(" ")}; ` +
+      `env -u FORCE_COLOR -u NO_COLOR ${envs} ${shellQuote(process.execPath)} ${shellQuote(BIN)} ${args.map(shellQuote).join(" ")}; ` +
       `code=$?; echo; echo "STTY: $(stty -a | tr '\\n' ' ')"; echo "EXITED=$code"; sleep 600`;
     await run("tmux", [
       "-L",
