@@ -2,7 +2,8 @@ import type { ClusterClient } from "../client/index.js";
 import { z } from "zod";
 import { InstalledBackend, NodeId, type ApiMethod, type ApiResult } from "../protocol/index.js";
 import { list, UsageError, type Parsed } from "./args.js";
-import { printJson, printTable, shortDigest } from "./output.js";
+import { shortDigest } from "../format/units.js";
+import { printJson, printTable } from "./output.js";
 import { actor, openSession, runGroup, type Subcommand } from "./session.js";
 import { exitCodeFor, waitForOps } from "./wait.js";
 

@@ -1,6 +1,7 @@
 import type { NodeRecord } from "../protocol/index.js";
 import { UsageError } from "./args.js";
-import { ago, bytes, printJson, printTable } from "./output.js";
+import { age, bytes } from "../format/units.js";
+import { printJson, printTable } from "./output.js";
 import { actor, openSession, runGroup, type Subcommand } from "./session.js";
 
 function nodeRows(nodes: NodeRecord[]): string[][] {
@@ -10,7 +11,7 @@ function nodeRows(nodes: NodeRecord[]): string[][] {
     n.last.capability,
     n.last.gpu.vendor === "none" ? "-" : `${n.last.gpu.vendor} ${bytes(n.last.gpu.vramBytes)}`,
     bytes(n.last.disk.freeBytes),
-    ago(n.lastHeartbeatAt),
+    age(n.lastHeartbeatAt, Date.now()),
     String(n.last.runningOps),
   ]);
 }

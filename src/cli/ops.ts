@@ -1,6 +1,7 @@
 import { isTerminal, type OpRecord } from "../protocol/index.js";
 import { int, list, str, UsageError } from "./args.js";
-import { ago, printJson, printTable } from "./output.js";
+import { age } from "../format/units.js";
+import { printJson, printTable } from "./output.js";
 import { actor, openSession, runGroup, type Subcommand } from "./session.js";
 import { exitCodeFor, opLine, progressLine, waitForOps } from "./wait.js";
 
@@ -12,7 +13,7 @@ function opRows(ops: OpRecord[]): string[][] {
     op.target && op.target.name !== op.backend ? `${op.backend} → ${op.target.name}` : op.backend,
     op.state + (op.dismissed ? " (dismissed)" : ""),
     op.phase ?? "",
-    ago(op.updatedAt),
+    age(op.updatedAt, Date.now()),
     op.error ?? "",
   ]);
 }

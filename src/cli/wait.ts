@@ -1,13 +1,13 @@
 import type { ClusterClient } from "../client/index.js";
 import { isTerminal, opKey, type Admitted, type OpRecord, type ProgressEvent } from "../protocol/index.js";
-import { bytes } from "./output.js";
+import { bytes, duration, rate } from "../format/units.js";
 
 /** A one-line, log-friendly rendering of a progress event. */
 export function progressLine(e: ProgressEvent): string {
   const pct = e.bytesTotal ? ` ${Math.floor((e.bytesDone / e.bytesTotal) * 100)}%` : "";
-  const eta = e.etaSec !== null && !e.final ? ` eta ${Math.ceil(e.etaSec)}s` : "";
-  const rate = e.bytesPerSec > 0 ? ` ${bytes(e.bytesPerSec)}/s` : "";
-  return `${e.nodeId} ${e.opId} ${e.backend} ${e.phase}${pct} ${bytes(e.bytesDone)}/${bytes(e.bytesTotal)}${rate}${eta}`;
+  const eta = e.etaSec !== null && !e.final ? ` eta ${duration(Math.ceil(e.etaSec))}` : "";
+  const speed = e.bytesPerSec > 0 ? ` ${rate(e.bytesPerSec)}` : "";
+  return `${e.nodeId} ${e.opId} ${e.backend} ${e.phase}${pct} ${bytes(e.bytesDone)}/${bytes(e.bytesTotal)}${speed}${eta}`;
 }
 
 export function opLine(op: OpRecord): string {
