@@ -4,7 +4,7 @@ import { InstalledBackend, NodeId, type ApiMethod, type ApiResult } from "../pro
 import { list, UsageError, type Parsed } from "./args.js";
 import { shortDigest } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
-import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 import { exitCodeFor, waitForOps } from "./wait.js";
 
 /** What `backplane backends list --json` prints. */
@@ -59,8 +59,7 @@ function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, exampl
     flags: targetFlags,
     async run(p, [name]) {
       if (!name) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const nodes = await targetNodes(client, p, nodesRequired);
         const res = await callAdmit(client, method, { backend: name, nodes, actor: actor() });
         if (p.values.json && !p.values.wait) printJson(res);
@@ -77,9 +76,7 @@ function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, exampl
         const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress });
         if (p.values.json) printJson({ ops: done, refused: res.refused });
         return Math.max(exitCodeFor(done), res.refused.length > 0 ? 1 : 0);
-      } finally {
-        await client.close();
-      }
+      });
     },
   };
 }
@@ -89,8 +86,7 @@ const subs: Record<string, Subcommand> = {
     usage: "backplane backends list [--node ID] [--json]   installed backends per node",
     flags: { node: { type: "string", multiple: true } },
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const only = new Set(list(p.values.node));
         const rows = (await client.list("inventory"))
           .filter((e) => only.size === 0 || only.has(e.key))
@@ -113,31 +109,25 @@ const subs: Record<string, Subcommand> = {
           "no backends installed",
         );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   upgrades: {
     usage: "backplane backends upgrades [--json]   upgrades the last check found",
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const res = await client.call("upgrades.list", {});
         if (p.values.json) return (printJson(res), 0);
         printUpgrades(res.upgrades);
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   check: {
     usage:
       "backplane backends check [--json]   check the gallery for upgrades now; returns when the round is done",
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const res = await client.call("upgrades.check", { actor: actor() });
         if (p.values.json) return (printJson(res), 0);
         printUpgrades(res.upgrades);
@@ -145,9 +135,7 @@ const subs: Record<string, Subcommand> = {
           `checked ${new Date(res.checkedAt).toISOString()} (${res.headRequests} registry HEAD requests)\n`,
         );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   install: admit(

@@ -2,7 +2,7 @@ import type { NodeRecord } from "../protocol/index.js";
 import { UsageError } from "./args.js";
 import { age, bytes } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
-import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 
 function nodeRows(nodes: NodeRecord[]): string[][] {
   return nodes.map((n) => [
@@ -22,8 +22,7 @@ function nodeAction(verb: "drain" | "resume" | "approve", what: string): Subcomm
     flags: verb === "drain" ? { reason: { type: "string" } } : {},
     async run(p, [id]) {
       if (!id) throw new UsageError(`backplane nodes ${verb} needs a node ID`);
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const reason = typeof p.values.reason === "string" ? p.values.reason : undefined;
         const res = await client.call(`nodes.${verb}`, {
           nodeId: id,
@@ -33,9 +32,7 @@ function nodeAction(verb: "drain" | "resume" | "approve", what: string): Subcomm
         if (p.values.json) printJson(res);
         else process.stdout.write(`${res.node.id}: ${res.node.status}\n`);
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   };
 }
@@ -44,8 +41,7 @@ const subs: Record<string, Subcommand> = {
   list: {
     usage: "backplane nodes list [--json]   every node with status, capability, GPU, disk, heartbeat age",
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const res = await client.call("nodes.list", {});
         if (p.values.json) return (printJson(res), 0);
         printTable(
@@ -54,9 +50,7 @@ const subs: Record<string, Subcommand> = {
           "no nodes yet",
         );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   drain: nodeAction("drain", "stop sending work to a node; queued work there fails at once"),

@@ -2,7 +2,7 @@ import { isTerminal, type OpRecord } from "../protocol/index.js";
 import { int, list, str, UsageError } from "./args.js";
 import { age } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
-import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 import { exitCodeFor, opLine, progressLine, waitForOps } from "./wait.js";
 
 function opRows(ops: OpRecord[]): string[][] {
@@ -24,8 +24,7 @@ function opAction(verb: "cancel" | "dismiss" | "retry", what: string): Subcomman
     flags: verb === "retry" ? { wait: { type: "boolean" } } : {},
     async run(p, [opId]) {
       if (!opId) throw new UsageError(`backplane ops ${verb} needs an OP_ID (see 'backplane ops list')`);
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const res = await client.call(`ops.${verb}`, { opId, actor: actor() });
         if (verb === "retry" && p.values.wait) {
           const done = await waitForOps(client, [{ nodeId: res.op.nodeId, opId }]);
@@ -35,9 +34,7 @@ function opAction(verb: "cancel" | "dismiss" | "retry", what: string): Subcomman
         if (p.values.json) printJson(res);
         else process.stdout.write(opLine(res.op) + "\n");
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   };
 }
@@ -48,8 +45,7 @@ const subs: Record<string, Subcommand> = {
       "backplane ops list [--all] [--node ID] [--backend NAME] [--json]   active ops (--all adds finished ones)",
     flags: { all: { type: "boolean" }, node: { type: "string" }, backend: { type: "string" } },
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const node = str(p.values.node);
         const backend = str(p.values.backend);
         const res = await client.call("ops.list", {
@@ -64,9 +60,7 @@ const subs: Record<string, Subcommand> = {
           "no operations",
         );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   watch: {
@@ -74,9 +68,8 @@ const subs: Record<string, Subcommand> = {
       "backplane ops watch [OP_ID...] [--node ID]   print state changes and progress lines (no TUI); with ids, exits when they finish\n\nExample:\n  backplane ops watch --node gpu-01 | tee rollout.log",
     flags: { node: { type: "string", multiple: true } },
     async run(p, ids) {
-      const client = await openSession(p);
       const out = (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`);
-      try {
+      return withSession(p, async (client) => {
         if (ids.length > 0) {
           const ops = await Promise.all(ids.map((opId) => client.call("ops.get", { opId })));
           const done = await waitForOps(
@@ -104,9 +97,7 @@ const subs: Record<string, Subcommand> = {
           process.once("SIGTERM", resolve);
         });
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   cancel: opAction("cancel", "cancel an op (persisted first, then signalled to the agent)"),
@@ -117,8 +108,7 @@ const subs: Record<string, Subcommand> = {
       "backplane ops history [--limit N] [--node ID] [--backend NAME] [--json]   the audit trail, newest first",
     flags: { limit: { type: "string" }, node: { type: "string" }, backend: { type: "string" } },
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const node = str(p.values.node);
         const backend = str(p.values.backend);
         const res = await client.call("ops.history", {
@@ -141,9 +131,7 @@ const subs: Record<string, Subcommand> = {
           "no history yet",
         );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
 };

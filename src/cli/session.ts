@@ -14,7 +14,7 @@ export const commonFlags = {
  * Connect for a one-shot CLI command: give up after --connect-timeout (default 10 s) with the
  * reason the client saw, instead of retrying forever like the long-running roles do.
  */
-export async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
+async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
   const opts = clientOptions(p, name, silentLogger, { interactive: true });
   applyContext(p, opts, await contextFor(p, true));
   // Retrying cannot fix a malformed URL: a one-shot command says so at once (the dashboard keeps
@@ -44,6 +44,16 @@ export async function openSession(p: Parsed, name = "backplane-cli"): Promise<Cl
     throw new Error(`cannot reach NATS at ${opts.servers.join(",")} within ${timeoutMs / 1000} s: ${reason}`);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Run `use` on an open session, and close it however `use` ends. */
+export async function withSession<T>(p: Parsed, use: (client: ClusterClient) => Promise<T>): Promise<T> {
+  const client = await openSession(p);
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import { parseDuration, UsageError } from "./args.js";
 import { printJson, printTable } from "./output.js";
-import { actor, openSession, runGroup, type Subcommand } from "./session.js";
+import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 
 function onOff(s: string): boolean {
   if (/^(on|true|yes|1)$/i.test(s)) return true;
@@ -12,8 +12,7 @@ const subs: Record<string, Subcommand> = {
   get: {
     usage: "backplane settings get [--json]",
     async run(p) {
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const res = await client.call("settings.get", {});
         if (p.values.json) return (printJson(res), 0);
         const s = res.settings;
@@ -26,9 +25,7 @@ const subs: Record<string, Subcommand> = {
           ],
         );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
   set: {
@@ -41,8 +38,7 @@ const subs: Record<string, Subcommand> = {
       if (typeof auto !== "string" && typeof interval !== "string") {
         throw new UsageError("nothing to set: give --auto-upgrade and/or --check-interval");
       }
-      const client = await openSession(p);
-      try {
+      return withSession(p, async (client) => {
         const res = await client.call("settings.set", {
           ...(typeof auto === "string" ? { autoUpgrade: onOff(auto) } : {}),
           ...(typeof interval === "string"
@@ -60,9 +56,7 @@ const subs: Record<string, Subcommand> = {
             `auto-upgrade ${res.settings.autoUpgrade ? "on" : "off"}, check every ${res.settings.upgradeCheckIntervalSec}s\n`,
           );
         return 0;
-      } finally {
-        await client.close();
-      }
+      });
     },
   },
 };
