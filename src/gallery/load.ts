@@ -72,6 +72,11 @@ function defaultName(url: string): string {
 interface Slot {
   source: GallerySource;
   entries?: GalleryEntry[];
+  /** Hash of the text `entries` were parsed from: the same text again is not parsed again. */
+  textHash?: string;
+  /** The source's validators for that text, sent back so an unchanged gallery costs a 304. */
+  etag?: string;
+  lastModified?: string;
   warnings: GalleryWarning[];
   loadedAt?: number;
   fromCache: boolean;
@@ -80,15 +85,20 @@ interface Slot {
   checkedAt: number;
 }
 
+type Fetched = { text: string; etag?: string; lastModified?: string } | { unchanged: true };
+
 /**
  * Loads every configured gallery from files or http(s) URLs. A gallery that fails (unreachable,
  * broken YAML, empty) keeps its last good copy, from memory or from the disk cache, and reports why.
+ * A gallery whose text has not changed is neither parsed nor cached again, and the catalog in use
+ * is kept when no gallery changed.
  */
 export class GalleryLoader {
   private readonly slots: Slot[];
   private current: GalleryCatalog;
   private readonly log: Logger;
   private readonly now: () => number;
+  private inFlight: Promise<GalleryCatalog> | undefined;
 
   constructor(private readonly opts: GalleryLoaderOptions) {
     this.slots = opts.sources.map((source) => ({
@@ -121,25 +131,49 @@ export class GalleryLoader {
     }));
   }
 
-  /** (Re)load every gallery; never throws. Returns the catalog now in use. */
-  async load(): Promise<GalleryCatalog> {
-    await Promise.all(this.slots.map((s) => this.loadSlot(s)));
-    this.current = new GalleryCatalog(
-      this.slots.flatMap((s) => s.entries ?? []),
-      { devSuffix: this.opts.devSuffix },
-    );
+  /**
+   * (Re)load every gallery; never throws. Returns the catalog now in use. A call made while a load
+   * is under way joins it rather than fetching everything a second time.
+   */
+  load(): Promise<GalleryCatalog> {
+    this.inFlight ??= this.loadAll().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async loadAll(): Promise<GalleryCatalog> {
+    const changed = await Promise.all(this.slots.map((s) => this.loadSlot(s)));
+    if (changed.some(Boolean)) {
+      this.current = new GalleryCatalog(
+        this.slots.flatMap((s) => s.entries ?? []),
+        { devSuffix: this.opts.devSuffix },
+      );
+    }
     return this.current;
   }
 
   private cachePath(url: string): string | undefined {
     if (!this.opts.cacheDir) return undefined;
-    return join(this.opts.cacheDir, `${createHash("sha256").update(url).digest("hex").slice(0, 32)}.yaml`);
+    return join(this.opts.cacheDir, `${sha256(url).slice(0, 32)}.yaml`);
   }
 
-  private async loadSlot(s: Slot): Promise<void> {
+  /** Load one gallery; true when the entries in use changed. */
+  private async loadSlot(s: Slot): Promise<boolean> {
     s.checkedAt = this.now();
+    const had = s.entries;
     try {
-      const text = await this.fetchText(s.source.url);
+      const fetched = await this.fetchText(s);
+      if ("unchanged" in fetched) {
+        this.markFresh(s);
+        return false;
+      }
+      const { text } = fetched;
+      const hash = sha256(text);
+      if (s.entries && hash === s.textHash) {
+        this.markFresh(s, fetched);
+        return false;
+      }
       const parsed = parseGalleryIndex(text, s.source);
       if (parsed.entries.length === 0) {
         throw new Error(
@@ -150,10 +184,8 @@ export class GalleryLoader {
       }
       s.entries = parsed.entries;
       s.warnings = parsed.warnings;
-      s.loadedAt = this.now();
-      s.fromCache = false;
-      s.ok = true;
-      s.error = undefined;
+      s.textHash = hash;
+      this.markFresh(s, fetched);
       for (const w of parsed.warnings)
         this.log.warn("gallery entry skipped", { gallery: s.source.name, ...w });
       await this.saveCache(s.source.url, text);
@@ -169,15 +201,30 @@ export class GalleryLoader {
         fromCache: s.fromCache,
       });
     }
+    return s.entries !== had;
+  }
+
+  /** The source answered with the entries in use; `validators` name the text they came from. */
+  private markFresh(s: Slot, validators?: { etag?: string; lastModified?: string }): void {
+    if (validators) {
+      s.etag = validators.etag;
+      s.lastModified = validators.lastModified;
+    }
+    s.loadedAt = this.now();
+    s.fromCache = false;
+    s.ok = true;
+    s.error = undefined;
   }
 
   private async loadFromCache(s: Slot): Promise<void> {
     const path = this.cachePath(s.source.url);
     if (!path) return;
     try {
-      const parsed = parseGalleryIndex(await readFile(path, "utf8"), s.source);
+      const text = await readFile(path, "utf8");
+      const parsed = parseGalleryIndex(text, s.source);
       if (parsed.entries.length === 0) return;
       s.entries = parsed.entries;
+      s.textHash = sha256(text);
       s.warnings = parsed.warnings;
       s.fromCache = true;
       s.loadedAt = undefined;
@@ -199,13 +246,31 @@ export class GalleryLoader {
     }
   }
 
-  private async fetchText(url: string): Promise<string> {
+  private async fetchText(s: Slot): Promise<Fetched> {
+    const url = s.source.url;
     if (/^https?:\/\//i.test(url)) {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.opts.fetchTimeoutMs ?? 30_000) });
+      const headers: Record<string, string> = {};
+      if (s.entries && !s.fromCache) {
+        if (s.etag) headers["if-none-match"] = s.etag;
+        if (s.lastModified) headers["if-modified-since"] = s.lastModified;
+      }
+      const res = await fetch(url, {
+        headers,
+        signal: AbortSignal.timeout(this.opts.fetchTimeoutMs ?? 30_000),
+      });
+      if (res.status === 304 && Object.keys(headers).length > 0) return { unchanged: true };
       if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
-      return res.text();
+      return {
+        text: await res.text(),
+        etag: res.headers.get("etag") ?? undefined,
+        lastModified: res.headers.get("last-modified") ?? undefined,
+      };
     }
     const path = url.startsWith("file://") ? fileURLToPath(url) : url;
-    return readFile(path, "utf8");
+    return { text: await readFile(path, "utf8") };
   }
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/client/log.js";
 import { GalleryLoader, parseGallerySources } from "../../src/gallery/index.js";
 import { removeDir, tempDir } from "../harness/proc.js";
 import { FIXTURE_PATH, FIXTURE_URL } from "./fixture.js";
@@ -33,11 +34,21 @@ describe("GalleryLoader", () => {
   let body = GOOD;
   let status = 200;
   let url: string;
+  /** Sent as ETag when set; a request naming it gets a 304. */
+  let etag: string | undefined;
+  const asked: (string | undefined)[] = [];
 
   beforeAll(async () => {
     dir = await tempDir("gallery");
-    server = createServer((_req, res) => {
-      res.writeHead(status, { "content-type": "application/yaml" });
+    server = createServer((req, res) => {
+      const ifNoneMatch = req.headers["if-none-match"];
+      asked.push(ifNoneMatch);
+      if (etag && ifNoneMatch === etag) {
+        res.writeHead(304, { etag });
+        res.end();
+        return;
+      }
+      res.writeHead(status, { "content-type": "application/yaml", ...(etag ? { etag } : {}) });
       res.end(body);
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -118,5 +129,59 @@ describe("GalleryLoader", () => {
     const loader = new GalleryLoader({ sources: [{ name: "gone", url: join(dir, "missing.yaml") }] });
     expect((await loader.load()).size).toBe(0);
     expect(loader.status[0]!.error).toMatch(/ENOENT/);
+  });
+
+  it("does not parse an unchanged gallery again, and keeps the catalog in use when nothing changed", async () => {
+    const file = join(dir, "steady.yaml");
+    await writeFile(file, GOOD + "- name: junk\n");
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (msg: string) => warnings.push(msg) };
+    const loader = new GalleryLoader({ sources: [{ name: "steady", url: file }], logger });
+    const first = await loader.load();
+    expect(warnings).toEqual(["gallery entry skipped"]);
+
+    expect(await loader.load()).toBe(first);
+    expect(warnings).toHaveLength(1);
+    expect(loader.status[0]).toMatchObject({ ok: true, entries: 2, warnings: [{ name: "junk" }] });
+
+    await writeFile(file, GOOD + "- name: gamma\n  uri: quay.io/x/gamma:1\n");
+    const changed = await loader.load();
+    expect(changed).not.toBe(first);
+    expect(changed.find("gamma")?.uri).toBe("quay.io/x/gamma:1");
+  });
+
+  it("asks an http gallery with If-None-Match and takes a 304 as the same text", async () => {
+    body = GOOD;
+    status = 200;
+    etag = '"v1"';
+    asked.length = 0;
+    const loader = new GalleryLoader({ sources: [{ name: "web", url }] });
+    const first = await loader.load();
+    expect(await loader.load()).toBe(first);
+    expect(asked).toEqual([undefined, '"v1"']);
+    expect(loader.status[0]).toMatchObject({ ok: true, entries: 2 });
+
+    // A broken text's validator is not kept: the next request must not let a 304 pass it off as good.
+    body = "- name: alpha\n  uri: [broken\n";
+    etag = '"v2"';
+    await loader.load();
+    expect(loader.status[0]).toMatchObject({ ok: false, entries: 2 });
+    await loader.load();
+    expect(asked.slice(2)).toEqual(['"v1"', '"v1"']);
+    expect(loader.status[0]!.ok).toBe(false);
+    etag = undefined;
+    body = GOOD;
+  });
+
+  it("joins a load already under way instead of fetching twice", async () => {
+    body = GOOD;
+    status = 200;
+    asked.length = 0;
+    const loader = new GalleryLoader({ sources: [{ name: "web", url }] });
+    const [a, b] = await Promise.all([loader.load(), loader.load()]);
+    expect(a).toBe(b);
+    expect(asked).toHaveLength(1);
+    await loader.load();
+    expect(asked).toHaveLength(2);
   });
 });
