@@ -1,6 +1,6 @@
 import { endianness } from "node:os";
 import { isIndexType, MediaType } from "./media-types.js";
-import { httpGet } from "./http-get.js";
+import { rangedBody, rangedGet } from "./ranged-get.js";
 import { formatImageRef, type ImageRef } from "./reference.js";
 import { RegistryError, type RegistryClient } from "./registry-client.js";
 import { TransientError, verifiedStream, type VerifiedStream } from "./verified-stream.js";
@@ -174,6 +174,12 @@ export interface BlobStreamOptions {
   onRetry?(info: { from: number; attempt: number; error: string }): void;
 }
 
+/** The error for a blob GET answered with neither 200 nor 206; a 416 is retried (transient). */
+function blobRefusal(layer: Descriptor, status: number): Error {
+  const msg = `GET blob ${layer.digest.slice(0, 19)}: HTTP ${status}`;
+  return status === 416 ? new TransientError(msg) : new RegistryError(msg, status);
+}
+
 /**
  * A layer's bytes, size- and digest-checked, resuming with Range after a dropped connection. Each
  * resume starts again at the registry URL, so an expired presigned redirect is renewed.
@@ -196,33 +202,18 @@ export function blobStream(
     onRetry: o.onRetry,
     async open(from, signal) {
       const url = new URL(`${client.baseUrl(ref.registry)}/v2/${ref.repository}/blobs/${layer.digest}`);
-      const headers: Record<string, string> = from > 0 ? { range: `bytes=${from}-` } : {};
-      let authorization = await client.pullAuthorization(ref);
-      let res = await httpGet(url, { headers, authorization, signal });
+      const get = (authorization?: string) => rangedGet(url, from, { authorization, signal });
+      let res = await get(await client.pullAuthorization(ref));
       if (res.status === 401) {
         res.body.resume();
-        authorization = await client.pullAuthorization(
-          ref,
-          String(res.headers["www-authenticate"] ?? ""),
-          signal,
-        );
-        res = await httpGet(url, { headers, authorization, signal });
+        const challenge = String(res.headers["www-authenticate"] ?? "");
+        res = await get(await client.pullAuthorization(ref, challenge, signal));
         if (res.status === 401) {
           res.body.resume();
           throw new RegistryError(`${ref.registry}: authentication refused for ${ref.repository}`, 401);
         }
       }
-      if (res.status !== 200 && res.status !== 206) {
-        res.body.resume();
-        const msg = `GET blob ${layer.digest.slice(0, 19)}: HTTP ${res.status}`;
-        throw res.status === 416 ? new TransientError(msg) : new RegistryError(msg, res.status);
-      }
-      let start = 0;
-      if (res.status === 206) {
-        const m = /bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
-        start = m ? Number(m[1]) : from;
-      }
-      return { body: res.body, start };
+      return rangedBody(res, from, (status) => blobRefusal(layer, status));
     },
   });
 }

@@ -1,4 +1,4 @@
-import { httpGet } from "../../oci/http-get.js";
+import { rangedBody, rangedGet } from "../../oci/ranged-get.js";
 import { RegistryError } from "../../oci/registry-client.js";
 import { isLoopbackHost } from "../../oci/reference.js";
 import { verifiedStream } from "../../oci/verified-stream.js";
@@ -46,20 +46,12 @@ export function httpSource(uri: string, sha256: string | undefined, deps: Source
             throttle: deps.throttle,
             onRetry: (r) => deps.log.warn("resuming a download", { uri, from: r.from, error: r.error }),
             async open(from, sig) {
-              const res = await httpGet(url, {
-                headers: from > 0 ? { range: `bytes=${from}-` } : {},
-                signal: sig,
-              });
-              if (res.status !== 200 && res.status !== 206) {
-                res.body.resume();
-                throw new RegistryError(`GET ${uri}: HTTP ${res.status}`, res.status);
-              }
-              let start = 0;
-              if (res.status === 206) {
-                const m = /bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
-                start = m ? Number(m[1]) : from;
-              }
-              return { body: res.body, start };
+              const res = await rangedGet(url, from, { signal: sig });
+              return rangedBody(
+                res,
+                from,
+                (status) => new RegistryError(`GET ${uri}: HTTP ${status}`, status),
+              );
             },
           });
           await unpackVerified(body, { cwd: ctx.staging, state: ctx.state }, uri, ctx.signal);
