@@ -85,26 +85,30 @@ export async function ensureTopology(
   o: TopologyOptions,
 ): Promise<{ jsm: JetStreamManager; buckets: Record<BucketKey, KV> }> {
   const jsm = await jetstreamManager(nc);
-  for (const cfg of streamConfigs(o)) {
-    try {
-      await jsm.streams.info(cfg.name);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-      try {
-        await jsm.streams.add(cfg);
-      } catch (e2) {
-        // Another replica won the race to create it.
-        if (!/already in use|exists/i.test(errorMessage(e2))) throw e2;
-      }
-    }
-  }
   const kvm = new Kvm(nc);
   const names = bucketNames(o.prefix);
-  const buckets = {} as Record<BucketKey, KV>;
-  for (const key of Object.keys(names) as BucketKey[]) {
-    buckets[key] = await openOrCreate(jsm, kvm, names[key], bucketOptions(key, o));
-  }
+  const keys = Object.keys(names) as BucketKey[];
+  // Independent of each other: one round trip's wait for all of them, not one each.
+  const [, kvs] = await Promise.all([
+    Promise.all(streamConfigs(o).map((cfg) => ensureStream(jsm, cfg))),
+    Promise.all(keys.map((key) => openOrCreate(jsm, kvm, names[key], bucketOptions(key, o)))),
+  ]);
+  const buckets = Object.fromEntries(keys.map((key, i) => [key, kvs[i]!])) as Record<BucketKey, KV>;
   return { jsm, buckets };
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: StreamConfig): Promise<void> {
+  try {
+    await jsm.streams.info(cfg.name);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+    try {
+      await jsm.streams.add(cfg);
+    } catch (e2) {
+      // Another replica won the race to create it.
+      if (!/already in use|exists/i.test(errorMessage(e2))) throw e2;
+    }
+  }
 }
 
 /** Attach to a KV bucket, creating it if it does not exist (another replica may win that race). */
