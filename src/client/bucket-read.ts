@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { z } from "zod";
 import { decode } from "../protocol/index.js";
 
@@ -22,32 +22,53 @@ export async function readBucket<S extends z.ZodType>(
   filter = ">",
   onInvalid?: (key: string, error: string) => void,
 ): Promise<Array<BucketRow<z.infer<S>>>> {
+  const out = new Map<string, BucketRow<z.infer<S>>>();
+  await scanLast(js, bucket, filter, false, (key, m) => {
+    if (!m) return out.delete(key);
+    const d = decode(schema, m.data);
+    if (d.ok) out.set(key, { key, value: d.value, revision: m.seq });
+    else onInvalid?.(key, d.error);
+  });
+  return [...out.values()];
+}
+
+/**
+ * Every key that holds a value, malformed ones included, read as readBucket reads but with
+ * headers only: the values are never sent.
+ */
+export async function readKeys(js: JetStreamClient, bucket: string, filter = ">"): Promise<string[]> {
+  const out = new Set<string>();
+  await scanLast(js, bucket, filter, true, (key, m) => (m ? out.add(key) : out.delete(key)));
+  return [...out];
+}
+
+/** Hand `each` the last message of every key matching `filter`; undefined for a deleted key. */
+async function scanLast(
+  js: JetStreamClient,
+  bucket: string,
+  filter: string,
+  headersOnly: boolean,
+  each: (key: string, m: JsMsg | undefined) => void,
+): Promise<void> {
   const prefix = `$KV.${bucket}.`;
   const c = await js.consumers.get(`KV_${bucket}`, {
     filter_subjects: `${prefix}${filter}`,
     deliver_policy: DeliverPolicy.LastPerSubject,
+    headers_only: headersOnly,
   });
-  const out = new Map<string, BucketRow<z.infer<S>>>();
   try {
     const count = (await c.info()).num_pending;
-    if (count === 0) return [];
+    if (count === 0) return;
     let seen = 0;
     const it = await c.fetch({ max_messages: count, expires: 30_000 });
     for await (const m of it) {
-      const key = m.subject.slice(prefix.length);
       const op = m.headers?.get("KV-Operation");
-      if (op === "DEL" || op === "PURGE") out.delete(key);
-      else {
-        const d = decode(schema, m.data);
-        if (d.ok) out.set(key, { key, value: d.value, revision: m.seq });
-        else onInvalid?.(key, d.error);
-      }
+      each(m.subject.slice(prefix.length), op === "DEL" || op === "PURGE" ? undefined : m);
       if (++seen >= count) break;
     }
   } finally {
     await c.delete().catch(() => {});
   }
-  return [...out.values()];
 }
 
 /** How many keys (deleted ones included) match a filter, without reading them. */

@@ -22,7 +22,7 @@ import {
   type BucketKey,
 } from "../protocol/index.js";
 import { callApi } from "./api-client.js";
-import { readBucket, type BucketRow } from "./bucket-read.js";
+import { readBucket, readKeys, type BucketRow } from "./bucket-read.js";
 import {
   backoffMs,
   describeConnectError,
@@ -268,7 +268,7 @@ export class ClusterClient {
 
   /** Keys of live records matching `filter`, sorted. */
   async keys(b: BucketKey, filter = ">"): Promise<string[]> {
-    return (await this.list(b, filter)).map((r) => r.key).sort();
+    return (await readKeys(this.js, bucketNames(this.prefix)[b], filter)).sort();
   }
 
   /** Every valid record of a bucket, read in one pass (malformed ones are logged and skipped). */

@@ -87,6 +87,19 @@ describe("ClusterClient against a real nats-server", () => {
     await c.delete("settings", "wrongversion");
   });
 
+  it("lists valid records, and keys every live one, malformed too, without deleted ones", async () => {
+    const c = await open();
+    await c.put("settings", "k.ok", settings(true));
+    await c.bucket("settings").put("k.broken", "{not json");
+    await c.put("settings", "k.gone", settings(false));
+    await c.delete("settings", "k.gone");
+    expect(await c.keys("settings", "k.>")).toEqual(["k.broken", "k.ok"]);
+    expect((await c.list("settings", "k.>")).map((r) => r.key)).toEqual(["k.ok"]);
+    await c.delete("settings", "k.broken");
+    await c.delete("settings", "k.ok");
+    expect(await c.keys("settings", "k.>")).toEqual([]);
+  });
+
   it("compare-and-set refuses a stale revision and modify() retries", async () => {
     const c = await open();
     const rev = await c.create("settings", "cas", settings(false));
