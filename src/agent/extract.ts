@@ -56,7 +56,7 @@ export function entryPath(raw: string): Check {
  * climb above the root or to pass through a known symlink on the way (the last component may be
  * one). Returns the resolved parts.
  */
-function walk(start: string[], components: string[], links: Set<string>): Check {
+function walk(start: string[], components: string[], isLink: (path: string) => boolean): Check {
   const cur = [...start];
   const steps = components.filter((c) => c !== "" && c !== ".");
   for (const [i, c] of steps.entries()) {
@@ -66,7 +66,7 @@ function walk(start: string[], components: string[], links: Set<string>): Check 
     } else {
       cur.push(c);
     }
-    if (i < steps.length - 1 && links.has(cur.join("/"))) {
+    if (i < steps.length - 1 && isLink(cur.join("/"))) {
       return { ok: false, why: `passes through the symbolic link ${cur.join("/")}` };
     }
   }
@@ -87,9 +87,20 @@ function intermediates(start: string[], components: string[]): string[] {
 }
 
 function forget(state: ExtractState, path: string): void {
-  for (const l of [...state.links]) {
-    if (l === path || l.startsWith(`${path}/`)) state.links.delete(l);
+  if (state.links.size === 0) return;
+  state.links.delete(path);
+  const below = `${path}/`;
+  for (const l of state.links) if (l.startsWith(below)) state.links.delete(l);
+}
+
+/** The names directly in `dir` that this layer has written, or written below. */
+function writtenIn(state: ExtractState, dir: string[]): Set<string> {
+  const prefix = dir.length > 0 ? `${dir.join("/")}/` : "";
+  const names = new Set<string>();
+  for (const lp of state.layerPaths) {
+    if (lp.startsWith(prefix)) names.add(lp.slice(prefix.length).split("/", 1)[0]!);
   }
+  return names;
 }
 
 /**
@@ -116,7 +127,8 @@ export function judgeEntry(
   const path = p.parts.join("/");
   const parent = p.parts.slice(0, -1);
   const base = p.parts.at(-1) ?? "";
-  const viaLink = walk([], p.parts, state.links);
+  const isLink = (l: string) => state.links.has(l);
+  const viaLink = walk([], p.parts, isLink);
   if (!viaLink.ok) return viaLink.why;
 
   if (whiteouts && base.startsWith(".wh.")) {
@@ -128,12 +140,11 @@ export function judgeEntry(
       } catch {
         // nothing to hide yet
       }
+      const kept = writtenIn(state, parent);
       for (const c of children) {
-        const rel = [...parent, c].join("/");
-        const keep = [...state.layerPaths].some((lp) => lp === rel || lp.startsWith(`${rel}/`));
-        if (keep) continue;
+        if (kept.has(c)) continue;
         rmSync(join(dir, c), { recursive: true, force: true });
-        forget(state, rel);
+        forget(state, [...parent, c].join("/"));
       }
     } else {
       const victim = [...parent, base.slice(4)].join("/");
@@ -150,8 +161,7 @@ export function judgeEntry(
     if (state.traversed.has(path)) {
       return `symbolic link would redirect the target of ${state.traversed.get(path)}`;
     }
-    const links = new Set(state.links).add(path);
-    const r = walk(parent, target.split("/"), links);
+    const r = walk(parent, target.split("/"), (l) => l === path || isLink(l));
     if (!r.ok) return `symbolic link to ${target} ${r.why}`;
     state.links.add(path);
     for (const t of intermediates(parent, target.split("/"))) state.traversed.set(t, path);
@@ -160,7 +170,7 @@ export function judgeEntry(
       const target = entry.linkpath ?? "";
       const t = entryPath(target);
       if (!t.ok || t.parts.length === 0) return `hard link to ${target} points outside the backend directory`;
-      const r = walk([], t.parts, state.links);
+      const r = walk([], t.parts, isLink);
       if (!r.ok) return `hard link to ${target} ${r.why}`;
     }
     // A regular entry replaces whatever symlink had this path.
