@@ -5,9 +5,11 @@ import {
   type NodeRecord,
   type UpgradeInfo,
 } from "../protocol/index.js";
-import { DEV_MARK, DRIFT_MARK, nodeStatusLook, UPGRADE_BADGE } from "../theme/symbols.js";
+import { DEV_MARK, DRIFT_MARK, UPGRADE_BADGE } from "../theme/symbols.js";
+import type { Tone } from "../theme/tokens.js";
 import { byName } from "./nodes.js";
-import type { Column, Row } from "./table.js";
+import { nodeStatusText } from "./status.js";
+import type { Cell, Column, Row } from "./table.js";
 import { GUTTER } from "./table.js";
 import { shortDigest } from "./units.js";
 
@@ -53,6 +55,12 @@ function addTo(m: Map<string, Set<string>>, k: string, v: string) {
   s.add(v);
 }
 
+/** Index a node under the backend the row is keyed by and, when there is one, its concrete. */
+function addNode(m: Map<string, Set<string>>, backend: string, n: { nodeId: string; concrete?: string }) {
+  addTo(m, backend, n.nodeId);
+  if (n.concrete) addTo(m, n.concrete, n.nodeId);
+}
+
 /** Upgrade rows may be keyed by a meta; index them under the meta and under each node's concrete. */
 export function upgradeIndex(upgrades: ReadonlyMap<string, UpgradeInfo>): UpgradeIndex {
   const idx: UpgradeIndex = { upgradable: new Map(), drift: new Map(), available: new Map() };
@@ -61,31 +69,57 @@ export function upgradeIndex(upgrades: ReadonlyMap<string, UpgradeInfo>): Upgrad
     if (avail) idx.available.set(u.backend, avail);
     for (const nv of u.nodes) {
       if (!nv.upgradable) continue;
-      addTo(idx.upgradable, u.backend, nv.nodeId);
-      if (nv.concrete) {
-        addTo(idx.upgradable, nv.concrete, nv.nodeId);
-        if (avail && !idx.available.has(nv.concrete)) idx.available.set(nv.concrete, avail);
-      }
+      addNode(idx.upgradable, u.backend, nv);
+      if (nv.concrete && avail && !idx.available.has(nv.concrete)) idx.available.set(nv.concrete, avail);
     }
-    for (const d of u.drift) {
-      addTo(idx.drift, u.backend, d.nodeId);
-      if (d.concrete) addTo(idx.drift, d.concrete, d.nodeId);
-    }
+    for (const d of u.drift) addNode(idx.drift, u.backend, d);
   }
   return idx;
 }
 
+interface Marks {
+  up: boolean;
+  drift: boolean;
+}
+
+function marksOn(idx: UpgradeIndex, backend: string, nodeId: string): Marks {
+  return {
+    up: idx.upgradable.get(backend)?.has(nodeId) ?? false,
+    drift: idx.drift.get(backend)?.has(nodeId) ?? false,
+  };
+}
+
+/** An upgrade outranks drift; `otherwise` tones a cell that has neither. */
+function marksTone({ up, drift }: Marks, otherwise?: Tone): Tone | undefined {
+  return up ? "upgrade" : drift ? "warn" : otherwise;
+}
+
+function upgradeTo(available: string | undefined): string {
+  return `${UPGRADE_BADGE} ${available ?? "new"}`;
+}
+
+/** A meta shows the concrete it points at; a concrete its version, or `missing`. */
+function versionText(b: InstalledBackend, missing: string): string {
+  return b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? missing);
+}
+
 /** "1.2.0" or a short digest, then the badges: `1.2.0↑`, `a1b2c3d4≠`; a meta shows its concrete. */
 export function installedText(b: InstalledBackend, upgradable: boolean, drift: boolean): string {
-  const base = b.isMeta
-    ? `→${b.metadata.meta_backend_for ?? "?"}`
-    : (b.metadata.version ?? shortDigest(b.metadata.digest)) || "?";
+  const base = versionText(b, shortDigest(b.metadata.digest)) || "?";
   return `${base}${upgradable ? UPGRADE_BADGE : ""}${drift ? DRIFT_MARK : ""}`;
 }
 
-function nameText(e: BackendEntry): string {
-  const tags = [e.isMeta ? "meta" : "", e.dev ? DEV_MARK : ""].filter(Boolean);
-  return tags.length ? `${e.name} (${tags.join(",")})` : e.name;
+function nameTags(isMeta: boolean, dev: boolean): string[] {
+  return [isMeta ? "meta" : "", dev ? DEV_MARK : ""].filter(Boolean);
+}
+
+/** `llama-cpp (meta,dev)`, toned as dev, sorted by the bare name. */
+function nameCell(name: string, tags: readonly string[], dev: boolean): Cell {
+  return {
+    text: tags.length ? `${name} (${tags.join(",")})` : name,
+    tone: dev ? "dev" : undefined,
+    sort: name,
+  };
 }
 
 const NAME_WIDTH = 20;
@@ -110,20 +144,17 @@ export function matrixRows(
 ): Row[] {
   const rows: Row[] = [];
   for (const e of entries) {
-    const cells: Record<string, Row["cells"][string]> = {
-      backend: { text: nameText(e), tone: e.dev ? "dev" : undefined, sort: e.name },
-    };
+    const cells: Record<string, Cell> = { backend: nameCell(e.name, nameTags(e.isMeta, e.dev), e.dev) };
     for (const id of nodeIds) {
       const b = e.perNode.get(id);
       if (!b) {
         cells[`n:${id}`] = { text: "·", tone: "muted" };
         continue;
       }
-      const up = idx.upgradable.get(e.name)?.has(id) ?? false;
-      const drift = idx.drift.get(e.name)?.has(id) ?? false;
+      const marks = marksOn(idx, e.name, id);
       cells[`n:${id}`] = {
-        text: installedText(b, up, drift),
-        tone: up ? "upgrade" : drift ? "warn" : e.dev ? "dev" : undefined,
+        text: installedText(b, marks.up, marks.drift),
+        tone: marksTone(marks, e.dev ? "dev" : undefined),
       };
     }
     rows.push({ key: e.name, cells });
@@ -154,11 +185,7 @@ export function summaryRows(entries: Iterable<BackendEntry>, nodeTotal: number, 
   const rows: Row[] = [];
   for (const e of entries) {
     const installed = [...e.perNode.values()];
-    const versions = majority(
-      installed.map((b) =>
-        b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? "?"),
-      ),
-    );
+    const versions = majority(installed.map((b) => versionText(b, "?")));
     const digests = majority(installed.map((b) => shortDigest(b.metadata.digest)));
     const up = idx.upgradable.get(e.name)?.size ?? 0;
     const drift = idx.drift.get(e.name)?.size ?? 0;
@@ -166,11 +193,11 @@ export function summaryRows(entries: Iterable<BackendEntry>, nodeTotal: number, 
     rows.push({
       key: e.name,
       cells: {
-        backend: { text: nameText(e), tone: e.dev ? "dev" : undefined, sort: e.name },
+        backend: nameCell(e.name, nameTags(e.isMeta, e.dev), e.dev),
         nodes: { text: `${e.perNode.size}/${nodeTotal}`, sort: e.perNode.size },
         version: { text: versions.others > 0 ? `${versions.top} +${versions.others}` : versions.top },
         upgrade: {
-          text: up > 0 ? `${UPGRADE_BADGE} ${avail ?? "new"} ×${up}` : "",
+          text: up > 0 ? `${upgradeTo(avail)} ×${up}` : "",
           tone: up > 0 ? "upgrade" : undefined,
           sort: up,
         },
@@ -186,14 +213,46 @@ export function summaryRows(entries: Iterable<BackendEntry>, nodeTotal: number, 
   return rows;
 }
 
+// The columns and cells both drill-downs (a backend's nodes, a node's backends) show for one install.
+const VERSION_COLUMN: Column = { id: "version", title: "VERSION", width: 10, flex: 1 };
+const DIGEST_COLUMN: Column = { id: "digest", title: "DIGEST", width: 8 };
+const UPGRADE_COLUMN: Column = { id: "upgrade", title: "UPGRADE", width: 10 };
+const INSTALLED_COLUMN: Column = { id: "installed", title: "INSTALLED", width: 20, wide: true };
+
+/** Where the two drill-downs differ: a backend's page spells drift out and warns on the version. */
+interface InstallStyle {
+  driftText: string;
+  versionWarns: boolean;
+}
+
+function installCells(
+  b: InstalledBackend,
+  marks: Marks,
+  available: string | undefined,
+  style: InstallStyle,
+): Record<string, Cell> {
+  return {
+    version: { text: versionText(b, "-"), tone: style.versionWarns && marks.drift ? "warn" : undefined },
+    digest: { text: shortDigest(b.metadata.digest) || "-" },
+    upgrade: {
+      text: [marks.up ? upgradeTo(available) : "", marks.drift ? style.driftText : ""]
+        .filter(Boolean)
+        .join(" "),
+      tone: marksTone(marks),
+    },
+    generation: { text: b.generation ?? "-" },
+    installed: { text: b.metadata.installed_at ?? "-" },
+  };
+}
+
 export const BACKEND_NODE_COLUMNS: Column[] = [
   { id: "node", title: "NODE", width: 12, flex: 2 },
   { id: "status", title: "STATUS", width: 11 },
-  { id: "version", title: "VERSION", width: 10, flex: 1 },
-  { id: "digest", title: "DIGEST", width: 8 },
-  { id: "upgrade", title: "UPGRADE", width: 10 },
+  VERSION_COLUMN,
+  DIGEST_COLUMN,
+  UPGRADE_COLUMN,
   { id: "generation", title: "GENERATION", width: 12, wide: true },
-  { id: "installed", title: "INSTALLED", width: 20, wide: true },
+  INSTALLED_COLUMN,
 ];
 
 /** The per-node drill-down of one backend. */
@@ -203,78 +262,44 @@ export function backendNodeRows(
   idx: UpgradeIndex,
 ): Row[] {
   if (!entry) return [];
-  const rows: Row[] = [];
-  for (const [nodeId, b] of entry.perNode) {
+  const available = idx.available.get(entry.name);
+  const style: InstallStyle = { driftText: `${DRIFT_MARK} drift`, versionWarns: true };
+  return [...entry.perNode].map(([nodeId, b]) => {
     const status = nodes.get(nodeId)?.status;
-    const look = status ? nodeStatusLook[status] : undefined;
-    const up = idx.upgradable.get(entry.name)?.has(nodeId) ?? false;
-    const drift = idx.drift.get(entry.name)?.has(nodeId) ?? false;
-    rows.push({
+    return {
       key: nodeId,
       dim: status === "offline",
       cells: {
         node: { text: nodeId },
-        status: look
-          ? { text: `${look.glyph} ${look.word}`, tone: look.tone }
-          : { text: "? unknown", tone: "muted" },
-        version: {
-          text: b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? "-"),
-          tone: drift ? "warn" : undefined,
-        },
-        digest: { text: shortDigest(b.metadata.digest) || "-" },
-        upgrade: {
-          text: [
-            up ? `${UPGRADE_BADGE} ${idx.available.get(entry.name) ?? "new"}` : "",
-            drift ? `${DRIFT_MARK} drift` : "",
-          ]
-            .filter(Boolean)
-            .join(" "),
-          tone: up ? "upgrade" : drift ? "warn" : undefined,
-        },
-        generation: { text: b.generation ?? "-" },
-        installed: { text: b.metadata.installed_at ?? "-" },
+        status: nodeStatusText(status),
+        ...installCells(b, marksOn(idx, entry.name, nodeId), available, style),
       },
-    });
-  }
-  return rows;
+    };
+  });
 }
 
 export const NODE_BACKEND_COLUMNS: Column[] = [
   { id: "backend", title: "BACKEND", width: 16, flex: 2 },
-  { id: "version", title: "VERSION", width: 10, flex: 1 },
-  { id: "digest", title: "DIGEST", width: 8 },
-  { id: "upgrade", title: "UPGRADE", width: 10 },
+  VERSION_COLUMN,
+  DIGEST_COLUMN,
+  UPGRADE_COLUMN,
   { id: "generation", title: "GEN", width: 8, flex: 1 },
   { id: "previous", title: "PREV", width: 4, align: "right" },
-  { id: "installed", title: "INSTALLED", width: 20, wide: true },
+  INSTALLED_COLUMN,
 ];
 
 /** The backends installed on one node (node detail). */
 export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex): Row[] {
   if (!inv) return [];
+  const style: InstallStyle = { driftText: DRIFT_MARK, versionWarns: false };
   return inv.backends.map((b) => {
-    const up = idx.upgradable.get(b.name)?.has(inv.nodeId) ?? false;
-    const drift = idx.drift.get(b.name)?.has(inv.nodeId) ?? false;
     const dev = isDev(b.name);
     return {
       key: b.name,
       cells: {
-        backend: {
-          text: b.isMeta ? `${b.name} (meta)` : dev ? `${b.name} (${DEV_MARK})` : b.name,
-          tone: dev ? "dev" : undefined,
-          sort: b.name,
-        },
-        version: { text: b.isMeta ? `→${b.metadata.meta_backend_for ?? "?"}` : (b.metadata.version ?? "-") },
-        digest: { text: shortDigest(b.metadata.digest) || "-" },
-        upgrade: {
-          text: [up ? `${UPGRADE_BADGE} ${idx.available.get(b.name) ?? "new"}` : "", drift ? DRIFT_MARK : ""]
-            .filter(Boolean)
-            .join(" "),
-          tone: up ? "upgrade" : drift ? "warn" : undefined,
-        },
-        generation: { text: b.generation ?? "-" },
+        backend: nameCell(b.name, nameTags(b.isMeta, dev), dev),
+        ...installCells(b, marksOn(idx, b.name, inv.nodeId), idx.available.get(b.name), style),
         previous: { text: String(b.previousGenerations.length), sort: b.previousGenerations.length },
-        installed: { text: b.metadata.installed_at ?? "-" },
       },
     };
   });

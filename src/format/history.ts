@@ -1,5 +1,5 @@
 import type { AuditEvent } from "../protocol/index.js";
-import { opStateLook } from "../theme/symbols.js";
+import { opStateText } from "./status.js";
 import type { Column, Row } from "./table.js";
 import { clock } from "./units.js";
 
@@ -15,9 +15,9 @@ export const HISTORY_COLUMNS: Column[] = [
 function detail(e: AuditEvent): string {
   if (e.message) return e.message;
   if (e.op) {
-    const look = opStateLook[e.op.state];
     const err = e.op.error ? `: ${e.op.error}` : "";
-    return `${e.op.kind} ${look.glyph} ${look.word}${err}`;
+    // The state as recorded, not the phase: an audit line says what happened, not how far it got.
+    return `${e.op.kind} ${opStateText(e.op.state).text}${err}`;
   }
   return "";
 }

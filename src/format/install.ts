@@ -1,6 +1,7 @@
 import type { GalleryEntrySummary, NodeRecord, NodeResolution } from "../protocol/index.js";
-import { MARKED, nodeStatusLook, UNMARKED } from "../theme/symbols.js";
+import { MARKED, UNMARKED } from "../theme/symbols.js";
 import { byName } from "./nodes.js";
+import { nodeStatusText } from "./status.js";
 import type { Column, Row } from "./table.js";
 
 export const GALLERY_COLUMNS: Column[] = [
@@ -47,7 +48,6 @@ export function pickRows(
     .sort((a, b) => byName(a.id, b.id))
     .map((n) => {
       const r = byNode.get(n.id);
-      const look = nodeStatusLook[n.status];
       const ok = resolvable(r);
       const resolves = !resolutions
         ? { text: "resolving…", tone: "muted" as const }
@@ -62,7 +62,7 @@ export function pickRows(
         cells: {
           pick: { text: picked.includes(n.id) ? MARKED : ok ? UNMARKED : " - " },
           node: { text: n.id },
-          status: { text: `${look.glyph} ${look.word}`, tone: look.tone },
+          status: nodeStatusText(n.status),
           capability: { text: r?.capability ?? n.last.capability },
           resolves,
         },

@@ -8,7 +8,7 @@ import {
   type NodeStatus,
   type OpRecord,
 } from "../protocol/index.js";
-import { nodeStatusLook } from "../theme/symbols.js";
+import { nodeStatusText } from "./status.js";
 import type { Column, Row } from "./table.js";
 import { age, bytes } from "./units.js";
 
@@ -83,7 +83,6 @@ export function nodeRows(i: NodeRowsInput): Row[] {
   for (const id of ids) {
     const rec = i.nodes.get(id)!;
     const v = nodeView(rec, i.heartbeats.get(rec.id));
-    const look = nodeStatusLook[rec.status];
     const seenMs = i.now - v.lastSeen;
     const stale = seenMs > STALE_AFTER_MS;
     const labels = Object.entries(v.hb.labels ?? {})
@@ -93,7 +92,7 @@ export function nodeRows(i: NodeRowsInput): Row[] {
       key: rec.id,
       dim: stale || rec.status === "offline",
       cells: {
-        status: { text: `${look.glyph} ${look.word}`, tone: look.tone, sort: SEVERITY[rec.status] },
+        status: { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
         node: { text: rec.id },
         capability: { text: v.hb.capability },
         gpu: { text: gpuText(v.hb) },

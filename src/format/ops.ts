@@ -1,7 +1,8 @@
 import { isTerminal, type OpRecord, type OpState, type ProgressEvent } from "../protocol/index.js";
-import { opStateLook, phaseWord } from "../theme/symbols.js";
+import { opStateLook } from "../theme/symbols.js";
 import type { Tone } from "../theme/tokens.js";
 import { progressBar } from "./progress.js";
+import { opStateText } from "./status.js";
 import type { Column, Row } from "./table.js";
 import { bytes, duration, rate } from "./units.js";
 
@@ -68,13 +69,6 @@ export function groupOps(ops: Iterable<OpRecord>, now: number): OpGroup[] {
   return groups.reverse();
 }
 
-export function stateCell(op: OpRecord): { text: string; tone: Tone } {
-  const look = opStateLook[op.state];
-  if (op.state === "running" && op.phase)
-    return { text: `${look.glyph} ${phaseWord[op.phase]}`, tone: look.tone };
-  return { text: `${look.glyph} ${look.word}`, tone: look.tone };
-}
-
 const STATE_ORDER: OpState[] = ["failed", "cancelling", "running", "queued", "succeeded", "cancelled"];
 
 function groupStateText(ops: OpRecord[]): { text: string; tone: Tone } {
@@ -87,7 +81,7 @@ function groupStateText(ops: OpRecord[]): { text: string; tone: Tone } {
 }
 
 function opRow(op: OpRecord, label: string): Row {
-  const st = stateCell(op);
+  const st = opStateText(op.state, op.phase);
   const row: Row = {
     key: op.id,
     dim: op.state === "succeeded" || op.state === "cancelled",

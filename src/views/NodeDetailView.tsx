@@ -5,6 +5,7 @@ import { PlainTable } from "../components/PlainTable.js";
 import { TitleLine } from "../components/TitleLine.js";
 import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../format/backends.js";
 import { gpuText, nodeView, STALE_AFTER_MS } from "../format/nodes.js";
+import { statusText } from "../format/status.js";
 import type { Column, Row } from "../format/table.js";
 import { truncate } from "../format/text.js";
 import { age, bytes } from "../format/units.js";
@@ -82,7 +83,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
     {
       key: id,
       cells: {
-        status: { text: `${look.glyph} ${look.word}` },
+        status: statusText(look),
         capability: { text: v.hb.capability },
         gpu: { text: gpuText(v.hb) },
         vram: { text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes) },

@@ -4,6 +4,7 @@ import {
   backendNodeRows,
   matrixFits,
   matrixRows,
+  nodeBackendRows,
   summaryRows,
   upgradeIndex,
 } from "../../../src/format/backends.js";
@@ -107,6 +108,20 @@ describe("backend rows", () => {
     expect(rows.map((r) => r.key)).toEqual(["a", "b", "c"]);
     expect(rows[0]!.cells.upgrade!.text).toBe("↑ 1.1.0");
     expect(rows[1]!.cells.status!.text).toBe("? unknown");
+  });
+
+  it("tags a backend the same on a node's page as in the matrix", () => {
+    const devMeta = installed("cuda-development", "", { isMeta: true, generation: null });
+    devMeta.metadata.meta_backend_for = "cuda-12-development";
+    const inv = inventory("a", [devMeta]);
+    const [onNode] = nodeBackendRows(inv, upgradeIndex(new Map()));
+    const [inMatrix] = matrixRows(
+      backendIndex(new Map([["a", inv]])).values(),
+      ["a"],
+      upgradeIndex(new Map()),
+    );
+    expect(onNode!.cells.backend!.text).toBe("cuda-development (meta,dev)");
+    expect(inMatrix!.cells.backend!.text).toBe(onNode!.cells.backend!.text);
   });
 });
 
