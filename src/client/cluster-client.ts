@@ -39,6 +39,9 @@ export function isCasConflict(e: unknown): boolean {
   return /wrong last sequence|key exists/i.test(errorMessage(e));
 }
 
+/** `modify` gave up: other writers kept changing the record for all of its attempts. */
+export class ContentionError extends Error {}
+
 export const bucketSchemas = {
   nodes: NodeRecord,
   inventory: Inventory,
@@ -266,7 +269,7 @@ export class ClusterClient {
     await this.bucket(b).delete(key, revision === undefined ? undefined : { previousSeq: revision });
   }
 
-  /** Keys of live records matching `filter`, sorted. */
+  /** Keys holding a value, malformed ones too (so they can be cleaned up), matching `filter`, sorted. */
   async keys(b: BucketKey, filter = ">"): Promise<string[]> {
     return (await readKeys(this.js, bucketNames(this.prefix)[b], filter)).sort();
   }
@@ -285,7 +288,8 @@ export class ClusterClient {
 
   /**
    * Read-modify-write with compare-and-set, retrying when another writer got there first.
-   * `change` returns the new value, or null to leave the record as it is.
+   * `change` returns the new value, or null to leave the record as it is. Resolves to null when
+   * there is no record; throws ContentionError once `attempts` writes have all lost.
    */
   async modify<B extends BucketKey>(
     b: B,
@@ -305,7 +309,7 @@ export class ClusterClient {
         if (!isCasConflict(e)) throw e;
       }
     }
-    throw new Error(`${b}/${key}: gave up after ${attempts} concurrent updates`);
+    throw new ContentionError(`${b}/${key}: gave up after ${attempts} concurrent updates`);
   }
 
   watch<B extends BucketKey>(

@@ -17,7 +17,6 @@ import { ApiError } from "./errors.js";
 import type { NodeAdmin } from "./node-admin.js";
 import type { Operations } from "./operations.js";
 import type { SettingsStore } from "./settings-store.js";
-import { snapshot } from "./snapshot.js";
 import type { UpgradeChecker } from "./upgrade-checker.js";
 import type { ClusterView } from "./view.js";
 import type { ClusterClient } from "../client/index.js";
@@ -68,7 +67,7 @@ export class ApiHandlers {
       "ops.list": async (r) => ({ ops: await ops.list(r) }),
       "ops.history": async (r) => ({ events: await audit.history(r) }),
       "upgrades.list": async () => ({
-        upgrades: (await snapshot(client, "upgrades"))
+        upgrades: (await client.list("upgrades"))
           .map((s) => s.value)
           .sort((a, b) => a.backend.localeCompare(b.backend)),
       }),

@@ -1,4 +1,4 @@
-import type { ClusterClient, Entry } from "../client/index.js";
+import { ContentionError, type ClusterClient, type Entry } from "../client/index.js";
 import { errorMessage, silentLogger, type Logger } from "../client/log.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import {
@@ -18,9 +18,8 @@ import {
 import type { Audit } from "./audit.js";
 import type { ClaimStore } from "./claims.js";
 import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
-import { ApiError, conflict, isCasConflict, notFound } from "./errors.js";
+import { ApiError, conflict, notFound } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
-import { keysOf, snapshot } from "./snapshot.js";
 import type { ClusterView } from "./view.js";
 import type { WorkQueue } from "./work.js";
 
@@ -164,22 +163,29 @@ export class Operations {
 
   /** Find an op by id alone: from the view when it knows it, else by a key filter. */
   async getOp(opId: string): Promise<{ key: string } & Entry<OpRecord>> {
-    let key: string | undefined;
-    for (const [k, e] of this.d.view.ops) {
-      if (e.value.id === opId) {
-        key = k;
-        break;
-      }
-    }
-    key ??= (await keysOf(this.d.client, "ops", `*.${opId}`))[0];
-    const e = key ? await this.d.client.get("ops", key) : null;
-    if (!key || !e) throw notFound(`no operation ${opId}`, "opId");
+    const key = this.knownKey(opId);
+    if (key === undefined) return this.findOp(opId);
+    const e = await this.d.client.get("ops", key);
+    if (!e) throw notFound(`no operation ${opId}`, "opId");
     return { key, ...e };
+  }
+
+  private knownKey(opId: string): string | undefined {
+    for (const [k, e] of this.d.view.ops) if (e.value.id === opId) return k;
+    return undefined;
+  }
+
+  /** An op the view does not know yet: the key-filter read returns the record with its revision. */
+  private async findOp(opId: string): Promise<{ key: string } & Entry<OpRecord>> {
+    const rows = await this.d.client.list("ops", `*.${opId}`);
+    const first = rows.sort((a, b) => (a.key < b.key ? -1 : 1))[0];
+    if (!first) throw notFound(`no operation ${opId}`, "opId");
+    return first;
   }
 
   async list(q: ListQuery): Promise<OpRecord[]> {
     const filter = q.nodeId ? `${q.nodeId}.*` : ">";
-    const ops = (await snapshot(this.d.client, "ops", filter)).map((s) => s.value);
+    const ops = (await this.d.client.list("ops", filter)).map((s) => s.value);
     return ops
       .filter((op) => q.all || !isTerminal(op.state) || (op.state === "failed" && !op.dismissed))
       .filter((op) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)
@@ -189,24 +195,24 @@ export class Operations {
 
   // ------------------------------------------------------------------ changes
 
-  /** Compare-and-set loop on one op: `change` returns the new record, or throws an ApiError. */
+  /** Compare-and-set on one op: `change` returns the new record, null to leave it, or throws an ApiError. */
   private async change(
     opId: string,
     change: (op: OpRecord, now: number) => OpRecord | null,
   ): Promise<{ before: OpRecord; after: OpRecord; key: string }> {
-    for (let i = 0; i < 20; i++) {
-      const cur = await this.getOp(opId);
-      const now = Date.now();
-      const next = change(cur.value, now);
-      if (!next) return { before: cur.value, after: cur.value, key: cur.key };
-      try {
-        await this.d.client.update("ops", cur.key, next, cur.revision);
-        return { before: cur.value, after: next, key: cur.key };
-      } catch (e) {
-        if (!isCasConflict(e)) throw e;
-      }
-    }
-    throw new ApiError("unavailable", `operation ${opId} keeps changing; try again`);
+    const key = this.knownKey(opId) ?? (await this.findOp(opId)).key;
+    let before: OpRecord | undefined;
+    const apply = (op: OpRecord) => {
+      before = op;
+      return change(op, Date.now());
+    };
+    const r = await this.d.client.modify("ops", key, apply, 20).catch((e: unknown) => {
+      if (e instanceof ContentionError)
+        throw new ApiError("unavailable", `operation ${opId} keeps changing; try again`);
+      throw e;
+    });
+    if (!r || !before) throw notFound(`no operation ${opId}`, "opId");
+    return { before, after: r.value, key };
   }
 
   /**
@@ -306,26 +312,23 @@ export class Operations {
     reason: string,
     expect: (op: OpRecord) => boolean = (op) => !isTerminal(op.state),
   ): Promise<OpRecord | null> {
-    for (let i = 0; i < 10; i++) {
-      const cur = await this.d.client.get("ops", key);
-      if (!cur || !expect(cur.value)) return null;
-      const now = Date.now();
-      const next: OpRecord = { ...cur.value, state, error: reason, updatedAt: now, finishedAt: now };
-      try {
-        await this.d.client.update("ops", key, next, cur.revision);
-        return next;
-      } catch (e) {
-        if (!isCasConflict(e)) throw e;
-      }
+    let ended: OpRecord | null = null;
+    try {
+      await this.d.client.modify("ops", key, (op) => {
+        const now = Date.now();
+        ended = expect(op) ? { ...op, state, error: reason, updatedAt: now, finishedAt: now } : null;
+        return ended;
+      });
+    } catch (e) {
+      if (!(e instanceof ContentionError)) throw e;
+      return null;
     }
-    return null;
+    return ended;
   }
 
   /** A drained node's queued work ends at once (and the reaper catches any straggler). */
   async dropQueued(nodeId: string, reason: string, actor: string): Promise<OpRecord[]> {
-    const queued = (await snapshot(this.d.client, "ops", `${nodeId}.*`)).filter(
-      (s) => s.value.state === "queued",
-    );
+    const queued = (await this.d.client.list("ops", `${nodeId}.*`)).filter((s) => s.value.state === "queued");
     const ended: OpRecord[] = [];
     for (const s of queued) {
       const op = await this.end(s.key, "failed", reason, (o) => o.state === "queued");

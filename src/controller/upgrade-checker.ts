@@ -18,7 +18,6 @@ import { computeUpgrades, planUpgradeCheck } from "./decide/upgrades.js";
 import { DigestRound } from "./digest-resolver.js";
 import type { Operations } from "./operations.js";
 import type { SettingsStore } from "./settings-store.js";
-import { snapshot } from "./snapshot.js";
 import type { ClusterView } from "./view.js";
 
 export type CheckResult = ApiResult<"upgrades.check">;
@@ -185,7 +184,7 @@ export class UpgradeChecker {
 
   private async exec(actor: string, force: boolean): Promise<CheckResult> {
     const { client } = this.d;
-    const inventories = (await snapshot(client, "inventory")).map((s) => s.value);
+    const inventories = (await client.list("inventory")).map((s) => s.value);
     const plan = planUpgradeCheck(inventories, this.d.catalog());
     const round = new DigestRound(this.d.registry, this.indexCache);
     const digests = await round.resolveAll(plan.uris);
@@ -238,7 +237,7 @@ export class UpgradeChecker {
     const { ops } = this.d;
     const steps = planAutoUpgrade({
       upgrades,
-      ops: (await snapshot(this.d.client, "ops")).map((s) => s.value),
+      ops: (await this.d.client.list("ops")).map((s) => s.value),
       inventoryUpdatedAt: new Map(inventories.map((inv) => [inv.nodeId, inv.updatedAt])),
     });
     for (const step of steps) {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { LeaderLease } from "../../src/controller/lease.js";
-import { keysOf } from "../../src/controller/snapshot.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { waitFor } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
@@ -103,7 +102,7 @@ describe("two controller replicas", () => {
     await waitLeader([a]);
     const b = await startReplica(suite.nats.url, prefix, { galleryPath, id: "ctl-b" });
     suite.defer(() => b.stop());
-    await waitFor("nodes registered", async () => (await keysOf(c, "nodes")).length === 3);
+    await waitFor("nodes registered", async () => (await c.keys("nodes")).length === 3);
     await c.call("settings.set", { autoUpgrade: true, actor: "test" });
     // The leader's check is stuck on the registry HEAD: kill the leader right there.
     await waitFor("leader's HEAD in flight", () => proxy.waiting > 0);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { encode, type NodeStatus } from "../../src/protocol/index.js";
-import { keysOf } from "../../src/controller/snapshot.js";
 import { waitFor } from "../harness/proc.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
 import { heartbeat } from "./facts.js";
@@ -114,6 +113,6 @@ describe("node health (leader-gated, heartbeats every 100 ms in this test)", () 
     await node("n2");
     await waitFor("n2 healthy", async () => (await status(client, "n2")) === "healthy");
     // n2's heartbeats were handled after the bad ones (one subscription, in order).
-    expect(await keysOf(client, "nodes")).toEqual(["n2"]);
+    expect(await client.keys("nodes")).toEqual(["n2"]);
   });
 });

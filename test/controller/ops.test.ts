@@ -1,8 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
+import { Audit } from "../../src/controller/audit.js";
+import { ClaimStore } from "../../src/controller/claims.js";
+import { Operations } from "../../src/controller/operations.js";
+import type { ReaperLoop, ReapReport } from "../../src/controller/reaper-loop.js";
+import { ClusterView } from "../../src/controller/view.js";
 import { WorkQueue } from "../../src/controller/work.js";
 import { opKey, type OpRecord } from "../../src/protocol/index.js";
-import { keysOf } from "../../src/controller/snapshot.js";
 import { waitFor } from "../harness/proc.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader, type Replica } from "./cluster.js";
 import { FakeNode, type Behaviour } from "./fake-node.js";
@@ -68,6 +72,27 @@ async function env(replicas = 1): Promise<Env> {
   };
 }
 
+/** The next pass of the reaper's loop whose report matches, with its place in the term (0: start-up). */
+function nextPass(
+  reaper: ReaperLoop,
+  what: string,
+  match: (r: ReapReport) => boolean,
+  timeoutMs = 8_000,
+): Promise<{ report: ReapReport; nth: number }> {
+  return new Promise((resolve, reject) => {
+    const stop = reaper.onPass((report, nth) => {
+      if (!match(report)) return;
+      clearTimeout(timer);
+      stop();
+      resolve({ report, nth });
+    });
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for a reaper pass that ${what}`));
+    }, timeoutMs);
+  });
+}
+
 describe("seed 003: asynchronous per-node installs", () => {
   it("install on one node returns at once with an op id, before the work is done", async () => {
     const e = await env();
@@ -127,7 +152,7 @@ describe("seed 003: asynchronous per-node installs", () => {
     expect(meta.refused[0]!.error).toMatch(
       /^gpu-only: no build for capability default \(and no default or cpu build\); it has: nvidia/,
     );
-    expect(await keysOf(e.client, "ops")).toEqual([]);
+    expect(await e.client.keys("ops")).toEqual([]);
   });
 
   it("duplicate requests give one op, across replicas", async () => {
@@ -139,7 +164,7 @@ describe("seed 003: asynchronous per-node installs", () => {
     const ids = new Set(replies.map((r) => r.admitted[0]!.opId));
     expect(ids.size).toBe(1);
     expect(replies.filter((r) => !r.admitted[0]!.existing)).toHaveLength(1);
-    expect(await keysOf(e.client, "ops")).toEqual([opKey("n1", [...ids][0]!)]);
+    expect(await e.client.keys("ops")).toEqual([opKey("n1", [...ids][0]!)]);
     n.release([...ids][0]!);
   });
 
@@ -161,7 +186,7 @@ describe("seed 003: asynchronous per-node installs", () => {
         expect([x.existing, y.existing].sort()).toEqual([false, true]);
       }
     }
-    expect(await keysOf(e.client, "ops")).toHaveLength(nodes.length * 2);
+    expect(await e.client.keys("ops")).toHaveLength(nodes.length * 2);
   });
 
   it("a claim left by an admitter that died before writing its op is taken over once stale", async () => {
@@ -326,6 +351,42 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     expect(cancelEv).toMatchObject({ actor: "carol", message: "running -> cancelling" });
   });
 
+  it("an op the view has not seen is read once by a key filter, and can still be changed", async () => {
+    const client = await connect(suite.nats.url, uniquePrefix());
+    suite.defer(() => client.close());
+    const ops = new Operations({
+      client,
+      view: new ClusterView(client), // never started, so it knows no op
+      claims: await ClaimStore.open(client, "test"),
+      work: new WorkQueue(client),
+      audit: new Audit(client),
+      catalog: () => {
+        throw new Error("not used");
+      },
+    });
+    const now = Date.now();
+    const key = opKey("n1", "op-unseen");
+    await client.create("ops", key, {
+      v: 1,
+      id: "op-unseen",
+      nodeId: "n1",
+      kind: "install",
+      backend: "bar",
+      state: "failed",
+      requestedBy: "test",
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: now,
+      attempts: 1,
+      dismissed: false,
+    });
+    expect(await ops.getOp("op-unseen")).toEqual({ key, ...(await client.get("ops", key)) });
+    expect((await ops.dismiss("op-unseen", "test")).dismissed).toBe(true);
+    expect(await ops.getOp("op-unseen")).toEqual({ key, ...(await client.get("ops", key)) });
+    expect((await client.get("ops", key))?.value.dismissed).toBe(true);
+    await expect(ops.getOp("op-none")).rejects.toMatchObject({ code: "not_found" });
+  });
+
   it("a queued op cancelled before it starts never runs, even after a restart", async () => {
     const e = await env();
     const n = await e.node("n1", { work: false });
@@ -343,11 +404,14 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     await expect(e.client.call("ops.cancel", { opId })).rejects.toMatchObject({ code: "conflict" });
   });
 
-  it("an op orphaned by a killed controller is recovered on schedule, not only at boot", async () => {
+  it("ops orphaned or left stale after the start-up pass are recovered by a scheduled pass", async () => {
     const e = await env();
     const n = await e.node("n1");
-    // Let the leader's boot-time pass go by first.
-    await e.replicas[0]!.ctl.reaper.pass();
+    const reaper = e.replicas[0]!.ctl.reaper;
+    // A term's passes run one after another, so once any has finished the start-up pass is over.
+    await nextPass(reaper, "finishes", () => true);
+    const reaped = nextPass(reaper, "ends an op", (r) => r.ended > 0);
+    const republished = nextPass(reaper, "re-publishes work", (r) => r.republished > 0);
     const now = Date.now();
     const base = {
       v: 1 as const,
@@ -378,27 +442,19 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     };
     await e.client.create("ops", opKey("n1", orphan.id), orphan);
     await e.client.create("ops", opKey("n1", stale.id), stale);
-    const r = e.replicas[0]!;
-    await r.stop();
-    const fast = await startReplica(suite.nats.url, e.prefix, {
-      galleryPath: suite.galleryPath,
-      timings: { reap: { staleOpMs: 60_000 } },
-    });
-    suite.defer(() => fast.stop());
-    await waitFor(
-      "orphan re-published and run",
-      async () => (await e.op("n1", orphan.id))?.state === "succeeded",
-      8_000,
-    );
-    expect(n.ran).toContain(orphan.id);
-    const s = await waitFor("stale reaped", async () => {
-      const op = await e.op("n1", stale.id);
-      return op?.state === "failed" ? op : null;
-    });
+    const [end, republish] = await Promise.all([reaped, republished]);
+    expect(end.nth).toBeGreaterThan(0);
+    expect(republish.nth).toBeGreaterThan(0);
+    const s = (await e.op("n1", stale.id))!;
+    expect(s.state).toBe("failed");
     expect(s.error).toMatch(/^stale: no update for \d+ (s|min)$/);
-    const ev = (await e.client.call("ops.history", { nodeId: "n1" })).events.map(
-      (x) => `${x.kind}:${x.opId}`,
-    );
-    expect(ev).toEqual(expect.arrayContaining(["op.retried:op-orphan", "op.reaped:op-stale"]));
+    await waitFor("orphan run", async () => (await e.op("n1", orphan.id))?.state === "succeeded");
+    expect(n.ran).toContain(orphan.id);
+    await waitFor("both in history", async () => {
+      const ev = (await e.client.call("ops.history", { nodeId: "n1" })).events.map(
+        (x) => `${x.kind}:${x.opId}`,
+      );
+      return ev.includes("op.retried:op-orphan") && ev.includes("op.reaped:op-stale");
+    });
   });
 });
