@@ -1,10 +1,9 @@
-import type { ClusterClient } from "../client/index.js";
+import { ContentionError, type ClusterClient } from "../client/index.js";
 import type { NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { applyAdminAction, type AdminAction, type HealthRules } from "./decide/health.js";
-import { ApiError, conflict, isCasConflict, notFound } from "./errors.js";
+import { ApiError, conflict, notFound } from "./errors.js";
 import type { Operations } from "./operations.js";
-import { snapshot } from "./snapshot.js";
 
 /** Approve, drain and resume nodes (any replica; compare-and-set against the health monitor). */
 export class NodeAdmin {
@@ -16,34 +15,33 @@ export class NodeAdmin {
   ) {}
 
   async list(): Promise<NodeRecord[]> {
-    return (await snapshot(this.client, "nodes"))
-      .map((s) => s.value)
-      .sort((a, b) => a.id.localeCompare(b.id));
+    return (await this.client.list("nodes")).map((s) => s.value).sort((a, b) => a.id.localeCompare(b.id));
   }
 
   async act(nodeId: string, action: AdminAction, actor: string, reason?: string): Promise<NodeRecord> {
-    for (let i = 0; i < 10; i++) {
-      const cur = await this.client.get("nodes", nodeId);
-      if (!cur) throw notFound(`unknown node ${nodeId}`, "nodeId");
-      const r = applyAdminAction(cur.value, action, Date.now(), this.rules(), reason);
+    let before: NodeRecord | undefined;
+    const apply = (cur: NodeRecord): NodeRecord | null => {
+      const r = applyAdminAction(cur, action, Date.now(), this.rules(), reason);
       if (!r.ok) throw conflict(r.error, "nodeId");
-      if (!r.changed) return r.record;
-      try {
-        await this.client.update("nodes", nodeId, r.record, cur.revision);
-      } catch (e) {
-        if (isCasConflict(e)) continue;
-        throw e;
-      }
-      void this.audit.post("node.status", {
-        actor,
-        nodeId,
-        message: `${action}: ${cur.value.status} -> ${r.record.status}${reason ? ` (${reason})` : ""}`,
-      });
-      if (r.record.status === "draining") {
-        await this.ops.dropQueued(nodeId, `node ${nodeId} is draining; queued work dropped`, actor);
-      }
-      return r.record;
+      before = cur;
+      return r.changed ? r.record : null;
+    };
+    const written = await this.client.modify("nodes", nodeId, apply).catch((e: unknown) => {
+      if (e instanceof ContentionError)
+        throw new ApiError("unavailable", `node ${nodeId} keeps changing; try again`);
+      throw e;
+    });
+    if (!written || !before) throw notFound(`unknown node ${nodeId}`, "nodeId");
+    const after = written.value;
+    if (after === before) return after;
+    void this.audit.post("node.status", {
+      actor,
+      nodeId,
+      message: `${action}: ${before.status} -> ${after.status}${reason ? ` (${reason})` : ""}`,
+    });
+    if (after.status === "draining") {
+      await this.ops.dropQueued(nodeId, `node ${nodeId} is draining; queued work dropped`, actor);
     }
-    throw new ApiError("unavailable", `node ${nodeId} keeps changing; try again`);
+    return after;
   }
 }
