@@ -83,22 +83,27 @@ async function drmCards(p: CapabilityProbe): Promise<Array<{ vendor: string; vra
   return out;
 }
 
+/**
+ * The CUDA major version: an installed toolkit first, else what the driver supports (asked of
+ * nvidia-smi only when it answered the GPU query, and no toolkit is installed).
+ */
+async function installedCudaMajor(p: CapabilityProbe, smiWorks: boolean): Promise<number | undefined> {
+  if (await p.exists("/usr/local/cuda-13")) return 13;
+  if (await p.exists("/usr/local/cuda-12")) return 12;
+  if (!smiWorks) return undefined;
+  const m = /CUDA Version:\s*(\d+)/.exec((await p.run("nvidia-smi", [])) ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Find the GPU: NVIDIA's driver, then AMD's ROCm device, then any DRM card by PCI vendor. */
 export async function detectGpu(p: CapabilityProbe): Promise<GpuFound> {
   if (p.platform === "darwin") {
     return p.arch === "arm64" ? { vendor: "apple", vramBytes: p.totalMemBytes() } : NONE;
   }
-  const nv = (await nvidiaSmi(p)) ?? (await procNvidia(p));
+  const smi = await nvidiaSmi(p);
+  const nv = smi ?? (await procNvidia(p));
   if (nv) {
-    const smi = await p.run("nvidia-smi", []);
-    const m = smi && /CUDA Version:\s*(\d+)/.exec(smi);
-    const cudaMajor = (await p.exists("/usr/local/cuda-13"))
-      ? 13
-      : (await p.exists("/usr/local/cuda-12"))
-        ? 12
-        : m
-          ? Number(m[1])
-          : undefined;
+    const cudaMajor = await installedCudaMajor(p, smi !== null);
     return cudaMajor ? { ...nv, cudaMajor } : nv;
   }
   if (p.arch === "arm64" && (await p.exists("/etc/nv_tegra_release"))) {

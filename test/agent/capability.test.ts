@@ -139,6 +139,31 @@ describe("capability detection (LocalAI keys and order)", () => {
     expect(two.capability).toBe("nvidia-cuda-13");
   });
 
+  it("runs nvidia-smi a second time only when no CUDA toolkit says the version", async () => {
+    const runs = (m: Machine) => {
+      const p = probe(m);
+      const seen: string[] = [];
+      return {
+        probe: {
+          ...p,
+          run: (cmd: string, args: string[]) => (seen.push([cmd, ...args].join(" ")), p.run(cmd, args)),
+        },
+        seen,
+      };
+    };
+    const toolkit = runs(nvidia(24564, { paths: ["/usr/local/cuda-12"] }));
+    expect((await detectCapability(toolkit.probe)).gpu.cudaMajor).toBe(12);
+    expect(toolkit.seen).toEqual([SMI_QUERY]);
+
+    const driverOnly = runs(nvidia(24564));
+    expect((await detectCapability(driverOnly.probe)).gpu.cudaMajor).toBe(12);
+    expect(driverOnly.seen).toEqual([SMI_QUERY, "nvidia-smi"]);
+
+    const noSmi = runs({ dirs: { "/proc/driver/nvidia/gpus": ["0000:01:00.0"] } });
+    expect((await detectCapability(noSmi.probe)).gpu.vendor).toBe("nvidia");
+    expect(noSmi.seen).toEqual([SMI_QUERY]);
+  });
+
   it("refuses a forced value that is not a capability key", async () => {
     await expect(detectCapability(probe({}), { forced: "CUDA 12!" })).rejects.toThrow(/not a capability key/);
   });
