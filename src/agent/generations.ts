@@ -8,7 +8,6 @@ import {
   readlink,
   rename,
   rm,
-  stat,
   symlink,
   unlink,
   writeFile,
@@ -473,37 +472,42 @@ export class BackendStore {
 
   /** One row per installed backend: concretes (with generations), metas and legacy directories. */
   async list(): Promise<InstalledBackend[]> {
-    const rows: InstalledBackend[] = [];
-    for (const name of (await readdir(this.root)).sort()) {
-      if (name.startsWith(".") || !BackendName.safeParse(name).success) continue;
-      const kind = await this.kind(name);
-      if (kind === "concrete") {
-        const live = await this.live(name);
-        if (!live) continue;
-        rows.push({
-          name,
-          metadata: live.metadata,
-          isMeta: false,
-          generation: live.generation,
-          previousGenerations: live.previous.slice(0, 32),
-          sizeBytes: await this.sizeOf(name, live.generation, live.dir),
-        });
-      } else if (kind === "meta") {
-        const md = await this.readMeta(name);
-        if (md) rows.push({ name, metadata: md, isMeta: true, generation: null, previousGenerations: [] });
-      } else if (kind === "legacy") {
-        const st = await stat(join(this.root, name, "run.sh")).catch(() => null);
-        if (st) {
-          rows.push({
-            name,
-            metadata: await readMetadata(join(this.root, name), name),
-            isMeta: false,
-            generation: null,
-            previousGenerations: [],
-          });
-        }
-      }
+    const names = (await readdir(this.root))
+      .filter((name) => !name.startsWith(".") && BackendName.safeParse(name).success)
+      .sort();
+    // Independent reads: let the thread pool overlap them instead of one entry after another.
+    const rows = await Promise.all(names.map((name) => this.row(name)));
+    return rows.filter((r): r is InstalledBackend => r !== null);
+  }
+
+  private async row(name: string): Promise<InstalledBackend | null> {
+    const kind = await this.kind(name);
+    if (kind === "concrete") {
+      const live = await this.live(name);
+      if (!live) return null;
+      return {
+        name,
+        metadata: live.metadata,
+        isMeta: false,
+        generation: live.generation,
+        previousGenerations: live.previous.slice(0, 32),
+        sizeBytes: await this.sizeOf(name, live.generation, live.dir),
+      };
     }
-    return rows;
+    if (kind === "meta") {
+      const md = await readMetadata(join(this.root, name), name);
+      if (!md.meta_backend_for) return null;
+      return { name, metadata: md, isMeta: true, generation: null, previousGenerations: [] };
+    }
+    if (kind === "legacy") {
+      return {
+        name,
+        metadata: await readMetadata(join(this.root, name), name),
+        isMeta: false,
+        generation: null,
+        previousGenerations: [],
+      };
+    }
+    return null;
   }
 }
