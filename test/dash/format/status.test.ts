@@ -2,6 +2,12 @@ import { describe, expect, it } from "vitest";
 import { nodeStatusText, opStateText, statusText } from "../../../src/format/status.js";
 import type { NodeStatus, OpState } from "../../../src/protocol/index.js";
 
+/** What `text` makes of every key of `expected`, keyed the same way. */
+function textsOf<K extends string>(expected: Record<K, string>, text: (k: K) => string): Record<K, string> {
+  const keys = Object.keys(expected) as K[];
+  return Object.fromEntries(keys.map((k) => [k, text(k)])) as Record<K, string>;
+}
+
 describe("status text", () => {
   it("puts the glyph before the word, and the word can be replaced", () => {
     const look = { glyph: "✓", word: "healthy", tone: "ok" } as const;
@@ -17,9 +23,7 @@ describe("status text", () => {
       draining: "↓ draining",
       pending: "? pending",
     };
-    for (const [status, text] of Object.entries(all)) {
-      expect(nodeStatusText(status as NodeStatus).text).toBe(text);
-    }
+    expect(textsOf(all, (s) => nodeStatusText(s).text)).toEqual(all);
     expect(nodeStatusText("offline").tone).toBe("err");
     expect(nodeStatusText(undefined)).toEqual({ text: "? unknown", tone: "muted" });
   });
@@ -33,9 +37,7 @@ describe("status text", () => {
       failed: "✗ failed",
       cancelled: "⊘ cancelled",
     };
-    for (const [state, text] of Object.entries(all)) {
-      expect(opStateText(state as OpState).text).toBe(text);
-    }
+    expect(textsOf(all, (s) => opStateText(s).text)).toEqual(all);
     expect(opStateText("failed").tone).toBe("err");
   });
 
