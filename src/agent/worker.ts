@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import type { ClusterClient } from "../client/cluster-client.js";
+import type { ClusterClient, Entry } from "../client/cluster-client.js";
 import { errorMessage, type Logger } from "../client/log.js";
 import {
   decode,
@@ -40,6 +40,9 @@ interface ActiveOp {
   running: boolean;
 }
 
+/** A place in the name locks' queue, or why the op's names could not be worked out. */
+type QueuedLock = { granted: Promise<() => void> } | { error: unknown };
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -51,6 +54,7 @@ export class Worker {
   private readonly records: OpRecords;
   private readonly active = new Map<string, ActiveOp>();
   private readonly handlers = new Set<Promise<void>>();
+  private intake: Promise<void> = Promise.resolve();
   private messages?: ConsumerMessages;
   private stopping = false;
   private loop?: Promise<void>;
@@ -206,12 +210,42 @@ export class Worker {
     }
   }
 
+  /**
+   * Run `step` after the steps of every work item that arrived before this one. Reading a record
+   * and queueing for its names happen in that order, so two ops on one name run in the order they
+   * were submitted, whichever record read came back first.
+   */
+  private inArrivalOrder<T>(step: () => Promise<T>): Promise<T> {
+    const turn = this.intake.then(step);
+    this.intake = turn.then(
+      () => {},
+      () => {},
+    );
+    return turn;
+  }
+
+  /** Read the op's record and, when it is to run, take a place in the queue for its names. */
+  private async queueForNames(op: ActiveOp): Promise<{ first: Entry<OpRecord> | null; lock?: QueuedLock }> {
+    const first = await this.records.read(op.opId);
+    if (!first || isTerminal(first.value.state) || first.value.state === "cancelling") return { first };
+    let names: string[];
+    try {
+      names = await this.d.executor.lockNames(first.value);
+    } catch (error) {
+      return { first, lock: { error } };
+    }
+    const granted = this.d.locks.acquire(names, op.abort.signal);
+    granted.catch(() => {}); // awaited by process(); a cancel while queued must not go unhandled meanwhile
+    return { first, lock: { granted } };
+  }
+
   private async process(op: ActiveOp, releases: Array<() => void>): Promise<void> {
     const { opId } = op;
     const log = this.d.log.child({ opId });
-    let first;
+    let first: Entry<OpRecord> | null;
+    let lock: QueuedLock | undefined;
     try {
-      first = await this.records.read(opId);
+      ({ first, lock } = await this.inArrivalOrder(() => this.queueForNames(op)));
     } catch (e) {
       if (!(e instanceof MalformedRecordError)) throw e;
       log.warn("dropping a work item whose op record is malformed", { error: e.message });
@@ -227,8 +261,9 @@ export class Worker {
     let progress: ProgressReporter | undefined;
     let record: OpRecord = first.value;
     try {
-      if (record.state === "cancelling") throw new CancelledError();
-      releases.push(await this.d.locks.acquire(await this.d.executor.lockNames(record), op.abort.signal));
+      if (!lock) throw new CancelledError();
+      if ("error" in lock) throw lock.error;
+      releases.push(await lock.granted);
       releases.push(await this.d.slots.acquire(op.abort.signal));
       const decision = await this.records.start(opId);
       if (decision.action !== "run") {

@@ -251,33 +251,51 @@ describe("agent under faults: bad bytes, dropped connections, redirects, cancels
     });
   });
 
-  it("two ops on one name run one after the other; two names run in parallel", async () => {
+  it("ops on one name run one after the other in submission order; two names run in parallel", async () => {
     const a = await pushBackendImage(registry, "backends/par-a", "1", { files: { big: noise(400_000) } });
     const b = await pushBackendImage(registry, "backends/par-b", "1", { files: { big: noise(400_000) } });
-    const a1 = await submit(client, {
-      nodeId: "slow",
-      kind: "install",
-      backend: "par-a",
-      target: { uri: a.ref },
-    });
-    const a2 = await submit(client, {
-      nodeId: "slow",
-      kind: "reinstall",
-      backend: "par-a",
-      target: { uri: a.ref },
-    });
+    const onA = (kind: "install" | "reinstall") =>
+      submit(client, { nodeId: "slow", kind, backend: "par-a", target: { uri: a.ref } });
+    const a1 = await onA("install");
+    const a2 = await onA("reinstall");
     const b1 = await submit(client, {
       nodeId: "slow",
       kind: "install",
       backend: "par-b",
       target: { uri: b.ref },
     });
-    const [ra1, ra2, rb1] = await Promise.all(
-      [a1, a2, b1].map((id) => waitOp(client, "slow", id, ["succeeded"])),
+    const a3 = await onA("reinstall");
+    const a4 = await onA("reinstall");
+    const [ra1, ra2, rb1, ra3, ra4] = await Promise.all(
+      [a1, a2, b1, a3, a4].map((id) => waitOp(client, "slow", id, ["succeeded"])),
     );
-    expect(ra2!.startedAt!).toBeGreaterThanOrEqual(ra1!.finishedAt!);
+    const onName = [ra1!, ra2!, ra3!, ra4!];
+    for (let i = 1; i < onName.length; i++) {
+      expect(onName[i]!.startedAt!).toBeGreaterThanOrEqual(onName[i - 1]!.finishedAt!);
+    }
     expect(rb1!.startedAt!).toBeLessThan(ra1!.finishedAt!);
     expect(ra1!.startedAt!).toBeLessThan(rb1!.finishedAt!);
+  });
+
+  it("an op whose names take longer to work out still runs before a later op on one of them", async () => {
+    const c = await pushBackendImage(registry, "backends/ord-c", "1", { files: { big: noise(200_000) } });
+    // Through a meta, the first op locks two names (more to look up); the second locks one.
+    const viaMeta = await submit(client, {
+      nodeId: "slow",
+      kind: "install",
+      backend: "ord-m",
+      target: { name: "ord-c", meta: "ord-m", uri: c.ref },
+    });
+    const direct = await submit(client, {
+      nodeId: "slow",
+      kind: "reinstall",
+      backend: "ord-c",
+      target: { uri: c.ref },
+    });
+    const [first, second] = await Promise.all(
+      [viaMeta, direct].map((id) => waitOp(client, "slow", id, ["succeeded"])),
+    );
+    expect(second!.startedAt!).toBeGreaterThanOrEqual(first!.finishedAt!);
   });
 
   it("progress covers all layers, is monotonic, and never exceeds 4 events per second per op", async () => {
