@@ -12,6 +12,7 @@ import {
   list,
   noPositionals,
   parse,
+  parseBytes,
   parseDuration,
   printedHelp,
   str,
@@ -48,6 +49,7 @@ const flags = {
   "check-debounce": { type: "string" },
   "gallery-refresh": { type: "string" },
   "lease-ttl": { type: "string" },
+  "events-max-bytes": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -69,6 +71,8 @@ Controller (each also from the env var in brackets):
   --id ID                  [BACKPLANE_ID] replica id, default host-pid-random
   --insecure-registry H:P  [BACKPLANE_INSECURE_REGISTRY] plain-HTTP registry for digest checks
   --nats-token T           [BACKPLANE_NATS_TOKEN] NATS token auth (--token is HTTP's here)
+  --events-max-bytes N     [BACKPLANE_EVENTS_MAX_BYTES] audit stream cap when creating it, default 1G
+                           (JetStream reserves it: keep it under the server's max_file_store)
 
 Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
   --heartbeat-interval D   agents' heartbeat period, default 5s
@@ -125,7 +129,8 @@ export async function run(argv: string[]): Promise<number> {
   const leaseTtlMs = parseDuration(v["lease-ttl"], "lease-ttl");
   const log = createLogger({ role: "controller" });
   const opts = clientOptions({ ...p, values: { ...v, token: v["nats-token"] } }, "backplane-controller", log);
-  const client = await ClusterClient.connect({ ...opts, leaseTtlMs });
+  const eventsMaxBytes = parseBytes(v["events-max-bytes"], "events-max-bytes");
+  const client = await ClusterClient.connect({ ...opts, leaseTtlMs, eventsMaxBytes });
   const insecure = list(v["insecure-registry"]);
   const ctl = await Controller.start({
     client,

@@ -56,6 +56,8 @@ export interface ClusterClientOptions extends ConnectOptions {
   prefix?: string;
   replicas?: number;
   leaseTtlMs?: number;
+  /** Size cap of the audit stream, used only when this client creates it. */
+  eventsMaxBytes?: number;
   apiTimeoutMs?: number;
   logger?: Logger;
 }
@@ -147,13 +149,16 @@ export class ClusterClient {
     for (;;) {
       if (this.closing) throw new Error("client closed");
       this.setStatus({ state: attempt === 0 ? "connecting" : "disconnected", attempts: attempt });
+      let reached = false;
       try {
         const nc = await dial({ ...this.opts, name: this.opts.name ?? "backplane" });
+        reached = true;
         try {
           const { jsm, buckets } = await ensureTopology(nc, {
             prefix: this.prefix,
             replicas: this.opts.replicas ?? 1,
             leaseTtlMs: this.opts.leaseTtlMs,
+            eventsMaxBytes: this.opts.eventsMaxBytes,
           });
           this.conn = { nc, js: jetstream(nc), jsm, buckets };
         } catch (e) {
@@ -183,7 +188,13 @@ export class ClusterClient {
           attempts: attempt,
           server: this.opts.servers.join(","),
         });
-        this.log.warn("cannot reach NATS, retrying", { reason, attempt });
+        this.log.warn(
+          reached ? "cannot set up JetStream buckets and streams, retrying" : "cannot reach NATS, retrying",
+          {
+            reason,
+            attempt,
+          },
+        );
         await new Promise<void>((r) => {
           const t = setTimeout(r, backoffMs(attempt));
           this.wakeRetry = () => {

@@ -24,7 +24,11 @@ export interface TopologyOptions {
   replicas: number;
   /** Lease bucket TTL; a leader that stops renewing loses its lease after this long. */
   leaseTtlMs?: number;
+  /** Size cap of the audit stream when it is created (JetStream reserves it up front). */
+  eventsMaxBytes?: number;
 }
+
+export const EVENTS_MAX_BYTES = 1024 ** 3;
 
 const MiB = 1024 * 1024;
 
@@ -65,7 +69,7 @@ export function streamConfigs(o: TopologyOptions): StreamConfig[] {
       storage: StorageType.File,
       num_replicas: o.replicas,
       max_age: nanos(EVENTS_MAX_AGE_MS),
-      max_bytes: 1024 * MiB,
+      max_bytes: o.eventsMaxBytes ?? EVENTS_MAX_BYTES,
       discard: DiscardPolicy.Old,
       max_msg_size: 1 * MiB,
     } as StreamConfig,
@@ -106,7 +110,14 @@ async function ensureStream(jsm: JetStreamManager, cfg: StreamConfig): Promise<v
       await jsm.streams.add(cfg);
     } catch (e2) {
       // Another replica won the race to create it.
-      if (!/already in use|exists/i.test(errorMessage(e2))) throw e2;
+      if (/already in use|exists/i.test(errorMessage(e2))) return;
+      if (/insufficient storage/i.test(errorMessage(e2)) && cfg.max_bytes > 0) {
+        throw new Error(
+          `cannot create stream ${cfg.name} of ${cfg.max_bytes} bytes: ${errorMessage(e2)} ` +
+            "(JetStream reserves a stream's size up front; lower the controller's --events-max-bytes or raise the server's max_file_store)",
+        );
+      }
+      throw e2;
     }
   }
 }

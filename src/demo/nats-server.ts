@@ -20,6 +20,8 @@ export interface NatsServerOptions {
   cluster?: { name: string; port: number; routes: number[] };
   /** Extra config text appended verbatim (accounts, authorization). */
   extraConfig?: string;
+  /** JetStream's file storage limit, in nats-server's syntax; default 1TB. */
+  maxFileStore?: string;
 }
 
 /** A real nats-server with JetStream on a loopback port it picked itself. */
@@ -55,7 +57,7 @@ export class NatsServer {
       `listen: "127.0.0.1:${this.port || -1}"`,
       `ports_file_dir: "${this.dir}"`,
       `server_name: "${o.serverName ?? "s1"}"`,
-      `jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 1TB }`,
+      `jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: ${o.maxFileStore ?? "1TB"} }`,
       `max_payload: 4MB`,
     ];
     if (o.cluster) {
