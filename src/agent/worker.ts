@@ -211,12 +211,22 @@ export class Worker {
   }
 
   /**
-   * Run `step` after the steps of every work item that arrived before this one. Reading a record
-   * and queueing for its names happen in that order, so two ops on one name run in the order they
-   * were submitted, whichever record read came back first.
+   * Read the op's record and, when it is to run, take a place in the queue for its names. The
+   * reads and name lookups of several items overlap, but their places are taken in the order the
+   * items arrived, so two ops on one name run in the order they were submitted, whichever lookup
+   * came back first.
    */
-  private inArrivalOrder<T>(step: () => Promise<T>): Promise<T> {
-    const turn = this.intake.then(step);
+  private queueForNames(op: ActiveOp): Promise<{ first: Entry<OpRecord> | null; lock?: QueuedLock }> {
+    const looked = this.lookUp(op.opId);
+    looked.catch(() => {}); // rethrown below, possibly after earlier items' turns
+    const turn = this.intake.then(async () => {
+      const { first, names } = await looked;
+      if (!names) return { first };
+      if ("error" in names) return { first, lock: names };
+      const granted = this.d.locks.acquire(names.names, op.abort.signal);
+      granted.catch(() => {}); // awaited by process(); a cancel while queued must not go unhandled meanwhile
+      return { first, lock: { granted } };
+    });
     this.intake = turn.then(
       () => {},
       () => {},
@@ -224,19 +234,17 @@ export class Worker {
     return turn;
   }
 
-  /** Read the op's record and, when it is to run, take a place in the queue for its names. */
-  private async queueForNames(op: ActiveOp): Promise<{ first: Entry<OpRecord> | null; lock?: QueuedLock }> {
-    const first = await this.records.read(op.opId);
+  /** The op's record, and the names it will lock when it is to run. */
+  private async lookUp(
+    opId: string,
+  ): Promise<{ first: Entry<OpRecord> | null; names?: { names: string[] } | { error: unknown } }> {
+    const first = await this.records.read(opId);
     if (!first || isTerminal(first.value.state) || first.value.state === "cancelling") return { first };
-    let names: string[];
     try {
-      names = await this.d.executor.lockNames(first.value);
+      return { first, names: { names: await this.d.executor.lockNames(first.value) } };
     } catch (error) {
-      return { first, lock: { error } };
+      return { first, names: { error } };
     }
-    const granted = this.d.locks.acquire(names, op.abort.signal);
-    granted.catch(() => {}); // awaited by process(); a cancel while queued must not go unhandled meanwhile
-    return { first, lock: { granted } };
   }
 
   private async process(op: ActiveOp, releases: Array<() => void>): Promise<void> {
@@ -245,7 +253,7 @@ export class Worker {
     let first: Entry<OpRecord> | null;
     let lock: QueuedLock | undefined;
     try {
-      ({ first, lock } = await this.inArrivalOrder(() => this.queueForNames(op)));
+      ({ first, lock } = await this.queueForNames(op));
     } catch (e) {
       if (!(e instanceof MalformedRecordError)) throw e;
       log.warn("dropping a work item whose op record is malformed", { error: e.message });
