@@ -71,8 +71,9 @@ Controller (each also from the env var in brackets):
   --id ID                  [BACKPLANE_ID] replica id, default host-pid-random
   --insecure-registry H:P  [BACKPLANE_INSECURE_REGISTRY] plain-HTTP registry for digest checks
   --nats-token T           [BACKPLANE_NATS_TOKEN] NATS token auth (--token is HTTP's here)
-  --events-max-bytes N     [BACKPLANE_EVENTS_MAX_BYTES] audit stream cap when creating it, default 1G
-                           (JetStream reserves it: keep it under the server's max_file_store)
+  --events-max-bytes N     [BACKPLANE_EVENTS_MAX_BYTES] audit stream size cap, default 1G; the stream
+                           is created or resized to it (JetStream reserves it: keep it under
+                           the server's max_file_store)
 
 Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
   --heartbeat-interval D   agents' heartbeat period, default 5s

@@ -180,7 +180,7 @@ export class ClusterClient {
         return;
       } catch (e) {
         if (this.closing) throw new Error("client closed");
-        const reason = describeConnectError(e);
+        const reason = reached ? errorMessage(e) : describeConnectError(e);
         attempt++;
         this.setStatus({
           state: "disconnected",

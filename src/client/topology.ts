@@ -5,6 +5,7 @@ import {
   jetstreamManager,
   type JetStreamManager,
   type StreamConfig,
+  type StreamInfo,
 } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -24,7 +25,10 @@ export interface TopologyOptions {
   replicas: number;
   /** Lease bucket TTL; a leader that stops renewing loses its lease after this long. */
   leaseTtlMs?: number;
-  /** Size cap of the audit stream when it is created (JetStream reserves it up front). */
+  /**
+   * Size cap of the audit stream (JetStream reserves it up front). When set, an existing stream
+   * with another cap is changed to it, whoever created it; unset, 1 GiB applies on creation only.
+   */
   eventsMaxBytes?: number;
 }
 
@@ -94,31 +98,50 @@ export async function ensureTopology(
   const keys = Object.keys(names) as BucketKey[];
   // Independent of each other: one round trip's wait for all of them, not one each.
   const [, kvs] = await Promise.all([
-    Promise.all(streamConfigs(o).map((cfg) => ensureStream(jsm, cfg))),
+    Promise.all(
+      streamConfigs(o).map((cfg) =>
+        ensureStream(jsm, cfg, cfg.name === streamNames(o.prefix).events && o.eventsMaxBytes !== undefined),
+      ),
+    ),
     Promise.all(keys.map((key) => openOrCreate(jsm, kvm, names[key], bucketOptions(key, o)))),
   ]);
   const buckets = Object.fromEntries(keys.map((key, i) => [key, kvs[i]!])) as Record<BucketKey, KV>;
   return { jsm, buckets };
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: StreamConfig): Promise<void> {
+/** Create a stream, or attach to it; `ownSize`: make an existing stream's max_bytes `cfg`'s. */
+async function ensureStream(jsm: JetStreamManager, cfg: StreamConfig, ownSize: boolean): Promise<void> {
+  let existing: StreamInfo | undefined;
   try {
-    await jsm.streams.info(cfg.name);
+    existing = await jsm.streams.info(cfg.name);
   } catch (e) {
     if (!isNotFound(e)) throw e;
-    try {
-      await jsm.streams.add(cfg);
-    } catch (e2) {
-      // Another replica won the race to create it.
-      if (/already in use|exists/i.test(errorMessage(e2))) return;
-      if (/insufficient storage/i.test(errorMessage(e2)) && cfg.max_bytes > 0) {
-        throw new Error(
-          `cannot create stream ${cfg.name} of ${cfg.max_bytes} bytes: ${errorMessage(e2)} ` +
-            "(JetStream reserves a stream's size up front; lower the controller's --events-max-bytes or raise the server's max_file_store)",
-        );
-      }
-      throw e2;
+  }
+  if (!existing) return createStream(jsm, cfg);
+  const was = existing.config.max_bytes;
+  if (!ownSize || was === cfg.max_bytes) return;
+  try {
+    await jsm.streams.update(cfg.name, { max_bytes: cfg.max_bytes });
+  } catch (e) {
+    throw new Error(
+      `cannot change stream ${cfg.name} from ${was} to ${cfg.max_bytes} bytes: ${errorMessage(e)}`,
+    );
+  }
+}
+
+async function createStream(jsm: JetStreamManager, cfg: StreamConfig): Promise<void> {
+  try {
+    await jsm.streams.add(cfg);
+  } catch (e) {
+    // Another replica won the race to create it.
+    if (/already in use|exists/i.test(errorMessage(e))) return;
+    if (/insufficient storage/i.test(errorMessage(e)) && cfg.max_bytes > 0) {
+      throw new Error(
+        `cannot create stream ${cfg.name} of ${cfg.max_bytes} bytes: ${errorMessage(e)} ` +
+          "(JetStream reserves a stream's size up front; lower the controller's --events-max-bytes or raise the server's max_file_store)",
+      );
     }
+    throw e;
   }
 }
 

@@ -13,7 +13,7 @@ describe("topology on a server with little JetStream storage", () => {
     await server?.dispose();
   });
 
-  it("says the audit stream does not fit and how to fix it, then fits with --events-max-bytes", async () => {
+  it("says the audit stream does not fit and how to fix it; --events-max-bytes creates or resizes it", async () => {
     const tooBig = ClusterClient.open({ servers: [server.url], name: "too-big", prefix: "small" });
     const reason = await new Promise<string>((resolve) => {
       const stop = tooBig.onStatus((s) => {
@@ -27,17 +27,18 @@ describe("topology on a server with little JetStream storage", () => {
     expect(reason).toMatch(/^cannot create stream SMALL_EVENTS of 1073741824 bytes: insufficient storage/);
     expect(reason).toMatch(/lower the controller's --events-max-bytes or raise the server's max_file_store/);
 
-    const fits = await ClusterClient.connect({
-      servers: [server.url],
-      name: "fits",
-      prefix: "small",
-      eventsMaxBytes: 16 * 1024 ** 2,
-    });
-    try {
-      const info = await fits.jsm.streams.info(streamNames("small").events);
-      expect(info.config.max_bytes).toBe(16 * 1024 ** 2);
-    } finally {
-      await fits.close();
-    }
+    const sized = async (name: string, eventsMaxBytes?: number) => {
+      const c = await ClusterClient.connect({ servers: [server.url], name, prefix: "small", eventsMaxBytes });
+      try {
+        return (await c.jsm.streams.info(streamNames("small").events)).config.max_bytes;
+      } finally {
+        await c.close();
+      }
+    };
+    const MiB = 1024 ** 2;
+    expect(await sized("fits", 16 * MiB)).toBe(16 * MiB);
+    // A role that does not set the cap attaches as it is; the controller's flag resizes it.
+    expect(await sized("agent")).toBe(16 * MiB);
+    expect(await sized("controller", 32 * MiB)).toBe(32 * MiB);
   });
 });
