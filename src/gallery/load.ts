@@ -99,6 +99,7 @@ export class GalleryLoader {
   private readonly log: Logger;
   private readonly now: () => number;
   private inFlight: Promise<GalleryCatalog> | undefined;
+  private queued: Promise<GalleryCatalog> | undefined;
 
   constructor(private readonly opts: GalleryLoaderOptions) {
     this.slots = opts.sources.map((source) => ({
@@ -133,10 +134,20 @@ export class GalleryLoader {
 
   /**
    * (Re)load every gallery; never throws. Returns the catalog now in use. A call made while a load
-   * is under way joins it rather than fetching everything a second time.
+   * is under way gets the one load queued behind it (shared by every such call): what the running
+   * load fetched may predate the change the caller wants to see.
    */
   load(): Promise<GalleryCatalog> {
-    this.inFlight ??= this.loadAll().finally(() => {
+    if (!this.inFlight) return this.startLoad();
+    this.queued ??= this.inFlight.then(() => {
+      this.queued = undefined;
+      return this.startLoad();
+    });
+    return this.queued;
+  }
+
+  private startLoad(): Promise<GalleryCatalog> {
+    this.inFlight = this.loadAll().finally(() => {
       this.inFlight = undefined;
     });
     return this.inFlight;

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/client/log.js";
 import { GalleryLoader, parseGallerySources } from "../../src/gallery/index.js";
 import { removeDir, tempDir } from "../harness/proc.js";
@@ -37,6 +37,8 @@ describe("GalleryLoader", () => {
   /** Sent as ETag when set; a request naming it gets a 304. */
   let etag: string | undefined;
   const asked: (string | undefined)[] = [];
+  /** While set, answers (with the body as it was when asked) wait for it; `arrived` hears each request. */
+  let gate: { open: Promise<void>; arrived: () => void } | undefined;
 
   beforeAll(async () => {
     dir = await tempDir("gallery");
@@ -48,11 +50,20 @@ describe("GalleryLoader", () => {
         res.end();
         return;
       }
-      res.writeHead(status, { "content-type": "application/yaml", ...(etag ? { etag } : {}) });
-      res.end(body);
+      const [code, text] = [status, body];
+      const answer = () => {
+        res.writeHead(code, { "content-type": "application/yaml", ...(etag ? { etag } : {}) });
+        res.end(text);
+      };
+      if (!gate) return answer();
+      gate.arrived();
+      void gate.open.then(answer);
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/index.yaml`;
+  });
+  afterEach(() => {
+    [body, status, etag, gate] = [GOOD, 200, undefined, undefined];
   });
   afterAll(async () => {
     server.close();
@@ -173,15 +184,23 @@ describe("GalleryLoader", () => {
     body = GOOD;
   });
 
-  it("joins a load already under way instead of fetching twice", async () => {
-    body = GOOD;
-    status = 200;
+  it("a load asked for during another runs once more after it, shared by every such caller", async () => {
     asked.length = 0;
+    let open!: () => void;
+    let arrived!: () => void;
+    const firstArrived = new Promise<void>((r) => (arrived = r));
+    gate = { open: new Promise<void>((r) => (open = r)), arrived };
     const loader = new GalleryLoader({ sources: [{ name: "web", url }] });
-    const [a, b] = await Promise.all([loader.load(), loader.load()]);
-    expect(a).toBe(b);
-    expect(asked).toHaveLength(1);
-    await loader.load();
+    const first = loader.load();
+    await firstArrived;
+    // Changed after the running load asked: only a load after it can see this.
+    body = GOOD + "- name: gamma\n  uri: quay.io/x/gamma:1\n";
+    gate = undefined;
+    const [second, third] = [loader.load(), loader.load()];
+    open();
+    expect((await first).find("gamma")).toBeUndefined();
+    expect((await second).find("gamma")?.uri).toBe("quay.io/x/gamma:1");
+    expect(await third).toBe(await second);
     expect(asked).toHaveLength(2);
   });
 });
