@@ -5,7 +5,7 @@ import { PlainTable } from "../components/PlainTable.js";
 import { TitleLine } from "../components/TitleLine.js";
 import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../format/backends.js";
 import { gpuText, nodeView, STALE_AFTER_MS } from "../format/nodes.js";
-import { statusText } from "../format/status.js";
+import { nodeStatusText } from "../format/status.js";
 import type { Column, Row } from "../format/table.js";
 import { truncate } from "../format/text.js";
 import { age, bytes } from "../format/units.js";
@@ -77,13 +77,12 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
     );
   }
   const v = nodeView(rec, hb);
-  const look = nodeStatusLook[rec.status];
   const stale = now - v.lastSeen > STALE_AFTER_MS;
   const summary: Row[] = [
     {
       key: id,
       cells: {
-        status: statusText(look),
+        status: nodeStatusText(rec.status),
         capability: { text: v.hb.capability },
         gpu: { text: gpuText(v.hb) },
         vram: { text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes) },
@@ -98,7 +97,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
     .join(" ");
   const info = [
     rec.statusReason ? `reason: ${rec.statusReason}` : "",
-    `${look.word} for ${age(rec.statusSince, now)}`,
+    `${nodeStatusLook[rec.status].word} for ${age(rec.statusSince, now)}`,
     labels ? `labels: ${labels}` : "",
     stale ? `no heartbeat for ${age(v.lastSeen, now)}` : "",
   ]
