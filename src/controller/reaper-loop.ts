@@ -54,7 +54,7 @@ export class ReaperLoop {
       if (term !== this.term || !this.active) return;
       const nth = passes++;
       void this.pass()
-        .then((r) => this.passListeners.forEach((l) => l(r, nth)))
+        .then((r) => this.tellListeners(r, nth))
         .catch((e) => this.log.warn("reaper pass failed", { error: errorMessage(e) }))
         .finally(() => {
           if (term === this.term && this.active) this.timer = setTimeout(loop, this.d.intervalMs);
@@ -66,6 +66,16 @@ export class ReaperLoop {
   stopLeading(): void {
     this.active = false;
     clearTimeout(this.timer);
+  }
+
+  private tellListeners(report: ReapReport, nth: number): void {
+    for (const l of this.passListeners) {
+      try {
+        l(report, nth);
+      } catch (e) {
+        this.log.warn("reaper pass listener failed", { error: errorMessage(e) });
+      }
+    }
   }
 
   /** Hear each pass the loop runs; `nth` counts from 0 per term, so 0 is the pass that opens it. */
