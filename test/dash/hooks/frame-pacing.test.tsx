@@ -51,7 +51,5 @@ describe("frame pacing in the app", () => {
     const frames = pacer.frames - before;
     expect(frames).toBeGreaterThan(0);
     expect(frames).toBeLessThanOrEqual(Math.ceil(seconds * 15) + 2);
-    // At 15 frames a second, half as many frames as updates takes 33 s, past the test's timeout.
-    expect(frames).toBeLessThan(UPDATES / 2);
   });
 });

@@ -51,9 +51,6 @@ describe("an event storm", () => {
     expect(flushes).toBeLessThanOrEqual(allowed);
     // Every flush is one commit; the shared 1 s clock (ages) may add one per second.
     expect(commits).toBeLessThanOrEqual(allowed + Math.ceil(elapsed / 1000) + 1);
-    // Fewer commits than the storm's timer turns: only a storm slower than the test's timeout
-    // (~90 ms a turn) could break this without coalescing being broken.
-    expect(commits).toBeLessThan(EVENTS / 10);
     expect(store.getState().stats.events).toBeGreaterThanOrEqual(EVENTS);
   });
 });
