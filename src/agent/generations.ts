@@ -8,6 +8,7 @@ import {
   readlink,
   rename,
   rm,
+  stat,
   symlink,
   unlink,
   writeFile,
@@ -499,7 +500,8 @@ export class BackendStore {
       if (!md.meta_backend_for) return null;
       return { name, metadata: md, isMeta: true, generation: null, previousGenerations: [] };
     }
-    if (kind === "legacy") {
+    // A legacy dir counts only with a run.sh that resolves (a dangling symlink is not a backend).
+    if (kind === "legacy" && (await stat(join(this.root, name, "run.sh")).catch(() => null))) {
       return {
         name,
         metadata: await readMetadata(join(this.root, name), name),

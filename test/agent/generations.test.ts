@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { BackendStore, newGenerationId, type Step } from "../../src/agent/generations.js";
@@ -145,6 +145,27 @@ describe("generation store: an upgrade killed at each step (Mender-style state c
 });
 
 describe("generation store: layout", () => {
+  it("lists concretes, metas and LocalAI directories, but not a directory whose run.sh dangles", async () => {
+    const root = await newRoot();
+    const s = store(root);
+    await s.init();
+    await s.commit("b", await stage(s, "1"), md("1"));
+    await s.commit("b", await stage(s, "2"), md("2"));
+    await s.writeMeta({ name: "m", meta_backend_for: "b" });
+    await mkdir(join(root, "old"));
+    await writeFile(join(root, "old", "run.sh"), "#!/bin/sh\n", { mode: 0o755 });
+    await mkdir(join(root, "broken"));
+    await symlink("missing.sh", join(root, "broken", "run.sh"));
+    const rows = await s.list();
+    expect(
+      rows.map((r) => [r.name, r.isMeta, r.metadata.version ?? null, r.previousGenerations.length]),
+    ).toEqual([
+      ["b", false, "2", 1],
+      ["m", true, null, 0],
+      ["old", false, null, 0],
+    ]);
+  });
+
   it("refuses a tree without an executable run.sh and leaves the live version alone", async () => {
     const root = await newRoot();
     const s = store(root);
