@@ -1,6 +1,6 @@
 import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { encode, opKey, type ProgressEvent } from "../../src/protocol/index.js";
 import { NatsServer } from "../harness/nats-server.js";
@@ -279,7 +279,12 @@ describe("agent under faults: bad bytes, dropped connections, redirects, cancels
 
   it("an op whose names take longer to work out still runs before a later op on one of them", async () => {
     const c = await pushBackendImage(registry, "backends/ord-c", "1", { files: { big: noise(200_000) } });
-    // Through a meta, the first op locks two names (more to look up); the second locks one.
+    // Through a meta, the first op locks two names; the second locks one. Working out a name's
+    // lock set reads every meta pointer on the node, so with many of them the first op's lookup
+    // takes far longer than the second's.
+    const pads = Array.from({ length: 200 }, (_, i) => `ord-pad-${i}`);
+    for (const name of pads) await slow.agent.store.writeMeta({ name, meta_backend_for: "ord-none" });
+    onTestFinished(() => Promise.all(pads.map((name) => slow.agent.store.removeMeta(name))).then(() => {}));
     const viaMeta = await submit(client, {
       nodeId: "slow",
       kind: "install",
