@@ -1,5 +1,6 @@
 import type { ClusterClient } from "../client/cluster-client.js";
 import { errorMessage, type Logger } from "../client/log.js";
+import { rerunWhileBusy } from "../client/rerun.js";
 import { sanitizeToken, type Inventory } from "../protocol/index.js";
 import type { BackendStore } from "./generations.js";
 
@@ -8,9 +9,6 @@ import type { BackendStore } from "./generations.js";
  * arrive while a write is in flight are folded into one more write, so the last state always lands.
  */
 export class InventoryPublisher {
-  private running?: Promise<void>;
-  private again = false;
-
   constructor(
     private readonly client: ClusterClient,
     private readonly store: BackendStore,
@@ -22,24 +20,13 @@ export class InventoryPublisher {
     return { v: 1, nodeId: this.nodeId, updatedAt: Date.now(), backends: await this.store.list() };
   }
 
-  publish(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
+  /** Write the inventory; calls made while a write is in flight get one more write after it. */
+  readonly publish = rerunWhileBusy(async () => {
+    try {
+      await this.client.put("inventory", sanitizeToken(this.nodeId), await this.build());
+    } catch (e) {
+      this.log.warn("cannot write the inventory", { error: errorMessage(e) });
+      throw e;
     }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.client.put("inventory", sanitizeToken(this.nodeId), await this.build());
-        } while (this.again);
-      } catch (e) {
-        this.log.warn("cannot write the inventory", { error: errorMessage(e) });
-        throw e;
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
+  });
 }

@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { rerunWhileBusy } from "../client/rerun.js";
 import { parseGalleryIndex } from "./parse.js";
 import { GalleryCatalog } from "./resolve.js";
 import type { GalleryEntry, GallerySource, GalleryWarning } from "./types.js";
@@ -98,8 +99,6 @@ export class GalleryLoader {
   private current: GalleryCatalog;
   private readonly log: Logger;
   private readonly now: () => number;
-  private inFlight: Promise<GalleryCatalog> | undefined;
-  private queued: Promise<GalleryCatalog> | undefined;
 
   constructor(private readonly opts: GalleryLoaderOptions) {
     this.slots = opts.sources.map((source) => ({
@@ -134,24 +133,10 @@ export class GalleryLoader {
 
   /**
    * (Re)load every gallery; never throws. Returns the catalog now in use. A call made while a load
-   * is under way gets the one load queued behind it (shared by every such call): what the running
-   * load fetched may predate the change the caller wants to see.
+   * runs gets one more load after it (shared by every such call): what the running load fetched
+   * may predate the change the caller wants to see.
    */
-  load(): Promise<GalleryCatalog> {
-    if (!this.inFlight) return this.startLoad();
-    this.queued ??= this.inFlight.then(() => {
-      this.queued = undefined;
-      return this.startLoad();
-    });
-    return this.queued;
-  }
-
-  private startLoad(): Promise<GalleryCatalog> {
-    this.inFlight = this.loadAll().finally(() => {
-      this.inFlight = undefined;
-    });
-    return this.inFlight;
-  }
+  readonly load: () => Promise<GalleryCatalog> = rerunWhileBusy(() => this.loadAll());
 
   private async loadAll(): Promise<GalleryCatalog> {
     const changed = await Promise.all(this.slots.map((s) => this.loadSlot(s)));
