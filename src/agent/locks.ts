@@ -3,40 +3,48 @@ import { abortReason } from "./errors.js";
 type Release = () => void;
 
 interface Waiter {
-  names: string[];
+  /** Undefined until the names are known: the waiter holds its place, and everyone behind it waits. */
+  names?: string[];
   grant: (release: Release) => void;
 }
 
 /**
  * One lock per backend name. An op takes every name it touches at once (a meta and its concrete
  * together), so two ops sharing any name run one after the other, in arrival order, and ops on
- * different names run side by side.
+ * different names run side by side. The names may come later than the call (they are looked up):
+ * the place in the queue is taken at the call, so a later op whose names are known sooner does
+ * not jump ahead.
  */
 export class NameLocks {
   private readonly held = new Set<string>();
   private readonly queue: Waiter[] = [];
 
-  acquire(names: string[], signal?: AbortSignal): Promise<Release> {
-    const set = [...new Set(names)].sort();
+  acquire(names: string[] | Promise<string[]>, signal?: AbortSignal): Promise<Release> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));
       const waiter: Waiter = {
-        names: set,
         grant: (release) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(release);
         },
       };
-      const onAbort = () => {
+      const leave = (why: unknown) => {
         const i = this.queue.indexOf(waiter);
-        if (i >= 0) this.queue.splice(i, 1);
-        reject(abortReason(signal!));
-        // Those queued behind it for a shared name may go now.
+        if (i < 0) return;
+        this.queue.splice(i, 1);
+        signal?.removeEventListener("abort", onAbort);
+        reject(why);
+        // Those queued behind it may go now.
         this.pump();
       };
+      const onAbort = () => leave(abortReason(signal!));
       signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(waiter);
-      this.pump();
+      void Promise.resolve(names).then((known) => {
+        if (!this.queue.includes(waiter)) return;
+        waiter.names = [...new Set(known)].sort();
+        this.pump();
+      }, leave);
     });
   }
 
@@ -50,19 +58,21 @@ export class NameLocks {
     const claimed = new Set<string>();
     for (let i = 0; i < this.queue.length;) {
       const w = this.queue[i]!;
-      const free = w.names.every((n) => !this.held.has(n) && !claimed.has(n));
+      const names = w.names;
+      if (!names) return; // which names it wants is not known yet: nobody behind it may pass
+      const free = names.every((n) => !this.held.has(n) && !claimed.has(n));
       if (free) {
         this.queue.splice(i, 1);
-        for (const n of w.names) this.held.add(n);
+        for (const n of names) this.held.add(n);
         let released = false;
         w.grant(() => {
           if (released) return;
           released = true;
-          for (const n of w.names) this.held.delete(n);
+          for (const n of names) this.held.delete(n);
           this.pump();
         });
       } else {
-        for (const n of w.names) claimed.add(n);
+        for (const n of names) claimed.add(n);
         i++;
       }
     }

@@ -40,8 +40,8 @@ interface ActiveOp {
   running: boolean;
 }
 
-/** A place in the name locks' queue, or why the op's names could not be worked out. */
-type QueuedLock = { granted: Promise<() => void> } | { error: unknown };
+/** Neither final nor being cancelled: the op is to run once it holds its names. */
+const runnable = (op: OpRecord): boolean => !isTerminal(op.state) && op.state !== "cancelling";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,7 +54,6 @@ export class Worker {
   private readonly records: OpRecords;
   private readonly active = new Map<string, ActiveOp>();
   private readonly handlers = new Set<Promise<void>>();
-  private intake: Promise<void> = Promise.resolve();
   private messages?: ConsumerMessages;
   private stopping = false;
   private loop?: Promise<void>;
@@ -210,50 +209,20 @@ export class Worker {
     }
   }
 
-  /**
-   * Read the op's record and, when it is to run, take a place in the queue for its names. The
-   * reads and name lookups of several items overlap, but their places are taken in the order the
-   * items arrived, so two ops on one name run in the order they were submitted, whichever lookup
-   * came back first.
-   */
-  private queueForNames(op: ActiveOp): Promise<{ first: Entry<OpRecord> | null; lock?: QueuedLock }> {
-    const looked = this.lookUp(op.opId);
-    looked.catch(() => {}); // rethrown below, possibly after earlier items' turns
-    const turn = this.intake.then(async () => {
-      const { first, names } = await looked;
-      if (!names) return { first };
-      if ("error" in names) return { first, lock: names };
-      const granted = this.d.locks.acquire(names.names, op.abort.signal);
-      granted.catch(() => {}); // awaited by process(); a cancel while queued must not go unhandled meanwhile
-      return { first, lock: { granted } };
-    });
-    this.intake = turn.then(
-      () => {},
-      () => {},
-    );
-    return turn;
-  }
-
-  /** The op's record, and the names it will lock when it is to run. */
-  private async lookUp(
-    opId: string,
-  ): Promise<{ first: Entry<OpRecord> | null; names?: { names: string[] } | { error: unknown } }> {
-    const first = await this.records.read(opId);
-    if (!first || isTerminal(first.value.state) || first.value.state === "cancelling") return { first };
-    try {
-      return { first, names: { names: await this.d.executor.lockNames(first.value) } };
-    } catch (error) {
-      return { first, names: { error } };
-    }
-  }
-
   private async process(op: ActiveOp, releases: Array<() => void>): Promise<void> {
     const { opId } = op;
     const log = this.d.log.child({ opId });
+    const read = this.records.read(opId);
+    // This item's place in the name queue is taken now, in arrival order; its names follow the
+    // read, so a later op whose names are known sooner cannot run first.
+    const granted = this.d.locks.acquire(
+      read.then((e) => (e && runnable(e.value) ? this.d.executor.lockNames(e.value) : [])),
+      op.abort.signal,
+    );
+    granted.catch(() => {}); // awaited below, and only when the op is to run
     let first: Entry<OpRecord> | null;
-    let lock: QueuedLock | undefined;
     try {
-      ({ first, lock } = await this.queueForNames(op));
+      first = await read;
     } catch (e) {
       if (!(e instanceof MalformedRecordError)) throw e;
       log.warn("dropping a work item whose op record is malformed", { error: e.message });
@@ -269,9 +238,8 @@ export class Worker {
     let progress: ProgressReporter | undefined;
     let record: OpRecord = first.value;
     try {
-      if (!lock) throw new CancelledError();
-      if ("error" in lock) throw lock.error;
-      releases.push(await lock.granted);
+      if (!runnable(record)) throw new CancelledError();
+      releases.push(await granted);
       releases.push(await this.d.slots.acquire(op.abort.signal));
       const decision = await this.records.start(opId);
       if (decision.action !== "run") {

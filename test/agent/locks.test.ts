@@ -25,6 +25,36 @@ describe("per-name locks", () => {
     expect(locks.locked).toEqual([]);
   });
 
+  it("keeps an op's place while its names are still being looked up", async () => {
+    const locks = new NameLocks();
+    const order: string[] = [];
+    let names!: (n: string[]) => void;
+    const slow = locks
+      .acquire(new Promise<string[]>((r) => (names = r)))
+      .then((r) => (order.push("slow"), r));
+    const fast = locks.acquire(["llama"]).then((r) => (order.push("fast"), r));
+    await tick();
+    expect(order).toEqual([]); // the fast one may share a name with the slow one: it waits
+    names(["llama-meta", "llama"]);
+    const r1 = await slow;
+    await tick();
+    expect(order).toEqual(["slow"]);
+    r1();
+    (await fast)();
+    expect(order).toEqual(["slow", "fast"]);
+
+    // A lookup that fails, or a cancel while it runs, gives the place up.
+    const failed = locks.acquire(Promise.reject(new Error("no such backend")));
+    const ac = new AbortController();
+    const cancelled = locks.acquire(new Promise<string[]>(() => {}), ac.signal);
+    const after = locks.acquire(["llama"]);
+    await expect(failed).rejects.toThrow("no such backend");
+    ac.abort(new CancelledError());
+    await expect(cancelled).rejects.toBeInstanceOf(CancelledError);
+    (await after)();
+    expect(locks.locked).toEqual([]);
+  });
+
   it("a waiter can be cancelled and does not block those behind it", async () => {
     const locks = new NameLocks();
     const r1 = await locks.acquire(["a"]);
