@@ -38,7 +38,6 @@ export class ReaperLoop {
   private term = 0;
   private running?: Promise<ReapReport>;
   private lastMarkerSweep = 0;
-  private readonly passListeners = new Set<(report: ReapReport, nth: number) => void>();
   private readonly log: Logger;
 
   constructor(private readonly d: ReaperDeps) {
@@ -49,12 +48,9 @@ export class ReaperLoop {
     if (this.active) return;
     this.active = true;
     const term = ++this.term;
-    let passes = 0;
     const loop = () => {
       if (term !== this.term || !this.active) return;
-      const nth = passes++;
       void this.pass()
-        .then((r) => this.tellListeners(r, nth))
         .catch((e) => this.log.warn("reaper pass failed", { error: errorMessage(e) }))
         .finally(() => {
           if (term === this.term && this.active) this.timer = setTimeout(loop, this.d.intervalMs);
@@ -66,22 +62,6 @@ export class ReaperLoop {
   stopLeading(): void {
     this.active = false;
     clearTimeout(this.timer);
-  }
-
-  private tellListeners(report: ReapReport, nth: number): void {
-    for (const l of this.passListeners) {
-      try {
-        l(report, nth);
-      } catch (e) {
-        this.log.warn("reaper pass listener failed", { error: errorMessage(e) });
-      }
-    }
-  }
-
-  /** Hear each pass the loop runs; `nth` counts from 0 per term, so 0 is the pass that opens it. */
-  onPass(listener: (report: ReapReport, nth: number) => void): () => void {
-    this.passListeners.add(listener);
-    return () => this.passListeners.delete(listener);
   }
 
   /** One pass; concurrent callers share it. */
