@@ -168,13 +168,19 @@ export class Controller {
       if (s.ok) this.log.info("gallery loaded", { gallery: s.name, entries: s.entries });
       else this.log.warn("gallery not loaded", { gallery: s.name, error: s.error, entriesInUse: s.entries });
     }
+    let refreshing = true;
     const refresh = () => {
+      // A load still running at stop must not arm the timer again (it would keep the process alive).
+      if (!refreshing) return;
       this.galleryTimer = setTimeout(() => {
         void this.gallery.load().finally(refresh);
       }, this.timings.galleryRefreshMs);
     };
     refresh();
-    this.stops.push(() => clearTimeout(this.galleryTimer));
+    this.stops.push(() => {
+      refreshing = false;
+      clearTimeout(this.galleryTimer);
+    });
 
     await this.view.start();
     this.stops.push(() => this.view.stop());
