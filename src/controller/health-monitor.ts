@@ -3,7 +3,7 @@ import { errorMessage, silentLogger, type Logger } from "../client/log.js";
 import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
-import { isCasConflict } from "./errors.js";
+import { isCasConflict } from "../client/index.js";
 import type { ClusterView } from "./view.js";
 
 export interface HealthMonitorDeps {

@@ -1,8 +1,8 @@
-import { ContentionError, type ClusterClient } from "../client/index.js";
+import type { ClusterClient } from "../client/index.js";
 import type { NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { applyAdminAction, type AdminAction, type HealthRules } from "./decide/health.js";
-import { ApiError, conflict, notFound } from "./errors.js";
+import { conflict, notFound, unavailableWhenContended } from "./errors.js";
 import type { Operations } from "./operations.js";
 
 /** Approve, drain and resume nodes (any replica; compare-and-set against the health monitor). */
@@ -26,11 +26,9 @@ export class NodeAdmin {
       before = cur;
       return r.changed ? r.record : null;
     };
-    const written = await this.client.modify("nodes", nodeId, apply).catch((e: unknown) => {
-      if (e instanceof ContentionError)
-        throw new ApiError("unavailable", `node ${nodeId} keeps changing; try again`);
-      throw e;
-    });
+    const written = await this.client
+      .modify("nodes", nodeId, apply)
+      .catch(unavailableWhenContended(`node ${nodeId}`));
     if (!written || !before) throw notFound(`unknown node ${nodeId}`, "nodeId");
     const after = written.value;
     if (after === before) return after;

@@ -18,7 +18,7 @@ import {
 import type { Audit } from "./audit.js";
 import type { ClaimStore } from "./claims.js";
 import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
-import { ApiError, conflict, notFound } from "./errors.js";
+import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
 import type { ClusterView } from "./view.js";
 import type { WorkQueue } from "./work.js";
@@ -206,11 +206,9 @@ export class Operations {
       before = op;
       return change(op, Date.now());
     };
-    const r = await this.d.client.modify("ops", key, apply, 20).catch((e: unknown) => {
-      if (e instanceof ContentionError)
-        throw new ApiError("unavailable", `operation ${opId} keeps changing; try again`);
-      throw e;
-    });
+    const r = await this.d.client
+      .modify("ops", key, apply, 20)
+      .catch(unavailableWhenContended(`operation ${opId}`));
     if (!r || !before) throw notFound(`no operation ${opId}`, "opId");
     return { before, after: r.value, key };
   }

@@ -2,7 +2,8 @@ import type { ClusterClient } from "../client/index.js";
 import { SCHEMA_VERSION, SETTINGS_KEY, type Settings } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { DEFAULT_CHECK_INTERVAL_MS } from "./config.js";
-import { ApiError, isCasConflict } from "./errors.js";
+import { isCasConflict } from "../client/index.js";
+import { ApiError } from "./errors.js";
 import type { ClusterView } from "./view.js";
 
 export const DEFAULT_SETTINGS: Settings = {
