@@ -71,9 +71,9 @@ Controller (each also from the env var in brackets):
   --id ID                  [BACKPLANE_ID] replica id, default host-pid-random
   --insecure-registry H:P  [BACKPLANE_INSECURE_REGISTRY] plain-HTTP registry for digest checks
   --nats-token T           [BACKPLANE_NATS_TOKEN] NATS token auth (--token is HTTP's here)
-  --events-max-bytes N     [BACKPLANE_EVENTS_MAX_BYTES] audit stream size cap, default 1G; the stream
-                           is created or resized to it (JetStream reserves it: keep it under
-                           the server's max_file_store)
+  --events-max-bytes N     [BACKPLANE_EVENTS_MAX_BYTES] audit stream size cap: the stream is created
+                           or resized to it (default: created at 1G, left as it is); JetStream
+                           reserves it, so keep it under the server's max_file_store
 
 Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
   --heartbeat-interval D   agents' heartbeat period, default 5s
@@ -131,6 +131,8 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger({ role: "controller" });
   const opts = clientOptions({ ...p, values: { ...v, token: v["nats-token"] } }, "backplane-controller", log);
   const eventsMaxBytes = parseBytes(v["events-max-bytes"], "events-max-bytes");
+  if (eventsMaxBytes !== undefined && eventsMaxBytes < 1024 * 1024)
+    throw new UsageError("--events-max-bytes must be at least 1M");
   const client = await ClusterClient.connect({ ...opts, leaseTtlMs, eventsMaxBytes });
   const insecure = list(v["insecure-registry"]);
   const ctl = await Controller.start({
