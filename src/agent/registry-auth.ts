@@ -2,13 +2,11 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Credentials } from "../oci/auth.js";
+import { registryHost } from "../oci/reference.js";
 
-/** The hosts Docker's config may file Docker Hub credentials under (`https://index.docker.io/v1/` too). */
-const DOCKER_HUB_HOSTS = new Set(["index.docker.io", "docker.io", "registry-1.docker.io"]);
-
+/** A Docker config key (`https://index.docker.io/v1/`, `r.io:5000`) as the registry host it is for. */
 function hostOf(key: string): string {
-  const k = key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
-  return DOCKER_HUB_HOSTS.has(k) ? "registry-1.docker.io" : k;
+  return registryHost(key.replace(/^https?:\/\//, "").replace(/\/.*$/, ""));
 }
 
 /**

@@ -8,6 +8,11 @@ export interface ImageRef {
 
 const DOCKER_HUB = "registry-1.docker.io";
 
+/** The host to talk to for a registry name: Docker Hub's aliases (docker.io, index.docker.io) → its API host. */
+export function registryHost(host: string): string {
+  return host === "docker.io" || host === "index.docker.io" ? DOCKER_HUB : host;
+}
+
 /**
  * Parse an image reference the way Docker does: a first path component with a `.` or `:` or equal
  * to `localhost` is a registry host; otherwise it is Docker Hub (`library/` for single names).
@@ -34,7 +39,7 @@ export function parseImageRef(raw: string): ImageRef {
   let registry = DOCKER_HUB;
   const first = parts[0] ?? "";
   if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
-    registry = first === "docker.io" || first === "index.docker.io" ? DOCKER_HUB : first;
+    registry = registryHost(first);
     parts.shift();
   }
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
