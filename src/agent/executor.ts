@@ -58,15 +58,8 @@ export class Executor {
     if (!target)
       throw new OpRefusedError(`${kind} of ${op.backend} has no target (the controller must resolve it)`);
     const store = this.d.store;
-    if (target.meta) {
-      // Refused before the download: writing the meta is the last step, after the concrete is live.
-      const k = await store.kind(target.meta);
-      if (k === "concrete" || k === "legacy") {
-        throw new OpRefusedError(`${target.meta} is installed as a concrete backend, not a meta`);
-      }
-      if (k === "other")
-        throw new OpRefusedError(`${target.meta} exists in the backends directory and is not a backend`);
-    }
+    // Refused before the download: writing the meta is the last step, after the concrete is live.
+    if (target.meta) await store.assertMetaWritable(target.meta);
     if (kind === "upgrade") {
       const installed =
         ["concrete", "legacy"].includes(await store.kind(target.name)) ||

@@ -427,19 +427,29 @@ export class BackendStore {
   // ------------------------------------------------------------------ meta pointers
 
   async readMeta(meta: string): Promise<BackendMetadata | null> {
-    if ((await this.kind(meta)) !== "meta") return null;
+    return (await this.kind(meta)) === "meta" ? this.metaAt(meta) : null;
+  }
+
+  /** The pointer in `<root>/<meta>/metadata.json`, whose kind the caller has checked. */
+  private async metaAt(meta: string): Promise<BackendMetadata | null> {
     const md = await readMetadata(join(this.root, meta), meta);
     return md.meta_backend_for ? md : null;
+  }
+
+  /** Refuse, before any work, a meta name that something other than a meta pointer holds. */
+  async assertMetaWritable(name: string): Promise<void> {
+    const kind = await this.kind(name);
+    if (kind === "concrete" || kind === "legacy") {
+      throw new OpRefusedError(`${name} is installed as a concrete backend, not a meta`);
+    }
+    if (kind === "other")
+      throw new OpRefusedError(`${name} exists in the backends directory and is not a backend`);
   }
 
   /** Write `<root>/<meta>/metadata.json` (a real directory holding only that file). */
   async writeMeta(md: BackendMetadata & { meta_backend_for: string }): Promise<void> {
     const dir = join(this.root, md.name);
-    const kind = await this.kind(md.name);
-    if (kind === "concrete" || kind === "legacy") {
-      throw new OpRefusedError(`${md.name} is installed as a concrete backend; delete it first`);
-    }
-    if (kind === "other") throw new OpRefusedError(`${dir} exists and is not a backend`);
+    await this.assertMetaWritable(md.name);
     await mkdir(dir, { recursive: true });
     await writeFileAtomic(join(dir, METADATA_FILE), renderMetadata(md));
   }
@@ -496,9 +506,8 @@ export class BackendStore {
       };
     }
     if (kind === "meta") {
-      const md = await readMetadata(join(this.root, name), name);
-      if (!md.meta_backend_for) return null;
-      return { name, metadata: md, isMeta: true, generation: null, previousGenerations: [] };
+      const md = await this.metaAt(name);
+      return md && { name, metadata: md, isMeta: true, generation: null, previousGenerations: [] };
     }
     // A legacy dir counts only with a run.sh that resolves (a dangling symlink is not a backend).
     if (kind === "legacy" && (await stat(join(this.root, name, "run.sh")).catch(() => null))) {
