@@ -11,11 +11,8 @@ import {
 import { CancelledError } from "./errors.js";
 import type { OpResult } from "./executor.js";
 
-export type StartDecision =
-  | { action: "skip"; why: string; record?: OpRecord }
-  | { action: "cancelled"; record: OpRecord }
-  | { action: "failed"; record: OpRecord }
-  | { action: "run"; record: OpRecord };
+/** Run it (the record as now written), or skip it: it is over, or `start` has just ended it. */
+export type StartDecision = { action: "skip"; why: string } | { action: "run"; record: OpRecord };
 
 export type Outcome =
   | { state: "succeeded"; result: OpResult }
@@ -60,12 +57,12 @@ export class OpRecords {
     let decision: StartDecision = { action: "skip", why: "missing" };
     const r = await this.client.modify("ops", this.key(opId), (cur) => {
       if (isTerminal(cur.state)) {
-        decision = { action: "skip", why: `already ${cur.state}`, record: cur };
+        decision = { action: "skip", why: `already ${cur.state}` };
         return null;
       }
       if (cur.state === "cancelling") {
         const next = this.ended(cur, "cancelled", now);
-        decision = { action: "cancelled", record: next };
+        decision = { action: "skip", why: "cancelled before it started" };
         return next;
       }
       if (cur.attempts + 1 > MAX_WORK_ATTEMPTS) {
@@ -75,7 +72,7 @@ export class OpRecords {
             `gave up after ${cur.attempts} attempts; the last ${cur.phase ? `was interrupted while ${cur.phase}` : "ended"}${last}`,
           ),
         });
-        decision = { action: "failed", record: next };
+        decision = { action: "skip", why: "gave up: too many attempts" };
         return next;
       }
       const next: OpRecord = {
@@ -118,22 +115,16 @@ export class OpRecords {
   }
 
   /** Write the final state; a record already final (reaped, cancelled while queued) is returned as is. */
-  async finish(
-    opId: string,
-    outcome: Outcome,
-    now = Date.now(),
-  ): Promise<{ record: OpRecord; changed: boolean } | null> {
-    let changed = false;
+  async finish(opId: string, outcome: Outcome, now = Date.now()): Promise<OpRecord | null> {
     const r = await this.client.modify("ops", this.key(opId), (cur) => {
       if (isTerminal(cur.state)) return null;
-      changed = true;
       if (outcome.state === "succeeded") {
         return this.ended(cur, "succeeded", now, { result: outcome.result, error: undefined });
       }
       if (outcome.state === "failed") return this.ended(cur, "failed", now, { error: clip(outcome.error) });
       return this.ended(cur, "cancelled", now, { error: outcome.error ? clip(outcome.error) : undefined });
     });
-    return r ? { record: r.value, changed } : null;
+    return r?.value ?? null;
   }
 
   /** The agent is stopping mid-op: hand the op back so the restarted agent runs it again. */

@@ -242,8 +242,8 @@ export class Worker {
       releases.push(await granted);
       releases.push(await this.d.slots.acquire(op.abort.signal));
       const decision = await this.records.start(opId);
-      if (decision.action !== "run") {
-        if (decision.action === "skip") log.debug("not running op", { why: decision.why });
+      if (decision.action === "skip") {
+        log.debug("not running op", { why: decision.why });
         op.msg.ack();
         return;
       }
@@ -305,16 +305,12 @@ export class Worker {
     const final = await this.finish(opId, outcome, log);
     void progress?.finish();
     if (!final) return; // stopping while NATS is unreachable: the redelivery will settle it
-    log.info("op finished", { state: final.record.state, error: final.record.error });
+    log.info("op finished", { state: final.state, error: final.error });
     op.msg.ack();
   }
 
   /** Write the final state, retrying while NATS is unreachable (unless the agent is stopping). */
-  private async finish(
-    opId: string,
-    outcome: Outcome,
-    log: Logger,
-  ): Promise<{ record: OpRecord; changed: boolean } | null> {
+  private async finish(opId: string, outcome: Outcome, log: Logger): Promise<OpRecord | null> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.records.finish(opId, outcome);
