@@ -246,10 +246,9 @@ export class GalleryLoader {
     const url = s.source.url;
     if (/^https?:\/\//i.test(url)) {
       const headers: Record<string, string> = {};
-      if (s.entries && !s.fromCache) {
-        if (s.etag) headers["if-none-match"] = s.etag;
-        if (s.lastModified) headers["if-modified-since"] = s.lastModified;
-      }
+      // Set only with entries fetched from this source (never from the disk cache).
+      if (s.etag) headers["if-none-match"] = s.etag;
+      if (s.lastModified) headers["if-modified-since"] = s.lastModified;
       const res = await fetch(url, {
         headers,
         signal: AbortSignal.timeout(this.opts.fetchTimeoutMs ?? 30_000),

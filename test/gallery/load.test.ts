@@ -64,6 +64,7 @@ describe("GalleryLoader", () => {
   });
   afterEach(() => {
     [body, status, etag, gate] = [GOOD, 200, undefined, undefined];
+    asked.length = 0;
   });
   afterAll(async () => {
     server.close();
@@ -98,8 +99,6 @@ describe("GalleryLoader", () => {
 
   it("a broken, failing or unreachable gallery keeps the last good copy and reports why", async () => {
     const cacheDir = join(dir, "cache");
-    body = GOOD;
-    status = 200;
     const loader = new GalleryLoader({ sources: [{ name: "web", url }], cacheDir });
     expect((await loader.load()).size).toBe(2);
 
@@ -133,7 +132,6 @@ describe("GalleryLoader", () => {
     expect(cat.size).toBe(2);
     expect(sameUrl.status[0]).toMatchObject({ ok: false, fromCache: true, entries: 2 });
     expect(sameUrl.status[0]!.error).toMatch(/HTTP 500/);
-    status = 200;
   });
 
   it("a missing file with no cache gives an empty catalog and the reason", async () => {
@@ -162,10 +160,7 @@ describe("GalleryLoader", () => {
   });
 
   it("asks an http gallery with If-None-Match and takes a 304 as the same text", async () => {
-    body = GOOD;
-    status = 200;
     etag = '"v1"';
-    asked.length = 0;
     const loader = new GalleryLoader({ sources: [{ name: "web", url }] });
     const first = await loader.load();
     expect(await loader.load()).toBe(first);
@@ -180,12 +175,9 @@ describe("GalleryLoader", () => {
     await loader.load();
     expect(asked.slice(2)).toEqual(['"v1"', '"v1"']);
     expect(loader.status[0]!.ok).toBe(false);
-    etag = undefined;
-    body = GOOD;
   });
 
   it("a load asked for during another runs once more after it, and every caller gets that one", async () => {
-    asked.length = 0;
     let open!: () => void;
     let arrived!: () => void;
     const firstArrived = new Promise<void>((r) => (arrived = r));
