@@ -2,7 +2,7 @@ import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
-import { encode, opKey, type ProgressEvent } from "../../src/protocol/index.js";
+import { encode, opKey, streamNames, type ProgressEvent } from "../../src/protocol/index.js";
 import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { tempDir, waitFor } from "../harness/proc.js";
@@ -36,6 +36,15 @@ async function corruptBlob(registry: Registry, digest: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Wait until a node's work consumer has nothing pending or unacked. */
+async function workDrained(client: ClusterClient, nodeId: string, what: string): Promise<void> {
+  const stream = streamNames(client.prefix).work;
+  await waitFor(what, async () => {
+    const info = await client.jsm.consumers.info(stream, `agent_${nodeId}`);
+    return info.num_ack_pending === 0 && info.num_pending === 0;
+  });
 }
 
 async function layerDigests(registry: Registry, ref: string): Promise<string[]> {
@@ -245,10 +254,7 @@ describe("agent under faults: bad bytes, dropped connections, redirects, cancels
     const rec = await waitOp(client, "slow", second, ["cancelled"]);
     expect(rec.attempts).toBe(0);
     expect(rec.startedAt).toBeUndefined();
-    await waitFor("work item acked", async () => {
-      const info = await client.jsm.consumers.info("BP_WORK", "agent_slow");
-      return info.num_ack_pending === 0 && info.num_pending === 0;
-    });
+    await workDrained(client, "slow", "work item acked");
   });
 
   it("ops on one name run one after the other in submission order; two names run in parallel", async () => {
@@ -390,10 +396,7 @@ describe("agent under faults: bad bytes, dropped connections, redirects, cancels
   it("logs and drops a malformed work item, then keeps working", async () => {
     client.nc.publish(client.subjects.work("fast"), "not json");
     await client.js.publish(client.subjects.work("fast"), encode({ v: 9, opId: "x" }));
-    await waitFor("junk work item dropped", async () => {
-      const info = await client.jsm.consumers.info("BP_WORK", "agent_fast");
-      return info.num_ack_pending === 0 && info.num_pending === 0;
-    });
+    await workDrained(client, "fast", "junk work item dropped");
     const img = await pushBackendImage(registry, "backends/after-junk", "1", {});
     await runOp(client, { nodeId: "fast", kind: "install", backend: "after-junk", target: { uri: img.ref } });
   });
@@ -404,10 +407,7 @@ describe("agent under faults: bad bytes, dropped connections, redirects, cancels
       client.subjects.work("fast"),
       encode({ v: 1, opId: "op-garbled", nodeId: "fast" }),
     );
-    await waitFor("work item dropped", async () => {
-      const info = await client.jsm.consumers.info("BP_WORK", "agent_fast");
-      return info.num_ack_pending === 0 && info.num_pending === 0;
-    });
+    await workDrained(client, "fast", "work item dropped");
     const img = await pushBackendImage(registry, "backends/after-garbled", "1", {});
     await runOp(client, {
       nodeId: "fast",
