@@ -2,7 +2,7 @@ import { useMemo } from "react";
 import type { ViewId } from "../keymap/views.js";
 import { applyQuery, countRows, nextSort, type Column, type Row } from "../format/table.js";
 import { EMPTY_TABLE, type TableState } from "../store/index.js";
-import { useActions, useDash, useDashEnv } from "./context.js";
+import { useActions, useDash } from "./context.js";
 import { useViewCommands } from "./useKeys.js";
 
 export interface TableModel {
@@ -10,11 +10,8 @@ export interface TableModel {
   rows: Row[];
   /** Index of the selected row in `rows` (the first visible row for scroll tables), -1 when empty. */
   selected: number;
-  /**
-   * The selected row as of now (read from the store when asked, so a key handler sees the
-   * selection made by a key earlier in the same input chunk, not the one of the last render).
-   */
-  readonly selectedRow: Row | undefined;
+  /** The selected row, undefined when there are no rows. */
+  selectedRow: Row | undefined;
   state: TableState;
   /** Rows before filtering (as lines: a group's children count). */
   total: number;
@@ -44,7 +41,6 @@ export function useTable(
   mode: "select" | "scroll" = "select",
 ): TableModel {
   const state = useDash((s) => s.tables[tableKey] ?? EMPTY_TABLE);
-  const { store } = useDashEnv();
   const { setTable } = useActions();
   // Only filter and sort change the rows: moving the selection must not rebuild them (nor, through
   // new row objects, redraw every visible row).
@@ -52,37 +48,25 @@ export function useTable(
   const rows = useMemo(() => applyQuery(allRows, { filter, sort }), [allRows, filter, sort]);
   const total = useMemo(() => countRows(allRows), [allRows]);
 
-  const indexIn = (st: TableState, rs: readonly Row[]) => {
-    const maxStart = mode === "scroll" ? Math.max(0, rs.length - pageSize) : rs.length - 1;
-    const byKey = st.selectedKey === null ? -1 : rs.findIndex((r) => r.key === st.selectedKey);
-    return rs.length === 0 ? -1 : byKey >= 0 ? byKey : Math.min(Math.max(0, st.selectedIndex), maxStart);
-  };
-  const selected = indexIn(state, rows);
-  /**
-   * The table as of now, not as of the last render: several keys can arrive in one input chunk
-   * (a filter typed, then enter), so handlers must see the filter and selection they made.
-   */
-  const latest = () => {
-    const st = store.getState().tables[tableKey] ?? EMPTY_TABLE;
-    const rs = st.filter === state.filter && st.sort === state.sort ? rows : applyQuery(allRows, st);
-    return { st, rs, index: indexIn(st, rs) };
-  };
+  const maxStart = mode === "scroll" ? Math.max(0, rows.length - pageSize) : rows.length - 1;
+  const byKey = state.selectedKey === null ? -1 : rows.findIndex((r) => r.key === state.selectedKey);
+  const selected =
+    rows.length === 0 ? -1 : byKey >= 0 ? byKey : Math.min(Math.max(0, state.selectedIndex), maxStart);
 
+  // Handlers see this render's rows and selection: the dispatcher hands each key of a burst over
+  // one event-loop turn after the key before it, so React has committed that key's changes.
   const moveTo = (i: number) => {
-    const { rs } = latest();
-    if (rs.length === 0) return;
-    const maxStart = mode === "scroll" ? Math.max(0, rs.length - pageSize) : rs.length - 1;
+    if (rows.length === 0) return;
     const idx = Math.max(0, Math.min(i, maxStart));
     setTable(tableKey, {
       selectedIndex: idx,
-      selectedKey: mode === "select" ? (rs[idx]?.key ?? null) : null,
+      selectedKey: mode === "select" ? (rows[idx]?.key ?? null) : null,
     });
   };
 
   useViewCommands(view, (cmd) => {
     const page = Math.max(1, pageSize - 1);
-    const now = latest();
-    const cur = Math.max(0, now.index);
+    const cur = Math.max(0, selected);
     switch (cmd) {
       case "nav.up":
         moveTo(cur - 1);
@@ -100,13 +84,13 @@ export function useTable(
         moveTo(0);
         return true;
       case "nav.bottom":
-        moveTo(now.rs.length - 1);
+        moveTo(rows.length - 1);
         return true;
       case "table.sort":
-        setTable(tableKey, { sort: nextSort(columns, now.st.sort) });
+        setTable(tableKey, { sort: nextSort(columns, sort) });
         return true;
       case "table.reverse":
-        if (now.st.sort) setTable(tableKey, { sort: { ...now.st.sort, desc: !now.st.sort.desc } });
+        if (sort) setTable(tableKey, { sort: { ...sort, desc: !sort.desc } });
         return true;
       default:
         return false;
@@ -116,10 +100,7 @@ export function useTable(
   return {
     rows,
     selected,
-    get selectedRow() {
-      const { rs, index } = latest();
-      return index >= 0 ? rs[index] : undefined;
-    },
+    selectedRow: selected >= 0 ? rows[selected] : undefined,
     state,
     total,
   };
