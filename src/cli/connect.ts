@@ -1,5 +1,5 @@
 import { createLogger, type ClusterClientOptions, type Logger } from "../client/index.js";
-import type { ContextConfig } from "../config/index.js";
+import type { ContextConfig, DashConfig, pickContext } from "../config/index.js";
 import { int, list, str, UsageError, type Parsed } from "./args.js";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -9,12 +9,31 @@ export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
  * when no --server is given) the config's current one, as kubectl does.
  */
 export async function contextFor(p: Parsed, useCurrent: boolean): Promise<ContextConfig | undefined> {
-  const named = str(p.values.context);
-  if (named === undefined && (!useCurrent || list(p.values.server).length > 0)) return undefined;
-  // Loaded only when needed: conf's atomic writer installs exit hooks that re-raise signals,
-  // which would cut short the agent's and the controller's graceful shutdown.
+  if (!wantsContext(p, useCurrent)) return undefined;
+  // Loaded only when needed: conf's atomic writer installs exit hooks (on import) that re-raise
+  // signals, which would cut short the agent's and the controller's graceful shutdown.
   const { loadConfig, pickContext } = await import("../config/index.js");
-  return pickContext(loadConfig().config, named);
+  return contextFrom(loadConfig().config, p, useCurrent, pickContext);
+}
+
+/**
+ * `contextFor` with the config already loaded. --server alone is a one-off, so the current
+ * context (its prefix, its credentials, read-only) does not apply; --context with --server only
+ * swaps the servers. `pick` is config's `pickContext`, passed in so this module does not load
+ * the config module (see contextFor).
+ */
+export function contextFrom(
+  config: DashConfig,
+  p: Parsed,
+  useCurrent: boolean,
+  pick: typeof pickContext,
+): ContextConfig | undefined {
+  return wantsContext(p, useCurrent) ? pick(config, str(p.values.context)) : undefined;
+}
+
+/** A context applies when one is named, or the current one is wanted and no --server is given. */
+function wantsContext(p: Parsed, useCurrent: boolean): boolean {
+  return str(p.values.context) !== undefined || (useCurrent && list(p.values.server).length === 0);
 }
 
 /** Flags (and BACKPLANE_* env) win over the context, field by field. */

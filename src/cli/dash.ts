@@ -14,7 +14,7 @@ import {
   str,
   UsageError,
 } from "./args.js";
-import { applyContext, clientOptions } from "./connect.js";
+import { applyContext, clientOptions, contextFrom } from "./connect.js";
 
 const FLAGS = {
   ...connectionFlags,
@@ -81,11 +81,8 @@ export async function run(argv: string[]): Promise<number> {
   const opts = clientOptions(p, "backplane-dash", silentLogger, { interactive: true });
   try {
     loaded = loadConfig();
-    // As in the CLI: --server alone is a one-off, so the current context (its prefix, its
-    // credentials, read-only) does not apply; --context with --server only swaps the servers.
-    const named = str(p.values.context);
-    const oneOff = named === undefined && list(p.values.server).length > 0;
-    ctx = oneOff ? undefined : pickContext(loaded.config, named);
+    // As in the CLI: --server alone is a one-off; --context with --server only swaps the servers.
+    ctx = contextFrom(loaded.config, p, true, pickContext);
     const readOnly =
       p.values["read-only"] === true || (p.values["read-only"] === undefined && ctx?.readOnly === true);
     keymap = buildKeymap(loaded.config.keys, { readOnly });
