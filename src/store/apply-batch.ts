@@ -25,6 +25,16 @@ function edit<K, V>(cur: ReadonlyMap<K, V>, changes: Map<K, V | null>): Readonly
   return next;
 }
 
+/** A key's value at this point of a batch: the batch's own change first, then the state's. */
+function valueIn<K, V>(
+  cur: ReadonlyMap<K, V>,
+  changes: ReadonlyMap<K, V | null>,
+  k: K,
+): V | null | undefined {
+  // null: deleted earlier in this batch.
+  return changes.has(k) ? changes.get(k) : cur.get(k);
+}
+
 /**
  * Apply one coalesced batch: every touched map is replaced once (never mutated), untouched ones
  * keep their identity so components selecting them do not re-render.
@@ -90,17 +100,17 @@ export function applyBatch(
         break;
       case "progress": {
         // An op deleted earlier in this batch is gone: no progress for it.
-        const op = ops.has(e.key) ? ops.get(e.key) : s.ops.get(e.key);
+        const op = valueIn(s.ops, ops, e.key);
         if (op === null) break;
         if (op && isTerminal(op.state)) break;
-        const prev = progress.get(e.key) ?? s.progress.get(e.key);
+        const prev = valueIn(s.progress, progress, e.key);
         // Progress is at-most-4/s and unordered across reconnects: never step backwards in time.
         if (prev && prev.at > e.value.at) break;
         progress.set(e.key, e.value);
         break;
       }
       case "heartbeat": {
-        const prev = heartbeats.get(e.key) ?? s.heartbeats.get(e.key);
+        const prev = valueIn(s.heartbeats, heartbeats, e.key);
         if (prev && prev.sentAt > e.value.sentAt) break;
         heartbeats.set(e.key, e.value);
         break;

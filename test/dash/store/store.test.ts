@@ -80,6 +80,38 @@ describe("store", () => {
     expect(s.getState().ops.has("op-x")).toBe(false);
   });
 
+  it("does not compare progress with an entry deleted earlier in the same batch", () => {
+    const o = op("gpu-01", { id: "op-y" });
+    const moved = { ...o, nodeId: "gpu-02" };
+    const late = progress(moved, 10, 100, NOW - 1000);
+    // The same events split over batches, then in one: the result must not differ.
+    const split = createDashStore();
+    const one = createDashStore();
+    for (const s of [split, one]) {
+      s.getState().actions.applyBatch(
+        [
+          { kind: "ops", key: "gpu-01.op-y", value: o },
+          { kind: "progress", key: "op-y", value: progress(o, 50, 100, NOW) },
+        ],
+        2,
+      );
+    }
+    const a = split.getState().actions;
+    a.applyBatch([{ kind: "ops", key: "gpu-01.op-y", value: null }], 1);
+    a.applyBatch([{ kind: "ops", key: "gpu-02.op-y", value: moved }], 1);
+    a.applyBatch([{ kind: "progress", key: "op-y", value: late }], 1);
+    one.getState().actions.applyBatch(
+      [
+        { kind: "ops", key: "gpu-01.op-y", value: null },
+        { kind: "ops", key: "gpu-02.op-y", value: moved },
+        { kind: "progress", key: "op-y", value: late },
+      ],
+      3,
+    );
+    expect(split.getState().progress.get("op-y")?.bytesDone).toBe(10);
+    expect(one.getState().progress.get("op-y")?.bytesDone).toBe(10);
+  });
+
   it("marks buckets synced and records when the last event arrived", () => {
     const s = createDashStore();
     expect(s.getState().synced.nodes).toBe(false);
