@@ -14,10 +14,13 @@ export const PROGRESS_PARTS = { bar: 14, bytes: 9, rate: 7, eta: 5 } as const;
 const PROGRESS_WIDTH =
   PROGRESS_PARTS.bar + PROGRESS_PARTS.bytes + PROGRESS_PARTS.rate + PROGRESS_PARTS.eta + 3;
 
-/** The live part of a row as one string: `█████░░░░  45%  90M/200M  5.0M/s   34s`. */
-export function progressLine(t: ProgressText): string {
+/**
+ * The live part of a row, `█████░░░░  45%  90M/200M  5.0M/s   34s`, as its parts (each at its
+ * width in PROGRESS_PARTS, drawn one space apart): bar, bytes, rate, ETA.
+ */
+export function progressParts(t: ProgressText): [bar: string, bytes: string, rate: string, eta: string] {
   const { bytes: b, rate: r, eta: e } = PROGRESS_PARTS;
-  return `${t.bar} ${t.bytes.padStart(b).slice(-b)} ${t.rate.padStart(r).slice(-r)} ${t.eta.padStart(e).slice(-e)}`;
+  return [t.bar, t.bytes.padStart(b).slice(-b), t.rate.padStart(r).slice(-r), t.eta.padStart(e).slice(-e)];
 }
 
 export const OP_COLUMNS: Column[] = [
