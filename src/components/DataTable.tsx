@@ -44,14 +44,10 @@ function HeaderLine({
     .join(" ");
   return (
     <Box width={width} height={1}>
-      <LineLookContext.Provider value={HEADER_LOOK}>
-        <Spans spans={[{ text: `  ${text}`, style: { color: p.title.color } }]} />
-      </LineLookContext.Provider>
+      <Spans spans={[{ text: `  ${text}`, style: { color: p.title.color, bold: true } }]} />
     </Box>
   );
 }
-
-const HEADER_LOOK: LineLook = { bold: true };
 
 interface RowLineProps {
   row: Row;

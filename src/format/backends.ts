@@ -109,12 +109,9 @@ export function installedText(b: InstalledBackend, upgradable: boolean, drift: b
   return `${base}${upgradable ? UPGRADE_BADGE : ""}${drift ? DRIFT_MARK : ""}`;
 }
 
-function nameTags(isMeta: boolean, dev: boolean): string[] {
-  return [isMeta ? "meta" : "", dev ? DEV_MARK : ""].filter(Boolean);
-}
-
 /** `llama-cpp (meta,dev)`, toned as dev, sorted by the bare name. */
-function nameCell(name: string, tags: readonly string[], dev: boolean): Cell {
+function nameCell(name: string, isMeta: boolean, dev: boolean): Cell {
+  const tags = [isMeta ? "meta" : "", dev ? DEV_MARK : ""].filter(Boolean);
   return {
     text: tags.length ? `${name} (${tags.join(",")})` : name,
     tone: dev ? "dev" : undefined,
@@ -144,7 +141,7 @@ export function matrixRows(
 ): Row[] {
   const rows: Row[] = [];
   for (const e of entries) {
-    const cells: Record<string, Cell> = { backend: nameCell(e.name, nameTags(e.isMeta, e.dev), e.dev) };
+    const cells: Record<string, Cell> = { backend: nameCell(e.name, e.isMeta, e.dev) };
     for (const id of nodeIds) {
       const b = e.perNode.get(id);
       if (!b) {
@@ -193,7 +190,7 @@ export function summaryRows(entries: Iterable<BackendEntry>, nodeTotal: number, 
     rows.push({
       key: e.name,
       cells: {
-        backend: nameCell(e.name, nameTags(e.isMeta, e.dev), e.dev),
+        backend: nameCell(e.name, e.isMeta, e.dev),
         nodes: { text: `${e.perNode.size}/${nodeTotal}`, sort: e.perNode.size },
         version: { text: versions.others > 0 ? `${versions.top} +${versions.others}` : versions.top },
         upgrade: {
@@ -297,7 +294,7 @@ export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex): 
     return {
       key: b.name,
       cells: {
-        backend: nameCell(b.name, nameTags(b.isMeta, dev), dev),
+        backend: nameCell(b.name, b.isMeta, dev),
         ...installCells(b, marksOn(idx, b.name, inv.nodeId), idx.available.get(b.name), style),
         previous: { text: String(b.previousGenerations.length), sort: b.previousGenerations.length },
       },
