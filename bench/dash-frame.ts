@@ -11,7 +11,8 @@
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import type { FeedEvent } from "../src/client/cluster-feed.js";
-import { heartbeat, NODES, ProgressSource, records } from "./lib/synthetic-cluster.js";
+import { lineWriter, pct } from "./lib/report.js";
+import { heartbeat, NODES, nodeId, ProgressSource, records } from "./lib/synthetic-cluster.js";
 
 const COLS = 120;
 const ROWS = 40;
@@ -75,8 +76,6 @@ class Keyboard extends EventEmitter {
   unref(): void {}
 }
 
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const summary = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return `p50 ${pct(s, 50).toFixed(1)} ms, p95 ${pct(s, 95).toFixed(1)} ms, max ${s.at(-1)!.toFixed(1)} ms (${s.length})`;
@@ -149,7 +148,7 @@ const feed = setInterval(() => {
   const batch: FeedEvent[] = progress.tick(now).map((p) => ({ kind: "progress", key: p.opId, value: p }));
   for (let n = 0; n < NODES / 20; n++) {
     const i = hb++ % NODES;
-    batch.push({ kind: "heartbeat", key: heartbeat(i, now).nodeId, value: heartbeat(i, now) });
+    batch.push({ kind: "heartbeat", key: nodeId(i), value: heartbeat(i, now) });
   }
   actions.applyBatch(batch, batch.length);
 }, 250);
@@ -159,7 +158,7 @@ clearInterval(feed);
 const loadedInk = [...inkTimes];
 instance.unmount();
 
-const line = (k: string, v: string) => process.stdout.write(`${k.padEnd(40)} ${v}\n`);
+const line = lineWriter(40);
 process.stdout.write(`\ndashboard frames in process: ${NODES} nodes, ${COLS}×${ROWS}, Nodes ⇄ Operations\n`);
 line("Ink frame build, idle", summary(idleInk));
 line("key to frame, idle", summary(idle));

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { ClusterClient } from "../src/client/index.js";
 import { NatsServer } from "../src/demo/nats-server.js";
 import { encode } from "../src/protocol/index.js";
+import { lineWriter, pct } from "./lib/report.js";
 import { BACKENDS, heartbeat, NODES, nodeId, OPS, ProgressSource, records } from "./lib/synthetic-cluster.js";
 
 const PROGRESS_PER_SEC = 4;
@@ -161,8 +162,14 @@ async function phase(dash: PtyDash, pid: number, label: string) {
   return { label, cpu, fps };
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/** Key to frame: time from a key to the pty output that shows its effect. */
+async function keyToFrame(dash: PtyDash, key: string, shows: string): Promise<number> {
+  const from = dash.position;
+  const t = performance.now();
+  dash.press(key);
+  const seen = await dash.waitFor(shows, from);
+  await new Promise((r) => setTimeout(r, 150 + Math.random() * 150));
+  return seen - t;
 }
 
 async function main() {
@@ -190,29 +197,21 @@ async function main() {
     await dash.waitFor("Operations [", dash.position);
     const opsPhase = await phase(dash, pid, "Operations view (400 progress/s)");
 
-    // Key to frame: time from a key to the pty output that shows its effect.
-    const pty = dash;
-    const keyToFrame = async (key: string, shows: string): Promise<number> => {
-      const from = pty.position;
-      const t = performance.now();
-      pty.press(key);
-      const seen = await pty.waitFor(shows, from);
-      await new Promise((r) => setTimeout(r, 150 + Math.random() * 150));
-      return seen - t;
-    };
     // Switching views (a whole new screen), alternating Nodes and Operations.
     const switches: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      switches.push(i % 2 === 0 ? await keyToFrame("1", "Nodes [") : await keyToFrame("3", "Operations ["));
+      switches.push(
+        i % 2 === 0 ? await keyToFrame(dash, "1", "Nodes [") : await keyToFrame(dash, "3", "Operations ["),
+      );
     }
     // Moving the selection down the node list (the title shows the position).
-    await keyToFrame("1", "Nodes [");
+    await keyToFrame(dash, "1", "Nodes [");
     const moves: number[] = [];
-    for (let i = 0; i < SAMPLES; i++) moves.push(await keyToFrame("j", `Nodes [${i + 2}/${NODES}]`));
+    for (let i = 0; i < SAMPLES; i++) moves.push(await keyToFrame(dash, "j", `Nodes [${i + 2}/${NODES}]`));
     const rssPeak = statusKb(pid, "VmHWM") / 1024;
     const rssNow = statusKb(pid, "VmRSS") / 1024;
 
-    const line = (k: string, v: string) => process.stdout.write(`${k.padEnd(44)} ${v}\n`);
+    const line = lineWriter(44);
     process.stdout.write(
       `\nbackplane dash under load: ${NODES} nodes × ${BACKENDS} backends, ${OPS} ops × ${PROGRESS_PER_SEC}/s progress, heartbeats every ${HEARTBEAT_MS / 1000} s, ${COLS}×${ROWS} pty\n`,
     );
