@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
-import type { FeedEvent } from "../src/client/cluster-feed.js";
+import type { FeedEvent } from "../src/store/cluster-feed.js";
 import { lineWriter, pct } from "./lib/report.js";
 import { heartbeat, NODES, nodeId, ProgressSource, records } from "./lib/synthetic-cluster.js";
 

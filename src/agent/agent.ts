@@ -1,5 +1,5 @@
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { Credentials } from "../oci/auth.js";
 import { RegistryClient } from "../oci/registry-client.js";
 import {

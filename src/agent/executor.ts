@@ -1,4 +1,4 @@
-import type { Logger } from "../client/log.js";
+import type { Logger } from "../lib/log.js";
 import type { OpRecord } from "../protocol/index.js";
 import { abortReason, OpRefusedError } from "./errors.js";
 import type { BackendStore } from "./generations.js";

@@ -14,7 +14,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { silentLogger, type Logger } from "../client/log.js";
+import { silentLogger, type Logger } from "../lib/log.js";
 import { BackendName, type BackendMetadata, type InstalledBackend } from "../protocol/index.js";
 import { OpRefusedError } from "./errors.js";
 import { checkTree } from "./extract.js";

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { ClusterClient } from "../client/cluster-client.js";
-import { errorMessage, type Logger } from "../client/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
 import { HEARTBEAT_INTERVAL_MS, type GpuInfo, type Heartbeat } from "../protocol/index.js";
 import { diskSpace } from "./disk.js";
 

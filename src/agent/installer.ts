@@ -1,6 +1,6 @@
 import { readdir, rename, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { errorMessage, type Logger } from "../client/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
 import type { BackendMetadata, InstallTarget, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
 import { abortReason, isFatal, OpRefusedError } from "./errors.js";

@@ -1,6 +1,6 @@
 import type { ClusterClient } from "../client/cluster-client.js";
-import { errorMessage, type Logger } from "../client/log.js";
-import { rerunWhileBusy } from "../client/rerun.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import { rerunWhileBusy } from "../lib/rerun.js";
 import { sanitizeToken, type Inventory } from "../protocol/index.js";
 import type { BackendStore } from "./generations.js";
 

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { ClusterClient, Entry } from "../client/cluster-client.js";
-import { errorMessage, type Logger } from "../client/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
 import {
   decode,
   isTerminal,

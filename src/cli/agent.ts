@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
-import { createLogger } from "../client/log.js";
+import { createLogger } from "../lib/log.js";
 import { onStopSignal } from "./stop-signal.js";
 import {
   CONNECTION_HELP,

@@ -1,4 +1,5 @@
-import { createLogger, type ClusterClientOptions, type Logger } from "../client/index.js";
+import { type ClusterClientOptions } from "../client/index.js";
+import { createLogger, type Logger } from "../lib/log.js";
 import type { ContextConfig, DashConfig, pickContext } from "../config/index.js";
 import { int, list, str, UsageError, type Parsed } from "./args.js";
 

@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "../client/log.js";
+import { createLogger } from "../lib/log.js";
 import { Controller } from "../controller/controller.js";
 import type { ControllerTimings, DeepPartial } from "../controller/config.js";
 import { parseGallerySources } from "../gallery/index.js";

@@ -1,7 +1,7 @@
 import { render, type Instance } from "ink";
 import { App } from "../app.js";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
-import { startClusterFeed } from "../client/cluster-feed.js";
+import { startClusterFeed } from "../store/cluster-feed.js";
 import { FramePacer } from "../hooks/frame-pacer.js";
 import type { Keymap } from "../keymap/keymap.js";
 import { createCommandRunner, createDashStore, type ContextInfo } from "../store/index.js";

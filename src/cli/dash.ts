@@ -1,6 +1,6 @@
 import { hostname, userInfo } from "node:os";
 import { setFlagsFromString } from "node:v8";
-import { silentLogger } from "../client/log.js";
+import { silentLogger } from "../lib/log.js";
 import { ConfigError, loadConfig, pickContext } from "../config/index.js";
 import { buildKeymap, KeymapError } from "../keymap/keymap.js";
 import { paletteFor, THEME_NAMES } from "../theme/palettes.js";

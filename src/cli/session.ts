@@ -1,4 +1,5 @@
-import { ClusterClient, silentLogger, validateServers } from "../client/index.js";
+import { ClusterClient, validateServers } from "../client/index.js";
+import { silentLogger } from "../lib/log.js";
 import { connectionFlags, int, parse, UsageError, type Parsed } from "./args.js";
 import { applyContext, clientOptions, contextFor } from "./connect.js";
 

@@ -1,4 +1,4 @@
-import type { Logger } from "../client/log.js";
+import type { Logger } from "../lib/log.js";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
 

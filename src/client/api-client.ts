@@ -12,7 +12,7 @@ import {
   type ApiResult,
   type Subjects,
 } from "../protocol/index.js";
-import { errorMessage } from "./log.js";
+import { errorMessage } from "../lib/log.js";
 
 export class ApiCallError extends Error {
   constructor(

@@ -30,7 +30,7 @@ import {
   type ConnectionStatus,
   type ConnectOptions,
 } from "./connection.js";
-import { errorMessage, silentLogger, type Logger } from "./log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { ensureTopology } from "./topology.js";
 import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
 

@@ -7,7 +7,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
-import { errorMessage } from "./log.js";
+import { errorMessage } from "../lib/log.js";
 
 /** How to reach NATS: what a dashboard context, a flag set or an env block describes. */
 export interface ConnectOptions {

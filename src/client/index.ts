@@ -2,5 +2,4 @@ export * from "./cluster-client.js";
 export * from "./connection.js";
 export * from "./api-client.js";
 export * from "./watch.js";
-export * from "./log.js";
 export * from "./topology.js";

@@ -17,7 +17,7 @@ import {
   Subjects,
   type BucketKey,
 } from "../protocol/index.js";
-import { errorMessage } from "./log.js";
+import { errorMessage } from "../lib/log.js";
 
 export interface TopologyOptions {
   prefix: string;

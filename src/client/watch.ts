@@ -3,7 +3,7 @@ import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { z } from "zod";
 import { decode } from "../protocol/index.js";
 import { countKeys } from "./bucket-read.js";
-import { errorMessage, type Logger } from "./log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
 
 export type WatchEvent<T> =
   | { type: "put"; key: string; value: T; revision: number }

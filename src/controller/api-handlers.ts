@@ -1,4 +1,4 @@
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { isMeta, type GalleryCatalog } from "../gallery/index.js";
 import {
   api,

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import {
   GalleryLoader,
   type GalleryCatalog,

@@ -1,4 +1,4 @@
-import { errorMessage } from "../client/log.js";
+import { errorMessage } from "../lib/log.js";
 import { isIndexType, parseImageRef, type RegistryClient } from "../oci/index.js";
 import type { UriDigest } from "./decide/upgrades.js";
 import { mapLimit } from "./map-limit.js";

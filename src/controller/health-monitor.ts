@@ -1,5 +1,5 @@
 import type { ClusterClient, Entry, Unsubscribe } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { isLoopbackHost } from "../oci/reference.js";
 import type { ApiEnvelope, ApiErrorCode, ApiMethod, ApiResult } from "../protocol/index.js";
 import type { ApiHandlers } from "./api-handlers.js";

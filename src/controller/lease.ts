@@ -1,5 +1,5 @@
 import { isCasConflict, type ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { SCHEMA_VERSION } from "../protocol/index.js";
 
 export interface LeaseOptions {

@@ -1,6 +1,6 @@
 import type { Subscription } from "@nats-io/transport-node";
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { encode, type ApiEnvelope } from "../protocol/index.js";
 import type { ApiHandlers } from "./api-handlers.js";
 

@@ -1,5 +1,5 @@
 import { ContentionError, type ClusterClient, type Entry } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import {
   SCHEMA_VERSION,

@@ -1,5 +1,5 @@
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { Audit } from "./audit.js";
 import { planReaping, type ReapRules } from "./decide/reaper.js";
 import type { Operations } from "./operations.js";

@@ -1,5 +1,5 @@
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../client/log.js";
+import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import type { RegistryClient } from "../oci/index.js";
 import {

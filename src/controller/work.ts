@@ -1,5 +1,5 @@
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage } from "../client/log.js";
+import { errorMessage } from "../lib/log.js";
 import { SCHEMA_VERSION, WorkItem, decode, encode, streamNames } from "../protocol/index.js";
 
 /** The WORK stream from the controller's side: publish work, find it, purge it. */

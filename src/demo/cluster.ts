@@ -1,7 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ClusterClient, silentLogger } from "../client/index.js";
+import { ClusterClient } from "../client/index.js";
+import { silentLogger } from "../lib/log.js";
 import { buildImage, parseImageRef, pushImage } from "../oci/index.js";
 import { DEMO_UPGRADED, galleryYaml, initialBuilds, writeBackendDir, type DemoBuild } from "./catalog.js";
 import { NatsServer } from "./nats-server.js";

@@ -1,4 +1,4 @@
-import type { FeedBucket, FeedEvent } from "../client/cluster-feed.js";
+import type { FeedBucket, FeedEvent } from "../store/cluster-feed.js";
 import {
   isTerminal,
   parseOpKey,

@@ -1,5 +1,5 @@
-import type { ApiCaller } from "../client/cluster-feed.js";
-import { errorMessage } from "../client/log.js";
+import type { ApiCaller } from "../store/cluster-feed.js";
+import { errorMessage } from "../lib/log.js";
 import type { ApiResult } from "../protocol/index.js";
 import type { DashStore } from "./dash-store.js";
 import type { Dialog, Intent } from "./types.js";

@@ -1,6 +1,6 @@
 import { createStore, type StoreApi } from "zustand/vanilla";
-import type { FeedEvent } from "../client/cluster-feed.js";
-import { FEED_BUCKETS } from "../client/cluster-feed.js";
+import type { FeedEvent } from "../store/cluster-feed.js";
+import { FEED_BUCKETS } from "../store/cluster-feed.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import type { AuditEvent, GalleryEntrySummary, NodeResolution } from "../protocol/index.js";
 import { applyBatch } from "./apply-batch.js";

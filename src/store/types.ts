@@ -1,4 +1,4 @@
-import type { FeedBucket } from "../client/cluster-feed.js";
+import type { FeedBucket } from "../store/cluster-feed.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import type { ViewId } from "../keymap/views.js";
 import type {

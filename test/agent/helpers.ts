@@ -3,7 +3,8 @@ import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent, type AgentOptions } from "../../src/agent/agent.js";
 import type { CapabilityProbe } from "../../src/agent/capability.js";
-import { ClusterClient, createLogger } from "../../src/client/index.js";
+import { ClusterClient } from "../../src/client/index.js";
+import { createLogger } from "../../src/lib/log.js";
 import {
   encode,
   isTerminal,

@@ -1,7 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { join } from "node:path";
-import { ClusterClient, silentLogger, createLogger, type Logger } from "../../src/client/index.js";
+import { ClusterClient } from "../../src/client/index.js";
+import { silentLogger, createLogger, type Logger } from "../../src/lib/log.js";
 import type { ControllerTimings, DeepPartial } from "../../src/controller/config.js";
 import { Controller, type ControllerOptions } from "../../src/controller/controller.js";
 import { NatsServer } from "../harness/nats-server.js";

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../../src/client/log.js";
+import { silentLogger } from "../../src/lib/log.js";
 import { GalleryLoader, parseGallerySources } from "../../src/gallery/index.js";
 import { removeDir, tempDir } from "../harness/proc.js";
 import { FIXTURE_PATH, FIXTURE_URL } from "./fixture.js";

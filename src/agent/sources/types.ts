@@ -1,4 +1,4 @@
-import type { Logger } from "../../client/log.js";
+import type { Logger } from "../../lib/log.js";
 import type { RegistryClient } from "../../oci/registry-client.js";
 import type { ExtractState } from "../extract.js";
 

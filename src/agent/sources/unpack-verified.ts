@@ -1,6 +1,6 @@
 import { DigestMismatchError, type VerifiedStream } from "../../oci/verified-stream.js";
 import { UnsafeArchiveError } from "../errors.js";
-import { errorMessage } from "../../client/log.js";
+import { errorMessage } from "../../lib/log.js";
 import { extractStream, type UnpackOptions } from "../extract.js";
 
 /** Past this many unread bytes a broken archive is reported as is, without reading on for its digest. */

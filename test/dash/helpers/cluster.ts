@@ -1,4 +1,4 @@
-import type { FeedEvent } from "../../../src/client/cluster-feed.js";
+import type { FeedEvent } from "../../../src/store/cluster-feed.js";
 import {
   SETTINGS_KEY,
   type AuditEvent,

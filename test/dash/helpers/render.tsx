@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { render as inkRender, type Instance } from "ink";
 import { Profiler, type ReactElement } from "react";
-import type { ApiCaller } from "../../../src/client/cluster-feed.js";
+import type { ApiCaller } from "../../../src/store/cluster-feed.js";
 import { App } from "../../../src/app.js";
 import type { FramePacer } from "../../../src/hooks/frame-pacer.js";
 import { buildKeymap, type KeyOverrides, type Keymap } from "../../../src/keymap/index.js";

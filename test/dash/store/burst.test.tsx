@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Coalescer } from "../../../src/client/coalescer.js";
-import type { FeedEvent } from "../../../src/client/cluster-feed.js";
+import { Coalescer } from "../../../src/store/coalescer.js";
+import type { FeedEvent } from "../../../src/store/cluster-feed.js";
 import { createDashStore } from "../../../src/store/index.js";
 import { feed, node, NOW, op, progress } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Coalescer } from "../../../src/client/coalescer.js";
-import type { FeedEvent } from "../../../src/client/cluster-feed.js";
+import { Coalescer } from "../../../src/store/coalescer.js";
+import type { FeedEvent } from "../../../src/store/cluster-feed.js";
 import { createDashStore, tableKeyOf } from "../../../src/store/index.js";
 import { feed, node, NOW, op, progress, smallCluster } from "../helpers/cluster.js";
 

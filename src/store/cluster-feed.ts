@@ -10,11 +10,11 @@ import type {
   Settings,
   UpgradeInfo,
 } from "../protocol/index.js";
-import type { ClusterClient, Unsubscribe } from "./cluster-client.js";
+import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
-import type { ConnectionStatus } from "./connection.js";
-import { errorMessage } from "./log.js";
-import type { Watcher } from "./watch.js";
+import type { ConnectionStatus } from "../client/connection.js";
+import { errorMessage } from "../lib/log.js";
+import type { Watcher } from "../client/watch.js";
 
 /** The buckets the dashboard watches. */
 export const FEED_BUCKETS = ["nodes", "inventory", "ops", "upgrades", "settings"] as const;

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClusterClient } from "../../../src/client/cluster-client.js";
-import { startClusterFeed, type ClusterFeed } from "../../../src/client/cluster-feed.js";
+import { startClusterFeed, type ClusterFeed } from "../../../src/store/cluster-feed.js";
 import { encode, opKey } from "../../../src/protocol/index.js";
 import { createDashStore, type DashStore } from "../../../src/store/index.js";
 import { NatsServer } from "../../harness/nats-server.js";

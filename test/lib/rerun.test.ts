@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { rerunWhileBusy } from "../../src/client/rerun.js";
+import { rerunWhileBusy } from "../../src/lib/rerun.js";
 
 /** A run that finishes when the test says so, counting how many are under way at once. */
 function controlledRuns() {
