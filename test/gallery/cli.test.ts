@@ -54,8 +54,8 @@ describe("backplane gallery", () => {
   it("list and show classify entries", async () => {
     const l = await cli("list", "--gallery", FIXTURE_PATH, "--json");
     const rows = JSON.parse(l.out) as Array<{ name: string; kind: string; development: boolean }>;
-    expect(rows).toHaveLength(465);
-    expect(rows.filter((x) => x.kind === "meta")).toHaveLength(54);
+    expect(rows).toHaveLength(38);
+    expect(rows.filter((x) => x.kind === "meta")).toHaveLength(8);
     const s = await cli("show", "llama-cpp", "--gallery", FIXTURE_PATH);
     expect(s.out).toMatch(/^name: llama-cpp$/m);
     expect(s.out).toMatch(/^kind: meta$/m);

@@ -85,16 +85,16 @@ describe("GalleryLoader", () => {
       ],
     });
     const cat = await loader.load();
-    expect(cat.size).toBe(465 + 2 + 2);
+    expect(cat.size).toBe(38 + 2 + 2);
     expect(cat.find("alpha")?.gallery).toBe("web");
     expect(cat.find("other@alpha")?.uri).toBe("quay.io/other/alpha:1");
     expect(cat.find("llama-cpp")?.galleryUrl).toBe(FIXTURE_URL.href);
     expect(loader.status.map((s) => [s.name, s.ok, s.entries])).toEqual([
-      ["localai", true, 465],
+      ["localai", true, 38],
       ["web", true, 2],
       ["other", true, 2],
     ]);
-    expect(FIXTURE_PATH).toMatch(/localai-backend-index\.yaml$/);
+    expect(FIXTURE_PATH).toMatch(/fixtures\/gallery\/index\.yaml$/);
   });
 
   it("a broken, failing or unreachable gallery keeps the last good copy and reports why", async () => {
