@@ -36,8 +36,15 @@ system-deps:
 	fi
 
 # npm ci only when the lockfile is newer than the last install.
+# The registry sometimes stalls mid-download (EIDLETIMEOUT): npm retries each
+# fetch itself, and the whole install is tried three times before giving up.
+NPM_CI := npm ci --no-audit --no-fund --fetch-retries=5 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=30000
 node_modules/.installed: package-lock.json
-	npm ci --no-audit --no-fund
+	@for try in 1 2 3; do \
+	  $(NPM_CI) && break; \
+	  [ $$try = 3 ] && exit 1; \
+	  echo "npm ci failed (try $$try of 3), retrying in $$((try * 10)) s"; sleep $$((try * 10)); \
+	done
 	@touch $@
 
 build: node_modules/.installed

@@ -3,13 +3,15 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
-import { createLogger } from "../lib/log.js";
 import { onStopSignal } from "./stop-signal.js";
 import {
   CONNECTION_HELP,
   connectionFlags,
   int,
   list,
+  LOG_HELP,
+  logFlags,
+  loggerFrom,
   noPositionals,
   parse,
   parseBytes,
@@ -23,6 +25,7 @@ import { VERSION } from "./version.js";
 
 const flags = {
   ...connectionFlags,
+  ...logFlags,
   "node-id": { type: "string" },
   "node-name": { type: "string" },
   "backends-dir": { type: "string" },
@@ -69,6 +72,8 @@ Agent (each also from the env var in brackets):
   --no-fsync                [BACKPLANE_NO_FSYNC] skip flushing new versions to disk (faster,
                             not safe against power loss)
 
+${LOG_HELP}
+
 ${CONNECTION_HELP}
 `;
 
@@ -97,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   if (printedHelp(p, HELP)) return 0;
   noPositionals(p);
   const v = p.values;
-  const log = createLogger({ role: "agent" });
+  const log = loggerFrom(p, { role: "agent" });
   const authFile =
     str(v["registry-auth"]) ?? (existsSync(defaultDockerConfig()) ? defaultDockerConfig() : undefined);
   let auth = new Map<string, { username: string; password: string }>();

@@ -1,4 +1,12 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import {
+  createLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from "../lib/log.js";
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -35,6 +43,35 @@ export const CONNECTION_HELP = `Connection (each also from the env var in bracke
   --prefix P           subject/bucket prefix [BACKPLANE_PREFIX], default bp
   --context NAME       a context saved in the dashboard config [BACKPLANE_CONTEXT] (dash and CLI)
   --replicas N         JetStream replicas when creating buckets [BACKPLANE_REPLICAS], default 1`;
+
+/** Flags of the long-running roles (agent, controller) that choose how they log. */
+export const logFlags = {
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+} as const satisfies Options;
+
+export const LOG_HELP = `Logging (each also from the env var in brackets):
+  --log-level L        debug, info, warn or error [BACKPLANE_LOG_LEVEL], default info
+  --log-format F       json (one JSON line per event: time, level, role, node or replica id,
+                       msg and fields) or text (one readable line) [BACKPLANE_LOG_FORMAT],
+                       default json`;
+
+/** The logger that `--log-level` and `--log-format` ask for, with `base` on every line. */
+export function loggerFrom(p: Parsed, base: Record<string, unknown>): Logger {
+  const level = oneOf(p.values["log-level"], "log-level", LOG_LEVELS);
+  const format = oneOf(p.values["log-format"], "log-format", LOG_FORMATS);
+  return createLogger(base, {
+    level: level as LogLevel | undefined,
+    format: format as LogFormat | undefined,
+  });
+}
+
+/** A flag whose value must be one of `allowed`; undefined stays undefined. */
+export function oneOf<T extends string>(v: unknown, name: string, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "string" && (allowed as readonly string[]).includes(v)) return v as T;
+  throw new UsageError(`--${name} must be one of ${allowed.join(", ")}, got ${String(v)}`);
+}
 
 /** `--foo-bar` -> `BACKPLANE_FOO_BAR`. */
 export function envName(flag: string): string {

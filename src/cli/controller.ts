@@ -1,6 +1,5 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "../lib/log.js";
 import { Controller } from "../controller/controller.js";
 import type { ControllerTimings, DeepPartial } from "../controller/config.js";
 import { parseGallerySources } from "../gallery/index.js";
@@ -10,6 +9,9 @@ import {
   connectionFlags,
   int,
   list,
+  LOG_HELP,
+  logFlags,
+  loggerFrom,
   noPositionals,
   parse,
   parseBytes,
@@ -27,6 +29,7 @@ const { token: _natsToken, ...natsFlags } = connectionFlags;
 
 const flags = {
   ...natsFlags,
+  ...logFlags,
   "nats-token": { type: "string" },
   gallery: { type: "string", multiple: true },
   "gallery-cache": { type: "string" },
@@ -90,6 +93,8 @@ Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
   --gallery-refresh D      gallery reload period, default 1h
   --lease-ttl D            leader lease length (when creating the bucket), default 10s
 
+${LOG_HELP}
+
 ${CONNECTION_HELP.replace(/\n {2}--token T .*$/m, "")}
 `;
 
@@ -128,7 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError("--gallery is required (a LocalAI backend index.yaml path or URL)");
   const timings = timingsFromFlags(v);
   const leaseTtlMs = parseDuration(v["lease-ttl"], "lease-ttl");
-  const log = createLogger({ role: "controller" });
+  const log = loggerFrom(p, { role: "controller" });
   const opts = clientOptions({ ...p, values: { ...v, token: v["nats-token"] } }, "backplane-controller", log);
   const eventsMaxBytes = parseBytes(v["events-max-bytes"], "events-max-bytes");
   if (eventsMaxBytes !== undefined && eventsMaxBytes < 1024 * 1024)

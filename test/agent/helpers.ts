@@ -54,7 +54,7 @@ export async function startAgent(
     heartbeatMs: 500,
     diskMarginBytes: 1024 * 1024,
     retries: 2,
-    log: process.env.BP_TEST_LOG ? createLogger({ test: true }, "debug") : undefined,
+    log: process.env.BP_TEST_LOG ? createLogger({ test: true }, { level: "debug" }) : undefined,
     ...o,
   });
   await agent.start();

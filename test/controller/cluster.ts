@@ -38,7 +38,8 @@ let seq = 0;
 /** A prefix per test keeps tests on one server apart (subjects, buckets, streams). */
 export const uniquePrefix = (): string => `t${process.pid}x${seq++}`;
 
-export const testLogger = (): Logger => (process.env.BP_TEST_LOG ? createLogger({}, "debug") : silentLogger);
+export const testLogger = (): Logger =>
+  process.env.BP_TEST_LOG ? createLogger({}, { level: "debug" }) : silentLogger;
 
 export async function connect(url: string, prefix: string, name = "test"): Promise<ClusterClient> {
   return ClusterClient.connect({
