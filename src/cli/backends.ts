@@ -1,6 +1,12 @@
 import type { ClusterClient } from "../client/index.js";
 import { z } from "zod";
-import { InstalledBackend, NodeId, type ApiMethod, type ApiResult } from "../protocol/index.js";
+import {
+  InstalledBackend,
+  NodeId,
+  type ApiMethod,
+  type ApiResult,
+  type OpRecord,
+} from "../protocol/index.js";
 import { list, UsageError, type Parsed } from "./args.js";
 import { shortDigest } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
@@ -24,17 +30,28 @@ const targetFlags = {
   progress: { type: "boolean" },
 } as const;
 
+/**
+ * The nodes to name in the request. `--all` on install and rollback is every node; on upgrade,
+ * reinstall and delete it is every node that has the backend, which is what the controller does
+ * when no nodes are named (so nodes without it are not refusals).
+ */
 async function targetNodes(
   client: ClusterClient,
   p: Parsed,
-  required: boolean,
+  method: AdmitMethod,
 ): Promise<string[] | undefined> {
   const nodes = list(p.values.node);
+  const explicitOnly = method === "ops.install" || method === "ops.rollback";
   if (nodes.length > 0 && p.values.all) throw new UsageError("give --node or --all, not both");
   if (nodes.length > 0) return nodes;
-  if (p.values.all) return (await client.call("nodes.list", {})).nodes.map((n) => n.id);
-  if (required) throw new UsageError("say where: --node ID[,ID] or --all");
+  if (p.values.all && explicitOnly) return (await client.call("nodes.list", {})).nodes.map((n) => n.id);
+  if (explicitOnly) throw new UsageError("say where: --node ID[,ID] or --all");
   return undefined;
+}
+
+/** The same with and without --wait: 1 when anything was refused or (waited for) did not succeed. */
+function admitExitCode(refused: number, waited?: readonly OpRecord[]): number {
+  return Math.max(refused > 0 ? 1 : 0, waited ? exitCodeFor(waited) : 0);
 }
 
 async function callAdmit(
@@ -60,7 +77,7 @@ function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, exampl
     async run(p, [name]) {
       if (!name) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
       return withSession(p, async (client) => {
-        const nodes = await targetNodes(client, p, nodesRequired);
+        const nodes = await targetNodes(client, p, method);
         const res = await callAdmit(client, method, { backend: name, nodes, actor: actor() });
         if (p.values.json && !p.values.wait) printJson(res);
         else {
@@ -72,10 +89,10 @@ function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, exampl
           }
           for (const r of res.refused) process.stderr.write(`refused: ${r.nodeId}: ${r.error}\n`);
         }
-        if (!p.values.wait) return res.refused.length > 0 && res.admitted.length === 0 ? 1 : 0;
+        if (!p.values.wait) return admitExitCode(res.refused.length);
         const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress });
         if (p.values.json) printJson({ ops: done, refused: res.refused });
-        return Math.max(exitCodeFor(done), res.refused.length > 0 ? 1 : 0);
+        return admitExitCode(res.refused.length, done);
       });
     },
   };

@@ -116,7 +116,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
     process.stderr.write(
       "backplane dash: needs an interactive terminal (stdin and stdout must be a TTY);\n" +
-        "for scripts use `backplane nodes --json`, `backplane ops --json`, ...\n",
+        "for scripts use `backplane nodes list --json`, `backplane ops list --json`, `backplane ops watch`\n",
     );
     return 2;
   }

@@ -21,7 +21,12 @@ const subs: Record<string, Subcommand> = {
           [
             ["auto-upgrade", s.autoUpgrade ? "on" : "off"],
             ["check-interval", `${s.upgradeCheckIntervalSec}s`],
-            ["updated", `${new Date(s.updatedAt).toISOString()} by ${s.updatedBy}`],
+            [
+              "updated",
+              s.updatedAt > 0
+                ? `${new Date(s.updatedAt).toISOString()} by ${s.updatedBy}`
+                : "never (default)",
+            ],
           ],
         );
         return 0;

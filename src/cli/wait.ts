@@ -60,7 +60,7 @@ export async function waitForOps(
 }
 
 /** Exit code for a batch of finished ops: non-zero if any failed, with the errors on stderr. */
-export function exitCodeFor(ops: OpRecord[]): number {
+export function exitCodeFor(ops: readonly OpRecord[]): number {
   const failed = ops.filter((op) => op.state !== "succeeded");
   for (const op of failed)
     process.stderr.write(`error: ${op.nodeId} ${op.backend}: ${op.error ?? op.state}\n`);

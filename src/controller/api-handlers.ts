@@ -8,6 +8,7 @@ import {
   type ApiEnvelope,
   type ApiMethod,
   type ApiResult,
+  type CapabilityResolution,
   type GalleryEntrySummary,
   type NodeResolution,
 } from "../protocol/index.js";
@@ -84,6 +85,7 @@ export class ApiHandlers {
       "gallery.resolve": async (r) => ({
         backend: r.backend,
         nodes: this.galleryResolve(r.backend, r.nodes),
+        capabilities: r.capabilities?.map((c) => this.resolveFor(r.backend, c)),
       }),
     };
   }
@@ -140,6 +142,20 @@ export class ApiHandlers {
       });
     }
     return out;
+  }
+
+  private resolveFor(backend: string, capability: string): CapabilityResolution {
+    const r = this.d.catalog().resolve(backend, capability);
+    return r.ok
+      ? {
+          capability,
+          concrete: r.concrete.name,
+          uri: r.concrete.uri,
+          meta: r.meta?.name,
+          capabilityKey: r.capabilityKey,
+          alias: r.alias,
+        }
+      : { capability, error: r.error };
   }
 
   private galleryResolve(backend: string, nodeIds?: string[]): NodeResolution[] {

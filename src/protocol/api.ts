@@ -52,6 +52,18 @@ export const NodeResolution = z.object({
 });
 export type NodeResolution = z.infer<typeof NodeResolution>;
 
+/** What a node of one capability would get: the concrete build, through which meta and alias. */
+export const CapabilityResolution = z.object({
+  capability: Capability,
+  concrete: BackendName.optional(),
+  uri: Text(2048).optional(),
+  meta: BackendName.optional(),
+  capabilityKey: Text(64).optional(),
+  alias: Text(128).optional(),
+  error: Text(1024).optional(),
+});
+export type CapabilityResolution = z.infer<typeof CapabilityResolution>;
+
 /**
  * The controller's request/reply API. Each method is served on `<prefix>.api.<method>` by every
  * replica in one queue group, and over HTTP by the same handler.
@@ -118,8 +130,19 @@ export const api = {
   "nodes.resume": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "gallery.list": { req: z.object({}).strict(), res: z.object({ entries: z.array(GalleryEntrySummary) }) },
   "gallery.resolve": {
-    req: z.object({ backend: BackendName, nodes: z.array(NodeId).max(10_000).optional() }).strict(),
-    res: z.object({ backend: BackendName, nodes: z.array(NodeResolution) }),
+    req: z
+      .object({
+        backend: BackendName,
+        nodes: z.array(NodeId).max(10_000).optional(),
+        /** Also resolve for these capabilities, node or no node (`backplane gallery resolve`). */
+        capabilities: z.array(Capability).min(1).max(256).optional(),
+      })
+      .strict(),
+    res: z.object({
+      backend: BackendName,
+      nodes: z.array(NodeResolution),
+      capabilities: z.array(CapabilityResolution).optional(),
+    }),
   },
 } as const;
 

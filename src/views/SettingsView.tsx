@@ -58,8 +58,8 @@ export function SettingsView({ width, height }: ViewProps): ReactNode {
         key: "changed",
         cells: {
           setting: { text: "last changed" },
-          value: { text: `${age(settings.updatedAt, now)} ago` },
-          note: { text: `by ${settings.updatedBy}` },
+          value: { text: settings.updatedAt > 0 ? `${age(settings.updatedAt, now)} ago` : "never" },
+          note: { text: settings.updatedAt > 0 ? `by ${settings.updatedBy}` : "(default)" },
         },
       },
       {

@@ -28,6 +28,14 @@ describe("backplane CLI", () => {
     await cluster.stop();
   });
 
+  // First: it needs settings nobody has changed yet.
+  it("settings get on a new cluster says the settings were never changed", async () => {
+    const r = await cli("settings", "get");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^updated\s+never \(default\)$/m);
+    expect(r.stdout).not.toMatch(/1970/);
+  });
+
   it("nodes list --json matches the nodes.list schema", async () => {
     const res = await json(api["nodes.list"].res, "nodes", "list");
     expect(res.nodes.map((n) => n.id).sort()).toEqual(["node-1", "node-2"]);
@@ -41,6 +49,32 @@ describe("backplane CLI", () => {
     expect(list.backends.find((b) => b.nodeId === "node-2" && b.name === "piper")?.metadata.version).toBe(
       "1.0.0",
     );
+  });
+
+  it("upgrade --all means every node that has it: nodes without it are not refusals", async () => {
+    // piper is on node-2 only (installed above); node-1 must not make the command fail.
+    for (const wait of [[], ["--wait"]]) {
+      const r = await cli("backends", "upgrade", "piper", "--all", ...wait);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/refused/);
+      expect(r.stderr).toMatch(/node-2/);
+    }
+  });
+
+  it("gallery commands without --gallery ask the controller", async () => {
+    const r = await cli("gallery", "resolve", "llama-cpp", "--capability", "nvidia-cuda-12", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([
+      expect.objectContaining({ capability: "nvidia-cuda-12", ok: true, concrete: "cuda12-llama-cpp" }),
+    ]);
+    const listed = await cli("gallery", "list");
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^llama-cpp\s+meta\b/m);
+    const shown = await cli("gallery", "show", "llama-cpp");
+    expect(shown.stdout).toMatch(/^ {2}nvidia-cuda-12 -> cuda12-llama-cpp$/m);
+    const unknown = await cli("gallery", "resolve", "no-such-backend");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown backend no-such-backend/);
   });
 
   it("a meta install resolves per node and names the concrete", async () => {

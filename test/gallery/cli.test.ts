@@ -70,7 +70,11 @@ describe("backplane gallery", () => {
     const r = await cli("list", "--gallery", bad);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/gallery bad \(.*bad\.yaml\): broken YAML at line \d+/);
-    await expect(cli("list")).rejects.toThrow(UsageError);
+    await expect(cli("list", "--dev-suffix", "dev")).rejects.toThrow(UsageError);
+    // Without --gallery it asks the controller: here there is none to ask.
+    await expect(cli("list", "--server", "nats://127.0.0.1:1", "--connect-timeout", "1")).rejects.toThrow(
+      /cannot reach NATS at nats:\/\/127\.0\.0\.1:1/,
+    );
     await expect(cli("frobnicate", "--gallery", FIXTURE_PATH)).rejects.toThrow(
       /unknown gallery command frobnicate/,
     );
