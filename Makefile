@@ -47,8 +47,12 @@ node_modules/.installed: package-lock.json
 	done
 	@touch $@
 
-build: node_modules/.installed
+build: dist/.built
+
+# Compile only when a source or the compiler settings changed since the last build.
+dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json $(shell find src bin -type f 2>/dev/null)
 	$(NPX) tsc -p tsconfig.build.json
+	@touch $@
 
 typecheck: node_modules/.installed
 	$(NPX) tsc -p tsconfig.json --noEmit

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { runBackplane } from "./harness/backplane.js";
 
@@ -25,4 +27,13 @@ describe("README", () => {
     expect(quick).toMatch(/make demo/);
     expect(quick).toMatch(/make test/);
   });
+
+  it("make demo does not recompile when dist/ is current", async () => {
+    const make = (...args: string[]) =>
+      promisify(execFile)("make", args, { cwd: new URL("..", import.meta.url).pathname });
+    await make("build"); // a no-op after `make test`'s own build
+    const { stdout } = await make("-n", "demo");
+    expect(stdout).not.toMatch(/\btsc\b/);
+    expect(stdout).toMatch(/backplane\.js demo/);
+  }, 120_000);
 });

@@ -9,7 +9,8 @@ const HELP = `Usage: backplane demo [--nodes N] [--no-dash] [--payload-mb N] [--
 Run a whole cluster on this machine, in a temp dir: nats-server, a docker-registry on loopback with
 six synthetic backends, a controller and N agents (default 4: two nvidia-cuda-12, one amd, one
 default), start a few installs, publish new builds of two backends about 30 s in, and open the
-dashboard. Quitting stops every process it started and removes the temp dir.
+dashboard. Quitting (q, Ctrl-C, SIGTERM, or closing the terminal) stops every process it started
+and removes the temp dir, the gallery cache included.
 
   --nodes N          number of agents (default 4)
   --no-dash          run headless and print how to attach a dashboard; stop with Ctrl-C
@@ -17,6 +18,8 @@ dashboard. Quitting stops every process it started and removes the temp dir.
   --rate-limit B     per-agent download cap in bytes/s (default 1048576), so installs take seconds
   --upgrade-after S  seconds before the new builds are published (default 30)
 `;
+
+const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, {
@@ -41,8 +44,12 @@ export async function run(argv: string[]): Promise<number> {
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= cluster.stop());
   const onSignal = () => void stop().then(() => process.exit(130));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // A closed terminal (SIGHUP) must stop everything too: nats-server itself takes SIGHUP as
+  // "reload the config" and would outlive the demo. Writes to a terminal that is gone fail with
+  // EIO; that must not crash the demo before it has cleaned up.
+  process.stderr.on("error", () => {});
+  process.stdout.on("error", () => {});
+  for (const s of STOP_SIGNALS) process.once(s, onSignal);
 
   try {
     await cluster.start();
@@ -62,10 +69,10 @@ export async function run(argv: string[]): Promise<number> {
           `stop with Ctrl-C\n`,
       );
       await new Promise<void>((resolve) => {
-        process.removeListener("SIGINT", onSignal);
-        process.removeListener("SIGTERM", onSignal);
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
+        for (const s of STOP_SIGNALS) {
+          process.removeListener(s, onSignal);
+          process.once(s, () => resolve());
+        }
       });
     } else {
       quiet = true;

@@ -65,7 +65,15 @@ export class DemoCluster {
     await writeFile(gallery, galleryYaml(this.registry.host, this.builds));
     log(`published ${this.builds.length} backend builds; gallery ${gallery}`);
 
-    this.spawn("controller", ["controller", "--server", this.nats.url, "--gallery", gallery]);
+    this.spawn("controller", [
+      "controller",
+      "--server",
+      this.nats.url,
+      "--gallery",
+      gallery,
+      "--gallery-cache",
+      join(this.dir, "gallery-cache"),
+    ]);
     for (const [i, id] of this.nodeIds().entries()) {
       this.spawn(id, [
         "agent",

@@ -1,8 +1,9 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { api } from "../../src/protocol/index.js";
 import { runBackplane, spawnBackplane } from "../harness/backplane.js";
-import { stopProcess, waitFor } from "../harness/proc.js";
+import { removeDir, stopProcess, tempDir, waitFor } from "../harness/proc.js";
 
 const alive = (pid: number) => {
   try {
@@ -60,6 +61,37 @@ describe("backplane demo --no-dash", () => {
       for (const dir of dirs) expect(existsSync(dir), dir).toBe(false);
     } finally {
       await stopProcess(demo, "SIGKILL");
+    }
+  }, 120_000);
+
+  it("stops every process it started when its terminal closes (SIGHUP), and keeps no cache outside", async () => {
+    const home = await tempDir("demo-home");
+    const demo = spawnBackplane(["demo", "--no-dash", "--nodes", "1", "--payload-mb", "1"], {
+      HOME: home,
+      XDG_CACHE_HOME: join(home, ".cache"),
+    });
+    try {
+      const resources = await waitFor(
+        "the demo to list its processes",
+        () => {
+          if (demo.child.exitCode !== null) throw new Error(`demo exited:\n${demo.output()}`);
+          return /backplane dash --server/.test(demo.output())
+            ? /processes ([\d,]+); dirs (\S+)/.exec(demo.output())
+            : undefined;
+        },
+        60_000,
+        100,
+      );
+      const pids = resources[1]!.split(",").map(Number);
+      expect(pids.length).toBe(2 + 1 + 1);
+      demo.child.kill("SIGHUP");
+      await demo.exited;
+      for (const pid of pids) expect(alive(pid), `pid ${pid} outlived the demo`).toBe(false);
+      for (const dir of resources[2]!.split(",")) expect(existsSync(dir), dir).toBe(false);
+      expect(readdirSync(home, { recursive: true })).toEqual([]);
+    } finally {
+      await stopProcess(demo, "SIGKILL");
+      await removeDir(home);
     }
   }, 120_000);
 });
