@@ -19,6 +19,8 @@ export interface DemoOptions {
   /** Per-agent download cap so installs take a few seconds. */
   rateLimit: number;
   log: (line: string) => void;
+  /** The agents' node ids by 1-based index; default node-1, node-2, ... */
+  nodeId?: (index: number) => string;
 }
 
 /** A whole local cluster: nats-server, registry, a controller and N agents, all children of this process. */
@@ -50,8 +52,14 @@ export class DemoCluster {
     };
   }
 
+  /** host:port of the demo's registry (loopback, plain HTTP). */
+  get registryHost(): string {
+    return this.registry?.host ?? "";
+  }
+
   nodeIds(): string[] {
-    return Array.from({ length: this.o.nodes }, (_, i) => `node-${i + 1}`);
+    const id = this.o.nodeId ?? ((i: number) => `node-${i}`);
+    return Array.from({ length: this.o.nodes }, (_, i) => id(i + 1));
   }
 
   async start(): Promise<void> {
