@@ -236,4 +236,30 @@ describe("README commands", () => {
       await checks.find((k) => k.match.test(cmd))!.check(cmd);
     }
   }, 300_000);
+
+  it("Ctrl-C during --wait says which ops keep running and how to cancel them", async () => {
+    const wait = spawn("bash", ["-c", "exec backplane backends reinstall llama-cpp --node gpu-01 --wait"], {
+      cwd: work,
+      env,
+    });
+    let stderr = "";
+    wait.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((r) => wait.on("close", r));
+    const opId = await waitFor(
+      "the op to start",
+      () => /running.*\n/.test(stderr) && /(op-\S+)/.exec(stderr)?.[1],
+    );
+    wait.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(stderr).toContain(`backplane ops cancel ${opId}`);
+    expect(stderr).toMatch(/1 op\(s\) keep running/);
+    // and ops watch --json follows it to the end as NDJSON, one object per line
+    const r = await sh(`backplane ops watch ${opId} --json`);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; op: { state: string } });
+    expect(lines.at(-1)).toMatchObject({ type: "op", op: { state: "succeeded" } });
+  }, 60_000);
 });

@@ -65,7 +65,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`backplane ${name}: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    // An error may carry the exit code it means (130: interrupted by Ctrl-C).
+    const code = (e as { exitCode?: unknown } | null)?.exitCode;
+    return typeof code === "number" ? code : 1;
   }
 }
 

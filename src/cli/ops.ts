@@ -1,9 +1,12 @@
-import { isTerminal, type OpRecord } from "../protocol/index.js";
+import { isTerminal, type OpRecord, type ProgressEvent } from "../protocol/index.js";
 import { int, list, str, UsageError } from "./args.js";
 import { age } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
-import { exitCodeFor, opLine, progressLine, waitForOps } from "./wait.js";
+import { exitCodeFor, OpLog, opLine, waitForOps } from "./wait.js";
+
+/** One line of `ops watch --json` (NDJSON): an op record as it changed, or a progress event. */
+type WatchLine = { type: "op"; op: OpRecord } | { type: "progress"; event: ProgressEvent };
 
 function opRows(ops: OpRecord[]): string[][] {
   return ops.map((op) => [
@@ -65,32 +68,40 @@ const subs: Record<string, Subcommand> = {
   },
   watch: {
     usage:
-      "backplane ops watch [OP_ID...] [--node ID]   print state changes and progress lines (no TUI); with ids, exits when they finish\n\nExample:\n  backplane ops watch --node gpu-01 | tee rollout.log",
+      "backplane ops watch [OP_ID...] [--node ID] [--json]   one line per state or phase change and progress (no TUI); with ids, exits when they finish; --json prints NDJSON\n\nExample:\n  backplane ops watch --node gpu-01 | tee rollout.log",
     flags: { node: { type: "string", multiple: true } },
     async run(p, ids) {
-      const out = (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`);
+      const json = p.values.json === true;
+      const stamp = (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`);
+      const ndjson = (x: WatchLine) => process.stdout.write(JSON.stringify(x) + "\n");
       return withSession(p, async (client) => {
         if (ids.length > 0) {
           const ops = await Promise.all(ids.map((opId) => client.call("ops.get", { opId })));
-          const done = await waitForOps(
-            client,
-            ops.map((r) => ({ nodeId: r.op.nodeId, opId: r.op.id })),
-            { progress: true, out },
-          );
+          const targets = ops.map((r) => ({ nodeId: r.op.nodeId, opId: r.op.id }));
+          if (!json) return exitCodeFor(await waitForOps(client, targets, { progress: true, out: stamp }));
+          const done = await waitForOps(client, targets, { out: () => {} });
+          for (const op of done) ndjson({ type: "op", op });
           return exitCodeFor(done);
         }
         const nodes = new Set(list(p.values.node));
         const wanted = (nodeId: string) => nodes.size === 0 || nodes.has(nodeId);
-        const seen = new Map<string, string>();
-        client.onProgress((e) => wanted(e.nodeId) && out(progressLine(e)));
+        const log = new OpLog();
+        const seen = new Set<string>();
+        client.onProgress((e) => {
+          if (!wanted(e.nodeId)) return;
+          const line = log.progress(e);
+          if (line === undefined) return;
+          if (json) ndjson({ type: "progress", event: e });
+          else stamp(line);
+        });
         client.watch("ops", (e) => {
           if (e.type !== "put" || !wanted(e.value.nodeId)) return;
-          const sig = `${e.value.state}/${e.value.phase ?? ""}`;
-          if (seen.get(e.key) === sig) return;
           const first = !seen.has(e.key);
-          seen.set(e.key, sig);
-          if (first && isTerminal(e.value.state)) return; // history, not news
-          out(opLine(e.value));
+          seen.add(e.key);
+          const line = log.op(e.value);
+          if (line === undefined || (first && isTerminal(e.value.state))) return; // history, not news
+          if (json) ndjson({ type: "op", op: e.value });
+          else stamp(line);
         });
         await new Promise<void>((resolve) => {
           process.once("SIGINT", resolve);

@@ -12,14 +12,59 @@ export function progressLine(e: ProgressEvent): string {
 
 export function opLine(op: OpRecord): string {
   const what = op.target && op.target.name !== op.backend ? `${op.backend} (${op.target.name})` : op.backend;
+  const phase = op.state === "running" && op.phase ? ` (${op.phase})` : "";
   const detail =
     op.state === "failed" ? `: ${op.error ?? "failed"}` : op.result?.noop ? " (already up to date)" : "";
-  return `${op.nodeId} ${op.id} ${op.kind} ${what} ${op.state}${detail}`;
+  return `${op.nodeId} ${op.id} ${op.kind} ${what} ${op.state}${phase}${detail}`;
 }
 
 /**
- * Block until every op is terminal, printing each state change (and progress when asked).
- * Resolves with the final records.
+ * What a watcher prints for a stream of op records and progress events: one line per state or
+ * phase change, and nothing about an op once it has ended (a late progress event or a re-delivered
+ * record would read as if it started again).
+ */
+export class OpLog {
+  private readonly last = new Map<string, string>();
+  private readonly ended = new Set<string>();
+
+  /** The line for this record, or undefined when it says nothing new. */
+  op(op: OpRecord): string | undefined {
+    if (this.ended.has(op.id)) return undefined;
+    if (isTerminal(op.state)) this.ended.add(op.id);
+    const line = opLine(op);
+    if (this.last.get(op.id) === line) return undefined;
+    this.last.set(op.id, line);
+    return line;
+  }
+
+  progress(e: ProgressEvent): string | undefined {
+    return this.ended.has(e.opId) ? undefined : progressLine(e);
+  }
+}
+
+/** "4 succeeded, 0 failed" (and how many were cancelled, when any were). */
+export function summaryLine(ops: readonly OpRecord[]): string {
+  const count = (state: OpRecord["state"]) => ops.filter((op) => op.state === state).length;
+  const cancelled = count("cancelled");
+  return `${count("succeeded")} succeeded, ${count("failed")} failed${cancelled ? `, ${cancelled} cancelled` : ""}`;
+}
+
+/** Thrown when the operator pressed Ctrl-C while waiting; the ops themselves keep running. */
+export class WaitInterrupted extends Error {
+  readonly exitCode = 130;
+  constructor(readonly running: ReadonlyArray<Pick<Admitted, "nodeId" | "opId">>) {
+    super(
+      running.length === 0
+        ? "interrupted"
+        : `interrupted: ${running.length} op(s) keep running on their nodes; to stop them:\n` +
+            running.map((r) => `  backplane ops cancel ${r.opId}   # on ${r.nodeId}`).join("\n"),
+    );
+  }
+}
+
+/**
+ * Block until every op is terminal, printing each state or phase change (and progress when asked),
+ * then a summary line. Resolves with the final records; Ctrl-C rejects with WaitInterrupted.
  */
 export async function waitForOps(
   client: ClusterClient,
@@ -29,31 +74,37 @@ export async function waitForOps(
   const out = o.out ?? ((l: string) => process.stderr.write(l + "\n"));
   const keys = new Set(ops.map((a) => opKey(a.nodeId, a.opId)));
   const final = new Map<string, OpRecord>();
-  const lastState = new Map<string, string>();
-  return new Promise<OpRecord[]>((resolve) => {
+  const log = new OpLog();
+  const say = (line: string | undefined) => line !== undefined && out(line);
+  return new Promise<OpRecord[]>((resolve, reject) => {
     const ids = new Set(ops.map((a) => a.opId));
     const stopProgress = o.progress
       ? client.onProgress((e) => {
-          if (ids.has(e.opId)) out(progressLine(e));
+          if (ids.has(e.opId)) say(log.progress(e));
         })
       : () => {};
+    const stop = () => {
+      w.stop();
+      stopProgress();
+      process.off("SIGINT", onInterrupt);
+    };
+    const onInterrupt = () => {
+      stop();
+      reject(new WaitInterrupted(ops.filter((a) => !final.has(opKey(a.nodeId, a.opId)))));
+    };
+    process.once("SIGINT", onInterrupt);
     const check = () => {
-      if (final.size === keys.size) {
-        w.stop();
-        stopProgress();
-        resolve([...final.values()]);
-      }
+      if (final.size !== keys.size) return;
+      stop();
+      const done = [...final.values()];
+      if (done.length > 0) out(summaryLine(done));
+      resolve(done);
     };
     const w = client.watch("ops", (e) => {
       if (e.type === "ready") return check();
       if (e.type !== "put" || !keys.has(e.key)) return;
-      const op = e.value;
-      const sig = `${op.state}/${op.phase ?? ""}`;
-      if (lastState.get(e.key) !== sig) {
-        lastState.set(e.key, sig);
-        out(opLine(op));
-      }
-      if (isTerminal(op.state)) final.set(e.key, op);
+      say(log.op(e.value));
+      if (isTerminal(e.value.state)) final.set(e.key, e.value);
       check();
     });
   });
