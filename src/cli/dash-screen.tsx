@@ -2,7 +2,7 @@ import { render, type Instance } from "ink";
 import { App } from "../app.js";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
 import { startClusterFeed } from "../store/cluster-feed.js";
-import { FramePacer } from "../hooks/frame-pacer.js";
+import { FramePacer } from "../app/frame-pacer.js";
 import type { Keymap } from "../keymap/keymap.js";
 import { createCommandRunner, createDashStore, type ContextInfo } from "../store/index.js";
 import type { Palette } from "../theme/tokens.js";

@@ -3,7 +3,7 @@ import { render as inkRender, type Instance } from "ink";
 import { Profiler, type ReactElement } from "react";
 import type { ApiCaller } from "../../../src/store/cluster-feed.js";
 import { App } from "../../../src/app.js";
-import type { FramePacer } from "../../../src/hooks/frame-pacer.js";
+import type { FramePacer } from "../../../src/app/frame-pacer.js";
 import { buildKeymap, type KeyOverrides, type Keymap } from "../../../src/keymap/index.js";
 import {
   createCommandRunner,

@@ -3,8 +3,8 @@ import { Priority } from "../keymap/dispatcher.js";
 import { jumpableViews, VIEW_INFO, viewByName, type ViewId } from "../keymap/views.js";
 import { parseInterval } from "../format/units.js";
 import { currentView, tableKeyOf, type DashStore } from "../store/index.js";
-import { useDashEnv } from "./context.js";
-import { useKeyHandler } from "./useKeys.js";
+import { useDashEnv } from "../hooks/context.js";
+import { useKeyHandler } from "../hooks/useKeys.js";
 
 const MIN_INTERVAL_SEC = 60;
 const MAX_INTERVAL_SEC = 7 * 24 * 3600;
