@@ -22,6 +22,10 @@ import type { KeyContext, ViewSpec } from "./types.js";
  * Every view, each declared in its folder (src/views/<view>/spec.ts). The order is help's order
  * for their commands within a category; a view registered in keymap/registry.ts but missing here
  * (or the other way round) does not compile.
+ *
+ * To add a view: a folder with spec.ts (copy one), its screen, and intents.ts if its commands
+ * send new intents; then its spec (and intents) here and its screen in index.ts, where the
+ * compiler asks for them. This file loads no React: `backplane dash` builds the keymap before Ink.
  */
 const SPECS = { nodes, backends, backend, install, ops, node, history, settings, help } satisfies {
   [V in ViewId]: ViewSpec & { id: V };
