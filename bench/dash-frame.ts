@@ -24,8 +24,8 @@ process.env.NODE_ENV = "production";
 const { render } = await import("ink");
 const { createElement } = await import("react");
 const { App } = await import("../src/app.js");
-const { FramePacer } = await import("../src/hooks/frame-pacer.js");
-const { buildKeymap } = await import("../src/keymap/index.js");
+const { FramePacer } = await import("../src/app/frame-pacer.js");
+const { buildKeymap, INTENTS } = await import("../src/views/registry.js");
 const { createCommandRunner, createDashStore } = await import("../src/store/index.js");
 const { defaultPalette } = await import("../src/theme/index.js");
 
@@ -102,7 +102,12 @@ const term = new Terminal();
 const keyboard = new Keyboard();
 const inkTimes: number[] = [];
 const keymap = buildKeymap({}, { readOnly: false });
-const runner = createCommandRunner(store, { call: () => Promise.reject(new Error("no cluster")) }, "bench");
+const runner = createCommandRunner(
+  store,
+  { call: () => Promise.reject(new Error("no cluster")) },
+  "bench",
+  INTENTS,
+);
 const instance = render(
   createElement(App, {
     store,

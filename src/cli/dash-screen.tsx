@@ -2,10 +2,11 @@ import { render, type Instance } from "ink";
 import { App } from "../app.js";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
 import { startClusterFeed } from "../store/cluster-feed.js";
-import { FramePacer } from "../hooks/frame-pacer.js";
+import { FramePacer } from "../app/frame-pacer.js";
 import type { Keymap } from "../keymap/keymap.js";
 import { createCommandRunner, createDashStore, type ContextInfo } from "../store/index.js";
 import type { Palette } from "../theme/tokens.js";
+import { INTENTS } from "../views/registry.js";
 
 const ENTER = "\u001B[?1049h\u001B[H\u001B[2J\u001B[?25l";
 const LEAVE = "\u001B[?25h\u001B[?1049l";
@@ -56,7 +57,7 @@ export async function runDashboard(o: DashboardOptions): Promise<number> {
     status: (s) => actions.setConn(s),
     problem: (m) => actions.setFeedProblem(m),
   });
-  const runner = createCommandRunner(store, client, o.actor);
+  const runner = createCommandRunner(store, client, o.actor, INTENTS);
 
   const onSignal = (sig: NodeJS.Signals) => {
     restore();

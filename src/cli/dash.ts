@@ -2,7 +2,7 @@ import { hostname, userInfo } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { silentLogger } from "../lib/log.js";
 import { ConfigError, loadConfig, pickContext } from "../config/index.js";
-import { buildKeymap, KeymapError } from "../keymap/keymap.js";
+import { KeymapError } from "../keymap/keymap.js";
 import { paletteFor, THEME_NAMES } from "../theme/palettes.js";
 import {
   CONNECTION_HELP,
@@ -14,6 +14,7 @@ import {
   str,
   UsageError,
 } from "./args.js";
+import { buildKeymap } from "../views/registry.js";
 import { applyContext, clientOptions, contextFrom } from "./connect.js";
 
 const FLAGS = {

@@ -1,8 +1,8 @@
 import { Text } from "ink";
 import type { ReactNode } from "react";
-import { COMMANDS, type Category, type CommandId } from "../keymap/commands.js";
+import type { Category } from "../keymap/commands.js";
 import { keyLabel } from "../keymap/keymap.js";
-import type { ViewId } from "../keymap/views.js";
+import type { ViewId } from "../keymap/registry.js";
 import { displayWidth } from "../format/text.js";
 import { useDashEnv } from "../hooks/context.js";
 import { toneStyle, useTheme } from "../theme/index.js";
@@ -20,9 +20,9 @@ export function Footer({ view, width }: { view: ViewId; width: number }): ReactN
   const { keymap } = useDashEnv();
   const p = useTheme();
   const hints: Array<{ key: string; label: string; rank: number }> = [];
-  for (const id of keymap.commandsIn(view) as CommandId[]) {
-    const s = COMMANDS[id];
-    if (!("hint" in s) || keymap.disabled(id)) continue;
+  for (const id of keymap.commandsIn(view)) {
+    const s = keymap.spec(id);
+    if (s.hint === undefined || keymap.disabled(id)) continue;
     const k = keymap.keysOf(id)[0];
     if (k)
       hints.push({ key: keyLabel(k), label: s.hint, rank: id === "app.help" ? -1 : (RANK[s.category] ?? 9) });

@@ -1,6 +1,12 @@
 import type { DOMElement } from "ink";
 import { useLayoutEffect, useRef, type RefObject } from "react";
-import type { FramePacer } from "./frame-pacer.js";
+
+/** What decides when frames are drawn (app/frame-pacer.ts implements it). */
+export interface FramePacing {
+  attach(draw: () => void): void;
+  detach(): void;
+  request(): void;
+}
 
 /**
  * Let `pacer` decide when Ink draws. Ink 6 throttles every frame alike (`maxFps`), so a key
@@ -9,7 +15,7 @@ import type { FramePacer } from "./frame-pacer.js";
  * one. Put the returned ref on the outermost Box. If the root does not look as expected (another
  * Ink), Ink keeps its own throttle.
  */
-export function useFramePacing(pacer: FramePacer | undefined): RefObject<DOMElement | null> {
+export function useFramePacing(pacer: FramePacing | undefined): RefObject<DOMElement | null> {
   const ref = useRef<DOMElement>(null);
   useLayoutEffect(() => {
     const root = ref.current?.parentNode;

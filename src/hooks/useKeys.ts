@@ -1,7 +1,6 @@
 import { useLayoutEffect, useRef } from "react";
-import type { CommandId } from "../keymap/commands.js";
 import { Priority, type KeyEvent } from "../keymap/dispatcher.js";
-import type { ViewId } from "../keymap/views.js";
+import type { CommandId, ViewId } from "../keymap/registry.js";
 import { useDashEnv } from "./context.js";
 
 /**

@@ -1,5 +1,5 @@
 import { useMemo } from "react";
-import type { ViewId } from "../keymap/views.js";
+import type { ViewId } from "../keymap/registry.js";
 import { applyQuery, countRows, nextSort, type Column, type Row } from "../format/table.js";
 import { EMPTY_TABLE, type TableState } from "../store/index.js";
 import { useActions, useDash } from "./context.js";

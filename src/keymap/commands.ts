@@ -1,7 +1,16 @@
-import { VIEW_IDS, type ViewId } from "./views.js";
-
 export type Category =
   "general" | "navigation" | "table" | "actions" | "install picker" | "dialog" | "prompt";
+
+/** Help lists commands by category, in this order (and in declaration order within one). */
+export const CATEGORIES: readonly Category[] = [
+  "general",
+  "navigation",
+  "table",
+  "actions",
+  "install picker",
+  "dialog",
+  "prompt",
+];
 
 /** Where a key is read: the main screen, a confirm dialog, or a text prompt (`/`, `:`). */
 export type Layer = "global" | "dialog" | "prompt";
@@ -11,22 +20,26 @@ export interface CommandSpec {
   category: Category;
   layer: Layer;
   /** Views where it acts; omitted means every view. */
-  views?: readonly ViewId[];
-  /** Sends a request to the controller, so `--read-only` disables it. */
-  command?: boolean;
-  /** Opens a confirm dialog before anything is sent. */
-  confirm?: boolean;
+  views?: readonly string[];
+  /** How help says where it acts, when that is not a list of views. */
+  where?: string;
+  /**
+   * The intents it sends to the controller: `--read-only` disables it, and help says "confirms"
+   * when one of them asks first.
+   */
+  sends?: readonly string[];
   /** Default keys (canonical names, see keys.ts). */
   keys: readonly string[];
   /** Short label for the footer; commands without one are listed only in help. */
   hint?: string;
 }
 
-/** Navigation and filtering work in every view. */
-const ALL_TABLES = VIEW_IDS;
-
-/** The single source of truth for keys: the help view, the footer and docs/keys.md come from here. */
-export const COMMANDS = {
+/**
+ * The commands of the app itself (help, quit, prompts, navigation, the dialog); each view adds
+ * its own in src/views/<view>/spec.ts, and src/views/registry.ts joins them into the one keymap
+ * that the help view, the footer and docs/keys.md come from.
+ */
+export const BASE_COMMANDS = {
   "app.help": {
     description: "help: every key",
     category: "general",
@@ -56,26 +69,13 @@ export const COMMANDS = {
     hint: "filter",
   },
   "app.jump": {
-    description: "jump to a view by name (:nodes :backends :ops :history :settings :install :help)",
+    // The registry appends the view names.
+    description: "jump to a view by name",
     category: "general",
     layer: "global",
     keys: [":"],
     hint: "view",
   },
-  "view.nodes": { description: "Nodes view", category: "general", layer: "global", keys: ["1"] },
-  "view.backends": { description: "Backends view", category: "general", layer: "global", keys: ["2"] },
-  "view.ops": { description: "Operations view", category: "general", layer: "global", keys: ["3"] },
-  "view.history": { description: "History view", category: "general", layer: "global", keys: ["4"] },
-  "view.settings": { description: "Settings view", category: "general", layer: "global", keys: ["5"] },
-  "view.refresh": {
-    description: "reload (history, gallery)",
-    category: "general",
-    layer: "global",
-    views: ["history", "install"],
-    keys: ["ctrl+r"],
-    hint: "reload",
-  },
-
   "nav.up": { description: "move up", category: "navigation", layer: "global", keys: ["k", "up"] },
   "nav.down": { description: "move down", category: "navigation", layer: "global", keys: ["j", "down"] },
   "nav.pageUp": { description: "page up", category: "navigation", layer: "global", keys: ["pgup", "ctrl+b"] },
@@ -99,7 +99,7 @@ export const COMMANDS = {
     description: "cycle the sort column",
     category: "table",
     layer: "global",
-    views: ALL_TABLES,
+    where: "tables",
     keys: ["s"],
     hint: "sort",
   },
@@ -107,110 +107,8 @@ export const COMMANDS = {
     description: "reverse the sort order",
     category: "table",
     layer: "global",
-    views: ALL_TABLES,
+    where: "tables",
     keys: ["S"],
-  },
-
-  "backend.upgrade": {
-    description: "upgrade the selected backend (on the selected node, or everywhere from Backends)",
-    category: "actions",
-    layer: "global",
-    views: ["backends", "backend", "node"],
-    command: true,
-    confirm: true,
-    keys: ["u"],
-    hint: "upgrade",
-  },
-  "backend.reinstall": {
-    description: "reinstall the selected backend (selected node, or everywhere from Backends)",
-    category: "actions",
-    layer: "global",
-    views: ["backends", "backend", "node"],
-    command: true,
-    confirm: true,
-    keys: ["r"],
-    hint: "reinstall",
-  },
-  "install.open": {
-    description: "install picker: choose a backend, then nodes",
-    category: "actions",
-    layer: "global",
-    command: true,
-    keys: ["i"],
-    hint: "install",
-  },
-  "op.cancel": {
-    description: "cancel the selected operation (or the whole fan-out)",
-    category: "actions",
-    layer: "global",
-    views: ["ops"],
-    command: true,
-    confirm: true,
-    keys: ["c"],
-    hint: "cancel",
-  },
-  "op.dismiss": {
-    description: "dismiss the selected failed operation",
-    category: "actions",
-    layer: "global",
-    views: ["ops"],
-    command: true,
-    keys: ["x"],
-    hint: "dismiss",
-  },
-  "op.retry": {
-    description: "retry the selected failed operation",
-    category: "actions",
-    layer: "global",
-    views: ["ops"],
-    command: true,
-    confirm: true,
-    keys: ["R"],
-    hint: "retry",
-  },
-  "node.drain": {
-    description: "drain / resume the selected node",
-    category: "actions",
-    layer: "global",
-    views: ["nodes", "node"],
-    command: true,
-    confirm: true,
-    keys: ["D"],
-    hint: "drain/resume",
-  },
-  "upgrades.check": {
-    description: "check for upgrades now",
-    category: "actions",
-    layer: "global",
-    command: true,
-    keys: ["U"],
-    hint: "check",
-  },
-  "settings.autoUpgrade": {
-    description: "toggle auto-upgrade",
-    category: "actions",
-    layer: "global",
-    command: true,
-    confirm: true,
-    keys: ["a"],
-    hint: "auto-upgrade",
-  },
-
-  "picker.toggle": {
-    description: "select / unselect the node",
-    category: "install picker",
-    layer: "global",
-    views: ["install"],
-    keys: ["space"],
-    hint: "select",
-  },
-  "picker.all": {
-    description: "select every node the backend resolves on / none",
-    category: "install picker",
-    layer: "global",
-    views: ["install"],
-    keys: ["*"],
-    hint: "all",
   },
 
   "dialog.confirm": { description: "confirm", category: "dialog", layer: "dialog", keys: ["y"] },
@@ -249,13 +147,4 @@ export const COMMANDS = {
   },
 } as const satisfies Record<string, CommandSpec>;
 
-export type CommandId = keyof typeof COMMANDS;
-export const COMMAND_IDS = Object.keys(COMMANDS) as CommandId[];
-
-export function spec(id: CommandId): CommandSpec {
-  return COMMANDS[id];
-}
-
-export function isCommandId(s: string): s is CommandId {
-  return Object.hasOwn(COMMANDS, s);
-}
+export type BaseCommandId = keyof typeof BASE_COMMANDS;

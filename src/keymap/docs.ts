@@ -1,6 +1,5 @@
-import { COMMAND_IDS, COMMANDS, type Category } from "./commands.js";
+import type { Category } from "./commands.js";
 import { keyLabel, type Keymap } from "./keymap.js";
-import { VIEW_INFO, type ViewId } from "./views.js";
 
 export interface HelpRow {
   keys: string;
@@ -12,11 +11,10 @@ export interface HelpRow {
 
 /** One row per command, in keymap order: what the help view and docs/keys.md list. */
 export function helpRows(keymap: Keymap): HelpRow[] {
-  return COMMAND_IDS.map((id) => {
-    const s = COMMANDS[id];
-    const views = "views" in s ? (s.views as readonly ViewId[]) : undefined;
+  return keymap.ids.map((id) => {
+    const s = keymap.spec(id);
     const flags = [
-      "confirm" in s && s.confirm ? "confirms" : "",
+      s.sends?.some((intent) => keymap.source.confirms(intent)) ? "confirms" : "",
       keymap.disabled(id) ? "disabled (read-only)" : "",
     ]
       .filter(Boolean)
@@ -29,11 +27,8 @@ export function helpRows(keymap: Keymap): HelpRow[] {
           ? "confirm dialog"
           : s.layer === "prompt"
             ? "/ and : prompt"
-            : views
-              ? views.length > 6
-                ? "tables"
-                : views.map((v) => VIEW_INFO[v].title).join(", ")
-              : "everywhere",
+            : (s.where ??
+              (s.views ? s.views.map((v) => keymap.source.viewTitle(v)).join(", ") : "everywhere")),
       category: s.category,
       flags,
     };
@@ -45,7 +40,8 @@ export function keysMarkdown(keymap: Keymap): string {
   const lines = [
     "# Dashboard keys",
     "",
-    "Generated from `src/keymap/commands.ts` (the one keymap); `test/dash/keymap/keymap.test.ts` keeps it in sync.",
+    "Generated from the keymap (`src/keymap/commands.ts` and each view's `src/views/<view>/spec.ts`);",
+    "`test/dash/keymap/keymap.test.ts` keeps it in sync.",
     'Override any binding in the config file under `keys`, e.g. `"keys": {"op.cancel": ["C"]}`.',
     "With `--read-only` every key marked *command* is disabled and the footer says so.",
     "",
@@ -53,10 +49,10 @@ export function keysMarkdown(keymap: Keymap): string {
     "| --- | --- | --- | --- | --- |",
   ];
   const rows = helpRows(keymap);
-  COMMAND_IDS.forEach((id, i) => {
+  keymap.ids.forEach((id, i) => {
     const r = rows[i]!;
-    const s = COMMANDS[id];
-    const notes = ["command" in s && s.command ? "command" : "", r.flags].filter(Boolean).join(", ");
+    const s = keymap.spec(id);
+    const notes = [s.sends?.length ? "command" : "", r.flags].filter(Boolean).join(", ");
     const keys = r.keys
       .split(" ")
       .map((k) => `\`${k === "|" ? "\\|" : k}\``)

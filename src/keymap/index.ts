@@ -2,5 +2,5 @@ export * from "./commands.js";
 export * from "./keys.js";
 export * from "./keymap.js";
 export * from "./dispatcher.js";
-export * from "./views.js";
+export * from "./registry.js";
 export * from "./docs.js";

@@ -1,6 +1,6 @@
-import { COMMAND_IDS, COMMANDS, isCommandId, type CommandId, type Layer } from "./commands.js";
+import type { CommandSpec, Layer } from "./commands.js";
 import { parseKeySpec } from "./keys.js";
-import type { ViewId } from "./views.js";
+import type { CommandId, ViewId } from "./registry.js";
 
 /** User overrides as written in config: command id → one key or several. */
 export type KeyOverrides = Record<string, string | readonly string[]>;
@@ -12,8 +12,22 @@ export class KeymapError extends Error {
   }
 }
 
+/** What a keymap is built from: src/views/registry.ts joins the app's and every view's commands. */
+export interface KeymapSource {
+  /** Every command, in the order help lists them. */
+  commands: Readonly<Record<string, CommandSpec>>;
+  /** How help names a view in its "where" column. */
+  viewTitle(view: string): string;
+  /** True when this intent opens a confirm dialog before anything is sent. */
+  confirms(intent: string): boolean;
+}
+
 export interface Keymap {
   readonly readOnly: boolean;
+  readonly source: KeymapSource;
+  /** Every command id, in the order help lists them. */
+  readonly ids: readonly CommandId[];
+  spec(id: CommandId): CommandSpec;
   /** The keys bound to a command (after overrides). */
   keysOf(id: CommandId): readonly string[];
   /** The command a key triggers in a layer and view, or null. Read-only never hides a command here. */
@@ -24,19 +38,27 @@ export interface Keymap {
   commandsIn(view: ViewId): CommandId[];
 }
 
-function overlaps(a: readonly ViewId[] | undefined, b: readonly ViewId[] | undefined): boolean {
+function overlaps(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   if (!a || !b) return true;
   return a.some((v) => b.includes(v));
 }
 
 /**
- * Build the keymap from the defaults and user overrides. Every problem (unknown command, a key we
- * cannot receive, two commands on one key where both act) is collected and thrown together.
+ * Build the keymap from the defaults of `source` and user overrides. Every problem (unknown
+ * command, a key we cannot receive, two commands on one key where both act) is collected and
+ * thrown together.
  */
-export function buildKeymap(overrides: KeyOverrides = {}, opts: { readOnly?: boolean } = {}): Keymap {
+export function createKeymap(
+  source: KeymapSource,
+  overrides: KeyOverrides = {},
+  opts: { readOnly?: boolean } = {},
+): Keymap {
+  const specs = source.commands as Readonly<Record<CommandId, CommandSpec>>;
+  const allIds = Object.keys(specs) as CommandId[];
+  const isCommandId = (s: string): s is CommandId => Object.hasOwn(specs, s);
   const problems: string[] = [];
   const bindings = new Map<CommandId, string[]>();
-  for (const id of COMMAND_IDS) bindings.set(id, [...COMMANDS[id].keys]);
+  for (const id of allIds) bindings.set(id, [...specs[id].keys]);
 
   for (const [id, raw] of Object.entries(overrides)) {
     if (!isCommandId(id)) {
@@ -62,12 +84,10 @@ export function buildKeymap(overrides: KeyOverrides = {}, opts: { readOnly?: boo
     for (let j = i + 1; j < ids.length; j++) {
       const a = ids[i]!;
       const b = ids[j]!;
-      const sa = COMMANDS[a];
-      const sb = COMMANDS[b];
+      const sa = specs[a];
+      const sb = specs[b];
       if (sa.layer !== sb.layer) continue;
-      const va = "views" in sa ? sa.views : undefined;
-      const vb = "views" in sb ? sb.views : undefined;
-      if (!overlaps(va, vb)) continue;
+      if (!overlaps(sa.views, sb.views)) continue;
       for (const k of bindings.get(a)!) {
         if (bindings.get(b)!.includes(k)) problems.push(`key "${k}" is bound to both ${a} and ${b}`);
       }
@@ -79,23 +99,23 @@ export function buildKeymap(overrides: KeyOverrides = {}, opts: { readOnly?: boo
   const index = new Map<string, CommandId[]>();
   for (const [id, keys] of bindings) {
     for (const k of keys) {
-      const slot = `${COMMANDS[id].layer}\u0000${k}`;
+      const slot = `${specs[id].layer}\u0000${k}`;
       index.set(slot, [...(index.get(slot) ?? []), id]);
     }
   }
-  const actsIn = (id: CommandId, view: ViewId) => {
-    const s = COMMANDS[id];
-    return !("views" in s) || (s.views as readonly ViewId[]).includes(view);
-  };
+  const actsIn = (id: CommandId, view: ViewId) => specs[id].views?.includes(view) ?? true;
 
   return {
     readOnly,
+    source,
+    ids: allIds,
+    spec: (id) => specs[id],
     keysOf: (id) => bindings.get(id) ?? [],
     resolve(layer, key, view) {
       return index.get(`${layer}\u0000${key}`)?.find((id) => actsIn(id, view)) ?? null;
     },
-    disabled: (id) => readOnly && "command" in COMMANDS[id] && COMMANDS[id].command === true,
-    commandsIn: (view) => COMMAND_IDS.filter((id) => COMMANDS[id].layer === "global" && actsIn(id, view)),
+    disabled: (id) => readOnly && (specs[id].sends?.length ?? 0) > 0,
+    commandsIn: (view) => allIds.filter((id) => specs[id].layer === "global" && actsIn(id, view)),
   };
 }
 

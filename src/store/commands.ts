@@ -2,7 +2,7 @@ import type { ApiCaller } from "../store/cluster-feed.js";
 import { errorMessage } from "../lib/log.js";
 import type { ApiResult } from "../protocol/index.js";
 import type { DashStore } from "./dash-store.js";
-import type { Dialog, Intent } from "./types.js";
+import type { Dialog, Intent, IntentKind, IntentOf } from "./types.js";
 
 type AdmitReply = ApiResult<"ops.upgrade">;
 
@@ -19,89 +19,42 @@ export interface CommandRunner {
   loadSettings(): Promise<void>;
 }
 
-function plural(n: number, word: string): string {
+export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-function nodesHaving(store: DashStore, backend: string): number {
-  let n = 0;
-  for (const inv of store.getState().inventory.values())
-    if (inv.backends.some((b) => b.name === backend)) n++;
-  return n;
+export interface Outcome {
+  level: "ok" | "warn" | "err";
+  text: string;
 }
 
-/** The confirm dialog for an intent, or null when it runs at once. */
-export function describeIntent(intent: Intent, store: DashStore): Omit<Dialog, "typed" | "focus"> | null {
-  switch (intent.kind) {
-    case "upgrade":
-    case "reinstall": {
-      const verb = intent.kind === "upgrade" ? "Upgrade" : "Reinstall";
-      if (intent.nodes) {
-        return {
-          intent,
-          title: `${verb} ${intent.backend}`,
-          lines: [`on ${intent.nodes.join(", ")}`, "The previous generation stays on disk for a rollback."],
-          action: verb,
-        };
-      }
-      const n = nodesHaving(store, intent.backend);
-      return {
-        intent,
-        title: `${verb} ${intent.backend} everywhere`,
-        lines: [
-          `on every node that has it (${plural(n, "node")} known here).`,
-          `Type the backend name to confirm: ${intent.backend}`,
-        ],
-        action: `${verb} all`,
-        typeToConfirm: intent.backend,
-      };
-    }
-    case "cancel":
-      return {
-        intent,
-        title: `Cancel ${plural(intent.opIds.length, "operation")}`,
-        lines: [intent.label, "A download in flight is aborted and the previous version stays live."],
-        action: "Cancel op",
-      };
-    case "retry":
-      return {
-        intent,
-        title: `Retry ${plural(intent.opIds.length, "operation")}`,
-        lines: [intent.label],
-        action: "Retry",
-      };
-    case "drain":
-      return {
-        intent,
-        title: `Drain ${intent.nodeId}`,
-        lines: ["No new work is sent to it until it is resumed;", "queued work for it is reaped."],
-        action: "Drain",
-      };
-    case "resume":
-      return {
-        intent,
-        title: `Resume ${intent.nodeId}`,
-        lines: ["The node takes work again."],
-        action: "Resume",
-      };
-    case "settings":
-      if (intent.autoUpgrade === undefined) return null;
-      return {
-        intent,
-        title: `Turn auto-upgrade ${intent.autoUpgrade ? "ON" : "OFF"}`,
-        lines: intent.autoUpgrade
-          ? ["The upgrade-check leader will upgrade every upgradable", "backend on every node, cluster-wide."]
-          : ["Upgrades will only run when someone asks for them."],
-        action: intent.autoUpgrade ? "Turn on" : "Turn off",
-      };
-    case "install":
-    case "dismiss":
-    case "checkUpgrades":
-      return null;
-  }
+/** A confirm dialog as an intent describes it. */
+export type DialogText = Omit<Dialog, "typed" | "focus">;
+
+/** What an intent's `run` gets: the controller's API, the store, and the toasts every command uses. */
+export interface IntentContext {
+  store: DashStore;
+  api: ApiCaller;
+  /** Who asked (the controller records it). */
+  actor: string;
+  /** Toast "what…", then the outcome `fn` returns, or why it failed. */
+  attempt(what: string, fn: () => Promise<Outcome>): Promise<void>;
+  /** Call `call` for every op id at once, then toast how many failed. */
+  each(what: string, ids: string[], call: (opId: string) => Promise<unknown>): Promise<void>;
 }
 
-function admitText(what: string, r: AdmitReply): { level: "ok" | "warn" | "err"; text: string } {
+/** How one kind of intent is confirmed and carried out (in src/views/<view>/intents.ts). */
+export interface IntentHandler<K extends IntentKind> {
+  /** The confirm dialog, or null when this one runs at once; absent when the kind never asks. */
+  describe?(intent: IntentOf<K>, store: DashStore): DialogText | null;
+  run(intent: IntentOf<K>, ctx: IntentContext): Promise<void>;
+}
+
+/** A handler for every kind of intent: src/views/registry.ts joins the views' handlers. */
+export type IntentTable = { [K in IntentKind]: IntentHandler<K> };
+
+/** How an ops.upgrade / ops.reinstall / ops.install reply reads in a toast. */
+export function admitText(what: string, r: AdmitReply): Outcome {
   const existing = r.admitted.filter((a) => a.existing).length;
   const parts = [`${r.admitted.length} admitted${existing ? ` (${existing} already running)` : ""}`];
   if (r.refused.length > 0) {
@@ -112,10 +65,17 @@ function admitText(what: string, r: AdmitReply): { level: "ok" | "warn" | "err";
   return { level, text: `${what}: ${parts.join(", ")}` };
 }
 
-export function createCommandRunner(store: DashStore, api: ApiCaller, actor: string): CommandRunner {
+export function createCommandRunner(
+  store: DashStore,
+  api: ApiCaller,
+  actor: string,
+  intents: IntentTable,
+): CommandRunner {
   const ui = () => store.getState().actions;
+  // Every handler is its kind's; the table's type says so, the union of kinds cannot.
+  const handlerOf = (intent: Intent) => intents[intent.kind] as IntentHandler<IntentKind>;
 
-  async function attempt(what: string, fn: () => Promise<{ level: "ok" | "warn" | "err"; text: string }>) {
+  async function attempt(what: string, fn: () => Promise<Outcome>) {
     ui().toast("info", `${what}…`);
     try {
       const r = await fn();
@@ -145,7 +105,7 @@ export function createCommandRunner(store: DashStore, api: ApiCaller, actor: str
         ui().toast("warn", "read-only mode: commands are disabled");
         return;
       }
-      const d = describeIntent(intent, store);
+      const d = handlerOf(intent).describe?.(intent, store) ?? null;
       if (d) ui().openDialog(d);
       else void runner.run(intent);
     },
@@ -163,55 +123,7 @@ export function createCommandRunner(store: DashStore, api: ApiCaller, actor: str
 
     async run(intent) {
       if (store.getState().readOnly) return;
-      switch (intent.kind) {
-        case "upgrade":
-        case "reinstall":
-        case "install": {
-          const method = `ops.${intent.kind}` as const;
-          const where = intent.nodes ? ` on ${plural(intent.nodes.length, "node")}` : " everywhere";
-          await attempt(`${intent.kind} ${intent.backend}${where}`, async () => {
-            const req = { backend: intent.backend, nodes: intent.nodes, actor };
-            const r =
-              method === "ops.install"
-                ? await api.call("ops.install", { ...req, nodes: intent.nodes ?? [] })
-                : await api.call(method, req);
-            return admitText(`${intent.kind} ${intent.backend}`, r);
-          });
-          if (intent.kind === "install" && store.getState().toast?.level !== "err")
-            ui().navigate({ id: "ops" });
-          return;
-        }
-        case "cancel":
-          return each("cancel", intent.opIds, (opId) => api.call("ops.cancel", { opId, actor }));
-        case "dismiss":
-          return each("dismiss", intent.opIds, (opId) => api.call("ops.dismiss", { opId, actor }));
-        case "retry":
-          return each("retry", intent.opIds, (opId) => api.call("ops.retry", { opId, actor }));
-        case "drain":
-        case "resume":
-          return attempt(`${intent.kind} ${intent.nodeId}`, async () => {
-            const r = await api.call(`nodes.${intent.kind}`, { nodeId: intent.nodeId, actor });
-            return { level: "ok", text: `${r.node.id} is ${r.node.status}` };
-          });
-        case "checkUpgrades":
-          return attempt("upgrade check", async () => {
-            const r = await api.call("upgrades.check", { actor }, 60_000);
-            const n = r.upgrades.filter((u) => u.nodes.some((x) => x.upgradable)).length;
-            return {
-              level: "ok",
-              text: `upgrade check: ${plural(n, "backend")} upgradable (${plural(r.headRequests, "registry request")})`,
-            };
-          });
-        case "settings":
-          return attempt("settings", async () => {
-            const { kind: _kind, ...change } = intent;
-            const r = await api.call("settings.set", { ...change, actor });
-            return {
-              level: "ok",
-              text: `auto-upgrade ${r.settings.autoUpgrade ? "on" : "off"}, check every ${r.settings.upgradeCheckIntervalSec}s`,
-            };
-          });
-      }
+      await handlerOf(intent).run(intent, { store, api, actor, attempt, each });
     },
 
     async loadHistory() {

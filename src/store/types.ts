@@ -1,6 +1,6 @@
 import type { FeedBucket } from "../store/cluster-feed.js";
 import type { ConnectionStatus } from "../client/connection.js";
-import type { ViewId } from "../keymap/views.js";
+import type { ViewId } from "../keymap/registry.js";
 import type {
   AuditEvent,
   GalleryEntrySummary,
@@ -29,18 +29,21 @@ export interface TableState {
   sort: { column: string; desc: boolean } | null;
 }
 
+/**
+ * What an intent of each kind carries. Each src/views/<view>/intents.ts adds its kinds by
+ * declaration merging, with their handlers (describe + run) beside them:
+ *
+ *   declare module "../../store/types.js" {
+ *     interface IntentTypes { cancel: { opIds: string[]; label: string } }
+ *   }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface IntentTypes {}
+
+export type IntentKind = keyof IntentTypes & string;
+export type IntentOf<K extends IntentKind> = { kind: K } & IntentTypes[K];
 /** A command the operator asked for, as data: confirmed, refused or run by the command runner. */
-export type Intent =
-  | { kind: "upgrade"; backend: string; nodes?: string[] }
-  | { kind: "reinstall"; backend: string; nodes?: string[] }
-  | { kind: "install"; backend: string; nodes: string[] }
-  | { kind: "cancel"; opIds: string[]; label: string }
-  | { kind: "dismiss"; opIds: string[]; label: string }
-  | { kind: "retry"; opIds: string[]; label: string }
-  | { kind: "drain"; nodeId: string }
-  | { kind: "resume"; nodeId: string }
-  | { kind: "checkUpgrades" }
-  | { kind: "settings"; autoUpgrade?: boolean; upgradeCheckIntervalSec?: number };
+export type Intent = { [K in IntentKind]: IntentOf<K> }[IntentKind];
 
 export interface Dialog {
   intent: Intent;

@@ -3,8 +3,8 @@ import { render as inkRender, type Instance } from "ink";
 import { Profiler, type ReactElement } from "react";
 import type { ApiCaller } from "../../../src/store/cluster-feed.js";
 import { App } from "../../../src/app.js";
-import type { FramePacer } from "../../../src/hooks/frame-pacer.js";
-import { buildKeymap, type KeyOverrides, type Keymap } from "../../../src/keymap/index.js";
+import type { FramePacer } from "../../../src/app/frame-pacer.js";
+import type { KeyOverrides, Keymap } from "../../../src/keymap/index.js";
 import {
   createCommandRunner,
   createDashStore,
@@ -12,6 +12,7 @@ import {
   type ViewEntry,
 } from "../../../src/store/index.js";
 import { monoPalette, type Palette } from "../../../src/theme/index.js";
+import { buildKeymap, INTENTS } from "../../../src/views/registry.js";
 
 /** A fake terminal with a size (ink-testing-library's is fixed at 100 columns with no rows). */
 class FakeStdout extends EventEmitter {
@@ -130,7 +131,7 @@ export function renderDash(o: RenderOptions = {}): Rendered {
     createDashStore({ readOnly, stack: o.stack, context: { name: "test", servers: ["nats://t:4222"] } });
   if (o.store && o.readOnly !== undefined) store.setState({ readOnly });
   const keymap = buildKeymap(o.keys ?? {}, { readOnly: store.getState().readOnly });
-  const runner = createCommandRunner(store, o.api ?? noCluster, "test@dash");
+  const runner = createCommandRunner(store, o.api ?? noCluster, "test@dash", INTENTS);
   const r: Rendered = {
     store,
     keymap,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { FramePacer } from "../../../src/hooks/frame-pacer.js";
+import { FramePacer } from "../../../src/app/frame-pacer.js";
 import { createDashStore } from "../../../src/store/index.js";
 import { feed, node, op, progress } from "../helpers/cluster.js";
 import { plain, renderDash, settle, unmountAll } from "../helpers/render.js";

@@ -2,18 +2,26 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
-  buildKeymap,
-  COMMAND_IDS,
-  COMMANDS,
+  createKeymap,
   KeyDispatcher,
   keyNames,
   keysMarkdown,
   KeymapError,
   parseKeySpec,
   Priority,
-  viewByName,
+  type CommandSpec,
   type InkKey,
 } from "../../../src/keymap/index.js";
+import {
+  buildKeymap,
+  COMMAND_IDS,
+  COMMANDS,
+  INTENTS,
+  OPENERS,
+  VIEW_IDS,
+  viewByName,
+  viewSpec,
+} from "../../../src/views/registry.js";
 
 const none: InkKey = {
   upArrow: false,
@@ -88,7 +96,7 @@ describe("keymap", () => {
   it("read-only disables every command key and nothing else", () => {
     const km = buildKeymap({}, { readOnly: true });
     const disabled = COMMAND_IDS.filter((id) => km.disabled(id));
-    const commands = COMMAND_IDS.filter((id) => "command" in COMMANDS[id]);
+    const commands = COMMAND_IDS.filter((id) => (COMMANDS[id].sends?.length ?? 0) > 0);
     expect(disabled).toEqual(commands);
     expect(disabled).toEqual(
       expect.arrayContaining([
@@ -118,6 +126,45 @@ describe("keymap", () => {
     expect(first("upgrades.check")).toContain("U");
     expect(first("settings.autoUpgrade")).toContain("a");
     expect(first("app.quit")).toContain("q");
+  });
+  it("has no key bound twice where both commands act, across every view's spec", () => {
+    expect(() => buildKeymap()).not.toThrow();
+  });
+  it("refuses a default key declared twice in one scope, and allows it in another", () => {
+    const cmd = (layer: CommandSpec["layer"], views?: string[]): CommandSpec => ({
+      description: "x",
+      category: "actions",
+      layer,
+      views,
+      keys: ["z"],
+    });
+    const source = (commands: Record<string, CommandSpec>) => ({
+      commands,
+      viewTitle: (v: string) => v,
+      confirms: () => false,
+    });
+    expect(() => createKeymap(source({ "a.one": cmd("global", ["ops"]), "b.two": cmd("global") }))).toThrow(
+      /key "z" is bound to both a.one and b.two/,
+    );
+    expect(() =>
+      createKeymap(source({ "a.one": cmd("global", ["ops"]), "b.two": cmd("global", ["nodes"]) })),
+    ).not.toThrow();
+    expect(() => createKeymap(source({ "a.one": cmd("global"), "b.two": cmd("dialog") }))).not.toThrow();
+  });
+  it("joins every view's spec: jump keys open their view, confirming intents are flagged", () => {
+    const km = buildKeymap();
+    for (const id of VIEW_IDS) {
+      const key = viewSpec(id).jumpKey;
+      if (key) expect(km.resolve("global", key, "help")).toBe(`view.${id}`);
+    }
+    expect(OPENERS.get("view.ops")).toBe("ops");
+    expect(OPENERS.get("app.help")).toBe("help");
+    expect(OPENERS.get("install.open")).toBe("install");
+    expect(km.source.confirms("cancel")).toBe(true);
+    expect(km.source.confirms("dismiss")).toBe(false);
+    // Every intent a command sends has a handler.
+    for (const id of COMMAND_IDS)
+      for (const intent of COMMANDS[id].sends ?? []) expect(Object.keys(INTENTS)).toContain(intent);
   });
   it("jumps to views by name or unique prefix", () => {
     expect(viewByName("backends")).toBe("backends");

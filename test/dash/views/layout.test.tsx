@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { displayWidth } from "../../../src/format/text.js";
+import type { ViewId } from "../../../src/keymap/index.js";
 import type { ViewEntry } from "../../../src/store/index.js";
+import { VIEW_IDS, viewSpec } from "../../../src/views/registry.js";
 import { feed, inventory, installed, node, op, progress, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 
@@ -26,17 +28,22 @@ function wideCluster() {
   return f;
 }
 
-const VIEWS: ViewEntry[] = [
-  { id: "nodes" },
-  { id: "backends" },
-  { id: "backend", param: "llama-cpp" },
-  { id: "ops" },
-  { id: "node", param: "gpu-node-with-a-very-long-name-0001" },
-  { id: "history" },
-  { id: "settings" },
-  { id: "help" },
-  { id: "install" },
-];
+/** The parameter of each view that needs one (it has no `:` name); the rest open as they are. */
+const PARAMS: Partial<Record<ViewId, string>> = {
+  backend: "llama-cpp",
+  node: "gpu-node-with-a-very-long-name-0001",
+};
+
+/** Every view of the registry. */
+const VIEWS: ViewEntry[] = VIEW_IDS.map((id) => {
+  const param = PARAMS[id];
+  return param === undefined ? { id } : { id, param };
+});
+
+it("has a parameter for every view that needs one", () => {
+  const need = VIEW_IDS.filter((id) => viewSpec(id).names.length === 0);
+  expect(need.filter((id) => PARAMS[id] === undefined)).toEqual([]);
+});
 
 describe("80×24", () => {
   for (const v of VIEWS) {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { COMMAND_IDS } from "../../../src/keymap/index.js";
+import { COMMAND_IDS } from "../../../src/views/registry.js";
 import { feed, NOW, node, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 

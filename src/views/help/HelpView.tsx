@@ -1,12 +1,12 @@
 import { Box } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { PlainTable } from "../components/PlainTable.js";
-import { TitleLine } from "../components/TitleLine.js";
-import type { Column, Row } from "../format/table.js";
-import { useDashEnv } from "../hooks/context.js";
-import { useTable } from "../hooks/useTable.js";
-import { helpRows } from "../keymap/docs.js";
-import type { ViewProps } from "./types.js";
+import { PlainTable } from "../../components/PlainTable.js";
+import { TitleLine } from "../../components/TitleLine.js";
+import type { Column, Row } from "../../format/table.js";
+import { useDashEnv } from "../../hooks/context.js";
+import { useTable } from "../../hooks/useTable.js";
+import { helpRows } from "../../keymap/docs.js";
+import type { ViewProps } from "../types.js";
 
 const COLUMNS: Column[] = [
   { id: "keys", title: "KEYS", width: 12 },

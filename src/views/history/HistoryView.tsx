@@ -1,14 +1,14 @@
 import { Box } from "ink";
 import { useEffect, useMemo, type ReactNode } from "react";
-import { PlainTable } from "../components/PlainTable.js";
-import { TitleLine } from "../components/TitleLine.js";
-import { HISTORY_COLUMNS, historyRows } from "../format/history.js";
-import { age } from "../format/units.js";
-import { useDash, useDashEnv } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useNow } from "../hooks/useNow.js";
-import { useTable } from "../hooks/useTable.js";
-import type { ViewProps } from "./types.js";
+import { PlainTable } from "../../components/PlainTable.js";
+import { TitleLine } from "../../components/TitleLine.js";
+import { HISTORY_COLUMNS, historyRows } from "../../format/history.js";
+import { age } from "../../format/units.js";
+import { useDash, useDashEnv } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useNow } from "../../hooks/useNow.js";
+import { useTable } from "../../hooks/useTable.js";
+import type { ViewProps } from "../types.js";
 
 const CHROME = 4;
 

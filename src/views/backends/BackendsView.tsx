@@ -1,5 +1,5 @@
 import { useMemo, type ReactNode } from "react";
-import { TableView } from "../components/TableView.js";
+import { TableView } from "../../components/TableView.js";
 import {
   backendIndex,
   matrixColumns,
@@ -8,12 +8,12 @@ import {
   SUMMARY_COLUMNS,
   summaryRows,
   upgradeIndex,
-} from "../format/backends.js";
-import { byName } from "../format/nodes.js";
-import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useTable } from "../hooks/useTable.js";
-import type { ViewProps } from "./types.js";
+} from "../../format/backends.js";
+import { byName } from "../../format/nodes.js";
+import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useTable } from "../../hooks/useTable.js";
+import type { ViewProps } from "../types.js";
 
 /**
  * One row per backend. With few nodes, one column per node (version or short digest, `↑` when an

@@ -1,14 +1,14 @@
 import { Box, Text } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { DataTable } from "../components/DataTable.js";
-import { TitleLine } from "../components/TitleLine.js";
-import type { Column, Row } from "../format/table.js";
-import { age, duration } from "../format/units.js";
-import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useNow } from "../hooks/useNow.js";
-import { useTable } from "../hooks/useTable.js";
-import type { ViewProps } from "./types.js";
+import { DataTable } from "../../components/DataTable.js";
+import { TitleLine } from "../../components/TitleLine.js";
+import type { Column, Row } from "../../format/table.js";
+import { age, duration } from "../../format/units.js";
+import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useNow } from "../../hooks/useNow.js";
+import { useTable } from "../../hooks/useTable.js";
+import type { ViewProps } from "../types.js";
 
 const COLUMNS: Column[] = [
   { id: "setting", title: "SETTING", width: 16, unsortable: true },

@@ -1,11 +1,11 @@
 import { useMemo, type ReactNode } from "react";
-import { TableView } from "../components/TableView.js";
-import { NODE_COLUMNS, nodeRows } from "../format/nodes.js";
-import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useNow } from "../hooks/useNow.js";
-import { useTable } from "../hooks/useTable.js";
-import type { ViewProps } from "./types.js";
+import { TableView } from "../../components/TableView.js";
+import { NODE_COLUMNS, nodeRows } from "../../format/nodes.js";
+import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useNow } from "../../hooks/useNow.js";
+import { useTable } from "../../hooks/useTable.js";
+import type { ViewProps } from "../types.js";
 
 export function NodesView({ width, height }: ViewProps): ReactNode {
   const nodes = useDash((s) => s.nodes);

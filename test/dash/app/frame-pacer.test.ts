@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FramePacer } from "../../../src/hooks/frame-pacer.js";
+import { FramePacer } from "../../../src/app/frame-pacer.js";
 
 /** A pacer on fake timers: `now` follows the fake clock. */
 function pacer(maxFps = 15, burst = 2) {

@@ -1,20 +1,20 @@
 import { Box, Text } from "ink";
 import { useMemo, type ReactNode } from "react";
-import { DataTable } from "../components/DataTable.js";
-import { PlainTable } from "../components/PlainTable.js";
-import { TitleLine } from "../components/TitleLine.js";
-import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../format/backends.js";
-import { gpuText, nodeView, STALE_AFTER_MS } from "../format/nodes.js";
-import { nodeStatusText } from "../format/status.js";
-import type { Column, Row } from "../format/table.js";
-import { truncate } from "../format/text.js";
-import { age, bytes } from "../format/units.js";
-import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useNow } from "../hooks/useNow.js";
-import { useTable } from "../hooks/useTable.js";
-import { nodeStatusLook } from "../theme/index.js";
-import type { ViewProps } from "./types.js";
+import { DataTable } from "../../components/DataTable.js";
+import { PlainTable } from "../../components/PlainTable.js";
+import { TitleLine } from "../../components/TitleLine.js";
+import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../../format/backends.js";
+import { gpuText, nodeView, STALE_AFTER_MS } from "../../format/nodes.js";
+import { nodeStatusText } from "../../format/status.js";
+import type { Column, Row } from "../../format/table.js";
+import { truncate } from "../../format/text.js";
+import { age, bytes } from "../../format/units.js";
+import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useNow } from "../../hooks/useNow.js";
+import { useTable } from "../../hooks/useTable.js";
+import { nodeStatusLook } from "../../theme/index.js";
+import type { ViewProps } from "../types.js";
 
 const SUMMARY: Column[] = [
   { id: "status", title: "STATUS", width: 9, flex: 1 },

@@ -1,10 +1,10 @@
-import { COMMANDS } from "../keymap/commands.js";
 import { Priority } from "../keymap/dispatcher.js";
-import { jumpableViews, VIEW_INFO, viewByName, type ViewId } from "../keymap/views.js";
+import type { ViewId } from "../keymap/registry.js";
 import { parseInterval } from "../format/units.js";
 import { currentView, tableKeyOf, type DashStore } from "../store/index.js";
-import { useDashEnv } from "./context.js";
-import { useKeyHandler } from "./useKeys.js";
+import { useDashEnv } from "../hooks/context.js";
+import { useKeyHandler } from "../hooks/useKeys.js";
+import { GLOBAL_KEYS, jumpableViews, OPENERS, viewByName, viewSpec } from "../views/registry.js";
 
 const MIN_INTERVAL_SEC = 60;
 const MAX_INTERVAL_SEC = 7 * 24 * 3600;
@@ -18,7 +18,7 @@ function typedText(key: string): string | null {
 function complete(text: string): string {
   const t = text.trim().toLowerCase();
   const hits = jumpableViews()
-    .map((v) => VIEW_INFO[v].names[0]!)
+    .map((v) => viewSpec(v).names[0]!)
     .filter((n) => n.startsWith(t));
   return hits.length === 1 ? hits[0]! : text;
 }
@@ -104,7 +104,7 @@ export function useAppKeys(): void {
             actions().toast(
               "warn",
               `no view "${p.text}": try ${jumpableViews()
-                .map((x) => VIEW_INFO[x].names[0])
+                .map((x) => viewSpec(x).names[0])
                 .join(", ")}`,
             );
         } else if (p.kind === "interval") {
@@ -126,7 +126,7 @@ export function useAppKeys(): void {
     const view = currentView(store.getState()).id;
     const cmd = keymap.resolve("global", e.key, view);
     if (cmd === null || !keymap.disabled(cmd)) return false;
-    actions().toast("warn", `read-only mode: "${e.key}" (${COMMANDS[cmd].description}) is disabled`);
+    actions().toast("warn", `read-only mode: "${e.key}" (${keymap.spec(cmd).description}) is disabled`);
     return true;
   });
 
@@ -135,12 +135,20 @@ export function useAppKeys(): void {
     const view = currentView(s);
     const cmd = keymap.resolve("global", e.key, view.id);
     const go = (id: ViewId) => actions().navigate({ id });
+    if (cmd === null) return false;
+    const opens = OPENERS.get(cmd);
+    if (opens) {
+      go(opens);
+      return true;
+    }
+    const global = GLOBAL_KEYS[cmd];
+    if (global) {
+      global({ store, runner });
+      return true;
+    }
     switch (cmd) {
       case "app.quit":
         quit();
-        return true;
-      case "app.help":
-        go("help");
         return true;
       case "app.back": {
         const key = tableKeyOf(view);
@@ -154,31 +162,6 @@ export function useAppKeys(): void {
         return true;
       case "app.jump":
         actions().openPrompt({ kind: "jump", text: "" });
-        return true;
-      case "view.nodes":
-        go("nodes");
-        return true;
-      case "view.backends":
-        go("backends");
-        return true;
-      case "view.ops":
-        go("ops");
-        return true;
-      case "view.history":
-        go("history");
-        return true;
-      case "view.settings":
-        go("settings");
-        return true;
-      case "install.open":
-        go("install");
-        return true;
-      case "upgrades.check":
-        runner.request({ kind: "checkUpgrades" });
-        return true;
-      case "settings.autoUpgrade":
-        if (s.settings) runner.request({ kind: "settings", autoUpgrade: !s.settings.autoUpgrade });
-        else actions().toast("warn", "settings are not loaded yet");
         return true;
       default:
         return false;

@@ -1,10 +1,10 @@
 import { useMemo, type ReactNode } from "react";
-import { TableView } from "../components/TableView.js";
-import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } from "../format/backends.js";
-import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useTable } from "../hooks/useTable.js";
-import type { ViewProps } from "./types.js";
+import { TableView } from "../../components/TableView.js";
+import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } from "../../format/backends.js";
+import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useTable } from "../../hooks/useTable.js";
+import type { ViewProps } from "../types.js";
 
 /** One backend across the cluster: a row per node that has it, with version, digest and badges. */
 export function BackendView({ entry, width, height }: ViewProps): ReactNode {

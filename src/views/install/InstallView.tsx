@@ -1,10 +1,10 @@
 import { useEffect, useMemo, type ReactNode } from "react";
-import { TableView } from "../components/TableView.js";
-import { GALLERY_COLUMNS, galleryRows, PICK_COLUMNS, pickRows, resolvable } from "../format/install.js";
-import { useActions, useDash, useDashEnv } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useTable } from "../hooks/useTable.js";
-import type { ViewProps } from "./types.js";
+import { TableView } from "../../components/TableView.js";
+import { GALLERY_COLUMNS, galleryRows, PICK_COLUMNS, pickRows, resolvable } from "../../format/install.js";
+import { useActions, useDash, useDashEnv } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useTable } from "../../hooks/useTable.js";
+import type { ViewProps } from "../types.js";
 
 const NONE: readonly string[] = [];
 

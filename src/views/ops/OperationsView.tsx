@@ -1,18 +1,18 @@
 import { useMemo, type ReactNode } from "react";
-import type { CellRenderer } from "../components/DataTable.js";
-import { TableView } from "../components/TableView.js";
-import { GroupProgress, OpProgress } from "../components/OpProgress.js";
-import { Spans } from "../components/Spans.js";
-import { groupOps, OP_COLUMNS, opIdsOfRow, opRows } from "../format/ops.js";
-import type { Row } from "../format/table.js";
-import { fit } from "../format/text.js";
-import { age } from "../format/units.js";
-import { useActions, useDash, useDashEnv, useLive } from "../hooks/context.js";
-import { useViewCommands } from "../hooks/useKeys.js";
-import { useNow } from "../hooks/useNow.js";
-import { useTable } from "../hooks/useTable.js";
-import { isTerminal, type OpRecord } from "../protocol/index.js";
-import type { ViewProps } from "./types.js";
+import type { CellRenderer } from "../../components/DataTable.js";
+import { TableView } from "../../components/TableView.js";
+import { GroupProgress, OpProgress } from "../../components/OpProgress.js";
+import { Spans } from "../../components/Spans.js";
+import { groupOps, OP_COLUMNS, opIdsOfRow, opRows } from "../../format/ops.js";
+import type { Row } from "../../format/table.js";
+import { fit } from "../../format/text.js";
+import { age } from "../../format/units.js";
+import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
+import { useViewCommands } from "../../hooks/useKeys.js";
+import { useNow } from "../../hooks/useNow.js";
+import { useTable } from "../../hooks/useTable.js";
+import { isTerminal, type OpRecord } from "../../protocol/index.js";
+import type { ViewProps } from "../types.js";
 
 function AgeCell({ at, width }: { at: number; width: number }): ReactNode {
   const now = useNow(1000);

@@ -1,0 +1,35 @@
+import type { ViewSpec } from "../types.js";
+
+/** One row per backend across the cluster (a matrix of nodes when they fit); enter drills in. */
+export const spec = {
+  id: "backends",
+  title: "Backends",
+  names: ["backends", "be", "b"],
+  jumpKey: "2",
+  commands: {
+    "backend.upgrade": {
+      description: "upgrade the selected backend (on the selected node, or everywhere from Backends)",
+      category: "actions",
+      layer: "global",
+      views: ["backends", "backend", "node"],
+      sends: ["upgrade"],
+      keys: ["u"],
+      hint: "upgrade",
+    },
+    "backend.reinstall": {
+      description: "reinstall the selected backend (selected node, or everywhere from Backends)",
+      category: "actions",
+      layer: "global",
+      views: ["backends", "backend", "node"],
+      sends: ["reinstall"],
+      keys: ["r"],
+      hint: "reinstall",
+    },
+  },
+} as const satisfies ViewSpec;
+
+declare module "../../keymap/registry.js" {
+  interface ViewSpecs {
+    backends: typeof spec;
+  }
+}

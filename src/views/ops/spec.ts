@@ -1,0 +1,44 @@
+import type { ViewSpec } from "../types.js";
+
+/** Active operations with live progress, and failed ones until dismissed. */
+export const spec = {
+  id: "ops",
+  title: "Operations",
+  names: ["ops", "operations", "op", "o"],
+  jumpKey: "3",
+  commands: {
+    "op.cancel": {
+      description: "cancel the selected operation (or the whole fan-out)",
+      category: "actions",
+      layer: "global",
+      views: ["ops"],
+      sends: ["cancel"],
+      keys: ["c"],
+      hint: "cancel",
+    },
+    "op.dismiss": {
+      description: "dismiss the selected failed operation",
+      category: "actions",
+      layer: "global",
+      views: ["ops"],
+      sends: ["dismiss"],
+      keys: ["x"],
+      hint: "dismiss",
+    },
+    "op.retry": {
+      description: "retry the selected failed operation",
+      category: "actions",
+      layer: "global",
+      views: ["ops"],
+      sends: ["retry"],
+      keys: ["R"],
+      hint: "retry",
+    },
+  },
+} as const satisfies ViewSpec;
+
+declare module "../../keymap/registry.js" {
+  interface ViewSpecs {
+    ops: typeof spec;
+  }
+}
