@@ -3,14 +3,15 @@ import type { OpRecord, OpState, Phase } from "./records.js";
 
 /**
  * The op lifecycle: which state an op record may move to, and what each role may do with it.
- * Every writer (controller API, reaper, agent) turns a record into its next version through
+ * Every writer (controller API, reaper, agent) changes an existing op record only through
  * these functions, inside its compare-and-set; every reader (dashboard, CLI, planners) asks the
  * predicates below instead of comparing states.
  *
- *   queued ──start──▶ running ──finish──▶ succeeded | failed | cancelled
- *     ▲                 │  ╰─cancel─▶ cancelling ──finish/reap/start──▶ cancelled
- *     ╰────requeue──────╯
- *   failed ──retry──▶ queued        (the only way out of a terminal state)
+ * Main paths (docs/protocol.md and the test matrix have every state × every transition):
+ *   queued ─start─▶ running ─finish─▶ succeeded | failed | cancelled
+ *   running ─cancel─▶ cancelling ─start, reap or finish─▶ cancelled (finish: or as the run ended)
+ *   running ─requeue─▶ queued;  queued ─cancel─▶ cancelled;  queued or running ─reap─▶ failed
+ *   failed ─retry─▶ queued: the only way out of a terminal state
  */
 
 export const TERMINAL_STATES: readonly OpState[] = ["succeeded", "failed", "cancelled"];
