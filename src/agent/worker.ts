@@ -2,7 +2,9 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@na
 import type { ClusterClient, Entry } from "../client/cluster-client.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import {
+  cancelRequested,
   decode,
+  isRunnable,
   isTerminal,
   streamNames,
   WorkItem,
@@ -39,9 +41,6 @@ interface ActiveOp {
   /** Executing (holds its locks and a slot), as opposed to waiting or deciding. */
   running: boolean;
 }
-
-/** Neither final nor being cancelled: the op is to run once it holds its names. */
-const runnable = (op: OpRecord): boolean => !isTerminal(op.state) && op.state !== "cancelling";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -189,7 +188,7 @@ export class Worker {
       void this.records
         .read(opId)
         .then(async (e) => {
-          if (e && (e.value.state === "cancelling" || e.value.state === "cancelled")) {
+          if (e && cancelRequested(e.value)) {
             op.abort.abort(new CancelledError());
           } else if (op.running && Date.now() - lastTouch > TOUCH_EVERY_MS) {
             lastTouch = Date.now();
@@ -216,7 +215,7 @@ export class Worker {
     // This item's place in the name queue is taken now, in arrival order; its names follow the
     // read, so a later op whose names are known sooner cannot run first.
     const granted = this.d.locks.acquire(
-      read.then((e) => (e && runnable(e.value) ? this.d.executor.lockNames(e.value) : [])),
+      read.then((e) => (e && isRunnable(e.value) ? this.d.executor.lockNames(e.value) : [])),
       op.abort.signal,
     );
     granted.catch(() => {}); // awaited below, and only when the op is to run
@@ -238,7 +237,7 @@ export class Worker {
     let progress: ProgressReporter | undefined;
     let record: OpRecord = first.value;
     try {
-      if (!runnable(record)) throw new CancelledError();
+      if (!isRunnable(record)) throw new CancelledError();
       releases.push(await granted);
       releases.push(await this.d.slots.acquire(op.abort.signal));
       const decision = await this.records.start(opId);

@@ -5,7 +5,7 @@ import { truncate } from "../format/text.js";
 import { age } from "../format/units.js";
 import { useDash, useDashEnv } from "../hooks/context.js";
 import { useNow } from "../hooks/useNow.js";
-import { isTerminal } from "../protocol/index.js";
+import { isActive, needsAttention } from "../protocol/index.js";
 import { nodeStatusLook, toneStyle, UPGRADE_BADGE, useTheme, type Tone } from "../theme/index.js";
 import type { ConnectionStatus } from "../store/index.js";
 
@@ -70,8 +70,8 @@ export function Header({ width }: { width: number }): ReactNode {
   let running = 0;
   let failed = 0;
   for (const o of ops.values()) {
-    if (!isTerminal(o.state)) running++;
-    else if (o.state === "failed" && !o.dismissed) failed++;
+    if (isActive(o)) running++;
+    else if (needsAttention(o)) failed++;
   }
   const upgradable = [...upgrades.values()].filter((u) => u.nodes.some((n) => n.upgradable)).length;
   const statusParts = (["healthy", "unhealthy", "offline", "draining", "pending"] as const)

@@ -3,9 +3,15 @@ import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import {
   SCHEMA_VERSION,
-  isTerminal,
+  cancelOp,
+  dismissOp,
+  isActive,
+  needsAttention,
   newOpId,
   opKey,
+  reapOp,
+  retryOp,
+  written,
   type Admitted,
   type CancelSignal,
   type InstallTarget,
@@ -14,6 +20,7 @@ import {
   type OpKind,
   type OpRecord,
   type Refused,
+  type Step,
 } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { ClaimStore } from "./claims.js";
@@ -22,6 +29,12 @@ import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors
 import { mapLimit } from "./map-limit.js";
 import type { ClusterView } from "./view.js";
 import type { WorkQueue } from "./work.js";
+
+/** A user's transition inside a compare-and-set: the record to write, null to leave it, or a 409. */
+function allowed(step: Step): OpRecord | null {
+  if (step.kind === "refuse") throw conflict(step.why, "opId");
+  return written(step);
+}
 
 export interface OpsDeps {
   client: ClusterClient;
@@ -187,7 +200,7 @@ export class Operations {
     const filter = q.nodeId ? `${q.nodeId}.*` : ">";
     const ops = (await this.d.client.list("ops", filter)).map((s) => s.value);
     return ops
-      .filter((op) => q.all || !isTerminal(op.state) || (op.state === "failed" && !op.dismissed))
+      .filter((op) => q.all || isActive(op) || needsAttention(op))
       .filter((op) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)
       .filter((op) => !q.kind || op.kind === q.kind)
       .sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
@@ -218,20 +231,7 @@ export class Operations {
    * and only then is the agent signalled. Cancelling again re-sends the signal.
    */
   async cancel(opId: string, actor: string): Promise<OpRecord> {
-    const r = await this.change(opId, (op, now) => {
-      if (isTerminal(op.state)) throw conflict(`operation ${opId} is already ${op.state}`, "opId");
-      if (op.state === "queued") {
-        return {
-          ...op,
-          state: "cancelled",
-          updatedAt: now,
-          finishedAt: now,
-          error: `cancelled by ${actor} before it started`,
-        };
-      }
-      if (op.state === "running") return { ...op, state: "cancelling", updatedAt: now };
-      return null;
-    });
+    const r = await this.change(opId, (op, now) => allowed(cancelOp(op, actor, now)));
     const op = r.after;
     if (op.state === "cancelling") this.signalCancel(op.nodeId, op.id);
     else void this.d.work.purge(op.nodeId, new Set([op.id])).catch(() => {});
@@ -255,11 +255,7 @@ export class Operations {
 
   /** Hide a finished op from the active list; it stays in history. */
   async dismiss(opId: string, actor: string): Promise<OpRecord> {
-    const r = await this.change(opId, (op, now) => {
-      if (!isTerminal(op.state))
-        throw conflict(`operation ${opId} is ${op.state}; only finished ops can be dismissed`, "opId");
-      return op.dismissed ? null : { ...op, dismissed: true, updatedAt: now };
-    });
+    const r = await this.change(opId, (op, now) => allowed(dismissOp(op, now)));
     if (!r.before.dismissed) {
       const op = r.after;
       void this.d.audit.post("op.dismissed", { actor, nodeId: op.nodeId, opId, backend: op.backend, op });
@@ -270,9 +266,8 @@ export class Operations {
   /** Re-queue a failed op with a fresh work message; refused while another op holds (node, backend). */
   async retry(opId: string, actor: string): Promise<OpRecord> {
     const cur = await this.getOp(opId);
-    if (cur.value.state !== "failed") {
-      throw conflict(`operation ${opId} is ${cur.value.state}; only failed ops can be retried`, "opId");
-    }
+    const early = retryOp(cur.value, Date.now()); // checked again inside the compare-and-set
+    if (early.kind === "refuse") throw conflict(early.why, "opId");
     const node = (await this.d.client.get("nodes", cur.value.nodeId))?.value;
     this.assertAcceptsWork(node, cur.value.nodeId);
     const claim = await this.d.claims.claim(cur.value.nodeId, cur.value.backend, opId, (n, o) =>
@@ -281,12 +276,7 @@ export class Operations {
     if (!claim.won) {
       throw conflict(activeConflict(claim.op));
     }
-    const r = await this.change(opId, (op, now) => {
-      if (op.state !== "failed")
-        throw conflict(`operation ${opId} is ${op.state}; only failed ops can be retried`, "opId");
-      const { error: _e, phase: _p, startedAt: _s, finishedAt: _f, result: _r, ...rest } = op;
-      return { ...rest, state: "queued", dismissed: false, updatedAt: now };
-    });
+    const r = await this.change(opId, (op, now) => allowed(retryOp(op, now)));
     const op = r.after;
     await this.d.work.publish(op.nodeId, op.id, `${op.id}.retry.${op.updatedAt}`);
     void this.d.audit.post("op.retried", { actor, nodeId: op.nodeId, opId, backend: op.backend, op });
@@ -301,20 +291,19 @@ export class Operations {
   }
 
   /**
-   * End an active op on the reaper's behalf (compare-and-set; a writer that got there first
-   * wins and the op is left alone if it is already finished). Returns the ended record.
+   * End an active op on the reaper's behalf, `cancelled` if a cancel was asked for, else `failed`
+   * (compare-and-set; a writer that got there first wins and the op is left alone if it is
+   * already finished). Returns the ended record.
    */
   async end(
     key: string,
-    state: "failed" | "cancelled",
     reason: string,
-    expect: (op: OpRecord) => boolean = (op) => !isTerminal(op.state),
+    expect: (op: OpRecord) => boolean = isActive,
   ): Promise<OpRecord | null> {
     let ended: OpRecord | null = null;
     try {
       await this.d.client.modify("ops", key, (op) => {
-        const now = Date.now();
-        ended = expect(op) ? { ...op, state, error: reason, updatedAt: now, finishedAt: now } : null;
+        ended = expect(op) ? written(reapOp(op, reason, Date.now())) : null;
         return ended;
       });
     } catch (e) {
@@ -329,7 +318,7 @@ export class Operations {
     const queued = (await this.d.client.list("ops", `${nodeId}.*`)).filter((s) => s.value.state === "queued");
     const ended: OpRecord[] = [];
     for (const s of queued) {
-      const op = await this.end(s.key, "failed", reason, (o) => o.state === "queued");
+      const op = await this.end(s.key, reason, (o) => o.state === "queued");
       if (!op) continue;
       ended.push(op);
       void this.d.audit.post("op.reaped", {

@@ -79,7 +79,7 @@ export class ReaperLoop {
     const toPurge = new Map<string, Set<string>>();
     for (const e of plan.end) {
       if (!this.active) return report;
-      const op = await ops.end(e.key, e.state, e.reason).catch(() => null);
+      const op = await ops.end(e.key, e.reason).catch(() => null);
       if (!op) continue;
       report.ended++;
       if (!toPurge.has(e.nodeId)) toPurge.set(e.nodeId, new Set());

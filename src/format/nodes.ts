@@ -1,6 +1,6 @@
 import {
   HEARTBEAT_INTERVAL_MS,
-  isTerminal,
+  isActive,
   UNHEALTHY_AFTER_MISSED,
   type Heartbeat,
   type Inventory,
@@ -60,7 +60,7 @@ export function gpuText(hb: Heartbeat): string {
 
 export function activeOpsByNode(ops: ReadonlyMap<string, OpRecord>): Map<string, number> {
   const out = new Map<string, number>();
-  for (const op of ops.values()) if (!isTerminal(op.state)) out.set(op.nodeId, (out.get(op.nodeId) ?? 0) + 1);
+  for (const op of ops.values()) if (isActive(op)) out.set(op.nodeId, (out.get(op.nodeId) ?? 0) + 1);
   return out;
 }
 

@@ -1,4 +1,10 @@
-import { isTerminal, type OpRecord, type OpState, type ProgressEvent } from "../protocol/index.js";
+import {
+  isActive,
+  needsAttention,
+  type OpRecord,
+  type OpState,
+  type ProgressEvent,
+} from "../protocol/index.js";
 import { opStateLook } from "../theme/symbols.js";
 import type { Tone } from "../theme/tokens.js";
 import { progressBar } from "./progress.js";
@@ -41,9 +47,8 @@ export const LINGER_MS = 10_000;
 
 /** Shown in Operations: every op still running, failed ones until dismissed, others for a moment. */
 export function isListed(op: OpRecord, now: number): boolean {
-  if (!isTerminal(op.state)) return true;
-  if (op.state === "failed") return !op.dismissed;
-  return now - (op.finishedAt ?? op.updatedAt) < LINGER_MS;
+  if (isActive(op) || needsAttention(op)) return true;
+  return op.state !== "failed" && now - (op.finishedAt ?? op.updatedAt) < LINGER_MS;
 }
 
 export interface OpGroup {

@@ -98,8 +98,6 @@ export type OpKind = z.infer<typeof OpKind>;
 
 export const OpState = z.enum(["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]);
 export type OpState = z.infer<typeof OpState>;
-export const TERMINAL_STATES: readonly OpState[] = ["succeeded", "failed", "cancelled"];
-export const isTerminal = (s: OpState): boolean => TERMINAL_STATES.includes(s);
 
 export const Phase = z.enum(["resolving", "downloading", "verifying", "extracting", "activating"]);
 export type Phase = z.infer<typeof Phase>;

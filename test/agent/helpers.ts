@@ -6,10 +6,12 @@ import type { CapabilityProbe } from "../../src/agent/capability.js";
 import { ClusterClient } from "../../src/client/index.js";
 import { createLogger } from "../../src/lib/log.js";
 import {
+  cancelOp as cancelTransition,
   encode,
   isTerminal,
   newOpId,
   opKey,
+  written,
   type CancelSignal,
   type InstallTarget,
   type OpKind,
@@ -135,13 +137,7 @@ export async function runOp(
 
 /** Play the controller's cancel: persist `cancelling` (or `cancelled` while queued), then signal. */
 export async function cancelOp(c: ClusterClient, nodeId: string, opId: string): Promise<void> {
-  await c.modify("ops", opKey(nodeId, opId), (cur) => {
-    if (isTerminal(cur.state)) return null;
-    const now = Date.now();
-    return cur.state === "queued"
-      ? { ...cur, state: "cancelled", updatedAt: now, finishedAt: now }
-      : { ...cur, state: "cancelling", updatedAt: now };
-  });
+  await c.modify("ops", opKey(nodeId, opId), (cur) => written(cancelTransition(cur, "test", Date.now())));
   const signal: CancelSignal = { v: 1, opId, nodeId };
   c.publish(c.subjects.cancel(nodeId, opId), signal);
   await c.nc.flush();

@@ -91,7 +91,11 @@ async function httpUrl(p: Spawned): Promise<string> {
     "controller HTTP API",
     () => {
       if (p.child.exitCode !== null) throw new Error(`controller exited:\n${p.output()}`);
-      return /"msg":"HTTP API listening"[^\n]*"url":"([^"]+)"/.exec(p.output())?.[1];
+      const line = p
+        .output()
+        .split("\n")
+        .find((l) => l.includes('"msg":"HTTP API listening"'));
+      return line ? (JSON.parse(line) as { url?: string }).url : undefined;
     },
     20_000,
   );

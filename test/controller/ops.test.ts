@@ -365,6 +365,53 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     await expect(ops.getOp("op-none")).rejects.toMatchObject({ code: "not_found" });
   });
 
+  it("ending an op for the reaper reads its state at the write: a cancel asked for meanwhile ends cancelled", async () => {
+    const client = await connect(suite.nats.url, uniquePrefix());
+    suite.defer(() => client.close());
+    const ops = new Operations({
+      client,
+      view: new ClusterView(client),
+      claims: await ClaimStore.open(client, "test"),
+      work: new WorkQueue(client),
+      audit: new Audit(client),
+      catalog: () => {
+        throw new Error("not used");
+      },
+    });
+    const now = Date.now();
+    const record = (id: string, state: OpRecord["state"]): OpRecord => ({
+      v: 1,
+      id,
+      nodeId: "n1",
+      kind: "install",
+      backend: id,
+      state,
+      requestedBy: "test",
+      createdAt: now,
+      updatedAt: now,
+      attempts: 1,
+      dismissed: false,
+    });
+    // Planned as a stale running op; the user's cancel landed before the reaper's write.
+    for (const [id, state] of [
+      ["op-cancelling", "cancelling"],
+      ["op-running", "running"],
+      ["op-done", "succeeded"],
+    ] as const) {
+      await client.create("ops", opKey("n1", id), record(id, state));
+    }
+    expect(await ops.end(opKey("n1", "op-cancelling"), "stale")).toMatchObject({
+      state: "cancelled",
+      error: "stale",
+    });
+    expect(await ops.end(opKey("n1", "op-running"), "stale")).toMatchObject({
+      state: "failed",
+      error: "stale",
+    });
+    expect(await ops.end(opKey("n1", "op-done"), "stale")).toBeNull();
+    expect((await client.get("ops", opKey("n1", "op-done")))?.value.state).toBe("succeeded");
+  });
+
   it("a queued op cancelled before it starts never runs, even after a restart", async () => {
     const e = await env();
     const n = await e.node("n1", { work: false });

@@ -1,4 +1,4 @@
-import { isTerminal, type OpRecord, type UpgradeInfo } from "../../protocol/index.js";
+import { isActive, needsAttention, type OpRecord, type UpgradeInfo } from "../../protocol/index.js";
 
 export interface AutoUpgradeFacts {
   upgrades: readonly UpgradeInfo[];
@@ -42,9 +42,9 @@ export function planAutoUpgrade(facts: AutoUpgradeFacts): AutoUpgradeStep[] {
 }
 
 function whySkip(ops: OpRecord[], inventoryAt: number, info: UpgradeInfo): string | undefined {
-  const active = ops.find((op) => !isTerminal(op.state));
+  const active = ops.find(isActive);
   if (active) return `${active.kind} ${active.id} is ${active.state}`;
-  const failed = ops.find((op) => op.state === "failed" && !op.dismissed);
+  const failed = ops.find(needsAttention);
   if (failed) return `${failed.kind} ${failed.id} failed and is not dismissed`;
   // An op that already installed the available build, newer than the inventory the check read:
   // the flag is the inventory lagging behind, not a new upgrade.

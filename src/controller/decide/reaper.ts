@@ -3,6 +3,8 @@ import {
   OFFLINE_GRACE_MS,
   STALE_OP_MS,
   isTerminal,
+  needsAttention,
+  reapedState,
   type NodeRecord,
   type OpRecord,
   type OpState,
@@ -35,7 +37,10 @@ export interface KeyedOp {
 }
 
 export interface Reaping {
-  /** Ops to end now, with the state to end in and why. Their work messages are purged. */
+  /**
+   * Ops to end now, with the state they end in (the write derives it again from the record it
+   * reads) and why. Their work messages are purged.
+   */
   end: Array<{
     key: string;
     opId: string;
@@ -69,12 +74,12 @@ export function planReaping(
   const out: Reaping = { end: [], orphanCandidates: [], resendCancel: [], delete: [] };
   for (const { key, op } of ops) {
     const ref = { key, opId: op.id, nodeId: op.nodeId };
-    if (isTerminal(op.state)) {
-      const settled = op.state !== "failed" || op.dismissed;
+    if (isTerminal(op)) {
+      const settled = !needsAttention(op);
       if (settled && now - (op.finishedAt ?? op.updatedAt) > rules.retentionMs) out.delete.push(key);
       continue;
     }
-    const endAs: "failed" | "cancelled" = op.state === "cancelling" ? "cancelled" : "failed";
+    const endAs = reapedState(op);
     const node = nodes.get(op.nodeId);
     if (op.state === "queued" && node?.status === "draining") {
       out.end.push({ ...ref, state: endAs, reason: `node ${op.nodeId} is draining; queued work dropped` });

@@ -11,7 +11,7 @@ import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useNow } from "../../hooks/useNow.js";
 import { useTable } from "../../hooks/useTable.js";
-import { isTerminal, type OpRecord } from "../../protocol/index.js";
+import { can, isActive, type OpRecord } from "../../protocol/index.js";
 import type { ViewProps } from "../types.js";
 
 function AgeCell({ at, width }: { at: number; width: number }): ReactNode {
@@ -59,19 +59,19 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
     if (!t.selectedRow) return false;
     switch (cmd) {
       case "op.cancel": {
-        const ids = pick((o) => !isTerminal(o.state) && o.state !== "cancelling");
+        const ids = pick((o) => can(o, "cancel"));
         if (ids.length > 0) runner.request({ kind: "cancel", opIds: ids, label: label() });
         else toast("warn", `nothing to cancel in "${label()}": it is finished or already cancelling`);
         return true;
       }
       case "op.dismiss": {
-        const ids = pick((o) => o.state === "failed" && !o.dismissed);
+        const ids = pick((o) => can(o, "dismiss"));
         if (ids.length > 0) runner.request({ kind: "dismiss", opIds: ids, label: label() });
         else toast("warn", "only failed operations can be dismissed (cancel a running one with c)");
         return true;
       }
       case "op.retry": {
-        const ids = pick((o) => o.state === "failed");
+        const ids = pick((o) => can(o, "retry"));
         if (ids.length > 0) runner.request({ kind: "retry", opIds: ids, label: label() });
         else toast("warn", "only failed operations can be retried");
         return true;
@@ -81,7 +81,7 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
     }
   });
 
-  const running = [...ops.values()].filter((o) => !isTerminal(o.state)).length;
+  const running = [...ops.values()].filter(isActive).length;
   return (
     <TableView
       t={t}
