@@ -2,5 +2,6 @@ export * from "./ids.js";
 export * from "./subjects.js";
 export * from "./constants.js";
 export * from "./records.js";
+export * from "./buckets.js";
 export * from "./api.js";
 export * from "./codec.js";
