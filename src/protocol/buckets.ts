@@ -158,3 +158,9 @@ export function parseOpKey(key: string): { nodeId: string; opId: string } | null
 }
 
 export const SETTINGS_KEY = BUCKETS.settings.key.only;
+
+/** The fixed key of a bucket that holds one record (settings); undefined for the others. */
+export function onlyKey(b: BucketKey): string | undefined {
+  const key: AnyKeyShape & { readonly only?: string } = BUCKETS[b].key;
+  return key.only;
+}
