@@ -67,10 +67,11 @@ export interface ClusterFeed {
 
 /**
  * Feed the dashboard from the cluster: KV watches over the buckets FEED (feed-buckets.ts) names,
- * plus the heartbeat and progress subjects, all through one coalescer. Connection state goes straight through (it is rare and must
- * show at once). Waits for the first connection however long it takes; after every reconnect the
- * watches are started again (a resumed watch was seen to stay silent after a server restart), and
- * each fresh snapshot ends with the list of keys so deletions made meanwhile are not missed.
+ * plus the heartbeat and progress subjects, all through one coalescer. Connection state goes
+ * straight through (it is rare and must show at once). Waits for the first connection however
+ * long it takes; after every reconnect the watches are started again (a resumed watch was seen to
+ * stay silent after a server restart), and each fresh snapshot ends with the list of keys so
+ * deletions made meanwhile are not missed.
  */
 export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: FeedOptions = {}): ClusterFeed {
   const coalescer = new Coalescer<FeedEvent>((events, received) => sink.batch(events, received), {
