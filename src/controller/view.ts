@@ -20,17 +20,20 @@ export type ViewChange =
   | { type: "settings"; value: Settings | null };
 
 /** How a change to one record of bucket B is announced (and streamed on /api/events). */
-type Announce<B extends BucketKey> = (
+export type Announce<B extends BucketKey> = (
   key: string,
   value: BucketValue<B> | null,
   prev: BucketValue<B> | null,
 ) => ViewChange;
 
+/** The mirror's decision for every bucket of the table; a bucket left out does not compile. */
+export type MirrorSpecs = { readonly [B in BucketKey]: Announce<B> | null };
+
 /**
  * What this replica mirrors of each bucket in the table; null: not mirrored. Every bucket must
  * be listed, so a new one does not compile until it is decided here.
  */
-const MIRROR = {
+export const MIRROR = {
   nodes: (key, value) => ({ type: "node", key, value }),
   inventory: (key, value) => ({ type: "inventory", key, value }),
   ops: (key, value, prev) => ({ type: "op", key, value, prev }),
@@ -38,7 +41,7 @@ const MIRROR = {
   settings: (_key, value) => ({ type: "settings", value }),
   // The lease reads and writes its own key; nothing else looks at it.
   leases: null,
-} as const satisfies { readonly [B in BucketKey]: Announce<B> | null };
+} as const satisfies MirrorSpecs;
 
 export type MirroredBucket = { [B in BucketKey]: (typeof MIRROR)[B] extends null ? never : B }[BucketKey];
 const MIRRORED = (Object.keys(MIRROR) as BucketKey[]).filter((b): b is MirroredBucket => MIRROR[b] !== null);

@@ -10,6 +10,9 @@ export type SliceSpec<B extends BucketKey> = B extends OneKeyBucket ? "value" : 
 
 const byKvKey = { storeKey: (kvKey: string) => kvKey };
 
+/** The dashboard's decision for every bucket of the table; a bucket left out does not compile. */
+export type FeedSpecs = { readonly [B in BucketKey]: SliceSpec<B> | null };
+
 /**
  * What the dashboard watches of each bucket in the table, and how its slice of the store keeps
  * it; null: not watched. Every bucket must be listed, so a new one does not compile until it is
@@ -23,7 +26,7 @@ export const FEED = {
   upgrades: byKvKey,
   settings: "value",
   leases: null,
-} as const satisfies { readonly [B in BucketKey]: SliceSpec<B> | null };
+} as const satisfies FeedSpecs;
 
 export type FeedBucket = { [B in BucketKey]: (typeof FEED)[B] extends null ? never : B }[BucketKey];
 
