@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterClient } from "../../src/client/index.js";
+import { BUCKET_KEYS } from "../../src/protocol/index.js";
 import { NatsServer } from "../harness/nats-server.js";
 
 const MiB = 1024 * 1024;
@@ -78,9 +79,7 @@ describe("bucket topology", () => {
       });
       const kvStreams: string[] = [];
       for await (const name of c.jsm.streams.names()) if (name.startsWith("KV_topo_a_")) kvStreams.push(name);
-      expect(kvStreams.sort()).toEqual(
-        ["inventory", "leases", "nodes", "ops", "settings", "upgrades"].map((b) => `KV_topo_a_${b}`),
-      );
+      expect(kvStreams.sort()).toEqual(BUCKET_KEYS.map((b) => `KV_topo_a_${b}`).sort());
     } finally {
       await c.close();
     }
