@@ -123,6 +123,22 @@ export class ClusterView {
     );
   }
 
+  /**
+   * The current state as changes (prev: null), bucket by bucket in the table's order. A
+   * one-record bucket always has one, its value or null.
+   */
+  snapshot(): ViewChange[] {
+    return MIRRORED.flatMap((b) => this.snapshotOf(b));
+  }
+
+  private snapshotOf<B extends MirroredBucket>(b: B): ViewChange[] {
+    const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
+    const change: Announce<B> = announce[b];
+    const only = onlyKey(b);
+    if (only !== undefined) return [change(only, records.get(only)?.value ?? null, null)];
+    return [...records].map(([key, e]) => change(key, e.value, null));
+  }
+
   activeOps(): OpRecord[] {
     return [...this.ops.values()].map((e) => e.value).filter((op) => !isTerminal(op.state));
   }
