@@ -3,23 +3,19 @@ import type { KV } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
+  BUCKETS,
   bucketNames,
   decode,
   DEFAULT_PREFIX,
   encode,
   Heartbeat,
-  Inventory,
-  Lease,
-  NodeRecord,
-  OpRecord,
   ProgressEvent,
-  Settings,
   Subjects,
-  UpgradeInfo,
   type ApiMethod,
   type ApiRequest,
   type ApiResult,
   type BucketKey,
+  type BucketValue,
 } from "../protocol/index.js";
 import { callApi } from "./api-client.js";
 import { readBucket, readKeys, type BucketRow } from "./bucket-read.js";
@@ -41,16 +37,6 @@ export function isCasConflict(e: unknown): boolean {
 
 /** `modify` gave up: other writers kept changing the record for all of its attempts. */
 export class ContentionError extends Error {}
-
-export const bucketSchemas = {
-  nodes: NodeRecord,
-  inventory: Inventory,
-  ops: OpRecord,
-  upgrades: UpgradeInfo,
-  settings: Settings,
-  leases: Lease,
-} as const satisfies Record<BucketKey, z.ZodType>;
-export type BucketValue<B extends BucketKey> = z.infer<(typeof bucketSchemas)[B]>;
 
 export interface ClusterClientOptions extends ConnectOptions {
   prefix?: string;
@@ -252,14 +238,14 @@ export class ClusterClient {
   async get<B extends BucketKey>(b: B, key: string): Promise<Entry<BucketValue<B>> | null> {
     const e = await this.bucket(b).get(key);
     if (!e || e.operation !== "PUT") return null;
-    const d = decode(bucketSchemas[b], e.value);
+    const d = decode(BUCKETS[b].schema, e.value);
     if (!d.ok) throw new Error(`${b}/${key}: ${d.error}`);
     return { value: d.value as BucketValue<B>, revision: e.revision };
   }
 
   /** Create a record that must not exist yet; returns its revision. */
   async create<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): Promise<number> {
-    return this.bucket(b).create(key, encode(bucketSchemas[b].parse(value)));
+    return this.bucket(b).create(key, encode(BUCKETS[b].schema.parse(value)));
   }
 
   /** Compare-and-set: throws if the record changed since `revision`. */
@@ -269,11 +255,11 @@ export class ClusterClient {
     value: BucketValue<B>,
     revision: number,
   ): Promise<number> {
-    return this.bucket(b).update(key, encode(bucketSchemas[b].parse(value)), revision);
+    return this.bucket(b).update(key, encode(BUCKETS[b].schema.parse(value)), revision);
   }
 
   async put<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): Promise<number> {
-    return this.bucket(b).put(key, encode(bucketSchemas[b].parse(value)));
+    return this.bucket(b).put(key, encode(BUCKETS[b].schema.parse(value)));
   }
 
   async delete(b: BucketKey, key: string, revision?: number): Promise<void> {
@@ -290,7 +276,7 @@ export class ClusterClient {
     const rows = await readBucket(
       this.js,
       bucketNames(this.prefix)[b],
-      bucketSchemas[b],
+      BUCKETS[b].schema,
       filter,
       (key, error) => this.log.warn("skipping malformed record", { bucket: b, key, error }),
     );
@@ -332,7 +318,7 @@ export class ClusterClient {
       this.js,
       bucketNames(this.prefix)[b],
       this.bucket(b),
-      bucketSchemas[b],
+      BUCKETS[b].schema,
       onEvent as (e: WatchEvent<unknown>) => void,
       {
         logger: this.log,

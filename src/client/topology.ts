@@ -10,12 +10,15 @@ import {
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  BUCKET_KEYS,
+  BUCKETS,
   bucketNames,
   EVENTS_MAX_AGE_MS,
   LEASE_TTL_MS,
   streamNames,
   Subjects,
   type BucketKey,
+  type BucketKv,
 } from "../protocol/index.js";
 import { errorMessage } from "../lib/log.js";
 
@@ -36,19 +39,16 @@ export const EVENTS_MAX_BYTES = 1024 ** 3;
 
 const MiB = 1024 * 1024;
 
+/** A bucket's KV options, as its row in the bucket table says, for this role's topology. */
 function bucketOptions(key: BucketKey, o: TopologyOptions): Partial<KvOptions> {
-  const common: Partial<KvOptions> = { replicas: o.replicas, storage: StorageType.File, history: 1 };
-  switch (key) {
-    case "leases":
-      // Debian's nats-server 2.9 ignores per-key TTL, so the lease length is the bucket's max age.
-      return { ...common, ttl: o.leaseTtlMs ?? LEASE_TTL_MS };
-    case "settings":
-      return { ...common, history: 5 };
-    case "inventory":
-      return { ...common, maxValueSize: 4 * MiB };
-    default:
-      return { ...common, maxValueSize: 1 * MiB };
-  }
+  const kv: BucketKv = BUCKETS[key].kv;
+  return {
+    replicas: o.replicas,
+    storage: StorageType.File,
+    history: kv.history,
+    ...(kv.ttl === "lease" ? { ttl: o.leaseTtlMs ?? LEASE_TTL_MS } : {}),
+    ...(kv.maxValueBytes !== undefined ? { maxValueSize: kv.maxValueBytes } : {}),
+  };
 }
 
 export function streamConfigs(o: TopologyOptions): StreamConfig[] {
@@ -95,7 +95,7 @@ export async function ensureTopology(
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
   const names = bucketNames(o.prefix);
-  const keys = Object.keys(names) as BucketKey[];
+  const keys = BUCKET_KEYS;
   // Independent of each other: one round trip's wait for all of them, not one each.
   const [, kvs] = await Promise.all([
     Promise.all(

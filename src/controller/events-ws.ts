@@ -13,6 +13,9 @@ export type StreamEvent =
   | (ViewChange & { at: number })
   | { type: "progress"; at: number; progress: unknown };
 
+/** The stream carries node, op, upgrade and settings changes; inventories stay inside. */
+const streamed = (c: ViewChange): boolean => c.type !== "inventory";
+
 /**
  * The `/api/events` WebSocket: op, node, upgrade and settings changes as this replica's view sees
  * them, plus live progress. `?snapshot=1` sends the current state first. A client that cannot keep
@@ -50,17 +53,13 @@ export class EventStream {
     this.send(ws, { type: "hello", at: Date.now() });
     if (snapshot) {
       const at = Date.now();
-      for (const [key, e] of this.view.nodes) this.send(ws, { type: "node", key, value: e.value, at });
-      for (const [key, e] of this.view.ops)
-        this.send(ws, { type: "op", key, value: e.value, prev: null, at });
-      for (const [key, u] of this.view.upgrades) this.send(ws, { type: "upgrade", key, value: u, at });
-      this.send(ws, { type: "settings", value: this.view.settings, at });
+      for (const c of this.view.snapshot()) if (streamed(c)) this.send(ws, { ...c, at });
     }
   }
 
   private follow(): void {
     this.offView = this.view.onChange((c, initial) => {
-      if (initial || c.type === "inventory") return;
+      if (initial || !streamed(c)) return;
       this.broadcast({ ...c, at: Date.now() });
     });
     this.offProgress = this.client.onProgress((p) =>

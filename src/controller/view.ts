@@ -1,7 +1,10 @@
 import type { ClusterClient, Entry, Watcher } from "../client/index.js";
 import {
+  onlyKey,
   SETTINGS_KEY,
   isTerminal,
+  type BucketKey,
+  type BucketValue,
   type Inventory,
   type NodeRecord,
   type OpRecord,
@@ -16,22 +19,72 @@ export type ViewChange =
   | { type: "upgrade"; key: string; value: UpgradeInfo | null }
   | { type: "settings"; value: Settings | null };
 
+/** How a change to one record of bucket B is announced (and streamed on /api/events). */
+export type Announce<B extends BucketKey> = (
+  key: string,
+  value: BucketValue<B> | null,
+  prev: BucketValue<B> | null,
+) => ViewChange;
+
+/** The mirror's decision for every bucket of the table; a bucket left out does not compile. */
+export type MirrorSpecs = { readonly [B in BucketKey]: Announce<B> | null };
+
+/**
+ * What this replica mirrors of each bucket in the table; null: not mirrored. Every bucket must
+ * be listed, so a new one does not compile until it is decided here.
+ */
+export const MIRROR = {
+  nodes: (key, value) => ({ type: "node", key, value }),
+  inventory: (key, value) => ({ type: "inventory", key, value }),
+  ops: (key, value, prev) => ({ type: "op", key, value, prev }),
+  upgrades: (key, value) => ({ type: "upgrade", key, value }),
+  settings: (_key, value) => ({ type: "settings", value }),
+  // The lease reads and writes its own key; nothing else looks at it.
+  leases: null,
+} as const satisfies MirrorSpecs;
+
+export type MirroredBucket = { [B in BucketKey]: (typeof MIRROR)[B] extends null ? never : B }[BucketKey];
+const MIRRORED = (Object.keys(MIRROR) as BucketKey[]).filter((b): b is MirroredBucket => MIRROR[b] !== null);
+const announce: { readonly [B in MirroredBucket]: Announce<B> } = MIRROR;
+
+export type Mirror = { readonly [B in MirroredBucket]: Map<string, Entry<BucketValue<B>>> };
+
+/** The values of a mirrored bucket by key, without their revisions (a copy). */
+function valuesOf<V>(entries: ReadonlyMap<string, Entry<V>>): Map<string, V> {
+  return new Map([...entries].map(([k, e]) => [k, e.value]));
+}
+
 /**
  * This replica's live copy of the cluster state, fed by KV watches: the initial state, then
  * every change. Decisions read it; writes always go to KV with compare-and-set, so a copy that
  * lags by a few milliseconds can cost a retry but never a wrong write.
  */
 export class ClusterView {
-  readonly nodes = new Map<string, Entry<NodeRecord>>();
-  readonly inventories = new Map<string, Inventory>();
-  readonly ops = new Map<string, Entry<OpRecord>>();
-  readonly upgrades = new Map<string, UpgradeInfo>();
-  settings: Settings | null = null;
+  /** Every mirrored bucket's records by KV key, with their revisions. */
+  readonly records: Mirror = Object.fromEntries(MIRRORED.map((b) => [b, new Map()])) as unknown as Mirror;
   private readonly watchers: Watcher[] = [];
   private readonly listeners = new Set<(c: ViewChange, initial: boolean) => void>();
   private ready = false;
 
   constructor(private readonly client: ClusterClient) {}
+
+  get nodes(): Map<string, Entry<NodeRecord>> {
+    return this.records.nodes;
+  }
+  get ops(): Map<string, Entry<OpRecord>> {
+    return this.records.ops;
+  }
+  /** A copy, by node id. */
+  get inventories(): Map<string, Inventory> {
+    return valuesOf(this.records.inventory);
+  }
+  /** A copy, by backend name. */
+  get upgrades(): Map<string, UpgradeInfo> {
+    return valuesOf(this.records.upgrades);
+  }
+  get settings(): Settings | null {
+    return this.records.settings.get(SETTINGS_KEY)?.value ?? null;
+  }
 
   /** Subscribe to changes; `initial` is true for entries delivered before the view was ready. */
   onChange(l: (c: ViewChange, initial: boolean) => void): () => void {
@@ -44,50 +97,46 @@ export class ClusterView {
   }
 
   async start(): Promise<void> {
-    const c = this.client;
-    this.watchers.push(
-      c.watch("nodes", (e) => {
-        if (e.type === "put") this.nodes.set(e.key, { value: e.value, revision: e.revision });
-        else if (e.type === "delete") this.nodes.delete(e.key);
-        else return;
-        this.emit({ type: "node", key: e.key, value: e.type === "put" ? e.value : null });
-      }),
-      c.watch("inventory", (e) => {
-        if (e.type === "put") this.inventories.set(e.key, e.value);
-        else if (e.type === "delete") this.inventories.delete(e.key);
-        else return;
-        this.emit({ type: "inventory", key: e.key, value: e.type === "put" ? e.value : null });
-      }),
-      c.watch("ops", (e) => {
-        if (e.type === "ready") return;
-        const prev = this.ops.get(e.key)?.value ?? null;
-        if (e.type === "put") {
-          const cur = this.ops.get(e.key);
-          // A re-created watch may replay revisions already seen.
-          if (cur && cur.revision >= e.revision) return;
-          this.ops.set(e.key, { value: e.value, revision: e.revision });
-        } else this.ops.delete(e.key);
-        this.emit({ type: "op", key: e.key, value: e.type === "put" ? e.value : null, prev });
-      }),
-      c.watch("upgrades", (e) => {
-        if (e.type === "put") this.upgrades.set(e.key, e.value);
-        else if (e.type === "delete") this.upgrades.delete(e.key);
-        else return;
-        this.emit({ type: "upgrade", key: e.key, value: e.type === "put" ? e.value : null });
-      }),
-      c.watch(
-        "settings",
-        (e) => {
-          if (e.type === "put") this.settings = e.value;
-          else if (e.type === "delete") this.settings = null;
-          else return;
-          this.emit({ type: "settings", value: this.settings });
-        },
-        { key: SETTINGS_KEY },
-      ),
-    );
+    this.watchers.push(...MIRRORED.map((b) => this.mirror(b)));
     await Promise.all(this.watchers.map((w) => w.ready));
     this.ready = true;
+  }
+
+  private mirror<B extends MirroredBucket>(b: B): Watcher {
+    const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
+    const change: Announce<B> = announce[b];
+    const only = onlyKey(b);
+    return this.client.watch(
+      b,
+      (e) => {
+        if (e.type === "ready") return;
+        const cur = records.get(e.key);
+        if (e.type === "put") {
+          // A re-created watch may replay revisions already seen.
+          if (cur && cur.revision >= e.revision) return;
+          records.set(e.key, { value: e.value, revision: e.revision });
+        } else records.delete(e.key);
+        this.emit(change(e.key, e.type === "put" ? e.value : null, cur?.value ?? null));
+      },
+      // A one-record bucket (settings) is watched at its key only.
+      only === undefined ? {} : { key: only },
+    );
+  }
+
+  /**
+   * The current state as changes (prev: null), bucket by bucket in the table's order. A
+   * one-record bucket always has one, its value or null.
+   */
+  snapshot(): ViewChange[] {
+    return MIRRORED.flatMap((b) => this.snapshotOf(b));
+  }
+
+  private snapshotOf<B extends MirroredBucket>(b: B): ViewChange[] {
+    const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
+    const change: Announce<B> = announce[b];
+    const only = onlyKey(b);
+    if (only !== undefined) return [change(only, records.get(only)?.value ?? null, null)];
+    return [...records].map(([key, e]) => change(key, e.value, null));
   }
 
   activeOps(): OpRecord[] {
@@ -95,7 +144,7 @@ export class ClusterView {
   }
 
   nodeRecords(): Map<string, NodeRecord> {
-    return new Map([...this.nodes].map(([k, e]) => [k, e.value]));
+    return valuesOf(this.records.nodes);
   }
 
   stop(): void {

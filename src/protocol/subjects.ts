@@ -69,35 +69,8 @@ export class Subjects {
   }
 }
 
-/** Bucket and stream names; the prefix keeps two installations on one NATS apart. */
-export function bucketNames(prefix: string = DEFAULT_PREFIX) {
-  const p = prefix.replace(/\./g, "_");
-  return {
-    nodes: `${p}_nodes`,
-    inventory: `${p}_inventory`,
-    ops: `${p}_ops`,
-    upgrades: `${p}_upgrades`,
-    settings: `${p}_settings`,
-    leases: `${p}_leases`,
-  } as const;
-}
-export type BucketNames = ReturnType<typeof bucketNames>;
-export type BucketKey = keyof BucketNames;
-
+/** Stream names; the prefix keeps two installations on one NATS apart. */
 export function streamNames(prefix: string = DEFAULT_PREFIX) {
   const p = prefix.replace(/\./g, "_").toUpperCase();
   return { work: `${p}_WORK`, events: `${p}_EVENTS` } as const;
 }
-
-/** KV key of an op record: the node id first so permissions can confine an agent to `<self>.>`. */
-export function opKey(nodeId: string, opId: string): string {
-  return `${sanitizeToken(nodeId)}.${sanitizeToken(opId)}`;
-}
-
-export function parseOpKey(key: string): { nodeId: string; opId: string } | null {
-  const parts = key.split(".");
-  if (parts.length !== 2 || !parts[0] || !parts[1]) return null;
-  return { nodeId: parts[0], opId: parts[1] };
-}
-
-export const SETTINGS_KEY = "cluster";

@@ -1,15 +1,13 @@
-import type { FeedBucket, FeedEvent } from "../store/cluster-feed.js";
+import type { BucketEvent, FeedEvent } from "../store/cluster-feed.js";
 import {
   isTerminal,
-  parseOpKey,
-  SETTINGS_KEY,
+  onlyKey,
+  type BucketValue,
   type Heartbeat,
-  type Inventory,
-  type NodeRecord,
-  type OpRecord,
+  type OneKeyBucket,
   type ProgressEvent,
-  type UpgradeInfo,
 } from "../protocol/index.js";
+import { FEED_BUCKETS, SLICES, type BucketSlices, type FeedBucket, type MapSlice } from "./feed-buckets.js";
 import type { ClusterSlice } from "./types.js";
 
 /** Bound on progress entries kept for ops the dashboard has no record of (yet). */
@@ -35,9 +33,79 @@ function valueIn<K, V>(
   return changes.has(k) ? changes.get(k) : cur.get(k);
 }
 
+/** One batch's changes to the slice of a bucket. */
+interface SliceEdit<V> {
+  /** A put (or, with null, a delete) of a KV key; the store key it changed, null if ignored. */
+  apply(kvKey: string, value: V | null): string | null;
+  /** After a (re)started watch: what the bucket no longer holds was deleted while we were away. */
+  dropMissing(kvKeys: ReadonlySet<string>): void;
+  /** The value at a store key at this point of the batch (undefined: unknown, null: deleted). */
+  get(storeKey: string): V | null | undefined;
+  /** The slice after the batch; the very same object when nothing changed. */
+  result(): ReadonlyMap<string, V> | V | null;
+}
+
+function mapEdit<V>(cur: ReadonlyMap<string, V>, spec: MapSlice<never>): SliceEdit<V> {
+  const storeKey = spec.storeKey as (kvKey: string, value: V | null) => string | null;
+  const changes = new Map<string, V | null>();
+  return {
+    apply(kvKey, value) {
+      const k = storeKey(kvKey, value);
+      if (k !== null) changes.set(k, value);
+      return k;
+    },
+    dropMissing(kvKeys) {
+      const held = new Set([...kvKeys].map((k) => storeKey(k, null)));
+      for (const k of cur.keys()) if (!held.has(k) && !changes.has(k)) changes.set(k, null);
+    },
+    get: (k) => valueIn(cur, changes, k),
+    result: () => edit(cur, changes),
+  };
+}
+
+/** A one-record bucket (settings): only its key counts. */
+function valueEdit<V>(cur: V | null, only: string): SliceEdit<V> {
+  let value = cur;
+  return {
+    apply(kvKey, v) {
+      if (kvKey !== only) return null;
+      value = v;
+      return kvKey;
+    },
+    dropMissing(kvKeys) {
+      if (!kvKeys.has(only)) value = null;
+    },
+    get: (k) => (k === only ? value : undefined),
+    result: () => value,
+  };
+}
+
+type SliceEdits = { [B in FeedBucket]: SliceEdit<BucketValue<B>> };
+
+function sliceEdits(s: ClusterSlice): SliceEdits {
+  return Object.fromEntries(
+    FEED_BUCKETS.map((b) => {
+      const spec = SLICES[b];
+      const only = onlyKey(b);
+      // The spec is "value" exactly for one-record buckets, whose slice is a value (SliceSpec).
+      const e =
+        spec === "value" && only !== undefined
+          ? valueEdit(s[b as OneKeyBucket], only)
+          : mapEdit(s[b] as ReadonlyMap<string, unknown>, spec as MapSlice<never>);
+      return [b, e];
+    }),
+  ) as unknown as SliceEdits;
+}
+
+function applyEvent<B extends FeedBucket>(edits: SliceEdits, e: BucketEvent<B>): string | null {
+  const slice: SliceEdit<BucketValue<B>> = edits[e.kind];
+  return slice.apply(e.key, e.value);
+}
+
 /**
  * Apply one coalesced batch: every touched map is replaced once (never mutated), untouched ones
- * keep their identity so components selecting them do not re-render.
+ * keep their identity so components selecting them do not re-render. Buckets are handled alike,
+ * as the feed's table says; progress and heartbeats have their own rules.
  */
 export function applyBatch(
   s: ClusterSlice,
@@ -45,62 +113,16 @@ export function applyBatch(
   received: number,
   now: number,
 ): Partial<ClusterSlice> {
-  const nodes = new Map<string, NodeRecord | null>();
-  const inventory = new Map<string, Inventory | null>();
-  const ops = new Map<string, OpRecord | null>();
-  const upgrades = new Map<string, UpgradeInfo | null>();
+  const buckets = sliceEdits(s);
   const progress = new Map<string, ProgressEvent | null>();
   const heartbeats = new Map<string, Heartbeat | null>();
-  let settings = s.settings;
   let synced = s.synced;
-
-  /** After a (re)started watch: what the bucket no longer holds was deleted while we were away. */
-  const dropMissing = (bucket: FeedBucket, keys: Set<string>) => {
-    switch (bucket) {
-      case "nodes":
-        for (const k of s.nodes.keys()) if (!keys.has(k) && !nodes.has(k)) nodes.set(k, null);
-        break;
-      case "inventory":
-        for (const k of s.inventory.keys()) if (!keys.has(k) && !inventory.has(k)) inventory.set(k, null);
-        break;
-      case "upgrades":
-        for (const k of s.upgrades.keys()) if (!keys.has(k) && !upgrades.has(k)) upgrades.set(k, null);
-        break;
-      case "ops": {
-        const ids = new Set([...keys].map((k) => parseOpKey(k)?.opId));
-        for (const id of s.ops.keys()) if (!ids.has(id) && !ops.has(id)) ops.set(id, null);
-        break;
-      }
-      case "settings":
-        if (!keys.has(SETTINGS_KEY)) settings = null;
-        break;
-    }
-  };
 
   for (const e of events) {
     switch (e.kind) {
-      case "nodes":
-        nodes.set(e.key, e.value);
-        break;
-      case "inventory":
-        inventory.set(e.key, e.value);
-        break;
-      case "ops": {
-        const opId = e.value?.id ?? parseOpKey(e.key)?.opId;
-        if (!opId) break;
-        ops.set(opId, e.value);
-        if (!e.value || isTerminal(e.value.state)) progress.set(opId, null);
-        break;
-      }
-      case "upgrades":
-        upgrades.set(e.key, e.value);
-        break;
-      case "settings":
-        if (e.key === SETTINGS_KEY) settings = e.value;
-        break;
       case "progress": {
         // An op deleted earlier in this batch is gone: no progress for it.
-        const op = valueIn(s.ops, ops, e.key);
+        const op = buckets.ops.get(e.key);
         if (op === null) break;
         if (op && isTerminal(op.state)) break;
         const prev = valueIn(s.progress, progress, e.key);
@@ -117,27 +139,31 @@ export function applyBatch(
       }
       case "ready":
         if (!synced[e.key]) synced = { ...synced, [e.key]: true };
-        dropMissing(e.key, new Set(e.keys));
+        buckets[e.key].dropMissing(new Set(e.keys));
         break;
+      default: {
+        const storeKey = applyEvent(buckets, e);
+        // A finished or deleted op shows no progress.
+        if (e.kind === "ops" && storeKey !== null && (!e.value || isTerminal(e.value.state)))
+          progress.set(storeKey, null);
+      }
     }
   }
 
+  const slices = Object.fromEntries(
+    FEED_BUCKETS.map((b) => [b, buckets[b].result()]),
+  ) as unknown as BucketSlices;
   let nextProgress = edit(s.progress, progress);
   if (nextProgress.size > MAX_ORPHAN_PROGRESS) {
-    const opsNow = edit(s.ops, ops);
     const pruned = new Map(nextProgress);
-    for (const id of pruned.keys()) if (!opsNow.has(id)) pruned.delete(id);
+    for (const id of pruned.keys()) if (!slices.ops.has(id)) pruned.delete(id);
     nextProgress = pruned;
   }
 
   return {
-    nodes: edit(s.nodes, nodes),
-    inventory: edit(s.inventory, inventory),
-    ops: edit(s.ops, ops),
-    upgrades: edit(s.upgrades, upgrades),
+    ...slices,
     progress: nextProgress,
     heartbeats: edit(s.heartbeats, heartbeats),
-    settings,
     synced,
     lastEventAt: events.some((e) => e.kind !== "ready") ? now : s.lastEventAt,
     stats: { events: s.stats.events + received, batches: s.stats.batches + 1 },

@@ -2,31 +2,29 @@ import type {
   ApiMethod,
   ApiRequest,
   ApiResult,
+  BucketValue,
   Heartbeat,
-  Inventory,
-  NodeRecord,
-  OpRecord,
   ProgressEvent,
-  Settings,
-  UpgradeInfo,
 } from "../protocol/index.js";
 import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import { errorMessage } from "../lib/log.js";
 import type { Watcher } from "../client/watch.js";
+import { FEED_BUCKETS, type FeedBucket } from "./feed-buckets.js";
 
-/** The buckets the dashboard watches. */
-export const FEED_BUCKETS = ["nodes", "inventory", "ops", "upgrades", "settings"] as const;
-export type FeedBucket = (typeof FEED_BUCKETS)[number];
+export { FEED_BUCKETS, type FeedBucket };
 
-/** One change as the dashboard consumes it; `value: null` is a deletion. */
+/** A put (or, with `value: null`, a deletion) of a KV key in a watched bucket. */
+export interface BucketEvent<B extends FeedBucket> {
+  kind: B;
+  key: string;
+  value: BucketValue<B> | null;
+}
+
+/** One change as the dashboard consumes it. */
 export type FeedEvent =
-  | { kind: "nodes"; key: string; value: NodeRecord | null }
-  | { kind: "inventory"; key: string; value: Inventory | null }
-  | { kind: "ops"; key: string; value: OpRecord | null }
-  | { kind: "upgrades"; key: string; value: UpgradeInfo | null }
-  | { kind: "settings"; key: string; value: Settings | null }
+  | { [B in FeedBucket]: BucketEvent<B> }[FeedBucket]
   | { kind: "progress"; key: string; value: ProgressEvent }
   | { kind: "heartbeat"; key: string; value: Heartbeat }
   /**
@@ -68,11 +66,12 @@ export interface ClusterFeed {
 }
 
 /**
- * Feed the dashboard from the cluster: KV watches over five buckets plus the heartbeat and progress
- * subjects, all through one coalescer. Connection state goes straight through (it is rare and must
- * show at once). Waits for the first connection however long it takes; after every reconnect the
- * watches are started again (a resumed watch was seen to stay silent after a server restart), and
- * each fresh snapshot ends with the list of keys so deletions made meanwhile are not missed.
+ * Feed the dashboard from the cluster: KV watches over the buckets FEED (feed-buckets.ts) names,
+ * plus the heartbeat and progress subjects, all through one coalescer. Connection state goes
+ * straight through (it is rare and must show at once). Waits for the first connection however
+ * long it takes; after every reconnect the watches are started again (a resumed watch was seen to
+ * stay silent after a server restart), and each fresh snapshot ends with the list of keys so
+ * deletions made meanwhile are not missed.
  */
 export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: FeedOptions = {}): ClusterFeed {
   const coalescer = new Coalescer<FeedEvent>((events, received) => sink.batch(events, received), {

@@ -1,6 +1,6 @@
 import { createStore, type StoreApi } from "zustand/vanilla";
 import type { FeedEvent } from "../store/cluster-feed.js";
-import { FEED_BUCKETS } from "../store/cluster-feed.js";
+import { emptySlices, FEED_BUCKETS } from "./feed-buckets.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import type { AuditEvent, GalleryEntrySummary, NodeResolution } from "../protocol/index.js";
 import { applyBatch } from "./apply-batch.js";
@@ -65,13 +65,9 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
   const now = init.now ?? Date.now;
   let toastSeq = 0;
   return createStore<DashState>()((set, get) => ({
-    nodes: new Map(),
+    ...emptySlices(),
     heartbeats: new Map(),
-    inventory: new Map(),
-    ops: new Map(),
     progress: new Map(),
-    upgrades: new Map(),
-    settings: null,
     synced: Object.fromEntries(FEED_BUCKETS.map((b) => [b, false])) as ClusterSlice["synced"],
     lastEventAt: null,
     conn: { state: "connecting", since: now(), attempts: 0 },

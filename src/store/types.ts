@@ -1,17 +1,12 @@
-import type { FeedBucket } from "../store/cluster-feed.js";
+import type { BucketSlices, FeedBucket } from "./feed-buckets.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import type { ViewId } from "../keymap/registry.js";
 import type {
   AuditEvent,
   GalleryEntrySummary,
   Heartbeat,
-  Inventory,
-  NodeRecord,
   NodeResolution,
-  OpRecord,
   ProgressEvent,
-  Settings,
-  UpgradeInfo,
 } from "../protocol/index.js";
 
 export interface ViewEntry {
@@ -87,16 +82,14 @@ export interface ContextInfo {
   servers: string[];
 }
 
-export interface ClusterSlice {
-  nodes: ReadonlyMap<string, NodeRecord>;
+/**
+ * The watched buckets, one slice each named for its bucket (FEED in feed-buckets.ts says how:
+ * `ops` is keyed by op id, `settings` is its one record or null), then what is not a bucket.
+ */
+export interface ClusterSlice extends BucketSlices {
   heartbeats: ReadonlyMap<string, Heartbeat>;
-  inventory: ReadonlyMap<string, Inventory>;
-  /** Keyed by op id. */
-  ops: ReadonlyMap<string, OpRecord>;
   /** Latest progress per op id. */
   progress: ReadonlyMap<string, ProgressEvent>;
-  upgrades: ReadonlyMap<string, UpgradeInfo>;
-  settings: Settings | null;
   synced: Readonly<Record<FeedBucket, boolean>>;
   /** When the last cluster event arrived (epoch ms), null before any. */
   lastEventAt: number | null;

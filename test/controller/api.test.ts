@@ -272,6 +272,44 @@ describe("HTTP API", () => {
       events.find((e) => e.type === "node" && e.value?.status === "draining"),
     );
   });
+
+  it("GET /api/events?snapshot=1 first sends every node, op and upgrade, then the settings (null when unset)", async () => {
+    const { r, call } = await setup({ token: "s3cret" });
+    const inst = await call("POST", "/api/nodes/n1/backends/install", { backend: "bar" });
+    const opId = (inst.json.data as unknown as { admitted: Array<{ opId: string }> }).admitted[0]!.opId;
+    type Msg = { type: string; key?: string; value?: unknown; prev?: unknown };
+    const snapshot = async (): Promise<Msg[]> => {
+      const ws = new WebSocket(r.ctl.httpUrl!.replace(/^http/, "ws") + "/api/events?snapshot=1", {
+        headers: { authorization: "Bearer s3cret" },
+      });
+      const got: Msg[] = [];
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ws.on("error", reject);
+          ws.on("message", (m) => {
+            got.push(JSON.parse(String(m)) as Msg);
+            if (got.at(-1)!.type === "settings") resolve();
+          });
+        });
+      } finally {
+        ws.close();
+      }
+      return got;
+    };
+    const got = await waitFor("a snapshot with the op", async () => {
+      const s = await snapshot();
+      return s.some((m) => m.type === "op") ? s : undefined;
+    });
+    const types = got.map((m) => m.type).join(",");
+    expect(types).toMatch(/^hello,(node,)+(op,)+(upgrade,)*settings$/);
+    expect(got.find((m) => m.type === "node")).toMatchObject({ key: "n1", value: { id: "n1" } });
+    expect(got.find((m) => m.type === "op")).toMatchObject({
+      key: `n1.${opId}`,
+      value: { id: opId },
+      prev: null,
+    });
+    expect(got.at(-1)).toEqual({ type: "settings", value: null, at: expect.any(Number) });
+  });
 });
 
 describe("a gallery with broken YAML", () => {

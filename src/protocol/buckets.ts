@@ -1,0 +1,166 @@
+import type { z } from "zod";
+import { sanitizeToken } from "./ids.js";
+import { DEFAULT_PREFIX } from "./subjects.js";
+import { Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
+
+/** The roles that write to KV. The dashboard and the CLI only read (they write through the API). */
+export type Writer = "controller" | "agent";
+
+export interface BucketKv {
+  /** Revisions kept per key. */
+  history: number;
+  /**
+   * "lease": the bucket's max age is the lease TTL (the role's `leaseTtlMs`, else LEASE_TTL_MS);
+   * bucket-level because Debian's nats-server 2.9 ignores per-key TTLs. Unset: keep forever.
+   */
+  ttl?: "lease";
+  /** Every bucket follows the role's `replicas` (1 on a single server, 3 or 5 on a cluster). */
+  replicas: "cluster";
+  /** Largest value the server accepts; unset: the server's limit. */
+  maxValueBytes?: number;
+}
+
+/** How a bucket's KV keys are made from what they identify, and read back. */
+export interface KeyShape<P> {
+  /** For people: what a key is. */
+  readonly describe: string;
+  build(parts: P): string;
+  /** null for a key this bucket's writers never make. */
+  parse(key: string): P | null;
+}
+
+/** A bucket holding exactly one record, under a fixed key. */
+export interface OneKey<K extends string> extends KeyShape<K> {
+  readonly only: K;
+}
+
+/** Any key shape, whatever it identifies. */
+export interface AnyKeyShape {
+  readonly describe: string;
+  build(parts: never): string;
+  parse(key: string): unknown;
+}
+
+export interface BucketSpec<S extends z.ZodType = z.ZodType, K extends AnyKeyShape = AnyKeyShape> {
+  schema: S;
+  kv: BucketKv;
+  key: K;
+  /** Who may write it (the NATS permissions in deploy/ and docs/protocol.md follow this). */
+  writers: readonly Writer[];
+}
+
+const MiB = 1024 * 1024;
+
+/** One subject-safe token: node ids, so a permission can confine an agent to its own keys. */
+const nodeKey: KeyShape<string> = {
+  describe: "node id",
+  build: sanitizeToken,
+  parse: (key) => (key.length > 0 && sanitizeToken(key) === key ? key : null),
+};
+
+/** KV key of an op record: the node id first so permissions can confine an agent to `<self>.>`. */
+const opKeyShape: KeyShape<{ nodeId: string; opId: string }> = {
+  describe: "<nodeId>.<opId>",
+  build: ({ nodeId, opId }) => `${sanitizeToken(nodeId)}.${sanitizeToken(opId)}`,
+  parse(key) {
+    const parts = key.split(".");
+    if (parts.length !== 2 || !parts[0] || !parts[1]) return null;
+    return { nodeId: parts[0], opId: parts[1] };
+  },
+};
+
+/** A name used as the key as it is (the writer checks it is a valid KV key). */
+const nameKey = (describe: string): KeyShape<string> => ({
+  describe,
+  build: (name) => name,
+  parse: (key) => (key.length > 0 ? key : null),
+});
+
+const oneKey = <K extends string>(only: K): OneKey<K> => ({
+  describe: only,
+  only,
+  build: () => only,
+  parse: (key) => (key === only ? only : null),
+});
+
+/** Keeps each row's schema and key types exact while checking the row's shape. */
+const bucket = <S extends z.ZodType, K extends AnyKeyShape>(spec: BucketSpec<S, K>): BucketSpec<S, K> => spec;
+
+/**
+ * Every KV bucket, one row each: the single place a bucket is declared. Names, schemas, KV
+ * options and key shapes derive from it; the controller's mirror and the dashboard's feed list
+ * every row, so a new row does not compile until each has decided what to do with it.
+ */
+export const BUCKETS = {
+  nodes: bucket({
+    schema: NodeRecord,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
+    key: nodeKey,
+    writers: ["controller"],
+  }),
+  inventory: bucket({
+    schema: Inventory,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 4 * MiB },
+    key: nodeKey,
+    writers: ["agent"],
+  }),
+  ops: bucket({
+    schema: OpRecord,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
+    key: opKeyShape,
+    writers: ["controller", "agent"],
+  }),
+  upgrades: bucket({
+    schema: UpgradeInfo,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
+    key: nameKey("backend name"),
+    writers: ["controller"],
+  }),
+  settings: bucket({
+    schema: Settings,
+    kv: { history: 5, replicas: "cluster" },
+    key: oneKey("cluster"),
+    writers: ["controller"],
+  }),
+  leases: bucket({
+    schema: Lease,
+    kv: { history: 1, replicas: "cluster", ttl: "lease" },
+    key: nameKey("loop name"),
+    writers: ["controller"],
+  }),
+} as const;
+
+export type Buckets = typeof BUCKETS;
+export type BucketKey = keyof Buckets;
+export const BUCKET_KEYS = Object.keys(BUCKETS) as BucketKey[];
+
+/** The record type a bucket holds. */
+export type BucketValue<B extends BucketKey> = z.infer<Buckets[B]["schema"]>;
+
+/** The buckets that hold one record under a fixed key (read as a value, not a map). */
+export type OneKeyBucket = {
+  [B in BucketKey]: Buckets[B]["key"] extends OneKey<string> ? B : never;
+}[BucketKey];
+
+/** Bucket names on the server; the prefix keeps two installations on one NATS apart. */
+export function bucketNames(prefix: string = DEFAULT_PREFIX): { readonly [B in BucketKey]: string } {
+  const p = prefix.replace(/\./g, "_");
+  return Object.fromEntries(BUCKET_KEYS.map((b) => [b, `${p}_${b}`])) as { [B in BucketKey]: string };
+}
+export type BucketNames = ReturnType<typeof bucketNames>;
+
+export function opKey(nodeId: string, opId: string): string {
+  return BUCKETS.ops.key.build({ nodeId, opId });
+}
+
+export function parseOpKey(key: string): { nodeId: string; opId: string } | null {
+  return BUCKETS.ops.key.parse(key);
+}
+
+export const SETTINGS_KEY = BUCKETS.settings.key.only;
+
+/** The fixed key of a bucket that holds one record (settings); undefined for the others. */
+export function onlyKey(b: BucketKey): string | undefined {
+  const key: AnyKeyShape & { readonly only?: string } = BUCKETS[b].key;
+  return key.only;
+}
