@@ -136,13 +136,25 @@ export function int(v: unknown, name: string, min = 0): number | undefined {
 
 const DURATION_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `500ms`, `5s`, `15m`, `6h`, `1d`, or plain milliseconds; undefined stays undefined. */
+/** A duration the way an operator writes it: 1d, 6h, 15m, 5s or 500ms (the largest exact unit). */
+export function humanMs(ms: number): string {
+  for (const unit of ["d", "h", "m", "s"] as const) {
+    const n = ms / DURATION_UNIT[unit]!;
+    if (n >= 1 && Number.isInteger(n)) return `${n}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/**
+ * `500ms`, `5s`, `15m`, `6h`, `1d`; a bare number is seconds, as in every command and the
+ * dashboard. Undefined stays undefined.
+ */
 export function parseDuration(v: unknown, name: string, minMs = 10): number | undefined {
   if (v === undefined) return undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(v));
   if (!m) throw new UsageError(`--${name} must be a duration such as 500ms, 5s, 15m or 6h, got ${String(v)}`);
-  const ms = Math.round(Number(m[1]) * DURATION_UNIT[m[2] ?? "ms"]!);
-  if (ms < minMs) throw new UsageError(`--${name} must be at least ${minMs}ms`);
+  const ms = Math.round(Number(m[1]) * DURATION_UNIT[m[2] ?? "s"]!);
+  if (ms < minMs) throw new UsageError(`--${name} must be at least ${humanMs(minMs)}, got ${String(v)}`);
   return ms;
 }
 

@@ -78,7 +78,7 @@ Controller (each also from the env var in brackets):
                            or resized to it (default: created at 1G, left as it is); JetStream
                            reserves it, so keep it under the server's max_file_store
 
-Timings (durations: 500ms, 5s, 15m, 6h, or plain milliseconds):
+Timings (durations: 500ms, 5s, 15m, 6h; a bare number is seconds):
   --heartbeat-interval D   agents' heartbeat period, default 5s
   --unhealthy-after-missed N   missed heartbeats before unhealthy, default 3
   --offline-after D        silence before offline, default 60s

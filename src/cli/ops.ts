@@ -119,11 +119,12 @@ const subs: Record<string, Subcommand> = {
       "backplane ops history [--limit N] [--node ID] [--backend NAME] [--json]   the audit trail, newest first",
     flags: { limit: { type: "string" }, node: { type: "string" }, backend: { type: "string" } },
     async run(p) {
+      const limit = int(p.values.limit, "limit", 1) ?? 50;
       return withSession(p, async (client) => {
         const node = str(p.values.node);
         const backend = str(p.values.backend);
         const res = await client.call("ops.history", {
-          limit: int(p.values.limit, "limit", 1) ?? 50,
+          limit,
           ...(node ? { nodeId: node } : {}),
           ...(backend ? { backend } : {}),
         });

@@ -1,6 +1,6 @@
 import { ClusterClient, validateServers } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
-import { connectionFlags, int, parse, UsageError, type Parsed } from "./args.js";
+import { connectionFlags, parse, parseDuration, UsageError, type Parsed } from "./args.js";
 import { applyContext, clientOptions, contextFor } from "./connect.js";
 
 export const commonFlags = {
@@ -25,10 +25,10 @@ async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterCl
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const timeoutMs = (int(p.values["connect-timeout"], "connect-timeout", 1) ?? 10) * 1000;
+  const timeoutMs = parseDuration(p.values["connect-timeout"], "connect-timeout", 100) ?? 10_000;
   const client = ClusterClient.open({
     ...opts,
-    apiTimeoutMs: (int(p.values.timeout, "timeout", 1) ?? 30) * 1000,
+    apiTimeoutMs: parseDuration(p.values.timeout, "timeout", 100) ?? 30_000,
   });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -92,7 +92,7 @@ export async function runGroup(
   if (p.values.help) {
     const { CONNECTION_HELP } = await import("./args.js");
     process.stdout.write(
-      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout SEC        API call timeout (default 30)\n  --connect-timeout SEC  give up connecting after this long (default 10)\n`,
+      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout D          API call timeout (default 30s; a bare number is seconds)\n  --connect-timeout D  give up connecting after this long (default 10s)\n`,
     );
     return 0;
   }

@@ -43,18 +43,15 @@ const subs: Record<string, Subcommand> = {
       if (typeof auto !== "string" && typeof interval !== "string") {
         throw new UsageError("nothing to set: give --auto-upgrade and/or --check-interval");
       }
+      // Every flag is checked before connecting: a typo never waits for a server.
+      const change = {
+        ...(typeof auto === "string" ? { autoUpgrade: onOff(auto) } : {}),
+        ...(typeof interval === "string"
+          ? { upgradeCheckIntervalSec: Math.round(parseDuration(interval, "check-interval", 60_000)! / 1000) }
+          : {}),
+      };
       return withSession(p, async (client) => {
-        const res = await client.call("settings.set", {
-          ...(typeof auto === "string" ? { autoUpgrade: onOff(auto) } : {}),
-          ...(typeof interval === "string"
-            ? {
-                upgradeCheckIntervalSec: Math.round(
-                  parseDuration(interval, "check-interval", 60_000)! / 1000,
-                ),
-              }
-            : {}),
-          actor: actor(),
-        });
+        const res = await client.call("settings.set", { ...change, actor: actor() });
         if (p.values.json) printJson(res);
         else
           process.stdout.write(

@@ -77,7 +77,11 @@ describe("agent flag values", () => {
     expect(() => parseBytes("ten", "rate-limit")).toThrow(/--rate-limit must be a byte count/);
     expect(parseDuration("5s", "x")).toBe(5000);
     expect(parseDuration("250ms", "x")).toBe(250);
-    expect(parseDuration("1500", "x")).toBe(1500);
+    expect(parseDuration("90", "x")).toBe(90_000); // a bare number is seconds everywhere
+    expect(parseDuration("1.5", "x")).toBe(1500);
+    expect(() => parseDuration("30s", "check-interval", 60_000)).toThrow(
+      "--check-interval must be at least 1m",
+    );
     expect(() => parseDuration("5 minutes", "heartbeat-interval")).toThrow(/--heartbeat-interval/);
   });
 
