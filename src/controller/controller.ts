@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { ClusterClient } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
+import { Periodic } from "../lib/periodic.js";
 import { silentTelemetry, withFields, type Telemetry } from "../lib/telemetry.js";
 import {
   GalleryLoader,
@@ -75,7 +76,6 @@ export class Controller {
   private readonly telemetry: Telemetry;
   private readonly log: Logger;
   private readonly stops: Array<() => void | Promise<void>> = [];
-  private galleryTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly o: ControllerOptions,
@@ -195,19 +195,13 @@ export class Controller {
       if (s.ok) this.log.info("gallery loaded", { gallery: s.name, entries: s.entries });
       else this.log.warn("gallery not loaded", { gallery: s.name, error: s.error, entriesInUse: s.entries });
     }
-    let refreshing = true;
-    const refresh = () => {
-      // A load still running at stop must not arm the timer again (it would keep the process alive).
-      if (!refreshing) return;
-      this.galleryTimer = setTimeout(() => {
-        void this.gallery.load().finally(refresh);
-      }, this.timings.galleryRefreshMs);
-    };
-    refresh();
-    this.stops.push(() => {
-      refreshing = false;
-      clearTimeout(this.galleryTimer);
+    const refresh = new Periodic({
+      intervalMs: this.timings.galleryRefreshMs,
+      run: () => this.gallery.load(),
     });
+    refresh.start();
+    // A load in flight is not waited for; it arms nothing once stopped.
+    this.stops.push(() => void refresh.stop());
 
     await this.view.start();
     this.stops.push(() => this.view.stop());
