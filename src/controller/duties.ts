@@ -46,6 +46,7 @@ export class LeaderDuties {
   }
 
   private startAll(term: number): void {
+    this.t.log.debug("starting leader duties", { term, duties: this.duties.map((d) => d.name) });
     for (const d of this.duties) {
       try {
         d.start(term);

@@ -30,6 +30,7 @@ export class HealthMonitor implements LeaderDuty {
   private readonly known = new Map<string, Entry<NodeRecord>>();
   private readonly waiting = new Map<string, Heartbeat>();
   private readonly busy = new Set<string>();
+  private readonly drains = new Set<Promise<void>>();
   private active = false;
   private readonly log: Logger;
 
@@ -55,7 +56,7 @@ export class HealthMonitor implements LeaderDuty {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.waiting.clear();
-    await this.ticks.stop();
+    await Promise.all([this.ticks.stop(), ...this.drains]);
   }
 
   /** The freshest copy we have: our own last write or the watch's, whichever is newer. */
@@ -70,7 +71,9 @@ export class HealthMonitor implements LeaderDuty {
   private onHeartbeat(hb: Heartbeat): void {
     if (!this.active) return;
     this.waiting.set(hb.nodeId, hb);
-    if (!this.busy.has(hb.nodeId)) void this.drain(hb.nodeId);
+    if (this.busy.has(hb.nodeId)) return;
+    const drain = this.drain(hb.nodeId).finally(() => this.drains.delete(drain));
+    this.drains.add(drain);
   }
 
   private async drain(id: string): Promise<void> {

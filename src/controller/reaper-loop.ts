@@ -59,9 +59,11 @@ export class ReaperLoop implements LeaderDuty {
     this.loop.start({ now: true });
   }
 
+  /** Settles once no pass is running, the loop's or one asked for directly. */
   async stop(): Promise<void> {
     this.active = false;
     await this.loop.stop();
+    await this.passes.inFlight?.catch(() => {});
   }
 
   /** One pass; concurrent callers share it. */

@@ -127,6 +127,7 @@ export class UpgradeChecker implements LeaderDuty {
     return changed;
   }
 
+  /** Settles once the periodic check in flight has (on-demand checks belong to their callers). */
   async stop(): Promise<void> {
     this.active = false;
     for (const u of this.unsubscribe.splice(0)) u();
