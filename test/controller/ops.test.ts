@@ -382,10 +382,11 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
       view: new ClusterView(client),
       claims: await ClaimStore.open(client, "test"),
       work: new WorkQueue(client),
-      audit: new Audit(client),
+      audit: new Audit(client, testTelemetry()),
       catalog: () => {
         throw new Error("not used");
       },
+      telemetry: testTelemetry(),
     });
     const now = Date.now();
     const record = (id: string, state: OpRecord["state"]): OpRecord => ({
