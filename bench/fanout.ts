@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterClient } from "../src/client/index.js";
-import { silentLogger } from "../src/lib/log.js";
+import { silentTelemetry } from "../src/lib/telemetry.js";
 import { Controller } from "../src/controller/controller.js";
 import { NatsServer } from "../src/demo/nats-server.js";
 import { Registry } from "../src/demo/registry.js";
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       client: ctlClient,
       id: "bench-ctl",
       galleries: [{ name: "bench", url: gallery }],
-      logger: silentLogger,
+      telemetry: silentTelemetry,
       timings: { checkDebounceMs: 60 * 60_000 },
     });
     await until("leadership", async () => controller!.isLeader());

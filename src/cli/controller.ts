@@ -4,6 +4,7 @@ import { Controller } from "../controller/controller.js";
 import type { ControllerTimings, DeepPartial } from "../controller/config.js";
 import { parseGallerySources } from "../gallery/index.js";
 import { RegistryClient } from "../oci/index.js";
+import { telemetryOf } from "../lib/telemetry.js";
 import {
   CONNECTION_HELP,
   connectionFlags,
@@ -153,7 +154,7 @@ export async function run(argv: string[]): Promise<number> {
     timings,
     registry: new RegistryClient({ insecureRegistries: insecure }),
     replicas: opts.replicas,
-    logger: log,
+    telemetry: telemetryOf(log),
   }).catch(async (e) => {
     await client.close();
     throw e;

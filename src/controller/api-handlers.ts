@@ -1,4 +1,5 @@
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import { isMeta, type GalleryCatalog } from "../gallery/index.js";
 import {
   api,
@@ -36,7 +37,7 @@ export interface ApiDeps {
   checker: UpgradeChecker;
   audit: Audit;
   catalog: () => GalleryCatalog;
-  logger?: Logger;
+  telemetry: Telemetry;
 }
 
 type Req<M extends ApiMethod> = z.infer<(typeof api)[M]["req"]>;
@@ -51,7 +52,7 @@ export class ApiHandlers {
   private readonly h: Handlers;
 
   constructor(private readonly d: ApiDeps) {
-    this.log = d.logger ?? silentLogger;
+    this.log = d.telemetry.log;
     const { ops, nodes, settings, checker, audit, client } = d;
     this.h = {
       "ops.install": (r, actor) => ops.admit({ kind: "install", backend: r.backend, nodes: r.nodes, actor }),

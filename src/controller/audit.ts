@@ -1,6 +1,7 @@
 import { DeliverPolicy } from "@nats-io/jetstream";
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import {
   AuditEvent,
   SCHEMA_VERSION,
@@ -29,9 +30,9 @@ export class Audit {
 
   constructor(
     private readonly client: ClusterClient,
-    logger?: Logger,
+    telemetry: Telemetry,
   ) {
-    this.log = logger ?? silentLogger;
+    this.log = telemetry.log;
   }
 
   subject(kind: AuditKind, nodeId?: string, opId?: string): string {

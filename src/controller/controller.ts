@@ -1,6 +1,8 @@
 import { hostname } from "node:os";
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import { Periodic } from "../lib/periodic.js";
+import { silentTelemetry, withFields, type Telemetry } from "../lib/telemetry.js";
 import {
   GalleryLoader,
   type GalleryCatalog,
@@ -10,8 +12,10 @@ import {
 import { RegistryClient } from "../oci/index.js";
 import { ApiHandlers } from "./api-handlers.js";
 import { Audit } from "./audit.js";
+import { AutoUpgrade } from "./auto-upgrade.js";
 import { ClaimStore } from "./claims.js";
 import { defaultTimings, type ControllerTimings, type DeepPartial } from "./config.js";
+import { LeaderDuties } from "./duties.js";
 import { EventStream } from "./events-ws.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { HttpApi } from "./http-api.js";
@@ -41,7 +45,8 @@ export interface ControllerOptions {
   registry?: RegistryClient;
   /** JetStream replicas for the controller's own claims bucket. */
   replicas?: number;
-  logger?: Logger;
+  /** Where the controller reports (logs now, metrics next); silent by default. */
+  telemetry?: Telemetry;
 }
 
 export function defaultReplicaId(): string {
@@ -50,8 +55,8 @@ export function defaultReplicaId(): string {
 
 /**
  * One controller replica. Every replica serves the API (NATS queue group and, optionally, HTTP);
- * the one holding the lease also runs the health monitor, the reaper and the upgrade checker.
- * All state is in JetStream, so any replica can die at any moment and another carries on.
+ * the one holding the lease also runs the leader duties (`duties` below). All state is in
+ * JetStream, so any replica can die at any moment and another carries on.
  */
 export class Controller {
   readonly id: string;
@@ -61,21 +66,25 @@ export class Controller {
   readonly ops: Operations;
   readonly api: ApiHandlers;
   readonly checker: UpgradeChecker;
+  readonly autoUpgrade: AutoUpgrade;
   readonly reaper: ReaperLoop;
   readonly health: HealthMonitor;
   readonly gallery: GalleryLoader;
-  private readonly audit: Audit;
+  /** What only the leader does, started in this order and stopped in reverse. */
+  private readonly duties: LeaderDuties;
   httpUrl?: string;
+  private readonly telemetry: Telemetry;
   private readonly log: Logger;
   private readonly stops: Array<() => void | Promise<void>> = [];
-  private galleryTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly o: ControllerOptions,
     claims: ClaimStore,
   ) {
     this.id = o.id ?? defaultReplicaId();
-    this.log = (o.logger ?? silentLogger).child({ replica: this.id });
+    const telemetry = withFields(o.telemetry ?? silentTelemetry, { replica: this.id });
+    this.telemetry = telemetry;
+    this.log = telemetry.log;
     this.timings = defaultTimings(o.timings);
     this.timings.health.requireApproval = o.requireApproval ?? this.timings.health.requireApproval;
     const client = o.client;
@@ -87,11 +96,10 @@ export class Controller {
     });
     const catalog = (): GalleryCatalog => this.gallery.catalog;
     this.view = new ClusterView(client);
-    this.lease = new LeaderLease(client, { holder: this.id, logger: this.log });
-    const audit = new Audit(client, this.log);
-    this.audit = audit;
+    this.lease = new LeaderLease(client, { holder: this.id, telemetry });
+    const audit = new Audit(client, telemetry);
     const work = new WorkQueue(client);
-    this.ops = new Operations({ client, view: this.view, claims, work, audit, catalog, logger: this.log });
+    this.ops = new Operations({ client, view: this.view, claims, work, audit, catalog, telemetry });
     const settings = new SettingsStore(client, this.view, audit);
     const nodes = new NodeAdmin(client, this.ops, audit, () => this.timings.health);
     const isLeader = () => this.lease.isLeader();
@@ -102,13 +110,21 @@ export class Controller {
       refreshCatalog: () => this.gallery.load(),
       registry: o.registry ?? new RegistryClient(),
       audit,
-      ops: this.ops,
       settings,
       isLeader,
       intervalMs: this.timings.upgradeCheckIntervalMs,
       debounceMs: this.timings.checkDebounceMs,
       forwardTimeoutMs: this.timings.checkTimeoutMs,
-      logger: this.log,
+      telemetry,
+    });
+    this.autoUpgrade = new AutoUpgrade({
+      client,
+      view: this.view,
+      ops: this.ops,
+      settings,
+      checker: this.checker,
+      isLeader,
+      telemetry,
     });
     this.reaper = new ReaperLoop({
       client,
@@ -118,7 +134,7 @@ export class Controller {
       audit,
       rules: this.timings.reap,
       intervalMs: this.timings.reapIntervalMs,
-      logger: this.log,
+      telemetry,
     });
     this.health = new HealthMonitor({
       client,
@@ -126,7 +142,7 @@ export class Controller {
       audit,
       rules: this.timings.health,
       tickMs: this.timings.healthTickMs,
-      logger: this.log,
+      telemetry,
     });
     this.api = new ApiHandlers({
       client,
@@ -137,8 +153,19 @@ export class Controller {
       checker: this.checker,
       audit,
       catalog,
-      logger: this.log,
+      telemetry,
     });
+    this.duties = new LeaderDuties(
+      [
+        new OpAuditor(this.view, audit),
+        this.health,
+        this.reaper,
+        // Before the checker, so that the findings of its first check reach auto-upgrade.
+        this.autoUpgrade,
+        this.checker,
+      ],
+      telemetry,
+    );
   }
 
   static async start(o: ControllerOptions): Promise<Controller> {
@@ -168,30 +195,24 @@ export class Controller {
       if (s.ok) this.log.info("gallery loaded", { gallery: s.name, entries: s.entries });
       else this.log.warn("gallery not loaded", { gallery: s.name, error: s.error, entriesInUse: s.entries });
     }
-    let refreshing = true;
-    const refresh = () => {
-      // A load still running at stop must not arm the timer again (it would keep the process alive).
-      if (!refreshing) return;
-      this.galleryTimer = setTimeout(() => {
-        void this.gallery.load().finally(refresh);
-      }, this.timings.galleryRefreshMs);
-    };
-    refresh();
-    this.stops.push(() => {
-      refreshing = false;
-      clearTimeout(this.galleryTimer);
+    const refresh = new Periodic({
+      intervalMs: this.timings.galleryRefreshMs,
+      run: () => this.gallery.load(),
     });
+    refresh.start();
+    // A load in flight is not waited for; it arms nothing once stopped.
+    this.stops.push(() => void refresh.stop());
 
     await this.view.start();
     this.stops.push(() => this.view.stop());
-    this.stops.push(serveNatsApi(this.o.client, this.api, this.log));
+    this.stops.push(serveNatsApi(this.o.client, this.api, this.telemetry));
 
     if (this.o.http) {
-      const events = new EventStream(this.o.client, this.view, this.log);
+      const events = new EventStream(this.o.client, this.view, this.telemetry);
       const http = new HttpApi(this.api, events, {
         ...this.o.http,
         galleries: () => this.gallery.status,
-        logger: this.log,
+        telemetry: this.telemetry,
       });
       const where = await http.start();
       this.httpUrl = where.url;
@@ -202,20 +223,7 @@ export class Controller {
       });
     }
 
-    const auditor = new OpAuditor(this.view, this.audit);
-    this.lease.onChange((leader) => {
-      if (leader) {
-        auditor.startLeading();
-        this.health.startLeading();
-        this.reaper.startLeading();
-        this.checker.startLeading();
-      } else {
-        this.checker.stopLeading();
-        this.reaper.stopLeading();
-        this.health.stopLeading();
-        auditor.stopLeading();
-      }
-    });
+    this.lease.onChange((leader) => void this.duties.follow(leader));
     await this.lease.start();
     this.log.info("controller replica started", { leader: this.lease.isLeader() });
   }
@@ -231,6 +239,7 @@ export class Controller {
    * `release: false` leaves it to expire, as a crash would.
    */
   async stop(opts: { release?: boolean } = {}): Promise<void> {
+    // The duties stop with the lease; work still in flight is not waited for (it stops itself).
     await this.lease.stop(opts.release ?? true);
     for (const s of this.stops.splice(0).reverse()) {
       try {

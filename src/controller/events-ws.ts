@@ -2,7 +2,8 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ClusterClient, Unsubscribe } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import type { ClusterView, ViewChange } from "./view.js";
 
 const MAX_BUFFERED = 8 * 1024 * 1024;
@@ -31,9 +32,9 @@ export class EventStream {
   constructor(
     private readonly client: ClusterClient,
     private readonly view: ClusterView,
-    logger?: Logger,
+    telemetry: Telemetry,
   ) {
-    this.log = logger ?? silentLogger;
+    this.log = telemetry.log;
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, snapshot: boolean): void {

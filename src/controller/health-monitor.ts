@@ -1,7 +1,10 @@
 import type { ClusterClient, Entry, Unsubscribe } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import { Periodic } from "../lib/periodic.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
+import type { LeaderDuty } from "./duties.js";
 import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
 import { isCasConflict } from "../client/index.js";
 import type { ClusterView } from "./view.js";
@@ -12,7 +15,7 @@ export interface HealthMonitorDeps {
   audit: Audit;
   rules: HealthRules;
   tickMs: number;
-  logger?: Logger;
+  telemetry: Telemetry;
 }
 
 /**
@@ -20,42 +23,40 @@ export interface HealthMonitorDeps {
  * serialised (a newer heartbeat replaces one still waiting) and compare-and-set, so an admin's
  * drain written by another replica in between is re-read, never overwritten.
  */
-export class HealthMonitor {
+export class HealthMonitor implements LeaderDuty {
+  readonly name = "health-monitor";
   private unsubscribe?: Unsubscribe;
-  private timer?: NodeJS.Timeout;
+  private readonly ticks: Periodic;
   private readonly known = new Map<string, Entry<NodeRecord>>();
   private readonly waiting = new Map<string, Heartbeat>();
   private readonly busy = new Set<string>();
+  private readonly drains = new Set<Promise<void>>();
   private active = false;
-  private term = 0;
   private readonly log: Logger;
 
   constructor(private readonly d: HealthMonitorDeps) {
-    this.log = d.logger ?? silentLogger;
+    this.log = d.telemetry.log;
+    this.ticks = new Periodic({
+      intervalMs: d.tickMs,
+      run: () => this.tick(),
+      onError: (e) => this.log.warn("health tick failed", { error: errorMessage(e) }),
+    });
   }
 
-  startLeading(): void {
+  start(): void {
     if (this.active) return;
     this.active = true;
     this.known.clear();
     this.unsubscribe = this.d.client.onHeartbeat((hb) => this.onHeartbeat(hb));
-    // A tick from an earlier term of leadership must not start a second chain of ticks.
-    const term = ++this.term;
-    const tick = () => {
-      if (term !== this.term || !this.active) return;
-      void this.tick().finally(() => {
-        if (term === this.term && this.active) this.timer = setTimeout(tick, this.d.tickMs);
-      });
-    };
-    this.timer = setTimeout(tick, this.d.tickMs);
+    this.ticks.start();
   }
 
-  stopLeading(): void {
+  async stop(): Promise<void> {
     this.active = false;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    clearTimeout(this.timer);
     this.waiting.clear();
+    await Promise.all([this.ticks.stop(), ...this.drains]);
   }
 
   /** The freshest copy we have: our own last write or the watch's, whichever is newer. */
@@ -70,7 +71,9 @@ export class HealthMonitor {
   private onHeartbeat(hb: Heartbeat): void {
     if (!this.active) return;
     this.waiting.set(hb.nodeId, hb);
-    if (!this.busy.has(hb.nodeId)) void this.drain(hb.nodeId);
+    if (this.busy.has(hb.nodeId)) return;
+    const drain = this.drain(hb.nodeId).finally(() => this.drains.delete(drain));
+    this.drains.add(drain);
   }
 
   private async drain(id: string): Promise<void> {

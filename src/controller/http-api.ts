@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import { isLoopbackHost } from "../oci/reference.js";
 import type { ApiEnvelope, ApiErrorCode, ApiMethod, ApiResult } from "../protocol/index.js";
 import type { ApiHandlers } from "./api-handlers.js";
@@ -14,7 +15,7 @@ export interface HttpApiOptions {
   token?: string;
   /** Each gallery's load status (`GET /api/galleries`): what is in use and why a reload failed. */
   galleries?: () => unknown[];
-  logger?: Logger;
+  telemetry: Telemetry;
 }
 
 const STATUS: Record<ApiErrorCode, number> = {
@@ -126,7 +127,7 @@ export class HttpApi {
     private readonly events: EventStream,
     private readonly opts: HttpApiOptions,
   ) {
-    this.log = opts.logger ?? silentLogger;
+    this.log = opts.telemetry.log;
   }
 
   async start(): Promise<{ host: string; port: number; url: string }> {

@@ -1,12 +1,13 @@
 import { isCasConflict, type ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import { SCHEMA_VERSION } from "../protocol/index.js";
 
 export interface LeaseOptions {
   /** Who we are (replica id), written into the lease. */
   holder: string;
   key?: string;
-  logger?: Logger;
+  telemetry: Telemetry;
 }
 
 /**
@@ -34,7 +35,7 @@ export class LeaderLease {
     private readonly opts: LeaseOptions,
   ) {
     this.key = opts.key ?? "controller";
-    this.log = opts.logger ?? silentLogger;
+    this.log = opts.telemetry.log;
   }
 
   /** True while we hold an unexpired lease. */

@@ -1,6 +1,7 @@
 import type { Subscription } from "@nats-io/transport-node";
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import { encode, type ApiEnvelope } from "../protocol/index.js";
 import type { ApiHandlers } from "./api-handlers.js";
 
@@ -11,11 +12,8 @@ export const API_QUEUE = "backplane-controller";
  * Serve `<prefix>.api.<method>` with plain request/reply in one queue group. A body that is not
  * JSON gets a `bad_request` envelope; nothing a client sends can crash the replica.
  */
-export function serveNatsApi(
-  client: ClusterClient,
-  handlers: ApiHandlers,
-  logger: Logger = silentLogger,
-): () => void {
+export function serveNatsApi(client: ClusterClient, handlers: ApiHandlers, telemetry: Telemetry): () => void {
+  const logger = telemetry.log;
   const prefix = `${client.subjects.api("")}`; // "<prefix>.api."
   const sub: Subscription = client.nc.subscribe(client.subjects.apiAll(), {
     queue: API_QUEUE,

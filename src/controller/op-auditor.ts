@@ -1,5 +1,6 @@
 import { isTerminal, type OpRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
+import type { LeaderDuty } from "./duties.js";
 import type { ClusterView } from "./view.js";
 
 /** JetStream's duplicate window: a re-publish with the same msgID inside it is dropped. */
@@ -11,7 +12,8 @@ const DEDUPE_WINDOW_MS = 120_000;
  * where their results become audit history. A new leader re-publishes outcomes from the last two
  * minutes with the same msgIDs, so a takeover neither loses nor duplicates them.
  */
-export class OpAuditor {
+export class OpAuditor implements LeaderDuty {
+  readonly name = "op-auditor";
   private off?: () => void;
 
   constructor(
@@ -19,7 +21,7 @@ export class OpAuditor {
     private readonly audit: Audit,
   ) {}
 
-  startLeading(): void {
+  start(): void {
     if (this.off) return;
     const since = Date.now() - DEDUPE_WINDOW_MS;
     for (const [key, e] of this.view.ops) {
@@ -33,7 +35,7 @@ export class OpAuditor {
     });
   }
 
-  stopLeading(): void {
+  stop(): void {
     this.off?.();
     this.off = undefined;
   }

@@ -1,5 +1,6 @@
 import { ContentionError, type ClusterClient, type Entry } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import {
   SCHEMA_VERSION,
@@ -43,7 +44,7 @@ export interface OpsDeps {
   work: WorkQueue;
   audit: Audit;
   catalog: () => GalleryCatalog;
-  logger?: Logger;
+  telemetry: Telemetry;
 }
 
 export interface AdmitRequest {
@@ -72,7 +73,7 @@ export class Operations {
   private readonly log: Logger;
 
   constructor(private readonly d: OpsDeps) {
-    this.log = d.logger ?? silentLogger;
+    this.log = d.telemetry.log;
   }
 
   // ------------------------------------------------------------------ admission

@@ -1,7 +1,11 @@
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import { Periodic } from "../lib/periodic.js";
+import { SingleFlight } from "../lib/single-flight.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import type { Audit } from "./audit.js";
 import { planReaping, type ReapRules } from "./decide/reaper.js";
+import type { LeaderDuty } from "./duties.js";
 import type { Operations } from "./operations.js";
 import type { ClusterView } from "./view.js";
 import type { WorkQueue } from "./work.js";
@@ -14,7 +18,7 @@ export interface ReaperDeps {
   audit: Audit;
   rules: ReapRules;
   intervalMs: number;
-  logger?: Logger;
+  telemetry: Telemetry;
 }
 
 export interface ReapReport {
@@ -31,43 +35,40 @@ export interface ReapReport {
  * re-sends cancel signals that may have been lost, and drops settled records past retention
  * (their history stays in the EVENTS stream).
  */
-export class ReaperLoop {
-  private timer?: NodeJS.Timeout;
+export class ReaperLoop implements LeaderDuty {
+  readonly name = "reaper";
   private active = false;
-  /** Bumped on every start: a pass from an earlier term of leadership schedules nothing. */
-  private term = 0;
-  private running?: Promise<ReapReport>;
+  private readonly passes = new SingleFlight(() => this.run());
+  private readonly loop: Periodic;
   private lastMarkerSweep = 0;
   private readonly log: Logger;
 
   constructor(private readonly d: ReaperDeps) {
-    this.log = d.logger ?? silentLogger;
+    this.log = d.telemetry.log;
+    this.loop = new Periodic({
+      intervalMs: d.intervalMs,
+      run: () => this.pass(),
+      onError: (e) => this.log.warn("reaper pass failed", { error: errorMessage(e) }),
+    });
   }
 
-  startLeading(): void {
+  /** A pass at once, then one every interval. */
+  start(): void {
     if (this.active) return;
     this.active = true;
-    const term = ++this.term;
-    const loop = () => {
-      if (term !== this.term || !this.active) return;
-      void this.pass()
-        .catch((e) => this.log.warn("reaper pass failed", { error: errorMessage(e) }))
-        .finally(() => {
-          if (term === this.term && this.active) this.timer = setTimeout(loop, this.d.intervalMs);
-        });
-    };
-    loop();
+    this.loop.start({ now: true });
   }
 
-  stopLeading(): void {
+  /** Settles once no pass is running, the loop's or one asked for directly. */
+  async stop(): Promise<void> {
     this.active = false;
-    clearTimeout(this.timer);
+    await this.loop.stop();
+    await this.passes.inFlight?.catch(() => {});
   }
 
   /** One pass; concurrent callers share it. */
   pass(): Promise<ReapReport> {
-    this.running ??= this.run().finally(() => (this.running = undefined));
-    return this.running;
+    return this.passes.run();
   }
 
   private async run(): Promise<ReapReport> {

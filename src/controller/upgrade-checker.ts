@@ -1,5 +1,8 @@
 import type { ClusterClient } from "../client/index.js";
-import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { errorMessage, type Logger } from "../lib/log.js";
+import { Periodic } from "../lib/periodic.js";
+import { SingleFlight } from "../lib/single-flight.js";
+import type { Telemetry } from "../lib/telemetry.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import type { RegistryClient } from "../oci/index.js";
 import {
@@ -13,10 +16,9 @@ import {
   type UpgradeInfo,
 } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
-import { planAutoUpgrade } from "./decide/auto-upgrade.js";
+import type { LeaderDuty } from "./duties.js";
 import { computeUpgrades, planUpgradeCheck } from "./decide/upgrades.js";
 import { DigestRound } from "./digest-resolver.js";
-import type { Operations } from "./operations.js";
 import type { SettingsStore } from "./settings-store.js";
 import type { ClusterView } from "./view.js";
 
@@ -28,7 +30,6 @@ export interface CheckerDeps {
   catalog: () => GalleryCatalog;
   registry: RegistryClient;
   audit: Audit;
-  ops: Operations;
   settings: SettingsStore;
   isLeader: () => boolean;
   /** Fixed period; undefined follows `settings.upgradeCheckIntervalSec`. */
@@ -38,7 +39,14 @@ export interface CheckerDeps {
   refreshCatalog?: () => Promise<unknown>;
   /** How long a non-leader waits for the leader's answer to an on-demand check. */
   forwardTimeoutMs: number;
-  logger?: Logger;
+  telemetry: Telemetry;
+}
+
+/** What a check found, for whoever acts on it (auto-upgrade). */
+export interface CheckOutcome {
+  upgrades: UpgradeInfo[];
+  /** The inventories the check read. */
+  inventories: readonly Inventory[];
 }
 
 const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -47,28 +55,43 @@ const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
  * The upgrade checker. The leader runs it when it takes over, every interval, after every
  * successful op or inventory change (debounced), and on demand; a replica that is not the
  * leader forwards on-demand checks to it and runs the check itself only when no leader answers.
- * Only the leader auto-upgrades, through the same admission path as everyone else.
+ * What a check found goes to `onChecked` listeners (auto-upgrade) before the check settles.
  */
-export class UpgradeChecker {
-  private inflight?: Promise<CheckResult>;
-  private next?: Promise<CheckResult>;
-  private timer?: NodeJS.Timeout;
+export class UpgradeChecker implements LeaderDuty {
+  readonly name = "upgrade-checker";
+  /** One check at a time: a request while a check runs gets the next check, which starts after it. */
+  private readonly checks = new SingleFlight((actor: string) =>
+    this.exec(actor, false).finally(() => this.periodic.restart()),
+  );
+  /** The periodic check, counted from the end of the last check, whatever asked for it. */
+  private readonly periodic: Periodic;
   private debounce?: NodeJS.Timeout;
   private active = false;
   private unsubscribe: Array<() => void> = [];
+  private readonly listeners = new Set<(o: CheckOutcome) => Promise<void>>();
   private readonly indexCache = new Map<string, string[]>();
   private readonly fingerprints = new Map<string, string>();
   private readonly log: Logger;
 
   constructor(private readonly d: CheckerDeps) {
-    this.log = d.logger ?? silentLogger;
+    this.log = d.telemetry.log;
+    this.periodic = new Periodic({
+      intervalMs: () => this.intervalMs(),
+      run: (why) => this.run(why === "start" ? "leader" : "schedule"),
+    });
   }
 
   private get forwardSubject(): string {
-    return `${this.d.client.prefix}.controller.upgrades.check`;
+    return this.d.client.subjects.leader("upgrades.check");
   }
 
-  startLeading(): void {
+  /** Called with every check's findings, awaited before the check settles. */
+  onChecked(listener: (o: CheckOutcome) => Promise<void>): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
     if (this.active) return;
     this.active = true;
     const sub = this.d.client.nc.subscribe(this.forwardSubject, {
@@ -90,13 +113,10 @@ export class UpgradeChecker {
         if (c.type === "op" && c.value?.state === "succeeded" && c.prev?.state !== "succeeded")
           this.trigger();
         else if (c.type === "inventory" && this.inventoryChanged(c.key, c.value)) this.trigger();
-        else if (c.type === "settings") {
-          this.schedule();
-          if (c.value?.autoUpgrade) this.trigger();
-        }
+        else if (c.type === "settings") this.periodic.restart();
       }),
     );
-    void this.run("leader").catch(() => {});
+    this.periodic.start({ now: true });
   }
 
   /** Only a change in what is installed warrants a check, not a rewrite of the same list. */
@@ -107,21 +127,16 @@ export class UpgradeChecker {
     return changed;
   }
 
-  stopLeading(): void {
+  /** Settles once the periodic check in flight has (on-demand checks belong to their callers). */
+  async stop(): Promise<void> {
     this.active = false;
     for (const u of this.unsubscribe.splice(0)) u();
-    clearTimeout(this.timer);
     clearTimeout(this.debounce);
+    await this.periodic.stop();
   }
 
   private intervalMs(): number {
     return this.d.intervalMs ?? this.d.settings.current().upgradeCheckIntervalSec * 1000;
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    if (!this.active) return;
-    this.timer = setTimeout(() => void this.run("schedule").catch(() => {}), this.intervalMs());
   }
 
   /** Coalesce bursts (500 nodes finishing an upgrade) into one check. */
@@ -164,22 +179,9 @@ export class UpgradeChecker {
     return this.run(actor);
   }
 
-  /** Single flight: a request while a check runs gets the next check, which starts after it. */
+  /** A check that starts after the call: at once, or after the one in flight. */
   run(actor: string): Promise<CheckResult> {
-    if (!this.inflight) {
-      this.inflight = this.exec(actor, false).finally(() => {
-        this.inflight = undefined;
-        this.schedule();
-      });
-      return this.inflight;
-    }
-    this.next ??= this.inflight
-      .catch(() => undefined)
-      .then(() => {
-        this.next = undefined;
-        return this.run(actor);
-      });
-    return this.next;
+    return this.checks.runFresh(actor);
   }
 
   private async exec(actor: string, force: boolean): Promise<CheckResult> {
@@ -211,8 +213,7 @@ export class UpgradeChecker {
       heads: round.heads,
       rows: plan.rows.length,
     });
-    if (this.d.isLeader() && this.d.settings.current().autoUpgrade)
-      await this.autoUpgrade(upgrades, inventories);
+    for (const listener of this.listeners) await listener({ upgrades, inventories });
     return result;
   }
 
@@ -229,36 +230,6 @@ export class UpgradeChecker {
     }
     for (const key of await client.keys("upgrades")) {
       if (!keep.has(key)) await client.delete("upgrades", key).catch(() => {});
-    }
-  }
-
-  /** `inventories` are the ones the check read: a newer one must not hide that they lagged. */
-  private async autoUpgrade(upgrades: UpgradeInfo[], inventories: readonly Inventory[]): Promise<void> {
-    const { ops } = this.d;
-    const steps = planAutoUpgrade({
-      upgrades,
-      ops: (await this.d.client.list("ops")).map((s) => s.value),
-      inventoryUpdatedAt: new Map(inventories.map((inv) => [inv.nodeId, inv.updatedAt])),
-    });
-    for (const step of steps) {
-      for (const s of step.skipped)
-        this.log.info("auto-upgrade skips a node", { backend: step.backend, ...s });
-      if (step.nodes.length === 0 || !this.d.isLeader()) continue;
-      try {
-        const r = await ops.admit({
-          kind: "upgrade",
-          backend: step.backend,
-          nodes: step.nodes,
-          actor: "auto-upgrade",
-        });
-        this.log.info("auto-upgrade admitted", {
-          backend: step.backend,
-          ops: r.admitted.map((a) => a.opId),
-          refused: r.refused,
-        });
-      } catch (e) {
-        this.log.warn("auto-upgrade not admitted", { backend: step.backend, error: errorMessage(e) });
-      }
     }
   }
 }

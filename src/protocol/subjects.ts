@@ -61,6 +61,11 @@ export class Subjects {
     return this.s("api", ">");
   }
 
+  /** Controller replicas forward a request here for the leader to answer; not a public API. */
+  leader(method: string): string {
+    return this.s("controller", method);
+  }
+
   event(kind: string, ...ids: string[]): string {
     return this.s("events", sanitizeToken(kind), ...ids.map(sanitizeToken));
   }

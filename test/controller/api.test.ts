@@ -9,6 +9,7 @@ import {
   connect,
   controllerSuite,
   startReplica,
+  testTelemetry,
   uniquePrefix,
   waitLeader,
   writeGallery,
@@ -239,7 +240,10 @@ describe("HTTP API", () => {
     expect(noAuth.headers.get("www-authenticate")).toMatch(/^Bearer/);
     const wrong = await call("GET", "/api/nodes", undefined, { authorization: "Bearer nope" });
     expect(wrong.status).toBe(401);
-    const open = new HttpApi(r.ctl.api, undefined as never, { listen: "0.0.0.0:0" });
+    const open = new HttpApi(r.ctl.api, undefined as never, {
+      listen: "0.0.0.0:0",
+      telemetry: testTelemetry(),
+    });
     await expect(open.start()).rejects.toThrow(/refusing to serve HTTP on 0\.0\.0\.0 without --token/);
   });
 

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll } from "vitest";
 import { join } from "node:path";
 import { ClusterClient } from "../../src/client/index.js";
 import { silentLogger, createLogger, type Logger } from "../../src/lib/log.js";
+import { telemetryOf, type Telemetry } from "../../src/lib/telemetry.js";
 import type { ControllerTimings, DeepPartial } from "../../src/controller/config.js";
 import { Controller, type ControllerOptions } from "../../src/controller/controller.js";
 import { NatsServer } from "../harness/nats-server.js";
@@ -41,6 +42,8 @@ export const uniquePrefix = (): string => `t${process.pid}x${seq++}`;
 export const testLogger = (): Logger =>
   process.env.BP_TEST_LOG ? createLogger({}, { level: "debug" }) : silentLogger;
 
+export const testTelemetry = (): Telemetry => telemetryOf(testLogger());
+
 export async function connect(url: string, prefix: string, name = "test"): Promise<ClusterClient> {
   return ClusterClient.connect({
     servers: [url],
@@ -76,7 +79,7 @@ export async function startReplica(
   const ctl = await Controller.start({
     client,
     galleries: galleryPath ? [{ name: "test", url: galleryPath }] : [],
-    logger: testLogger(),
+    telemetry: testTelemetry(),
     ...rest,
     timings: {
       ...FAST,

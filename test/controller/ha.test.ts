@@ -9,6 +9,7 @@ import {
   connect,
   controllerSuite,
   startReplica,
+  testTelemetry,
   uniquePrefix,
   waitLeader,
   writeGallery,
@@ -29,8 +30,8 @@ describe("leader lease on the TTL'd leases bucket", () => {
   it("one leader at a time; renewals keep it; a crashed leader's lease expires and another takes over", async () => {
     const prefix = uniquePrefix();
     const [ca, cb] = [await client(prefix), await client(prefix)];
-    const a = new LeaderLease(ca, { holder: "a" });
-    const b = new LeaderLease(cb, { holder: "b" });
+    const a = new LeaderLease(ca, { holder: "a", telemetry: testTelemetry() });
+    const b = new LeaderLease(cb, { holder: "b", telemetry: testTelemetry() });
     const changes: string[] = [];
     a.onChange((l) => changes.push(`a:${l}`));
     b.onChange((l) => changes.push(`b:${l}`));
@@ -62,8 +63,8 @@ describe("leader lease on the TTL'd leases bucket", () => {
 
   it("a graceful stop releases the lease so the follower leads at its next try", async () => {
     const prefix = uniquePrefix();
-    const a = new LeaderLease(await client(prefix), { holder: "a" });
-    const b = new LeaderLease(await client(prefix), { holder: "b" });
+    const a = new LeaderLease(await client(prefix), { holder: "a", telemetry: testTelemetry() });
+    const b = new LeaderLease(await client(prefix), { holder: "b", telemetry: testTelemetry() });
     await a.start();
     await b.start();
     suite.defer(() => b.stop());

@@ -7,7 +7,15 @@ import { ClusterView } from "../../src/controller/view.js";
 import { WorkQueue } from "../../src/controller/work.js";
 import { opKey, type OpRecord } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
-import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader, type Replica } from "./cluster.js";
+import {
+  connect,
+  controllerSuite,
+  startReplica,
+  testTelemetry,
+  uniquePrefix,
+  waitLeader,
+  type Replica,
+} from "./cluster.js";
 import { FakeNode, type Behaviour } from "./fake-node.js";
 
 const GALLERY = `
@@ -337,10 +345,11 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
       view: new ClusterView(client), // never started, so it knows no op
       claims: await ClaimStore.open(client, "test"),
       work: new WorkQueue(client),
-      audit: new Audit(client),
+      audit: new Audit(client, testTelemetry()),
       catalog: () => {
         throw new Error("not used");
       },
+      telemetry: testTelemetry(),
     });
     const now = Date.now();
     const key = opKey("n1", "op-unseen");
@@ -373,10 +382,11 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
       view: new ClusterView(client),
       claims: await ClaimStore.open(client, "test"),
       work: new WorkQueue(client),
-      audit: new Audit(client),
+      audit: new Audit(client, testTelemetry()),
       catalog: () => {
         throw new Error("not used");
       },
+      telemetry: testTelemetry(),
     });
     const now = Date.now();
     const record = (id: string, state: OpRecord["state"]): OpRecord => ({

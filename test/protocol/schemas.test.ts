@@ -167,6 +167,7 @@ describe("subjects", () => {
     expect(t.api("ops.install")).toBe("team.a.api.ops.install");
     expect(t.heartbeatAll()).toBe("team.a.node.*.heartbeat");
     expect(t.cancelOfNode("n1")).toBe("team.a.cancel.n1.*");
+    expect(t.leader("upgrades.check")).toBe("team.a.controller.upgrades.check");
     expect(P.bucketNames("team.a").ops).toBe("team_a_ops");
     expect(P.streamNames("team.a").work).toBe("TEAM_A_WORK");
   });
