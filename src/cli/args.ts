@@ -101,7 +101,7 @@ export function parse(argv: string[], options: Options, env: NodeJS.ProcessEnv =
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""));
+    throw new UsageError(describeParseError(e, Object.keys(options)));
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   for (const [name, spec] of Object.entries(options)) {
@@ -112,6 +112,49 @@ export function parse(argv: string[], options: Options, env: NodeJS.ProcessEnv =
     else values[name] = spec.multiple ? [fromEnv] : fromEnv;
   }
   return { values, positionals: parsed.positionals };
+}
+
+/** parseArgs' complaint in our words, with the nearest known flag for a typo. */
+function describeParseError(e: unknown, known: string[]): string {
+  const err = e as { code?: string; message?: string };
+  const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(err.message ?? "");
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
+    const flag = `${unknown[1]}${unknown[2]}`;
+    const near = nearest(unknown[2]!, known);
+    return `unknown flag ${flag}${near ? ` (did you mean --${near}?)` : ""}`;
+  }
+  const missing = /^Option '(--[a-z-]+)[^']*' argument missing/.exec(err.message ?? "");
+  if (missing) return `${missing[1]} needs a value`;
+  return (err.message ?? String(e)).replace(/^TypeError \[[A-Z_]+\]: /, "");
+}
+
+/** The known name closest to `name` by edit distance, when it is close enough to be a typo. */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(name, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  const prefix = known.find((k) => k.startsWith(name) || name.startsWith(k));
+  if (bestDistance <= Math.max(1, Math.floor(name.length / 3))) return best;
+  return prefix;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  return d[a.length]![b.length]!;
 }
 
 export function str(v: unknown): string | undefined {

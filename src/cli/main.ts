@@ -1,4 +1,4 @@
-import { UsageError } from "./args.js";
+import { nearest, UsageError } from "./args.js";
 import { VERSION } from "./version.js";
 
 type CommandModule = { run(argv: string[]): Promise<number> };
@@ -54,7 +54,10 @@ export async function main(argv: string[]): Promise<number> {
   const args = name === first ? rest : argv;
   const cmd = commands[name];
   if (!cmd) {
-    process.stderr.write(`backplane: unknown command '${name}'\n\n${usage()}`);
+    const near = nearest(name, Object.keys(commands));
+    process.stderr.write(
+      `backplane: unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ""}\n\n${usage()}`,
+    );
     return 2;
   }
   try {

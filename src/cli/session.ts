@@ -1,6 +1,6 @@
 import { ClusterClient, validateServers } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
-import { connectionFlags, parse, parseDuration, UsageError, type Parsed } from "./args.js";
+import { connectionFlags, nearest, parse, parseDuration, UsageError, type Parsed } from "./args.js";
 import { applyContext, clientOptions, contextFor } from "./connect.js";
 
 export const commonFlags = {
@@ -87,7 +87,12 @@ export async function runGroup(
     return sub ? 0 : 2;
   }
   const cmd = subs[sub];
-  if (!cmd) throw new UsageError(`unknown command '${group} ${sub}'`);
+  if (!cmd) {
+    const near = nearest(sub, Object.keys(subs));
+    throw new UsageError(
+      `unknown command '${group} ${sub}'${near ? ` (did you mean '${group} ${near}'?)` : ""}`,
+    );
+  }
   const p = parse(rest, { ...commonFlags, ...cmd.flags });
   if (p.values.help) {
     const { CONNECTION_HELP } = await import("./args.js");
