@@ -1,4 +1,4 @@
-import { hostname, userInfo } from "node:os";
+import { actorName } from "../lib/actor.js";
 import { setFlagsFromString } from "node:v8";
 import { silentLogger } from "../lib/log.js";
 import { ConfigError, loadConfig, pickContext } from "../config/index.js";
@@ -42,16 +42,6 @@ ${CONNECTION_HELP}
 Config: contexts, currentContext, theme and key overrides live in ~/.config/backplane/config.json
 (or $BACKPLANE_CONFIG_DIR/config.json). See docs/keys.md for the key names.
 `;
-
-function actorName(): string {
-  let user = "unknown";
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (containers): keep "unknown"
-  }
-  return `dash:${user}@${hostname()}`.slice(0, 128);
-}
 
 /**
  * V8 lets the old generation grow to 2–4× what is live before it collects, which for a dashboard
@@ -133,6 +123,6 @@ export async function run(argv: string[]): Promise<number> {
     context: { name: contextName, servers: opts.servers },
     keymap,
     palette: paletteFor(theme ?? loaded.config.theme, noColor),
-    actor: actorName(),
+    actor: actorName("dash"),
   });
 }

@@ -1,3 +1,4 @@
+import { actorName } from "../lib/actor.js";
 import { ClusterClient, validateServers } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
 import { connectionFlags, nearest, parse, parseDuration, UsageError, type Parsed } from "./args.js";
@@ -59,9 +60,9 @@ export async function withSession<T>(p: Parsed, use: (client: ClusterClient) => 
 }
 
 /** Who is asking, recorded on ops and in the audit trail. */
+/** The actor the audit trail records for a CLI command: `cli:<os user>@<host>`. */
 export function actor(): string {
-  const user = process.env.USER ?? process.env.LOGNAME ?? "unknown";
-  return `cli:${user}`;
+  return actorName("cli");
 }
 
 export interface Subcommand {

@@ -1,4 +1,5 @@
 import { rm, writeFile } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -118,6 +119,18 @@ describe("backplane CLI", () => {
     expect(got.settings.upgradeCheckIntervalSec).toBe(7200);
     await json(api["upgrades.check"].res, "backends", "check");
     await json(api["upgrades.list"].res, "backends", "upgrades");
+  });
+
+  it("records the OS user and host as the actor, also when $USER is unset", async () => {
+    const r = await runBackplane(
+      ["backends", "install", "piper", "--node", "node-1", "--wait", "--json", "--server", server],
+      { USER: "", LOGNAME: "" },
+      60_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const opId = WaitOutput.parse(JSON.parse(r.stdout)).ops[0]!.id;
+    const all = await json(api["ops.list"].res, "ops", "list", "--all");
+    expect(all.ops.find((o) => o.id === opId)?.requestedBy).toBe(`cli:${userInfo().username}@${hostname()}`);
   });
 
   it("ops cancel of an unknown op fails with a clear message", async () => {
