@@ -8,7 +8,7 @@ import {
   type OpRecord,
 } from "../protocol/index.js";
 import { list, UsageError, type Parsed } from "./args.js";
-import { shortDigest } from "../format/units.js";
+import { localTime, shortDigest } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 import { exitCodeFor, waitForOps } from "./wait.js";
@@ -105,9 +105,15 @@ const subs: Record<string, Subcommand> = {
     async run(p) {
       return withSession(p, async (client) => {
         const only = new Set(list(p.values.node));
+        if (only.size > 0) {
+          const known = new Set((await client.call("nodes.list", {})).nodes.map((n) => n.id));
+          const unknown = [...only].filter((id) => !known.has(id));
+          if (unknown.length > 0) throw new Error(`unknown node ${unknown.join(", ")}`);
+        }
         const rows = (await client.list("inventory"))
           .filter((e) => only.size === 0 || only.has(e.key))
-          .flatMap((e) => e.value.backends.map((b) => ({ nodeId: e.value.nodeId, ...b })));
+          .flatMap((e) => e.value.backends.map((b) => ({ nodeId: e.value.nodeId, ...b })))
+          .sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.name.localeCompare(b.name));
         const upgrades = new Map((await client.list("upgrades")).map((u) => [u.key, u.value]));
         if (p.values.json) return (printJson({ backends: rows }), 0);
         printTable(
@@ -149,7 +155,7 @@ const subs: Record<string, Subcommand> = {
         if (p.values.json) return (printJson(res), 0);
         printUpgrades(res.upgrades);
         process.stderr.write(
-          `checked ${new Date(res.checkedAt).toISOString()} (${res.headRequests} registry HEAD requests)\n`,
+          `checked ${localTime(res.checkedAt)} (${res.headRequests} registry HEAD requests)\n`,
         );
         return 0;
       });

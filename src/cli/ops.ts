@@ -1,6 +1,6 @@
 import { isTerminal, type OpRecord, type ProgressEvent } from "../protocol/index.js";
 import { int, list, str, UsageError } from "./args.js";
-import { age } from "../format/units.js";
+import { age, localTime } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 import { exitCodeFor, OpLog, opLine, waitForOps } from "./wait.js";
@@ -56,6 +56,8 @@ const subs: Record<string, Subcommand> = {
           ...(node ? { nodeId: node } : {}),
           ...(backend ? { backend } : {}),
         });
+        // Oldest first, as they were submitted (ties by node), in both forms.
+        res.ops.sort((a, b) => a.createdAt - b.createdAt || a.nodeId.localeCompare(b.nodeId));
         if (p.values.json) return (printJson(res), 0);
         printTable(
           ["OP", "NODE", "KIND", "BACKEND", "STATE", "PHASE", "UPDATED", "ERROR"],
@@ -72,7 +74,7 @@ const subs: Record<string, Subcommand> = {
     flags: { node: { type: "string", multiple: true } },
     async run(p, ids) {
       const json = p.values.json === true;
-      const stamp = (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`);
+      const stamp = (l: string) => process.stdout.write(`${localTime(Date.now())} ${l}\n`);
       const ndjson = (x: WatchLine) => process.stdout.write(JSON.stringify(x) + "\n");
       return withSession(p, async (client) => {
         if (ids.length > 0) {
@@ -132,7 +134,7 @@ const subs: Record<string, Subcommand> = {
         printTable(
           ["WHEN", "EVENT", "NODE", "BACKEND", "OP", "BY", "DETAIL"],
           res.events.map((e) => [
-            new Date(e.at).toISOString(),
+            localTime(e.at),
             e.kind,
             e.nodeId ?? "",
             e.backend ?? "",

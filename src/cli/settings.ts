@@ -1,4 +1,5 @@
 import { parseDuration, UsageError } from "./args.js";
+import { localTime } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
 
@@ -21,12 +22,7 @@ const subs: Record<string, Subcommand> = {
           [
             ["auto-upgrade", s.autoUpgrade ? "on" : "off"],
             ["check-interval", `${s.upgradeCheckIntervalSec}s`],
-            [
-              "updated",
-              s.updatedAt > 0
-                ? `${new Date(s.updatedAt).toISOString()} by ${s.updatedBy}`
-                : "never (default)",
-            ],
+            ["updated", s.updatedAt > 0 ? `${localTime(s.updatedAt)} by ${s.updatedBy}` : "never (default)"],
           ],
         );
         return 0;

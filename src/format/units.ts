@@ -36,13 +36,18 @@ export function age(at: number | null | undefined, now: number): string {
   return duration(Math.max(0, (now - at) / 1000));
 }
 
-/** Local wall-clock time, HH:MM:SS (or the date when not today). */
+/** Local wall-clock time, HH:MM:SS (or the local date too when not today). */
 export function clock(at: number, now: number): string {
   const d = new Date(at);
-  const n = new Date(now);
-  const hms = d.toTimeString().slice(0, 8);
-  if (d.toDateString() === n.toDateString()) return hms;
-  return `${d.toISOString().slice(0, 10)} ${hms}`;
+  if (d.toDateString() === new Date(now).toDateString()) return d.toTimeString().slice(0, 8);
+  return localTime(at);
+}
+
+/** A point in time for people: local date and time, `2026-12-02 07:51:28` (JSON output keeps ISO 8601). */
+export function localTime(at: number): string {
+  const d = new Date(at);
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${d.toTimeString().slice(0, 8)}`;
 }
 
 /** Parse an interval typed by an operator: "90", "90s", "15m", "6h", "1d" → seconds, or null. */

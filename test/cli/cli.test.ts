@@ -133,6 +133,18 @@ describe("backplane CLI", () => {
     expect(all.ops.find((o) => o.id === opId)?.requestedBy).toBe(`cli:${userInfo().username}@${hostname()}`);
   });
 
+  it("listings are sorted, and an unknown node is an error, not an empty list", async () => {
+    const list = await json(BackendsListOutput, "backends", "list");
+    const keys = list.backends.map((b) => `${b.nodeId}/${b.name}`);
+    expect(keys.length).toBeGreaterThan(1);
+    expect(keys).toEqual([...keys].sort());
+    const ops = (await json(api["ops.list"].res, "ops", "list", "--all")).ops.map((o) => o.createdAt);
+    expect(ops).toEqual([...ops].sort((a, b) => a - b));
+    const unknown = await cli("backends", "list", "--node", "no-such-node");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown node no-such-node/);
+  });
+
   it("ops cancel of an unknown op fails with a clear message", async () => {
     const r = await cli("ops", "cancel", "op-nope-000000");
     expect(r.code).toBe(1);
