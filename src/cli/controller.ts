@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { Controller } from "../controller/controller.js";
+import { Controller, type ControllerOptions } from "../controller/controller.js";
 import type { ControllerTimings, DeepPartial } from "../controller/config.js";
 import { parseGallerySources } from "../gallery/index.js";
 import { RegistryClient } from "../oci/index.js";
@@ -37,6 +37,11 @@ const flags = {
   "dev-suffix": { type: "string" },
   http: { type: "string" },
   token: { type: "string" },
+  "http-token-file": { type: "string" },
+  "http-host": { type: "string", multiple: true },
+  "ws-max-clients": { type: "string" },
+  "ws-max-per-address": { type: "string" },
+  "ws-max-buffer": { type: "string" },
   "require-approval": { type: "boolean" },
   id: { type: "string" },
   "insecure-registry": { type: "string", multiple: true },
@@ -70,7 +75,17 @@ Controller (each also from the env var in brackets):
                            default ~/.cache/backplane/gallery
   --dev-suffix S           [BACKPLANE_DEV_SUFFIX] development variant suffix, default development
   --http HOST:PORT         [BACKPLANE_HTTP] also serve the API over HTTP (+ /api/events WebSocket)
-  --token T                [BACKPLANE_TOKEN] bearer token for HTTP; required beyond loopback
+  --token T                [BACKPLANE_TOKEN] bearer token for HTTP; required beyond loopback.
+                           Without it the token is read from, or generated into, --http-token-file
+  --http-token-file F      [BACKPLANE_HTTP_TOKEN_FILE] mode 0600, default
+                           $XDG_RUNTIME_DIR/backplane/http-token, else $STATE_DIRECTORY/http-token,
+                           else ~/.local/state/backplane/http-token
+  --http-host NAME         [BACKPLANE_HTTP_HOST] a name clients use in Host besides the listener's
+                           address (and localhost on loopback); repeatable or comma-separated
+  --ws-max-clients N       [BACKPLANE_WS_MAX_CLIENTS] /api/events sockets in total, default 256
+  --ws-max-per-address N   [BACKPLANE_WS_MAX_PER_ADDRESS] sockets from one address, default 16
+  --ws-max-buffer N        [BACKPLANE_WS_MAX_BUFFER] bytes queued for a slow socket before it is
+                           dropped, default 8M
   --require-approval       [BACKPLANE_REQUIRE_APPROVAL] new nodes wait in pending until approved
   --id ID                  [BACKPLANE_ID] replica id, default host-pid-random
   --insecure-registry H:P  [BACKPLANE_INSECURE_REGISTRY] plain-HTTP registry for digest checks
@@ -124,6 +139,25 @@ export function timingsFromFlags(v: Record<string, unknown>): DeepPartial<Contro
   return { ...strip(t), health: strip(t.health ?? {}), reap: strip(t.reap ?? {}) };
 }
 
+export function httpFromFlags(v: Record<string, unknown>): ControllerOptions["http"] {
+  const listen = str(v.http);
+  if (!listen) return undefined;
+  const events = {
+    maxClients: int(v["ws-max-clients"], "ws-max-clients", 1),
+    maxPerAddress: int(v["ws-max-per-address"], "ws-max-per-address", 1),
+    maxBufferedBytes: parseBytes(v["ws-max-buffer"], "ws-max-buffer"),
+  };
+  if (events.maxBufferedBytes !== undefined && events.maxBufferedBytes < 1024)
+    throw new UsageError("--ws-max-buffer must be at least 1K");
+  return {
+    listen,
+    token: str(v.token) || undefined,
+    tokenFile: str(v["http-token-file"]),
+    hosts: list(v["http-host"]),
+    events: Object.fromEntries(Object.entries(events).filter(([, x]) => x !== undefined)),
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, flags);
   if (printedHelp(p, HELP)) return 0;
@@ -149,7 +183,7 @@ export async function run(argv: string[]): Promise<number> {
       str(v["gallery-cache"]) ??
       join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "backplane", "gallery"),
     devSuffix: str(v["dev-suffix"]),
-    http: str(v.http) ? { listen: str(v.http)!, token: str(v.token) } : undefined,
+    http: httpFromFlags(v),
     requireApproval: v["require-approval"] === true,
     timings,
     registry: new RegistryClient({ insecureRegistries: insecure }),

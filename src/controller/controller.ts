@@ -16,9 +16,9 @@ import { AutoUpgrade } from "./auto-upgrade.js";
 import { ClaimStore } from "./claims.js";
 import { defaultTimings, type ControllerTimings, type DeepPartial } from "./config.js";
 import { LeaderDuties } from "./duties.js";
-import { EventStream } from "./events-ws.js";
+import { EventStream, type EventLimits } from "./events-ws.js";
 import { HealthMonitor } from "./health-monitor.js";
-import { HttpApi } from "./http-api.js";
+import { HttpApi, type HttpApiOptions } from "./http-api.js";
 import { LeaderLease } from "./lease.js";
 import { serveNatsApi } from "./nats-api.js";
 import { NodeAdmin } from "./node-admin.js";
@@ -38,7 +38,8 @@ export interface ControllerOptions {
   galleries: GallerySource[];
   galleryCacheDir?: string;
   devSuffix?: string;
-  http?: { listen: string; token?: string };
+  /** Serve the API over HTTP too: where, the token (generated when absent), Host names, socket caps. */
+  http?: Omit<HttpApiOptions, "galleries" | "telemetry"> & { events?: Partial<EventLimits> };
   requireApproval?: boolean;
   timings?: DeepPartial<ControllerTimings>;
   /** Registry client for digest checks (credentials, insecure registries). */
@@ -177,7 +178,12 @@ export class Controller {
       defaultTimings(o.timings).claimSettleMs,
     );
     const c = new Controller({ ...o, id }, claims);
-    await c.boot();
+    // A replica that cannot start (HTTP not served, say) stops what it had started, so that the
+    // process exits with the error instead of idling on its timers.
+    await c.boot().catch(async (e: unknown) => {
+      await c.stop({ release: false });
+      throw e;
+    });
     return c;
   }
 
@@ -190,6 +196,28 @@ export class Controller {
   }
 
   private async boot(): Promise<void> {
+    // The HTTP port first: a replica that cannot have it fails before it starts anything else.
+    let serveHttp = () => {};
+    if (this.o.http) {
+      const { events: limits, ...httpOpts } = this.o.http;
+      const events = new EventStream(this.o.client, this.view, this.telemetry, limits);
+      const http = new HttpApi(this.api, events, {
+        ...httpOpts,
+        galleries: () => this.gallery.status,
+        telemetry: this.telemetry,
+      });
+      this.stops.push(async () => {
+        events.close();
+        await http.close();
+      });
+      const where = await http.start();
+      this.httpUrl = where.url;
+      serveHttp = () => {
+        http.open();
+        this.log.info("HTTP API listening", { url: where.url });
+      };
+    }
+
     await this.gallery.load();
     for (const s of this.gallery.status) {
       if (s.ok) this.log.info("gallery loaded", { gallery: s.name, entries: s.entries });
@@ -206,22 +234,7 @@ export class Controller {
     await this.view.start();
     this.stops.push(() => this.view.stop());
     this.stops.push(serveNatsApi(this.o.client, this.api, this.telemetry));
-
-    if (this.o.http) {
-      const events = new EventStream(this.o.client, this.view, this.telemetry);
-      const http = new HttpApi(this.api, events, {
-        ...this.o.http,
-        galleries: () => this.gallery.status,
-        telemetry: this.telemetry,
-      });
-      const where = await http.start();
-      this.httpUrl = where.url;
-      this.log.info("HTTP API listening", { url: where.url, auth: !!this.o.http.token });
-      this.stops.push(async () => {
-        events.close();
-        await http.close();
-      });
-    }
+    serveHttp();
 
     this.lease.onChange((leader) => void this.duties.follow(leader));
     await this.lease.start();

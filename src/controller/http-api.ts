@@ -1,6 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
+import type { Duplex } from "node:stream";
+import { defaultHttpTokenFile, ensureHttpToken } from "../lib/http-token.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import { isLoopbackHost } from "../oci/reference.js";
@@ -11,8 +14,17 @@ import type { EventStream } from "./events-ws.js";
 export interface HttpApiOptions {
   /** `host:port`; port 0 picks a free one. */
   listen: string;
-  /** Bearer token every request must carry; required to bind beyond loopback. */
+  /**
+   * Bearer token every request must carry; required to bind beyond loopback. Without one, the
+   * token in `tokenFile` is used, generated there first when there is none.
+   */
   token?: string;
+  /** Where the generated token is kept, default `defaultHttpTokenFile()`. */
+  tokenFile?: string;
+  /** Names besides the listener's own address that requests may carry in `Host` (`--http-host`). */
+  hosts?: string[];
+  /** A request's headers and body must arrive within this; default 9 s (checked every 0.5 s). */
+  requestTimeoutMs?: number;
   /** Each gallery's load status (`GET /api/galleries`): what is in use and why a reload failed. */
   galleries?: () => unknown[];
   telemetry: Telemetry;
@@ -28,6 +40,8 @@ const STATUS: Record<ApiErrorCode, number> = {
 };
 
 const MAX_BODY = 1024 * 1024;
+export const REQUEST_TIMEOUT_MS = 9_000;
+const TIMEOUT_CHECK_MS = 500;
 
 type Params = Record<string, string>;
 type Query = URLSearchParams;
@@ -99,11 +113,70 @@ const ROUTES: Route[] = [
 ];
 
 function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (!expected) return false;
   const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
   if (!m) return false;
   const a = createHash("sha256").update(m[1]!.trim()).digest();
   const b = createHash("sha256").update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+const STATUS_TEXT: Record<number, string> = {
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  421: "Misdirected Request",
+  429: "Too Many Requests",
+  503: "Service Unavailable",
+};
+
+const isJson = (contentType: string | undefined) =>
+  (contentType ?? "").split(";")[0]!.trim().toLowerCase() === "application/json";
+
+/** `Host` without its port, lower case: `[::1]:80` -> `::1`, `Example.COM.:8080` -> `example.com`. */
+export function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(h);
+  if (bracketed) return bracketed[1]!;
+  const name = h.split(":").length === 2 ? h.slice(0, h.lastIndexOf(":")) : h;
+  return name.replace(/\.$/, "");
+}
+
+/** An `Origin` is this listener's own when it names the same host and port the request went to. */
+function sameOrigin(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host === new URL(`http://${host}`).host;
+  } catch {
+    return false;
+  }
+}
+
+const isLoopback = (host: string) => host === "::1" || isLoopbackHost(host);
+
+const WILDCARD = new Set(["0.0.0.0", "::", ""]);
+
+/**
+ * The names a request's `Host` may carry: the address the listener is bound to (every interface's
+ * address for a wildcard bind), `localhost` for a loopback listener, and the `--http-host` names.
+ * Anything else is a page that had a name of its own resolve to us (DNS rebinding), or a mistake.
+ */
+function allowedHosts(listenHost: string, bound: string, extra: string[]): Set<string> {
+  const names = new Set([hostName(listenHost), bound.toLowerCase(), ...extra.map(hostName)]);
+  if (WILDCARD.has(listenHost) || WILDCARD.has(bound)) {
+    for (const addrs of Object.values(networkInterfaces())) {
+      for (const a of addrs ?? []) names.add(a.address.toLowerCase().replace(/%.*$/, ""));
+    }
+  }
+  if ([...names].some(isLoopback)) names.add("localhost");
+  for (const w of WILDCARD) names.delete(w);
+  return names;
+}
+
+/** The URL as it may be logged: a `?token=` value is replaced. */
+export function redactUrl(url: string | undefined): string {
+  return (url ?? "").replace(/([?&]token=)[^&#]*/gi, "$1REDACTED");
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -115,12 +188,18 @@ export function parseListen(listen: string): { host: string; port: number } {
 }
 
 /**
- * The same handlers over HTTP/JSON with bearer-token auth. Binding beyond loopback without a
- * token is refused, so the API is never open to the network by accident.
+ * The same handlers over HTTP/JSON with bearer-token auth, always: without `--token` the token is
+ * generated into a file only this user can read. Binding beyond loopback without `--token` is
+ * refused. A request must name this listener in `Host` (DNS rebinding), and one that changes state
+ * must be JSON from no foreign `Origin` (cross-site forms and fetches); the events socket checks
+ * the same plus its caps.
  */
 export class HttpApi {
   private server?: Server;
   private readonly log: Logger;
+  private token = "";
+  private serving = false;
+  private allowedHosts = new Set<string>();
 
   constructor(
     private readonly handlers: ApiHandlers,
@@ -132,35 +211,97 @@ export class HttpApi {
 
   async start(): Promise<{ host: string; port: number; url: string }> {
     const { host, port } = parseListen(this.opts.listen);
-    if (!this.opts.token && !isLoopbackHost(host)) {
+    if (!this.opts.token && !isLoopback(host)) {
       throw new Error(
-        `refusing to serve HTTP on ${host} without --token: only loopback may be unauthenticated`,
+        `refusing to serve HTTP on ${host} without --token: only loopback may use a generated token`,
       );
     }
-    const server = createServer((req, res) => void this.serve(req, res));
-    server.on("upgrade", (req, socket, head) => {
-      const url = new URL(req.url ?? "/", "http://x");
-      const bearer =
-        req.headers.authorization ??
-        (url.searchParams.get("token") ? `Bearer ${url.searchParams.get("token")}` : undefined);
-      if (url.pathname !== "/api/events") {
-        socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n");
-        return;
-      }
-      if (this.opts.token && !tokenMatches(this.opts.token, bearer)) {
-        socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
-        return;
-      }
-      this.events.handleUpgrade(req, socket, head, bool(url.searchParams.get("snapshot")) ?? false);
-    });
+    this.token = this.opts.token ?? (await this.generatedToken());
+    const timeout = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    const server = createServer(
+      {
+        // A request's headers and body must arrive in time: a client that sends a byte and then
+        // nothing is cut off with a 408, whatever the body's announced length.
+        headersTimeout: timeout,
+        requestTimeout: timeout,
+        connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, timeout),
+      },
+      (req, res) => void this.serve(req, res),
+    );
+    server.on("upgrade", (req, socket, head) => this.upgrade(req, socket, head));
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (e: NodeJS.ErrnoException) => {
+        const why =
+          e.code === "EADDRINUSE"
+            ? "the port is in use"
+            : e.code === "EADDRNOTAVAIL"
+              ? "the address is not on this host"
+              : e.code === "EACCES"
+                ? "permission denied"
+                : errorMessage(e);
+        reject(new Error(`cannot serve HTTP on ${this.opts.listen}: ${why} (${e.code ?? "error"})`));
+      });
       server.listen(port, host, () => resolve());
     });
     this.server = server;
     const addr = server.address() as AddressInfo;
+    this.allowedHosts = allowedHosts(host, addr.address, this.opts.hosts ?? []);
     const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
     return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+  }
+
+  /** Answer requests from now on; until then (the replica is starting) they get a 503. */
+  open(): void {
+    this.serving = true;
+  }
+
+  private async generatedToken(): Promise<string> {
+    const file = this.opts.tokenFile ?? defaultHttpTokenFile();
+    const { token, generated } = await ensureHttpToken(file).catch((e: unknown) => {
+      throw new Error(`cannot keep the HTTP token in ${file}: ${errorMessage(e)}`);
+    });
+    this.log.info(generated ? "HTTP token generated" : "HTTP token reused", { file });
+    return token;
+  }
+
+  /** Why this request may not be served at all (wrong Host, foreign Origin, wrong token). */
+  private refusal(
+    req: IncomingMessage,
+    changesState: boolean,
+  ): { status: number; message: string } | undefined {
+    const host = req.headers.host ?? "";
+    if (!this.allowedHosts.has(hostName(host))) {
+      return {
+        status: 421,
+        message: `Host ${JSON.stringify(host)} is not this controller's address; add the name with --http-host`,
+      };
+    }
+    const origin = req.headers.origin;
+    if (changesState && origin !== undefined && !sameOrigin(origin, host)) {
+      return { status: 403, message: `requests from origin ${JSON.stringify(origin)} are refused` };
+    }
+    return undefined;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? "/", "http://x");
+    const from = req.socket.remoteAddress ?? "unknown";
+    const refuse = (status: number, reason: string) => {
+      this.log.info("events socket refused", { from, url: redactUrl(req.url), status, reason });
+      socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Refused"}\r\nconnection: close\r\n\r\n`);
+    };
+    socket.on("error", () => {});
+    if (url.pathname !== "/api/events") return refuse(404, "no such socket");
+    const bad = this.refusal(req, true);
+    if (bad) return refuse(bad.status, bad.message);
+    const query = url.searchParams.get("token");
+    const bearer = req.headers.authorization ?? (query ? `Bearer ${query}` : undefined);
+    if (!tokenMatches(this.token, bearer)) return refuse(401, "missing or wrong bearer token");
+    if (!this.serving) return refuse(503, "the controller is starting");
+    const full = this.events.refusal(from);
+    if (full) return refuse(full.status, full.reason);
+    this.log.debug("events socket opened", { from, url: redactUrl(req.url) });
+    this.events.handleUpgrade(req, socket, head, bool(url.searchParams.get("snapshot")) ?? false);
   }
 
   private send(res: ServerResponse, status: number, body: unknown): void {
@@ -179,14 +320,28 @@ export class HttpApi {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (this.opts.token && !tokenMatches(this.opts.token, req.headers.authorization)) {
+      const method = req.method ?? "GET";
+      const bad = this.refusal(req, !SAFE_METHODS.has(method));
+      if (bad) {
+        return this.send(res, bad.status, {
+          ok: false,
+          error: { code: bad.status === 403 ? "unauthorized" : "bad_request", message: bad.message },
+        });
+      }
+      if (!tokenMatches(this.token, req.headers.authorization)) {
         res.setHeader("www-authenticate", 'Bearer realm="backplane"');
         return this.fail(res, "unauthorized", "missing or wrong bearer token");
       }
+      if (!this.serving) return this.fail(res, "unavailable", "the controller is starting");
       const url = new URL(req.url ?? "/", "http://x");
-      const method = req.method ?? "GET";
       let body: Body = {};
       if (method === "POST" || method === "PUT") {
+        if (!isJson(req.headers["content-type"])) {
+          return this.send(res, 415, {
+            ok: false,
+            error: { code: "bad_request", message: "request body must be Content-Type: application/json" },
+          });
+        }
         const parsed = await readJson(req);
         if (!parsed.ok) {
           return this.send(res, parsed.status, {
@@ -229,7 +384,7 @@ export class HttpApi {
         return this.sendAdmission(res, env.data as AdmitData);
       this.send(res, 200, env);
     } catch (e) {
-      this.log.error("HTTP request failed", { url: req.url, error: errorMessage(e) });
+      this.log.error("HTTP request failed", { url: redactUrl(req.url), error: errorMessage(e) });
       if (!res.headersSent) this.fail(res, "internal", errorMessage(e));
     }
   }

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { ClusterClient } from "../../src/client/index.js";
 import type { OpRecord, ProgressEvent } from "../../src/protocol/index.js";
+import { readHttpToken } from "../../src/lib/http-token.js";
 import { spawnBackplane } from "../harness/backplane.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { stopProcess, waitFor, type Spawned } from "../harness/proc.js";
@@ -54,10 +55,27 @@ function controller(prefix: string, gallery: string, id: string, extra: string[]
       ...FAST_CONTROLLER,
       ...extra,
     ],
-    { BACKPLANE_LOG_LEVEL: "info" },
+    // Without --token the controller generates one here, where HTTP clients read it.
+    { BACKPLANE_LOG_LEVEL: "info", XDG_RUNTIME_DIR: join(suite.dir, "run") },
   );
   suite.defer(() => stopProcess(p, "SIGKILL"));
   return p;
+}
+
+/** The token the controllers generated (they share it: one host, one file). */
+async function httpToken(): Promise<string> {
+  const t = await readHttpToken(join(suite.dir, "run", "backplane", "http-token"));
+  if (!t) throw new Error("the controller wrote no HTTP token");
+  return t;
+}
+
+/** A JSON request with the generated bearer token, as an HTTP client of the controller makes it. */
+async function api(base: string, path: string, method = "GET", body?: unknown): Promise<Response> {
+  return fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await httpToken()}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 function agent(prefix: string, nodeId: string, extra: string[] = []): { proc: Spawned; dir: string } {
@@ -140,10 +158,7 @@ describe("end to end with the real agent", () => {
       20_000,
     );
 
-    const inst = await fetch(`${base}/api/nodes/gpu-1/backends/install`, {
-      method: "POST",
-      body: JSON.stringify({ backend: "up" }),
-    });
+    const inst = await api(base, "/api/nodes/gpu-1/backends/install", "POST", { backend: "up" });
     expect(inst.status).toBe(202);
     const opId = ((await inst.json()) as { data: { admitted: Array<{ opId: string }> } }).data.admitted[0]!
       .opId;
@@ -155,18 +170,18 @@ describe("end to end with the real agent", () => {
     const v2 = await pushBackendImage(suite.registry, "e2e/up", "v", { runSh: "#!/bin/sh\necho two\n" });
     await writeFile(gallery, `- name: up\n  uri: ${v1.ref}\n  version: "1.1.0"\n`);
     const flagged = await waitFor("upgrade flagged", async () => {
-      const r = (await (await fetch(`${base}/api/backends/upgrades/check`, { method: "POST" })).json()) as {
+      const r = (await (await api(base, "/api/backends/upgrades/check", "POST")).json()) as {
         data: { upgrades: Array<{ backend: string; availableVersion?: string; via: string }> };
       };
       return r.data.upgrades.find((u) => u.availableVersion === "1.1.0");
     });
     expect(flagged).toMatchObject({ backend: "up", via: "version" });
-    const list = (await (await fetch(`${base}/api/backends/upgrades`)).json()) as {
+    const list = (await (await api(base, "/api/backends/upgrades")).json()) as {
       data: { upgrades: unknown[] };
     };
     expect(list.data.upgrades).toHaveLength(1);
 
-    const up = await fetch(`${base}/api/backends/upgrade/up`, { method: "POST" });
+    const up = await api(base, "/api/backends/upgrade/up", "POST");
     expect(up.status).toBe(202);
     const upId = ((await up.json()) as { data: { admitted: Array<{ opId: string }> } }).data.admitted[0]!
       .opId;
@@ -214,7 +229,7 @@ describe("end to end with the real agent", () => {
       files: { "blob.bin": randomBytes(6 * 1024 * 1024) },
     });
 
-    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/events`);
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/events?token=${await httpToken()}`);
     suite.defer(async () => ws.close());
     // One ordered stream: progress events and op record changes, as the socket delivered them.
     const seen: Array<{ p?: ProgressEvent; op?: OpRecord }> = [];

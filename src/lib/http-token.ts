@@ -1,0 +1,83 @@
+import { randomBytes } from "node:crypto";
+import { chmod, link, lstat, mkdir, open, readFile, rm, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+
+/**
+ * Where the controller keeps the HTTP API token it generated when none was given with `--token`,
+ * and where HTTP readers look for it: `$XDG_RUNTIME_DIR/backplane/http-token` (a per-user dir
+ * cleared at logout), else the state dir: `$STATE_DIRECTORY` (systemd's `StateDirectory=`),
+ * `$XDG_STATE_HOME/backplane` or `~/.local/state/backplane`.
+ */
+export function defaultHttpTokenFile(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "backplane", "http-token");
+  const state =
+    env.STATE_DIRECTORY?.split(":")[0] ||
+    join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "backplane");
+  return join(state, "http-token");
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{32,512}$/;
+
+/** What an HTTP client sends: the token in `file` (the controller's), if it can read one there. */
+export async function readHttpToken(file: string = defaultHttpTokenFile()): Promise<string | undefined> {
+  const text = (await readFile(file, "utf8").catch(() => "")).trim();
+  return TOKEN.test(text) ? text : undefined;
+}
+
+/**
+ * The token in `file` if only this user could have written it and nobody else can read it: a
+ * regular file (not a symlink), owned by this user, mode 0600 or narrower. Anything else may be
+ * known to someone else, so the controller does not serve with it.
+ */
+async function privateToken(file: string): Promise<string | undefined> {
+  const st = await lstat(file).catch(() => undefined);
+  if (!st?.isFile() || (st.mode & 0o077) !== 0) return undefined;
+  if (typeof process.getuid === "function" && st.uid !== process.getuid()) return undefined;
+  return readHttpToken(file);
+}
+
+/**
+ * The token the controller serves HTTP with when `--token` is not given: the one already in `file`
+ * when it is safe to reuse (replicas on one host and restarts agree on it), else a new random one
+ * written there with mode 0600 (in a dir of mode 0700). Delete the file to rotate the token.
+ */
+export async function ensureHttpToken(file: string): Promise<{ token: string; generated: boolean }> {
+  const dir = dirname(file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Followed if a symlink (systemd's DynamicUser= links /var/lib/<dir> to /var/lib/private/<dir>).
+  const d = await stat(dir);
+  const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
+  if (!d.isDirectory()) throw new Error(`${dir} is not a directory; cannot keep the HTTP token there`);
+  if (uid !== undefined && d.uid !== uid) {
+    throw new Error(
+      `${dir} belongs to another user; cannot keep the HTTP token there (use --http-token-file)`,
+    );
+  }
+  if ((d.mode & 0o077) !== 0) await chmod(dir, 0o700);
+  const existing = await privateToken(file);
+  if (existing) return { token: existing, generated: false };
+  // Whatever is there cannot be trusted (a symlink, another owner, readable by others): replace it.
+  await rm(file, { force: true });
+  const token = randomBytes(32).toString("base64url");
+  // Written whole under a private name, then linked into place: a replica starting at the same
+  // moment either wins the link (and this one takes its token) or loses it.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(`${token}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await link(tmp, file);
+    return { token, generated: true };
+  } catch (e) {
+    const other = (e as NodeJS.ErrnoException).code === "EEXIST" ? await privateToken(file) : undefined;
+    if (other) return { token: other, generated: false };
+    throw e;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
