@@ -291,6 +291,8 @@ describe("HTTP API", () => {
         await new Promise<void>((resolve, reject) => {
           ws.on("error", reject);
           ws.on("message", (m) => {
+            // Live events follow the snapshot at once; the snapshot ends at its settings message.
+            if (got.at(-1)?.type === "settings") return;
             got.push(JSON.parse(String(m)) as Msg);
             if (got.at(-1)!.type === "settings") resolve();
           });
