@@ -1,7 +1,13 @@
 import type { ClusterClient, Entry } from "../client/cluster-client.js";
 import { WorkQueue, type WorkDeliveries, type WorkMessage } from "../client/work-queue.js";
 import { errorMessage, type Logger } from "../lib/log.js";
-import { cancelRequested, isRunnable, isTerminal, type OpRecord, type ProgressEvent } from "../protocol/index.js";
+import {
+  cancelRequested,
+  isRunnable,
+  isTerminal,
+  type OpRecord,
+  type ProgressEvent,
+} from "../protocol/index.js";
 import { CancelledError, ShutdownError } from "./errors.js";
 import type { Executor } from "./executor.js";
 import type { NameLocks, Slots } from "./locks.js";
