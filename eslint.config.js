@@ -43,6 +43,7 @@ const LAYOUT = {
   oci: { allow: ["protocol", "lib"] },
   agent: { allow: ["client", "protocol", "gallery", "oci", "lib"] },
   controller: { allow: ["client", "protocol", "gallery", "oci", "lib"] },
+  app: { deny: ROLES },
   store: { deny: [...ROLES, ...UI_ABOVE_STORE] },
   hooks: {
     deny: [...ROLES, "app", "views", "client"],

@@ -44,6 +44,8 @@ const cases: Array<{ file: string; code: string; refused: "imports" | "syntax" |
   { file: "src/hooks/x.ts", code: `import { ClusterClient } from "../client/index.js";`, refused: "imports" },
   { file: "src/components/x.tsx", code: `import { App } from "../app.js";`, refused: "imports" },
   { file: "src/app.tsx", code: `import { main } from "./cli/main.js";`, refused: "imports" },
+  { file: "src/app/x.ts", code: `import { Agent } from "../agent/agent.js";`, refused: "imports" },
+  { file: "src/app/x.ts", code: `import { VIEWS } from "../views/index.js";`, refused: null },
   { file: "src/gallery/x.ts", code: `import { log } from "../lib/log.js";`, refused: null },
   {
     file: "src/gallery/x.ts",
