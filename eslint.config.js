@@ -108,7 +108,7 @@ export default tseslint.config(
   },
   ...layoutRules(),
   {
-    // The raw connection, JetStream client and manager stay inside the transport.
+    // The raw connection, JetStream client and manager, and unchecked publishes, stay inside the transport.
     files: ["src/**"],
     ignores: ["src/client/**"],
     rules: {
@@ -117,6 +117,12 @@ export default tseslint.config(
         {
           selector: "MemberExpression[property.name=/^(nc|js|jsm)$/]",
           message: "use the typed transport in src/client/, not the raw nc/js/jsm getters",
+        },
+        {
+          selector:
+            "CallExpression[callee.property.name='publish'][callee.object.name='client'], CallExpression[callee.property.name='publish'][callee.object.property.name='client']",
+          message:
+            "publish through the typed channels (publishProgress, publishHeartbeat, publishCancel, WorkQueue, AuditStream), which validate",
         },
       ],
     },

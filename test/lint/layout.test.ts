@@ -62,6 +62,21 @@ const cases: Array<{ file: string; code: string; refused: "imports" | "syntax" |
   { file: "src/controller/x.ts", code: `export const f = (c: { nc: unknown }) => c.nc;`, refused: "syntax" },
   { file: "src/agent/x.ts", code: `export const f = (c: { jsm: unknown }) => c.jsm;`, refused: "syntax" },
   { file: "src/client/x.ts", code: `export const f = (c: { js: unknown }) => c.js;`, refused: null },
+  {
+    file: "src/agent/x.ts",
+    code: `export const f = (d: { client: { publish(s: string, v: unknown): void } }) => d.client.publish("s", 1);`,
+    refused: "syntax",
+  },
+  {
+    file: "src/controller/x.ts",
+    code: `export const f = (client: { publish(s: string, v: unknown): void }) => client.publish("s", 1);`,
+    refused: "syntax",
+  },
+  {
+    file: "src/controller/x.ts",
+    code: `export const f = (work: { publish(n: string, o: string): void }) => work.publish("n", "o");`,
+    refused: null,
+  },
 ];
 
 describe("the layout rules of DESIGN.md are enforced by eslint", () => {
