@@ -14,13 +14,13 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { ClusterClient } from "../src/client/index.js";
+import { ClusterClient, WorkQueue } from "../src/client/index.js";
 import { silentLogger } from "../src/lib/log.js";
 import { NatsServer } from "../src/demo/nats-server.js";
 import { removeDir, tempDir, waitFor } from "../src/demo/processes.js";
 import { Registry } from "../src/demo/registry.js";
 import { buildImage, parseImageRef, pushImage } from "../src/oci/index.js";
-import { encode, newOpId, opKey, type OpRecord } from "../src/protocol/index.js";
+import { newOpId, opKey, type OpRecord } from "../src/protocol/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -112,7 +112,7 @@ async function install(client: ClusterClient, nodeId: string, name: string, ref:
     );
   });
   await client.create("ops", key, record);
-  await client.js.publish(client.subjects.work(nodeId), encode({ v: 1, opId, nodeId }), { msgID: opId });
+  await new WorkQueue(client).publish(nodeId, opId);
   return final;
 }
 

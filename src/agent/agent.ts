@@ -2,14 +2,7 @@ import { ClusterClient, type ClusterClientOptions } from "../client/cluster-clie
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { Credentials } from "../oci/auth.js";
 import { RegistryClient } from "../oci/registry-client.js";
-import {
-  CancelSignal,
-  DEFAULT_KEEP_GENERATIONS,
-  HEARTBEAT_INTERVAL_MS,
-  NodeId,
-  decode,
-  type GpuInfo,
-} from "../protocol/index.js";
+import { DEFAULT_KEEP_GENERATIONS, HEARTBEAT_INTERVAL_MS, NodeId, type GpuInfo } from "../protocol/index.js";
 import { detectCapability, type CapabilityProbe } from "./capability.js";
 import { diskSpace } from "./disk.js";
 import { Executor } from "./executor.js";
@@ -142,15 +135,7 @@ export class Agent {
       log: this.log,
       changed: () => this.inventory!.publish(),
     });
-    const sub = client.nc.subscribe(client.subjects.cancelOfNode(this.nodeId), {
-      callback: (err, msg) => {
-        if (err) return;
-        const d = decode(CancelSignal, msg.data);
-        if (!d.ok) return this.log.warn("dropping a malformed cancel signal", { error: d.error });
-        if (d.value.nodeId === this.nodeId) this.worker?.cancel(d.value.opId);
-      },
-    });
-    this.unsubscribeCancel = () => sub.unsubscribe();
+    this.unsubscribeCancel = client.onCancel(this.nodeId, (c) => this.worker?.cancel(c.opId));
     await this.worker.start();
 
     this.heartbeat = new HeartbeatPublisher({

@@ -43,7 +43,7 @@ export class HeartbeatPublisher {
   async beat(): Promise<void> {
     if (this.d.client.status.state !== "connected") return;
     try {
-      this.d.client.publish(this.d.client.subjects.heartbeat(this.d.nodeId), await this.build());
+      this.d.client.publishHeartbeat(await this.build());
     } catch (e) {
       this.d.log.warn("heartbeat not sent", { error: errorMessage(e) });
     }

@@ -1,13 +1,10 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { ClusterClient, Entry } from "../client/cluster-client.js";
+import { WorkQueue, type WorkDeliveries, type WorkMessage } from "../client/work-queue.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import {
   cancelRequested,
-  decode,
   isRunnable,
   isTerminal,
-  streamNames,
-  WorkItem,
   type OpRecord,
   type ProgressEvent,
 } from "../protocol/index.js";
@@ -36,7 +33,7 @@ export interface WorkerDeps {
 
 interface ActiveOp {
   opId: string;
-  msg: JsMsg;
+  msg: WorkMessage;
   abort: AbortController;
   /** Executing (holds its locks and a slot), as opposed to waiting or deciding. */
   running: boolean;
@@ -53,17 +50,19 @@ export class Worker {
   private readonly records: OpRecords;
   private readonly active = new Map<string, ActiveOp>();
   private readonly handlers = new Set<Promise<void>>();
-  private messages?: ConsumerMessages;
+  private readonly queue: WorkQueue;
+  private messages?: WorkDeliveries;
   private stopping = false;
   private loop?: Promise<void>;
   private wake?: () => void;
 
   constructor(private readonly d: WorkerDeps) {
     this.records = new OpRecords(d.client, d.nodeId);
+    this.queue = new WorkQueue(d.client);
   }
 
   get durableName(): string {
-    return `agent_${this.d.nodeId}`;
+    return WorkQueue.durableName(this.d.nodeId);
   }
 
   /** Ops executing right now (for the heartbeat). */
@@ -73,52 +72,28 @@ export class Worker {
     return n;
   }
 
-  private consumerConfig() {
-    const { client } = this.d;
-    return {
-      durable_name: this.durableName,
-      filter_subject: client.subjects.work(this.d.nodeId),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: ACK_WAIT_MS * 1_000_000,
-      max_deliver: -1,
-      max_ack_pending: 256,
-    };
+  private consume(): Promise<WorkDeliveries> {
+    return this.queue.consume(
+      this.d.nodeId,
+      { ackWaitMs: ACK_WAIT_MS, maxAckPending: 256, batch: 16 },
+      (status) => this.d.log.warn("work consumer lost; re-creating it", { status }),
+    );
   }
 
   async start(): Promise<void> {
-    const { client } = this.d;
-    const stream = streamNames(client.prefix).work;
     // Re-creating the consumer hands every unacked message back at once, so an op interrupted by a
     // crash is retried now instead of after ack_wait. Our own attempt count bounds the retries.
-    await client.jsm.consumers.delete(stream, this.durableName).catch(() => false);
-    await client.jsm.consumers.add(stream, this.consumerConfig());
-    this.messages = await (
-      await client.js.consumers.get(stream, this.durableName)
-    ).consume({ max_messages: 16 });
-    this.loop = this.run(stream);
+    await this.queue.resetConsumer(this.d.nodeId);
+    this.messages = await this.consume();
+    this.loop = this.run();
   }
 
   /** Take messages until stopped; if the consumer goes away (deleted, stream lost), make it again. */
-  private async run(stream: string): Promise<void> {
+  private async run(): Promise<void> {
     for (let failures = 0; !this.stopping;) {
       try {
-        if (!this.messages) {
-          await this.d.client.jsm.consumers.add(stream, this.consumerConfig());
-          this.messages = await (
-            await this.d.client.js.consumers.get(stream, this.durableName)
-          ).consume({ max_messages: 16 });
-        }
-        const messages = this.messages;
-        void (async () => {
-          for await (const s of messages.status()) {
-            if (s.type === "consumer_deleted" || (s.type === "consumer_not_found" && s.count > 2)) {
-              this.d.log.warn("work consumer lost; re-creating it", { status: s.type });
-              await messages.close().catch(() => {});
-            }
-          }
-        })().catch(() => {});
-        for await (const m of messages) {
+        this.messages ??= await this.consume();
+        for await (const m of this.messages) {
           failures = 0;
           if (this.stopping) break;
           const h = this.handle(m).catch((e) =>
@@ -161,8 +136,8 @@ export class Worker {
     await this.loop?.catch(() => {});
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
-    const item = decode(WorkItem, msg.data);
+  private async handle(msg: WorkMessage): Promise<void> {
+    const { item } = msg;
     if (!item.ok) {
       this.d.log.warn("dropping a malformed work item", { subject: msg.subject, error: item.error });
       msg.ack();
@@ -255,7 +230,7 @@ export class Worker {
         backend: record.target?.name ?? record.backend,
         publish: (e: ProgressEvent) => {
           try {
-            this.d.client.publish(this.d.client.subjects.progress(this.d.nodeId, opId), e);
+            this.d.client.publishProgress(e);
           } catch {
             // progress is best effort
           }

@@ -13,6 +13,7 @@ import {
   type Subjects,
 } from "../protocol/index.js";
 import { errorMessage } from "../lib/log.js";
+import { isNoResponders, isRequestTimeout } from "./errors.js";
 
 export class ApiCallError extends Error {
   constructor(
@@ -42,11 +43,10 @@ export async function callApi<M extends ApiMethod>(
   try {
     reply = await nc.request(subject, encode(checked.value), { timeout: timeoutMs });
   } catch (e) {
-    const text = `${errorMessage(e)} ${errorMessage((e as { cause?: unknown }).cause ?? "")}`;
-    if (/no responders/i.test(text)) {
+    if (isNoResponders(e)) {
       throw new ApiCallError(`no controller is serving ${subject} (no responders)`, "no_responders", subject);
     }
-    if (/timeout/i.test(text)) {
+    if (isRequestTimeout(e)) {
       throw new ApiCallError(`${subject}: no reply within ${timeoutMs} ms`, "timeout", subject);
     }
     throw new ApiCallError(`${subject}: ${errorMessage(e)}`, "unavailable", subject);

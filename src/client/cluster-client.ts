@@ -1,16 +1,18 @@
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
   BUCKETS,
   bucketNames,
+  CancelSignal,
   decode,
   DEFAULT_PREFIX,
   encode,
   Heartbeat,
   ProgressEvent,
   Subjects,
+  validate,
   type ApiMethod,
   type ApiRequest,
   type ApiResult,
@@ -26,14 +28,10 @@ import {
   type ConnectionStatus,
   type ConnectOptions,
 } from "./connection.js";
+import { isCasConflict } from "./errors.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
-import { ensureTopology } from "./topology.js";
+import { ensureTopology, openOrCreate } from "./topology.js";
 import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
-
-/** A compare-and-set write lost: the revision moved on (update) or the key exists (create). */
-export function isCasConflict(e: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(errorMessage(e));
-}
 
 /** `modify` gave up: other writers kept changing the record for all of its attempts. */
 export class ContentionError extends Error {}
@@ -51,6 +49,13 @@ export interface ClusterClientOptions extends ConnectOptions {
 export interface Entry<T> {
   value: T;
   revision: number;
+}
+
+/** A request as `serve` hands it over. */
+export interface IncomingRequest {
+  subject: string;
+  data: Uint8Array;
+  respond?: (bytes: Uint8Array) => void;
 }
 
 /** Handle for a live subscription. */
@@ -220,6 +225,8 @@ export class ClusterClient {
     return this.conn;
   }
 
+  // The raw handles, for the transport's own modules and for tests that play a misbehaving peer;
+  // eslint refuses them elsewhere in src/.
   get nc(): NatsConnection {
     return this.need().nc;
   }
@@ -375,8 +382,74 @@ export class ClusterClient {
     });
   }
 
+  /** Each node hears the cancel signals for its own ops only. */
+  onCancel(nodeId: string, handler: (s: CancelSignal) => void): Unsubscribe {
+    return this.subscribeTyped(this.subjects.cancelOfNode(nodeId), CancelSignal, (c, s) => {
+      if (this.ownSubject(s, this.subjects.cancel(c.nodeId, c.opId), c.nodeId)) handler(c);
+    });
+  }
+
+  /** Validate against its schema, then publish (core NATS: fire and forget); refused values throw. */
+  private publishTyped<S extends z.ZodType>(subject: string, schema: S, value: z.input<S>): void {
+    const checked = validate(schema, value);
+    if (!checked.ok) throw new Error(`not publishing an invalid message on ${subject}: ${checked.error}`);
+    this.nc.publish(subject, encode(checked.value));
+  }
+
+  publishProgress(e: ProgressEvent): void {
+    this.publishTyped(this.subjects.progress(e.nodeId, e.opId), ProgressEvent, e);
+  }
+
+  publishHeartbeat(h: Heartbeat): void {
+    this.publishTyped(this.subjects.heartbeat(h.nodeId), Heartbeat, h);
+  }
+
+  publishCancel(c: CancelSignal): void {
+    this.publishTyped(this.subjects.cancel(c.nodeId, c.opId), CancelSignal, c);
+  }
+
+  /** Unchecked publish of anything: for tests that play a misbehaving peer. Roles use the typed ones. */
   publish(subject: string, value: unknown): void {
     this.nc.publish(subject, encode(value));
+  }
+
+  /**
+   * Answer requests on `subject` (a queue group shares them out, one replica each). `respond` is
+   * absent when the sender asked for no reply. Subscription errors go to `onError`.
+   */
+  serve(
+    subject: string,
+    handler: (req: IncomingRequest) => void,
+    opts: { queue?: string; onError?: (e: Error) => void } = {},
+  ): Unsubscribe {
+    const sub: Subscription = this.nc.subscribe(subject, {
+      queue: opts.queue,
+      callback: (err, msg) => {
+        if (err) return opts.onError?.(err);
+        const reply = msg.reply;
+        handler({
+          subject: msg.subject,
+          data: msg.data,
+          respond: reply ? (bytes) => void msg.respond(bytes) : undefined,
+        });
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  /** One request/reply round trip; rejects on timeout or when nobody serves the subject. */
+  async request(subject: string, body: unknown, timeoutMs: number): Promise<Uint8Array> {
+    return (await this.nc.request(subject, encode(body), { timeout: timeoutMs })).data;
+  }
+
+  /** The largest message the server accepts (its max_payload). */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /** Attach to (or create) a role-private bucket that is not part of the shared topology. */
+  openPrivateBucket(name: string, opts: Partial<KvOptions>): Promise<KV> {
+    return openOrCreate(this.jsm, new Kvm(this.nc), name, opts);
   }
 
   call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>> {

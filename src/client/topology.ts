@@ -21,6 +21,7 @@ import {
   type BucketKv,
 } from "../protocol/index.js";
 import { errorMessage } from "../lib/log.js";
+import { isStorageExceeded, isStreamNameInUse, isStreamNotFound } from "./errors.js";
 
 export interface TopologyOptions {
   prefix: string;
@@ -80,10 +81,6 @@ export function streamConfigs(o: TopologyOptions): StreamConfig[] {
   ];
 }
 
-function isNotFound(e: unknown): boolean {
-  return /not found|10059|stream not found/i.test(errorMessage(e));
-}
-
 /**
  * Create every bucket and stream, or attach to them if they exist. A role without permission to
  * create (an agent confined to its own keys) attaches only.
@@ -115,7 +112,7 @@ async function ensureStream(jsm: JetStreamManager, cfg: StreamConfig, ownSize: b
   try {
     existing = await jsm.streams.info(cfg.name);
   } catch (e) {
-    if (!isNotFound(e)) throw e;
+    if (!isStreamNotFound(e)) throw e;
   }
   if (!existing) return createStream(jsm, cfg);
   const was = existing.config.max_bytes;
@@ -134,8 +131,8 @@ async function createStream(jsm: JetStreamManager, cfg: StreamConfig): Promise<v
     await jsm.streams.add(cfg);
   } catch (e) {
     // Another replica won the race to create it.
-    if (/already in use|exists/i.test(errorMessage(e))) return;
-    if (/insufficient storage/i.test(errorMessage(e)) && cfg.max_bytes > 0) {
+    if (isStreamNameInUse(e)) return;
+    if (isStorageExceeded(e) && cfg.max_bytes > 0) {
       throw new Error(
         `cannot create stream ${cfg.name} of ${cfg.max_bytes} bytes: ${errorMessage(e)} ` +
           "(JetStream reserves a stream's size up front; lower the controller's --events-max-bytes or raise the server's max_file_store)",
@@ -157,12 +154,12 @@ export async function openOrCreate(
     await jsm.streams.info(`KV_${name}`);
     return await kvm.open(name);
   } catch (e) {
-    if (!isNotFound(e)) throw e;
+    if (!isStreamNotFound(e)) throw e;
   }
   try {
     return await kvm.create(name, opts);
   } catch (e) {
-    if (!/already in use|exists/i.test(errorMessage(e))) throw e;
+    if (!isStreamNameInUse(e)) throw e;
     return kvm.open(name);
   }
 }

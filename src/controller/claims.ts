@@ -1,7 +1,7 @@
 import { StorageType } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { z } from "zod";
-import { isCasConflict, openOrCreate, type ClusterClient } from "../client/index.js";
+import { isCasConflict, type ClusterClient } from "../client/index.js";
 import { bucketNames, decode, encode, isTerminal, type OpRecord } from "../protocol/index.js";
 
 const Claim = z.object({ v: z.literal(1), opId: z.string(), at: z.number(), by: z.string() });
@@ -32,7 +32,7 @@ export class ClaimStore {
     settleMs = CLAIM_SETTLE_MS,
   ): Promise<ClaimStore> {
     const name = `${bucketNames(client.prefix).ops}_claims`;
-    const kv = await openOrCreate(client.jsm, new Kvm(client.nc), name, {
+    const kv = await client.openPrivateBucket(name, {
       history: 1,
       replicas,
       storage: StorageType.File,

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { ClusterClient } from "../client/index.js";
+import { WorkQueue, type ClusterClient } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import { Periodic } from "../lib/periodic.js";
 import { silentTelemetry, withFields, type Telemetry } from "../lib/telemetry.js";
@@ -28,7 +28,6 @@ import { ReaperLoop } from "./reaper-loop.js";
 import { SettingsStore } from "./settings-store.js";
 import { UpgradeChecker } from "./upgrade-checker.js";
 import { ClusterView } from "./view.js";
-import { WorkQueue } from "./work.js";
 
 export interface ControllerOptions {
   /** A connected client; the controller does not close it. */

@@ -1,4 +1,3 @@
-import type { Subscription } from "@nats-io/transport-node";
 import type { ClusterClient } from "../client/index.js";
 import { errorMessage } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
@@ -15,13 +14,9 @@ export const API_QUEUE = "backplane-controller";
 export function serveNatsApi(client: ClusterClient, handlers: ApiHandlers, telemetry: Telemetry): () => void {
   const logger = telemetry.log;
   const prefix = `${client.subjects.api("")}`; // "<prefix>.api."
-  const sub: Subscription = client.nc.subscribe(client.subjects.apiAll(), {
-    queue: API_QUEUE,
-    callback: (err, msg) => {
-      if (err) {
-        logger.warn("API subscription error", { error: errorMessage(err) });
-        return;
-      }
+  return client.serve(
+    client.subjects.apiAll(),
+    (msg) => {
       const method = msg.subject.slice(prefix.length);
       void (async () => {
         let reply: ApiEnvelope;
@@ -33,13 +28,13 @@ export function serveNatsApi(client: ClusterClient, handlers: ApiHandlers, telem
             ok: false,
             error: { code: "bad_request", message: `request body is not JSON: ${errorMessage(e)}` },
           };
-          if (msg.reply) msg.respond(encode(reply));
+          msg.respond?.(encode(reply));
           return;
         }
         reply = await handlers.handle(method, body, { defaultActor: "nats" });
-        if (!msg.reply) return;
+        if (!msg.respond) return;
         let bytes = encode(reply);
-        const max = client.nc.info?.max_payload ?? 1024 * 1024;
+        const max = client.maxPayload;
         if (bytes.byteLength > max) {
           // NATS would refuse it and the caller would only see a timeout: say what happened instead.
           bytes = encode({
@@ -53,6 +48,9 @@ export function serveNatsApi(client: ClusterClient, handlers: ApiHandlers, telem
         msg.respond(bytes);
       })().catch((e) => logger.error("API reply failed", { subject: msg.subject, error: errorMessage(e) }));
     },
-  });
-  return () => sub.unsubscribe();
+    {
+      queue: API_QUEUE,
+      onError: (err) => logger.warn("API subscription error", { error: errorMessage(err) }),
+    },
+  );
 }

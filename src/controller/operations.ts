@@ -1,4 +1,4 @@
-import { ContentionError, type ClusterClient, type Entry } from "../client/index.js";
+import { ContentionError, type ClusterClient, type Entry, type WorkQueue } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import type { GalleryCatalog } from "../gallery/index.js";
@@ -29,7 +29,6 @@ import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admis
 import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
 import type { ClusterView } from "./view.js";
-import type { WorkQueue } from "./work.js";
 
 /** A user's transition inside a compare-and-set: the record to write, null to leave it, or a 409. */
 function allowed(step: Step): OpRecord | null {
@@ -251,7 +250,7 @@ export class Operations {
 
   signalCancel(nodeId: string, opId: string): void {
     const sig: CancelSignal = { v: SCHEMA_VERSION, opId, nodeId };
-    this.d.client.publish(this.d.client.subjects.cancel(nodeId, opId), sig);
+    this.d.client.publishCancel(sig);
   }
 
   /** Hide a finished op from the active list; it stays in history. */

@@ -1,4 +1,4 @@
-import type { ClusterClient } from "../client/index.js";
+import type { ClusterClient, WorkQueue } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import { Periodic } from "../lib/periodic.js";
 import { SingleFlight } from "../lib/single-flight.js";
@@ -8,7 +8,6 @@ import { planReaping, type ReapRules } from "./decide/reaper.js";
 import type { LeaderDuty } from "./duties.js";
 import type { Operations } from "./operations.js";
 import type { ClusterView } from "./view.js";
-import type { WorkQueue } from "./work.js";
 
 export interface ReaperDeps {
   client: ClusterClient;

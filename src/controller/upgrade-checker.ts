@@ -94,20 +94,17 @@ export class UpgradeChecker implements LeaderDuty {
   start(): void {
     if (this.active) return;
     this.active = true;
-    const sub = this.d.client.nc.subscribe(this.forwardSubject, {
-      callback: (err, msg) => {
-        if (err) return;
-        const d = decode(api["upgrades.check"].req, msg.data);
-        const actor = (d.ok && d.value.actor) || "api";
-        this.onDemand(actor).then(
-          (data) => msg.respond(encode({ ok: true, data })),
-          (e) => msg.respond(encode({ ok: false, error: { code: "internal", message: errorMessage(e) } })),
-        );
-      },
+    const unsubscribe = this.d.client.serve(this.forwardSubject, (msg) => {
+      const d = decode(api["upgrades.check"].req, msg.data);
+      const actor = (d.ok && d.value.actor) || "api";
+      this.onDemand(actor).then(
+        (data) => msg.respond?.(encode({ ok: true, data })),
+        (e) => msg.respond?.(encode({ ok: false, error: { code: "internal", message: errorMessage(e) } })),
+      );
     });
     for (const [k, inv] of this.d.view.inventories) this.fingerprints.set(k, JSON.stringify(inv.backends));
     this.unsubscribe.push(
-      () => sub.unsubscribe(),
+      unsubscribe,
       this.d.view.onChange((c, initial) => {
         if (initial) return;
         if (c.type === "op" && c.value?.state === "succeeded" && c.prev?.state !== "succeeded")
@@ -150,10 +147,8 @@ export class UpgradeChecker implements LeaderDuty {
   async checkNow(actor: string): Promise<CheckResult> {
     if (this.d.isLeader()) return this.onDemand(actor);
     try {
-      const reply = await this.d.client.nc.request(this.forwardSubject, encode({ actor }), {
-        timeout: this.d.forwardTimeoutMs,
-      });
-      const env = decode(ApiEnvelope, reply.data);
+      const reply = await this.d.client.request(this.forwardSubject, { actor }, this.d.forwardTimeoutMs);
+      const env = decode(ApiEnvelope, reply);
       if (env.ok && env.value.ok) {
         const data = validate(api["upgrades.check"].res, env.value.data);
         if (data.ok) return data.value;

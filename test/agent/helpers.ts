@@ -3,11 +3,10 @@ import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent, type AgentOptions } from "../../src/agent/agent.js";
 import type { CapabilityProbe } from "../../src/agent/capability.js";
-import { ClusterClient } from "../../src/client/index.js";
+import { ClusterClient, WorkQueue } from "../../src/client/index.js";
 import { createLogger } from "../../src/lib/log.js";
 import {
   cancelOp as cancelTransition,
-  encode,
   isTerminal,
   newOpId,
   opKey,
@@ -17,7 +16,6 @@ import {
   type OpKind,
   type OpRecord,
   type OpState,
-  type WorkItem,
 } from "../../src/protocol/index.js";
 import { tempDir, waitFor } from "../harness/proc.js";
 
@@ -95,8 +93,7 @@ export async function submit(c: ClusterClient, o: SubmitOptions): Promise<string
     dismissed: false,
   };
   await c.create("ops", opKey(o.nodeId, opId), record);
-  const item: WorkItem = { v: 1, opId, nodeId: o.nodeId };
-  await c.js.publish(c.subjects.work(o.nodeId), encode(item), { msgID: opId });
+  await new WorkQueue(c).publish(o.nodeId, opId);
   return opId;
 }
 

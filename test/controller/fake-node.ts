@@ -1,13 +1,8 @@
-import { AckPolicy, type ConsumerMessages } from "@nats-io/jetstream";
-import type { ClusterClient } from "../../src/client/index.js";
+import { WorkQueue, type ClusterClient, type WorkDeliveries } from "../../src/client/index.js";
 import {
-  CancelSignal,
   SCHEMA_VERSION,
-  WorkItem,
-  decode,
   isTerminal,
   opKey,
-  streamNames,
   type Heartbeat,
   type InstalledBackend,
   type OpRecord,
@@ -37,7 +32,7 @@ export class FakeNode {
   readonly ran: string[] = [];
   backends: InstalledBackend[];
   private hbTimer?: NodeJS.Timeout;
-  private messages?: ConsumerMessages;
+  private messages?: WorkDeliveries;
   private readonly hangs = new Map<string, () => void>();
   private stopped = false;
   /** Ignore cancel signals (as if they were lost). */
@@ -64,7 +59,7 @@ export class FakeNode {
       labels: {},
       sentAt: Date.now(),
     };
-    this.client.publish(this.client.subjects.heartbeat(this.nodeId), hb);
+    this.client.publishHeartbeat(hb);
     return hb;
   }
 
@@ -91,30 +86,17 @@ export class FakeNode {
     await this.writeInventory();
     if (opts.heartbeats ?? true) this.startHeartbeats();
     if (opts.work ?? true) await this.consume();
-    this.client.nc.subscribe(this.client.subjects.cancelOfNode(this.nodeId), {
-      callback: (_e, m) => {
-        const d = decode(CancelSignal, m.data);
-        if (d.ok && !this.deaf) this.hangs.get(d.value.opId)?.();
-      },
+    this.client.onCancel(this.nodeId, (c) => {
+      if (!this.deaf) this.hangs.get(c.opId)?.();
     });
     return this;
   }
 
   async consume(): Promise<void> {
-    const { jsm, js } = this.client;
-    const stream = streamNames(this.client.prefix).work;
-    const durable = `agent_${this.nodeId}`;
-    await jsm.consumers.add(stream, {
-      durable_name: durable,
-      filter_subject: this.client.subjects.work(this.nodeId),
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 30_000_000_000,
-    });
-    const c = await js.consumers.get(stream, durable);
-    this.messages = await c.consume({ max_messages: 8 });
+    this.messages = await new WorkQueue(this.client).consume(this.nodeId, { ackWaitMs: 30_000, batch: 8 });
     void (async () => {
       for await (const m of this.messages!) {
-        const d = decode(WorkItem, m.data);
+        const d = m.item;
         if (d.ok) {
           void this.run(d.value.opId)
             .catch(() => {}) // the test may close the connection under a running op
@@ -189,7 +171,7 @@ export class FakeNode {
       final: false,
       at: now(),
     };
-    this.client.publish(this.client.subjects.progress(this.nodeId, opId), p);
+    this.client.publishProgress(p);
     const behaviour = this.o.behave?.(started) ?? "succeed";
     if (behaviour === "hang") {
       await new Promise<void>((resolve) => this.hangs.set(opId, resolve));

@@ -4,7 +4,7 @@ import { Audit } from "../../src/controller/audit.js";
 import { ClaimStore } from "../../src/controller/claims.js";
 import { Operations } from "../../src/controller/operations.js";
 import { ClusterView } from "../../src/controller/view.js";
-import { WorkQueue } from "../../src/controller/work.js";
+import { WorkQueue } from "../../src/client/index.js";
 import { opKey, type OpRecord } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
 import {

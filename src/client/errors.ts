@@ -1,0 +1,62 @@
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { RequestError, TimeoutError } from "@nats-io/transport-node";
+
+/**
+ * The JetStream API error codes we act on (`err_code` of an API error, from nats-server's
+ * errors.json). The server's descriptions change between releases; these numbers do not.
+ */
+export const JsErrorCode = {
+  ...JetStreamApiCodes,
+  /** "stream name already in use with a different configuration": another replica created it. */
+  StreamNameInUse: 10058,
+  /** "insufficient storage resources available": a stream's max_bytes is reserved up front. */
+  StorageResourcesExceeded: 10047,
+} as const;
+
+/** The JetStream API error code of `e` or of an error in its cause chain, if it has one. */
+export function jsErrorCode(e: unknown): number | undefined {
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    if (cur instanceof JetStreamApiError) return cur.code;
+  }
+  return undefined;
+}
+
+function hasCode(e: unknown, ...codes: number[]): boolean {
+  const code = jsErrorCode(e);
+  return code !== undefined && codes.includes(code);
+}
+
+/** A compare-and-set write lost: the revision moved on (update) or the key exists (create). */
+export function isCasConflict(e: unknown): boolean {
+  return hasCode(e, JsErrorCode.StreamWrongLastSequence, JsErrorCode.StreamWrongLastSequenceUnknown);
+}
+
+/** The stream (or the KV bucket behind it) does not exist. */
+export function isStreamNotFound(e: unknown): boolean {
+  return hasCode(e, JsErrorCode.StreamNotFound);
+}
+
+/** A direct message get found nothing at or after the sequence asked for. */
+export function isNoMessageFound(e: unknown): boolean {
+  return hasCode(e, JsErrorCode.NoMessageFound);
+}
+
+/** Creating a stream lost the race to another creator (same name, other configuration). */
+export function isStreamNameInUse(e: unknown): boolean {
+  return hasCode(e, JsErrorCode.StreamNameInUse);
+}
+
+/** The server cannot reserve the storage a stream asks for. */
+export function isStorageExceeded(e: unknown): boolean {
+  return hasCode(e, JsErrorCode.StorageResourcesExceeded);
+}
+
+/** A request nobody subscribes to (the server answered "no responders" at once). */
+export function isNoResponders(e: unknown): boolean {
+  return e instanceof RequestError && e.isNoResponders();
+}
+
+/** A request that got no reply in time. */
+export function isRequestTimeout(e: unknown): boolean {
+  return e instanceof TimeoutError || (e instanceof RequestError && e.cause instanceof TimeoutError);
+}
