@@ -103,6 +103,61 @@ function writtenIn(state: ExtractState, dir: string[]): Set<string> {
   return names;
 }
 
+const WHITEOUT = ".wh.";
+const OPAQUE = ".wh..wh..opq";
+
+/**
+ * Apply an OCI whiteout found in `parent`: `.wh..wh..opq` hides what earlier layers put in
+ * `parent`, `.wh.<name>` removes `<name>`. The target is judged like any entry name: a plain name
+ * inside the tree (never `.`, `..` or empty, which would reach the staging dir or its parent).
+ */
+function applyWhiteout(state: ExtractState, cwd: string, parent: string[], base: string): string | "skip" {
+  const dir = join(cwd, ...parent);
+  if (base === OPAQUE) {
+    let children: string[] = [];
+    try {
+      children = readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") return whiteoutFailed(parent, e);
+    }
+    const kept = writtenIn(state, parent);
+    for (const c of children) {
+      if (kept.has(c)) continue;
+      const victim = [...parent, c];
+      try {
+        rmSync(join(cwd, ...victim), { recursive: true, force: true });
+      } catch (e) {
+        return whiteoutFailed(victim, e);
+      }
+      forget(state, victim.join("/"));
+    }
+    return "skip";
+  }
+  const name = base.slice(WHITEOUT.length);
+  if (name === "" || name === "." || name === ".." || name.includes("/")) {
+    return `whiteout of ${JSON.stringify(name)} does not name an entry of the layer`;
+  }
+  const victim = [...parent, name];
+  try {
+    rmSync(join(cwd, ...victim), { recursive: true, force: true });
+  } catch (e) {
+    return whiteoutFailed(victim, e);
+  }
+  forget(state, victim.join("/"));
+  return "skip";
+}
+
+function whiteoutFailed(victim: string[], e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const cause =
+    err.code === "ENOTDIR"
+      ? "a path component is not a directory"
+      : err.code === "EACCES" || err.code === "EPERM"
+        ? "permission denied"
+        : (err.code ?? err.message);
+  return `whiteout of ${victim.join("/") || "."} failed: ${cause}`;
+}
+
 /**
  * Decide on one entry: refuse what could write outside `cwd` or break a cap, apply OCI whiteouts,
  * strip setuid/setgid/sticky bits. Returns an error message, `"skip"`, or null to extract it.
@@ -131,28 +186,7 @@ export function judgeEntry(
   const viaLink = walk([], p.parts, isLink);
   if (!viaLink.ok) return viaLink.why;
 
-  if (whiteouts && base.startsWith(".wh.")) {
-    const dir = join(cwd, ...parent);
-    if (base === ".wh..wh..opq") {
-      let children: string[] = [];
-      try {
-        children = readdirSync(dir);
-      } catch {
-        // nothing to hide yet
-      }
-      const kept = writtenIn(state, parent);
-      for (const c of children) {
-        if (kept.has(c)) continue;
-        rmSync(join(dir, c), { recursive: true, force: true });
-        forget(state, [...parent, c].join("/"));
-      }
-    } else {
-      const victim = [...parent, base.slice(4)].join("/");
-      rmSync(join(cwd, victim), { recursive: true, force: true });
-      forget(state, victim);
-    }
-    return "skip";
-  }
+  if (whiteouts && base.startsWith(WHITEOUT)) return applyWhiteout(state, cwd, parent, base);
 
   if (entry.type === "SymbolicLink") {
     const target = entry.linkpath ?? "";

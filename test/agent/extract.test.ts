@@ -162,6 +162,27 @@ describe("extraction into a staging dir", () => {
     await expect(extractStream(once(bad), { cwd: staging, state: new ExtractState() })).rejects.toThrow();
   });
 
+  it("refuses a whiteout of '..', '.' or nothing, and leaves the staging dir and its parent alone", async () => {
+    const { d, staging } = await fresh();
+    for (const name of [".wh...", "sub/.wh...", ".wh..", ".wh."]) {
+      const state = new ExtractState();
+      await extractStream(once(tarball([RUN_SH, { path: "sub/f", body: "f" }])), {
+        cwd: staging,
+        state,
+        whiteouts: true,
+      });
+      const err = await extractStream(once(tarball([{ path: name }])), {
+        cwd: staging,
+        state,
+        whiteouts: true,
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(UnsafeArchiveError);
+      expect(String(err.message)).toMatch(/whiteout of "(\.\.|\.|)" does not name an entry of the layer/);
+      expect(await readdir(d)).toEqual(["staging"]);
+      expect((await readdir(staging)).sort()).toEqual(["run.sh", "sub"]);
+    }
+  });
+
   it("checkTree refuses a link that escapes when followed (defence in depth)", async () => {
     const { staging } = await fresh();
     await writeFile(join(staging, "run.sh"), "x");
