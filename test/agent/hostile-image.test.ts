@@ -6,7 +6,9 @@ import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage, pushLayers } from "../harness/oci-image.js";
 import { Registry } from "../harness/registry.js";
 import { RUN_SH, tarball, type TarItem } from "./archives.js";
+import { waitFor } from "../harness/proc.js";
 import { connectClient, runOp, startAgent, type TestAgent } from "./helpers.js";
+import { RegistryProxy } from "./servers.js";
 
 /** A hostile image reaches nothing outside its own files (issue 11, section 2), on the real agent. */
 describe("a hostile image reaches nothing outside its own files", () => {
@@ -14,9 +16,11 @@ describe("a hostile image reaches nothing outside its own files", () => {
   let registry: Registry;
   let client: ClusterClient;
   let agent: TestAgent;
+  let proxy: RegistryProxy;
 
   beforeAll(async () => {
     [nats, registry] = await Promise.all([NatsServer.start(), Registry.start()]);
+    proxy = await RegistryProxy.start(registry.host);
     client = await connectClient(nats.url);
     agent = await startAgent(nats.url, { nodeId: "victim" });
     const good = await pushBackendImage(registry, "backends/good", "1", { files: { "keep.txt": "kept" } });
@@ -26,6 +30,7 @@ describe("a hostile image reaches nothing outside its own files", () => {
   afterAll(async () => {
     await agent?.stop();
     await client?.close();
+    await proxy?.dispose();
     await Promise.all([nats?.dispose(), registry?.dispose()]);
   });
 
@@ -69,4 +74,30 @@ describe("a hostile image reaches nothing outside its own files", () => {
       await agentStillWorks(`w${i}`);
     });
   }
+
+  it("a manifest over 4 MiB is refused while it is read, before any of it is parsed", async () => {
+    await pushBackendImage(registry, "backends/fat", "1", { files: { "f.txt": "fat" } });
+    const viaProxy = `${proxy.host}/backends/fat:1`;
+    proxy.faults = { padManifests: 512 * 1024 * 1024 };
+    const before = proxy.manifestBytesSent;
+    const op = await runOp(
+      client,
+      { nodeId: "victim", kind: "install", backend: "fat", target: { uri: viaProxy } },
+      "failed",
+    );
+    expect(op.error).toMatch(/manifest backends\/fat:1 is larger than 4 MiB: refusing it/);
+    const sent = await waitFor("the proxy to stop sending", async () => {
+      const n = proxy.manifestBytesSent;
+      await new Promise((r) => setTimeout(r, 100));
+      return n > before && proxy.manifestBytesSent === n ? n - before : undefined;
+    });
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+    expect(await stat(join(agent.dir, "fat")).catch(() => null)).toBeNull();
+
+    // Padding under the cap is still a valid manifest.
+    proxy.faults = { padManifests: 3 * 1024 * 1024 };
+    await runOp(client, { nodeId: "victim", kind: "install", backend: "fat", target: { uri: viaProxy } });
+    expect(await readFile(join(agent.dir, "fat", "f.txt"), "utf8")).toBe("fat");
+    proxy.faults = {};
+  });
 });
