@@ -5,16 +5,22 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib, { createGunzip } from "node:zlib";
 import { Unpack } from "tar";
+import { DiskGuard, type DiskWatch } from "./disk.js";
 import { UnsafeArchiveError } from "./errors.js";
+import { LayerWrites } from "./layer-writes.js";
+import { PathLocks } from "./path-locks.js";
 
 export interface ExtractLimits {
-  /** Cap on the sum of all file sizes across every layer of one install. */
-  maxBytes: number;
+  /**
+   * Cap on the sum of all file sizes across every layer of one install; by default the free space
+   * of the backends dir less the margin, measured when the install starts.
+   */
+  maxBytes?: number;
   /** Cap on the number of entries across every layer of one install. */
   maxEntries: number;
 }
 
-export const DEFAULT_LIMITS: ExtractLimits = { maxBytes: 64 * 1024 ** 3, maxEntries: 1_000_000 };
+export const DEFAULT_LIMITS: ExtractLimits = { maxEntries: 1_000_000 };
 
 /**
  * What the archives of one install have put in the staging dir so far: totals for the caps, and
@@ -27,10 +33,21 @@ export class ExtractState {
   readonly links = new Set<string>();
   /** Intermediate directory paths some symlink target walks through -> that symlink. */
   readonly traversed = new Map<string, string>();
-  /** Paths written by the layer being extracted (opaque whiteouts keep them). */
-  layerPaths = new Set<string>();
+  /** What the layer being extracted has written (opaque whiteouts keep it). */
+  layer = new LayerWrites();
 
-  constructor(readonly limits: ExtractLimits = DEFAULT_LIMITS) {}
+  constructor(
+    readonly limits: Required<ExtractLimits> = { maxBytes: Number.MAX_SAFE_INTEGER, ...DEFAULT_LIMITS },
+    /** Stops the install before the disk fills; none in unit tests. */
+    readonly disk?: DiskGuard,
+  ) {}
+}
+
+/** The state for one install: the byte cap defaults to what the disk can take, and is watched. */
+export async function extractState(limits: ExtractLimits, watch: DiskWatch): Promise<ExtractState> {
+  const free = await watch.freeBytes(watch.root);
+  const maxBytes = limits.maxBytes ?? Math.max(0, free - watch.marginBytes);
+  return new ExtractState({ maxBytes, maxEntries: limits.maxEntries }, new DiskGuard(watch, free));
 }
 
 const ALLOWED = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link"]);
@@ -93,16 +110,6 @@ function forget(state: ExtractState, path: string): void {
   for (const l of state.links) if (l.startsWith(below)) state.links.delete(l);
 }
 
-/** The names directly in `dir` that this layer has written, or written below. */
-function writtenIn(state: ExtractState, dir: string[]): Set<string> {
-  const prefix = dir.length > 0 ? `${dir.join("/")}/` : "";
-  const names = new Set<string>();
-  for (const lp of state.layerPaths) {
-    if (lp.startsWith(prefix)) names.add(lp.slice(prefix.length).split("/", 1)[0]!);
-  }
-  return names;
-}
-
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
 
@@ -120,7 +127,10 @@ function applyWhiteout(state: ExtractState, cwd: string, parent: string[], base:
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") return whiteoutFailed(parent, e);
     }
-    const kept = writtenIn(state, parent);
+    const kept = state.layer.namesIn(parent);
+    if (!kept) {
+      return `opaque whiteout of ${parent.join("/") || "."} comes after too many entries of its layer below it`;
+    }
     for (const c of children) {
       if (kept.has(c)) continue;
       const victim = [...parent, c];
@@ -211,7 +221,7 @@ export function judgeEntry(
     forget(state, path);
   }
   if (typeof entry.mode === "number") entry.mode &= 0o777;
-  state.layerPaths.add(path);
+  state.layer.add(p.parts);
   return null;
 }
 
@@ -228,7 +238,7 @@ export interface UnpackOptions {
  * process) on the first entry that could escape the staging dir or break a cap.
  */
 export function safeUnpack(o: UnpackOptions): Unpack {
-  o.state.layerPaths = new Set();
+  o.state.layer = new LayerWrites();
   const u: Unpack = new Unpack({
     cwd: o.cwd,
     strict: true,
@@ -245,6 +255,8 @@ export function safeUnpack(o: UnpackOptions): Unpack {
       return false;
     },
   });
+  // node-tar's reservations keep every entry until the archive ends; these forget it once written.
+  (u as unknown as { reservations: PathLocks }).reservations = new PathLocks();
   return u;
 }
 
@@ -253,7 +265,7 @@ export function safeUnpack(o: UnpackOptions): Unpack {
  * disk. (stream.pipeline is not used: with node-tar's Unpack it can miss the final 'finish' and
  * hang.) A failing source aborts the archive; a failing archive stops the source.
  */
-async function pump(source: AsyncIterable<Uint8Array>, u: Unpack): Promise<void> {
+async function pump(source: AsyncIterable<Uint8Array>, u: Unpack, disk?: DiskGuard): Promise<void> {
   let failure: unknown;
   let wake: (() => void) | undefined;
   let finished = false;
@@ -279,6 +291,8 @@ async function pump(source: AsyncIterable<Uint8Array>, u: Unpack): Promise<void>
       const next = await iterator.next();
       if (next.done) break;
       if (failure !== undefined) break;
+      // Tar bytes overcount file bytes (headers, padding): a safe measure of what is written.
+      await disk?.reserve(next.value.byteLength);
       let drained = false;
       wake = () => (drained = true);
       const ok = u.write(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
@@ -381,7 +395,7 @@ async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGenerator<
 export async function extractStream(source: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<void> {
   const u = safeUnpack(o);
   try {
-    await pump(decompressed(source), u);
+    await pump(decompressed(source), u, o.state.disk);
   } catch (e) {
     const err = e as { code?: string; tarCode?: string; message?: string };
     if (e instanceof UnsafeArchiveError || (e as { name?: string }).name === "UnsafeArchiveError") throw e;
