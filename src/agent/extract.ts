@@ -22,6 +22,47 @@ export interface ExtractLimits {
 
 export const DEFAULT_LIMITS: ExtractLimits = { maxEntries: 1_000_000 };
 
+/** The directories above a path: "a/b/c" -> "a", "a/b". */
+function* ancestors(path: string): Generator<string> {
+  for (let i = path.indexOf("/"); i > 0; i = path.indexOf("/", i + 1)) yield path.slice(0, i);
+}
+
+/**
+ * Symlink paths, with how many lie below each directory: replacing a path only looks for links
+ * below it when there are some (a scan of every link for every entry was quadratic).
+ */
+class Links {
+  private readonly paths = new Set<string>();
+  private readonly below = new Map<string, number>();
+
+  has(path: string): boolean {
+    return this.paths.has(path);
+  }
+
+  add(path: string): void {
+    if (this.paths.has(path)) return;
+    this.paths.add(path);
+    for (const d of ancestors(path)) this.below.set(d, (this.below.get(d) ?? 0) + 1);
+  }
+
+  /** `path` is something else now: neither it nor anything below it is a link any more. */
+  forget(path: string): void {
+    this.drop(path);
+    if (!this.below.has(path)) return;
+    const prefix = `${path}/`;
+    for (const l of [...this.paths]) if (l.startsWith(prefix)) this.drop(l);
+  }
+
+  private drop(path: string): void {
+    if (!this.paths.delete(path)) return;
+    for (const d of ancestors(path)) {
+      const n = this.below.get(d)! - 1;
+      if (n === 0) this.below.delete(d);
+      else this.below.set(d, n);
+    }
+  }
+}
+
 /**
  * What the archives of one install have put in the staging dir so far: totals for the caps, and
  * the symbolic links (with the paths their targets pass through) for the escape checks.
@@ -30,7 +71,7 @@ export class ExtractState {
   bytes = 0;
   entries = 0;
   /** Normalised path of every symlink extracted so far. */
-  readonly links = new Set<string>();
+  readonly links = new Links();
   /** Intermediate directory paths some symlink target walks through -> that symlink. */
   readonly traversed = new Map<string, string>();
   /** What the layer being extracted has written (opaque whiteouts keep it). */
@@ -103,13 +144,6 @@ function intermediates(start: string[], components: string[]): string[] {
   return out;
 }
 
-function forget(state: ExtractState, path: string): void {
-  if (state.links.size === 0) return;
-  state.links.delete(path);
-  const below = `${path}/`;
-  for (const l of state.links) if (l.startsWith(below)) state.links.delete(l);
-}
-
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
 
@@ -139,7 +173,7 @@ function applyWhiteout(state: ExtractState, cwd: string, parent: string[], base:
       } catch (e) {
         return whiteoutFailed(victim, e);
       }
-      forget(state, victim.join("/"));
+      state.links.forget(victim.join("/"));
     }
     return "skip";
   }
@@ -153,7 +187,7 @@ function applyWhiteout(state: ExtractState, cwd: string, parent: string[], base:
   } catch (e) {
     return whiteoutFailed(victim, e);
   }
-  forget(state, victim.join("/"));
+  state.links.forget(victim.join("/"));
   return "skip";
 }
 
@@ -218,7 +252,7 @@ export function judgeEntry(
       if (!r.ok) return `hard link to ${target} ${r.why}`;
     }
     // A regular entry replaces whatever symlink had this path.
-    forget(state, path);
+    state.links.forget(path);
   }
   if (typeof entry.mode === "number") entry.mode &= 0o777;
   state.layer.add(p.parts);

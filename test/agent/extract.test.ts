@@ -123,6 +123,26 @@ describe("tar entry rules (table)", () => {
     );
   });
 
+  it("a replaced directory stops being a way through its links, and many links cost linear time", () => {
+    expect(
+      judge([
+        { path: "d/l", type: "SymbolicLink", linkpath: "x" },
+        { path: "d/l/f" },
+        { path: "d", type: "Directory" },
+        { path: "d/l", type: "Directory" },
+        { path: "d/l/f" },
+      ]),
+    ).toEqual([null, expect.stringMatching(/passes through the symbolic link d\/l/), null, null, null]);
+    const state = new ExtractState();
+    const started = performance.now();
+    for (let i = 0; i < 40_000; i++) {
+      judgeEntry(state, "/x", `l/${i}`, { type: "SymbolicLink", linkpath: "t" }, false);
+    }
+    for (let i = 0; i < 40_000; i++) judgeEntry(state, "/x", `f/${i}`, { type: "File", size: 0 }, false);
+    // Each regular entry used to scan every link: 40,000 x 40,000 took 6.5 s; now well under 1 s.
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
   it("entryPath normalises './' and refuses escapes", () => {
     expect(entryPath("./a//b/")).toEqual({ ok: true, parts: ["a", "b"] });
     expect(entryPath("C:\\x")).toMatchObject({ ok: false });
