@@ -1,4 +1,5 @@
 import { statfs } from "node:fs/promises";
+import { OpRefusedError } from "./errors.js";
 
 export interface DiskSpace {
   freeBytes: number;
@@ -20,4 +21,49 @@ export function formatBytes(n: number): string {
     i++;
   }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export interface DiskWatch {
+  /** The directory whose filesystem is written (the backends dir). */
+  root: string;
+  /** Free space that must remain. */
+  marginBytes: number;
+  freeBytes(path: string): Promise<number>;
+}
+
+/** Free space is measured again after this many bytes (between, it is estimated). */
+const RECHECK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Free space watched as an install writes: every byte about to be written is counted against the
+ * last measurement, which is renewed every 16 MiB and whenever the estimate says the margin is
+ * reached; the install stops before the filesystem drops below the margin. (The check before a
+ * download only knows the compressed size: a decompression bomb is caught here.)
+ */
+export class DiskGuard {
+  private written = 0;
+  private measuredAt = 0;
+
+  constructor(
+    private readonly w: DiskWatch,
+    /** Free bytes when nothing had been written yet. */
+    private free: number,
+  ) {}
+
+  /** Count `n` bytes about to be written; throws if they would leave less than the margin. */
+  async reserve(n: number): Promise<void> {
+    const before = this.written;
+    this.written += n;
+    const estimate = this.free - (this.written - this.measuredAt);
+    if (estimate >= this.w.marginBytes && this.written - this.measuredAt < RECHECK_BYTES) return;
+    this.free = await this.w.freeBytes(this.w.root);
+    this.measuredAt = before;
+    if (this.free - n < this.w.marginBytes) {
+      throw new OpRefusedError(
+        `not enough free disk in ${this.w.root}: stopped after writing ${formatBytes(before)}, ` +
+          `${formatBytes(this.free)} free and the next ${formatBytes(n)} would leave less than the ` +
+          `${formatBytes(this.w.marginBytes)} margin`,
+      );
+    }
+  }
 }

@@ -5,16 +5,63 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib, { createGunzip } from "node:zlib";
 import { Unpack } from "tar";
+import { DiskGuard, type DiskWatch } from "./disk.js";
 import { UnsafeArchiveError } from "./errors.js";
+import { LayerWrites } from "./layer-writes.js";
+import { PathLocks } from "./path-locks.js";
 
 export interface ExtractLimits {
-  /** Cap on the sum of all file sizes across every layer of one install. */
-  maxBytes: number;
+  /**
+   * Cap on the sum of all file sizes across every layer of one install; by default the free space
+   * of the backends dir less the margin, measured when the install starts.
+   */
+  maxBytes?: number;
   /** Cap on the number of entries across every layer of one install. */
   maxEntries: number;
 }
 
-export const DEFAULT_LIMITS: ExtractLimits = { maxBytes: 64 * 1024 ** 3, maxEntries: 1_000_000 };
+export const DEFAULT_LIMITS: ExtractLimits = { maxEntries: 1_000_000 };
+
+/** The directories above a path: "a/b/c" -> "a", "a/b". */
+function* ancestors(path: string): Generator<string> {
+  for (let i = path.indexOf("/"); i > 0; i = path.indexOf("/", i + 1)) yield path.slice(0, i);
+}
+
+/**
+ * Symlink paths, with how many lie below each directory: replacing a path only looks for links
+ * below it when there are some (a scan of every link for every entry was quadratic).
+ */
+class Links {
+  private readonly paths = new Set<string>();
+  private readonly below = new Map<string, number>();
+
+  has(path: string): boolean {
+    return this.paths.has(path);
+  }
+
+  add(path: string): void {
+    if (this.paths.has(path)) return;
+    this.paths.add(path);
+    for (const d of ancestors(path)) this.below.set(d, (this.below.get(d) ?? 0) + 1);
+  }
+
+  /** `path` is something else now: neither it nor anything below it is a link any more. */
+  forget(path: string): void {
+    this.drop(path);
+    if (!this.below.has(path)) return;
+    const prefix = `${path}/`;
+    for (const l of [...this.paths]) if (l.startsWith(prefix)) this.drop(l);
+  }
+
+  private drop(path: string): void {
+    if (!this.paths.delete(path)) return;
+    for (const d of ancestors(path)) {
+      const n = this.below.get(d)! - 1;
+      if (n === 0) this.below.delete(d);
+      else this.below.set(d, n);
+    }
+  }
+}
 
 /**
  * What the archives of one install have put in the staging dir so far: totals for the caps, and
@@ -24,13 +71,24 @@ export class ExtractState {
   bytes = 0;
   entries = 0;
   /** Normalised path of every symlink extracted so far. */
-  readonly links = new Set<string>();
+  readonly links = new Links();
   /** Intermediate directory paths some symlink target walks through -> that symlink. */
   readonly traversed = new Map<string, string>();
-  /** Paths written by the layer being extracted (opaque whiteouts keep them). */
-  layerPaths = new Set<string>();
+  /** What the layer being extracted has written (opaque whiteouts keep it). */
+  layer = new LayerWrites();
 
-  constructor(readonly limits: ExtractLimits = DEFAULT_LIMITS) {}
+  constructor(
+    readonly limits: Required<ExtractLimits> = { maxBytes: Number.MAX_SAFE_INTEGER, ...DEFAULT_LIMITS },
+    /** Stops the install before the disk fills; none in unit tests. */
+    readonly disk?: DiskGuard,
+  ) {}
+}
+
+/** The state for one install: the byte cap defaults to what the disk can take, and is watched. */
+export async function extractState(limits: ExtractLimits, watch: DiskWatch): Promise<ExtractState> {
+  const free = await watch.freeBytes(watch.root);
+  const maxBytes = limits.maxBytes ?? Math.max(0, free - watch.marginBytes);
+  return new ExtractState({ maxBytes, maxEntries: limits.maxEntries }, new DiskGuard(watch, free));
 }
 
 const ALLOWED = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link"]);
@@ -86,21 +144,62 @@ function intermediates(start: string[], components: string[]): string[] {
   return out;
 }
 
-function forget(state: ExtractState, path: string): void {
-  if (state.links.size === 0) return;
-  state.links.delete(path);
-  const below = `${path}/`;
-  for (const l of state.links) if (l.startsWith(below)) state.links.delete(l);
+const WHITEOUT = ".wh.";
+const OPAQUE = ".wh..wh..opq";
+
+/**
+ * Apply an OCI whiteout found in `parent`: `.wh..wh..opq` hides what earlier layers put in
+ * `parent`, `.wh.<name>` removes `<name>`. The target is judged like any entry name: a plain name
+ * inside the tree (never `.`, `..` or empty, which would reach the staging dir or its parent).
+ */
+function applyWhiteout(state: ExtractState, cwd: string, parent: string[], base: string): string | "skip" {
+  const dir = join(cwd, ...parent);
+  if (base === OPAQUE) {
+    let children: string[] = [];
+    try {
+      children = readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") return whiteoutFailed(parent, e);
+    }
+    const kept = state.layer.namesIn(parent);
+    if (!kept) {
+      return `opaque whiteout of ${parent.join("/") || "."} comes after too many entries of its layer below it`;
+    }
+    for (const c of children) {
+      if (kept.has(c)) continue;
+      const victim = [...parent, c];
+      try {
+        rmSync(join(cwd, ...victim), { recursive: true, force: true });
+      } catch (e) {
+        return whiteoutFailed(victim, e);
+      }
+      state.links.forget(victim.join("/"));
+    }
+    return "skip";
+  }
+  const name = base.slice(WHITEOUT.length);
+  if (name === "" || name === "." || name === ".." || name.includes("/")) {
+    return `whiteout of ${JSON.stringify(name)} does not name an entry of the layer`;
+  }
+  const victim = [...parent, name];
+  try {
+    rmSync(join(cwd, ...victim), { recursive: true, force: true });
+  } catch (e) {
+    return whiteoutFailed(victim, e);
+  }
+  state.links.forget(victim.join("/"));
+  return "skip";
 }
 
-/** The names directly in `dir` that this layer has written, or written below. */
-function writtenIn(state: ExtractState, dir: string[]): Set<string> {
-  const prefix = dir.length > 0 ? `${dir.join("/")}/` : "";
-  const names = new Set<string>();
-  for (const lp of state.layerPaths) {
-    if (lp.startsWith(prefix)) names.add(lp.slice(prefix.length).split("/", 1)[0]!);
-  }
-  return names;
+function whiteoutFailed(victim: string[], e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const cause =
+    err.code === "ENOTDIR"
+      ? "a path component is not a directory"
+      : err.code === "EACCES" || err.code === "EPERM"
+        ? "permission denied"
+        : (err.code ?? err.message);
+  return `whiteout of ${victim.join("/") || "."} failed: ${cause}`;
 }
 
 /**
@@ -131,28 +230,7 @@ export function judgeEntry(
   const viaLink = walk([], p.parts, isLink);
   if (!viaLink.ok) return viaLink.why;
 
-  if (whiteouts && base.startsWith(".wh.")) {
-    const dir = join(cwd, ...parent);
-    if (base === ".wh..wh..opq") {
-      let children: string[] = [];
-      try {
-        children = readdirSync(dir);
-      } catch {
-        // nothing to hide yet
-      }
-      const kept = writtenIn(state, parent);
-      for (const c of children) {
-        if (kept.has(c)) continue;
-        rmSync(join(dir, c), { recursive: true, force: true });
-        forget(state, [...parent, c].join("/"));
-      }
-    } else {
-      const victim = [...parent, base.slice(4)].join("/");
-      rmSync(join(cwd, victim), { recursive: true, force: true });
-      forget(state, victim);
-    }
-    return "skip";
-  }
+  if (whiteouts && base.startsWith(WHITEOUT)) return applyWhiteout(state, cwd, parent, base);
 
   if (entry.type === "SymbolicLink") {
     const target = entry.linkpath ?? "";
@@ -174,10 +252,10 @@ export function judgeEntry(
       if (!r.ok) return `hard link to ${target} ${r.why}`;
     }
     // A regular entry replaces whatever symlink had this path.
-    forget(state, path);
+    state.links.forget(path);
   }
   if (typeof entry.mode === "number") entry.mode &= 0o777;
-  state.layerPaths.add(path);
+  state.layer.add(p.parts);
   return null;
 }
 
@@ -194,7 +272,7 @@ export interface UnpackOptions {
  * process) on the first entry that could escape the staging dir or break a cap.
  */
 export function safeUnpack(o: UnpackOptions): Unpack {
-  o.state.layerPaths = new Set();
+  o.state.layer = new LayerWrites();
   const u: Unpack = new Unpack({
     cwd: o.cwd,
     strict: true,
@@ -211,6 +289,8 @@ export function safeUnpack(o: UnpackOptions): Unpack {
       return false;
     },
   });
+  // node-tar's reservations keep every entry until the archive ends; these forget it once written.
+  (u as unknown as { reservations: PathLocks }).reservations = new PathLocks();
   return u;
 }
 
@@ -219,7 +299,7 @@ export function safeUnpack(o: UnpackOptions): Unpack {
  * disk. (stream.pipeline is not used: with node-tar's Unpack it can miss the final 'finish' and
  * hang.) A failing source aborts the archive; a failing archive stops the source.
  */
-async function pump(source: AsyncIterable<Uint8Array>, u: Unpack): Promise<void> {
+async function pump(source: AsyncIterable<Uint8Array>, u: Unpack, disk?: DiskGuard): Promise<void> {
   let failure: unknown;
   let wake: (() => void) | undefined;
   let finished = false;
@@ -245,6 +325,8 @@ async function pump(source: AsyncIterable<Uint8Array>, u: Unpack): Promise<void>
       const next = await iterator.next();
       if (next.done) break;
       if (failure !== undefined) break;
+      // Tar bytes overcount file bytes (headers, padding): a safe measure of what is written.
+      await disk?.reserve(next.value.byteLength);
       let drained = false;
       wake = () => (drained = true);
       const ok = u.write(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
@@ -347,7 +429,7 @@ async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGenerator<
 export async function extractStream(source: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<void> {
   const u = safeUnpack(o);
   try {
-    await pump(decompressed(source), u);
+    await pump(decompressed(source), u, o.state.disk);
   } catch (e) {
     const err = e as { code?: string; tarCode?: string; message?: string };
     if (e instanceof UnsafeArchiveError || (e as { name?: string }).name === "UnsafeArchiveError") throw e;

@@ -4,7 +4,7 @@ import { errorMessage, type Logger } from "../lib/log.js";
 import type { BackendMetadata, InstallTarget, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
 import { abortReason, isFatal, OpRefusedError } from "./errors.js";
-import { ExtractState, type ExtractLimits } from "./extract.js";
+import { extractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";
 import { candidates, sourceFor, type Resolved, type SourceDeps } from "./sources/index.js";
 
@@ -145,7 +145,11 @@ export class Installer {
         signal,
         staging,
         onBytes: (n) => observe.bytes(n),
-        state: new ExtractState(this.d.limits),
+        state: await extractState(this.d.limits, {
+          root: store.root,
+          marginBytes: this.d.diskMarginBytes,
+          freeBytes: this.d.freeBytes,
+        }),
         layerDone: () => store.flushEarly(staging),
       });
       const digest = resolved.digest ?? fetched.digest;

@@ -66,9 +66,11 @@ Agent (each also from the env var in brackets):
                             credentials, default ~/.docker/config.json when it exists
   --heartbeat-interval D    [BACKPLANE_HEARTBEAT_INTERVAL] e.g. 5s, 500ms, default 5s
   --label K=V               [BACKPLANE_LABEL] node labels, repeatable or comma-separated
-  --max-extract-bytes N     [BACKPLANE_MAX_EXTRACT_BYTES] cap on unpacked bytes, default 64G
+  --max-extract-bytes N     [BACKPLANE_MAX_EXTRACT_BYTES] cap on unpacked bytes, default the
+                            free space of the backends dir less the margin
   --max-extract-entries N   [BACKPLANE_MAX_EXTRACT_ENTRIES] cap on archive entries, default 1000000
-  --disk-margin N           [BACKPLANE_DISK_MARGIN] free space kept besides 2x the download, 256M
+  --disk-margin N           [BACKPLANE_DISK_MARGIN] free space kept besides 2x the download,
+                            and kept while unpacking (checked as bytes are written), 256M
   --no-fsync                [BACKPLANE_NO_FSYNC] skip flushing new versions to disk (faster,
                             not safe against power loss)
 

@@ -21,6 +21,41 @@ export class RegistryError extends Error {
   }
 }
 
+/** containerd's cap on a manifest or index: bigger ones are refused before they are parsed. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Token endpoints answer a few kilobytes of JSON. */
+const MAX_TOKEN_BYTES = 1024 * 1024;
+
+const mib = (n: number) => `${n / 1024 / 1024} MiB`;
+
+/**
+ * A response body read into memory, refused (and the connection dropped, without reading on) as
+ * soon as it is known to exceed `cap` bytes: by its Content-Length, or by the bytes received.
+ */
+export async function readCapped(res: Response, cap: number, what: string): Promise<Buffer> {
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  const refuse = () => new RegistryError(`${what} is larger than ${mib(cap)}: refusing it`);
+  if (declared > cap) {
+    await res.body?.cancel().catch(() => {});
+    throw refuse();
+  }
+  if (!res.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    size += r.value.byteLength;
+    if (size > cap) {
+      await reader.cancel().catch(() => {});
+      throw refuse();
+    }
+    chunks.push(r.value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
 export interface ManifestHead {
   digest: string;
   mediaType: string;
@@ -125,7 +160,15 @@ export class RegistryClient {
       signal,
     });
     if (!res.ok) throw new RegistryError(`token request to ${u.host} failed: HTTP ${res.status}`, res.status);
-    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
+    let body: { token?: string; access_token?: string; expires_in?: number };
+    try {
+      const raw = await readCapped(res, MAX_TOKEN_BYTES, `token response from ${u.host}`);
+      body = JSON.parse(raw.toString("utf8")) as typeof body;
+      if (typeof body !== "object" || body === null) throw new Error("not an object");
+    } catch (e) {
+      if (e instanceof RegistryError) throw e;
+      throw new RegistryError(`token response from ${u.host} is not JSON`);
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`token response from ${u.host} has no token`);
     const header = `Bearer ${token}`;
@@ -188,7 +231,11 @@ export class RegistryClient {
     });
     if (!res.ok)
       throw new RegistryError(`GET ${ref.repository}:${reference}: HTTP ${res.status}`, res.status);
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await readCapped(
+      res,
+      MAX_MANIFEST_BYTES,
+      `manifest ${ref.repository}${reference.startsWith("sha256:") ? "@" : ":"}${reference}`,
+    );
     const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
     if (reference.startsWith("sha256:") && reference !== digest) {
       throw new RegistryError(`manifest ${reference} has digest ${digest}: refusing it`);

@@ -1,7 +1,18 @@
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkTree, entryPath, extractStream, ExtractState, judgeEntry } from "../../src/agent/extract.js";
+import {
+  checkTree,
+  DEFAULT_LIMITS,
+  entryPath,
+  extractState,
+  extractStream,
+  ExtractState,
+  judgeEntry,
+  safeUnpack,
+} from "../../src/agent/extract.js";
 import { UnsafeArchiveError } from "../../src/agent/errors.js";
 import { removeDir, tempDir } from "../harness/proc.js";
 import { RUN_SH, tarball, type TarItem } from "./archives.js";
@@ -100,6 +111,38 @@ describe("tar entry rules (table)", () => {
     expect(entry.mode).toBe(0o755);
   });
 
+  it("the default byte cap is the free space less the margin; a configured cap is kept", async () => {
+    const watch = { root: "/x", marginBytes: 10, freeBytes: async () => 1000 };
+    expect((await extractState(DEFAULT_LIMITS, watch)).limits).toEqual({
+      maxBytes: 990,
+      maxEntries: 1_000_000,
+    });
+    expect((await extractState({ ...DEFAULT_LIMITS, maxBytes: 5000 }, watch)).limits.maxBytes).toBe(5000);
+    expect((await extractState(DEFAULT_LIMITS, { ...watch, freeBytes: async () => 3 })).limits.maxBytes).toBe(
+      0,
+    );
+  });
+
+  it("a replaced directory stops being a way through its links, and many links cost linear time", () => {
+    expect(
+      judge([
+        { path: "d/l", type: "SymbolicLink", linkpath: "x" },
+        { path: "d/l/f" },
+        { path: "d", type: "Directory" },
+        { path: "d/l", type: "Directory" },
+        { path: "d/l/f" },
+      ]),
+    ).toEqual([null, expect.stringMatching(/passes through the symbolic link d\/l/), null, null, null]);
+    const state = new ExtractState();
+    const started = performance.now();
+    for (let i = 0; i < 40_000; i++) {
+      judgeEntry(state, "/x", `l/${i}`, { type: "SymbolicLink", linkpath: "t" }, false);
+    }
+    for (let i = 0; i < 40_000; i++) judgeEntry(state, "/x", `f/${i}`, { type: "File", size: 0 }, false);
+    // Each regular entry used to scan every link: 40,000 x 40,000 took 6.5 s; now well under 1 s.
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
   it("entryPath normalises './' and refuses escapes", () => {
     expect(entryPath("./a//b/")).toEqual({ ok: true, parts: ["a", "b"] });
     expect(entryPath("C:\\x")).toMatchObject({ ok: false });
@@ -160,6 +203,52 @@ describe("extraction into a staging dir", () => {
     const bad = Buffer.from(good);
     bad[bad.length - 6] = bad[bad.length - 6]! ^ 0xff; // the gzip CRC
     await expect(extractStream(once(bad), { cwd: staging, state: new ExtractState() })).rejects.toThrow();
+  });
+
+  it("refuses a whiteout of '..', '.' or nothing, and leaves the staging dir and its parent alone", async () => {
+    const { d, staging } = await fresh();
+    for (const name of [".wh...", "sub/.wh...", ".wh..", ".wh."]) {
+      const state = new ExtractState();
+      await extractStream(once(tarball([RUN_SH, { path: "sub/f", body: "f" }])), {
+        cwd: staging,
+        state,
+        whiteouts: true,
+      });
+      const err = await extractStream(once(tarball([{ path: name }])), {
+        cwd: staging,
+        state,
+        whiteouts: true,
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(UnsafeArchiveError);
+      expect(String(err.message)).toMatch(/whiteout of "(\.\.|\.|)" does not name an entry of the layer/);
+      expect(await readdir(d)).toEqual(["staging"]);
+      expect((await readdir(staging)).sort()).toEqual(["run.sh", "sub"]);
+    }
+  });
+
+  it("forgets each entry once it is on disk, so memory does not grow with the entry count", async () => {
+    const { staging } = await fresh();
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const items: TarItem[] = Array.from({ length: 3000 }, (_, i) => ({ path: `d${i % 7}/f${i}`, body: "x" }));
+    const u = safeUnpack({ cwd: staging, state: new ExtractState() });
+    const entries: Array<WeakRef<object>> = [];
+    u.on("entry", (e: object) => entries.push(new WeakRef(e)));
+    await new Promise<void>((resolve, reject) => {
+      u.on("finish", resolve);
+      u.on("error", reject);
+      u.end(tarball(items, false));
+    });
+    expect(entries.length).toBe(3000);
+    expect((await readdir(join(staging, "d0"))).length).toBeGreaterThan(400);
+    // The Unpack is still referenced (as it is while a layer is extracted): its entries must not be.
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    const alive = entries.filter((w) => w.deref() !== undefined).length;
+    expect(alive).toBeLessThan(100);
+    expect((u as unknown as { reservations: { held: number } }).reservations.held).toBe(0);
   });
 
   it("checkTree refuses a link that escapes when followed (defence in depth)", async () => {

@@ -58,6 +58,39 @@ export interface ProxyFaults {
   drops?: number;
   /** Answer blob GETs with a 307 to the CDN server (another loopback address). */
   redirect?: boolean;
+  /** Follow every manifest GET's body with this many spaces (still valid JSON), sent chunked. */
+  padManifests?: number;
+}
+
+/**
+ * Send `body` then `pad` spaces, chunked, honouring backpressure, until done or the client hangs
+ * up; returns the bytes handed to the socket.
+ */
+async function sendPadded(res: ServerResponse, body: Buffer, pad: number): Promise<number> {
+  let sent = 0;
+  let closed = false;
+  res.once("close", () => (closed = true));
+  const piece = Buffer.alloc(64 * 1024, 0x20);
+  const write = async (b: Buffer) => {
+    sent += b.length;
+    if (!res.write(b)) {
+      await new Promise<void>((r) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          r();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
+  };
+  await write(body);
+  for (let left = pad; left > 0 && !closed; left -= piece.length) {
+    await write(left >= piece.length ? piece : piece.subarray(0, left));
+  }
+  if (!closed) res.end();
+  return sent;
 }
 
 /**
@@ -69,6 +102,8 @@ export class RegistryProxy {
   readonly cdnSeen: SeenRequest[] = [];
   faults: ProxyFaults = {};
   dropped = 0;
+  /** Bytes of padded manifest bodies handed to clients. */
+  manifestBytesSent = 0;
   private constructor(
     private readonly server: Server,
     private readonly cdn: Server,
@@ -134,11 +169,25 @@ export class RegistryProxy {
         res.end();
         return;
       }
+      const padded = req.method === "GET" && /\/manifests\//.test(url) && f.padManifests !== undefined;
       const upReq = forward(
         req.method ?? "GET",
         url,
         req.headers,
         (u) => {
+          if (padded) {
+            const chunks: Buffer[] = [];
+            u.on("data", (c: Buffer) => chunks.push(c));
+            u.on("end", () => {
+              const headers = { ...u.headers };
+              delete headers["content-length"];
+              res.writeHead(u.statusCode ?? 502, headers);
+              void sendPadded(res, Buffer.concat(chunks), f.padManifests!).then(
+                (n) => (proxy.manifestBytesSent += n),
+              );
+            });
+            return;
+          }
           res.writeHead(u.statusCode ?? 502, u.headers);
           const cut =
             isBlob && f.dropBlobAt !== undefined && proxy.dropped < (f.drops ?? 1) ? f.dropBlobAt : undefined;

@@ -59,6 +59,7 @@ async function copyTree(src: string, ctx: FetchContext, deps: SourceDeps, rel: s
     } else if (type === "SymbolicLink") {
       await symlink(entry.linkpath!, to);
     } else {
+      await ctx.state.disk?.reserve(entry.size);
       const body = verifiedStream({
         what: from,
         signal: ctx.signal,

@@ -1,5 +1,5 @@
 import { DigestMismatchError, type VerifiedStream } from "../../oci/verified-stream.js";
-import { UnsafeArchiveError } from "../errors.js";
+import { OpRefusedError, UnsafeArchiveError } from "../errors.js";
 import { errorMessage } from "../../lib/log.js";
 import { extractStream, type UnpackOptions } from "../extract.js";
 
@@ -25,7 +25,12 @@ export async function unpackVerified(
   try {
     await extractStream(view, o);
   } catch (e) {
-    if (e instanceof UnsafeArchiveError || e instanceof DigestMismatchError || signal.aborted) {
+    if (
+      e instanceof UnsafeArchiveError ||
+      e instanceof OpRefusedError ||
+      e instanceof DigestMismatchError ||
+      signal.aborted
+    ) {
       await inner.return(undefined).catch(() => {});
       throw e;
     }
