@@ -178,6 +178,21 @@ describe("deploy/nats-server.conf permissions, on a real server", () => {
     try {
       const fake: Inventory = { v: 1, nodeId: "gpu-02", updatedAt: Date.now(), backends: [] };
       await expect(agent.put("inventory", "gpu-02", fake)).rejects.toThrow();
+      const now = Date.now();
+      const op: OpRecord = {
+        v: 1,
+        id: "theirs",
+        nodeId: "gpu-02",
+        kind: "install",
+        backend: "piper",
+        state: "queued",
+        requestedBy: "gpu-01",
+        createdAt: now,
+        updatedAt: now,
+        attempts: 0,
+        dismissed: false,
+      };
+      await expect(agent.put("ops", "gpu-02.theirs", op)).rejects.toThrow();
       agent.publish(agent.subjects.heartbeat("gpu-02"), { nodeId: "gpu-02" } satisfies Partial<Heartbeat>);
       await agent.nc.flush();
       await waitFor("the server to refuse the heartbeat", () =>

@@ -189,3 +189,23 @@ describe("subjects", () => {
     for (const id of ids) expect(P.OpId.safeParse(id).success).toBe(true);
   });
 });
+
+describe("keyDisagreement: the key, which permissions enforce, against the body", () => {
+  const now = 1_700_000_000_000;
+  const op = { v: 1, id: "op1", nodeId: "n1" } as P.OpRecord;
+  it.each([
+    ["ops", "n1.op1", op, null],
+    ["ops", "n1.op2", op, /op op1 of node n1/],
+    ["ops", "n2.op1", op, /node n1/],
+    ["ops", "n1", op, /key n1\.op1/],
+    ["inventory", "n1", { v: 1, nodeId: "n1", updatedAt: now, backends: [] }, null],
+    ["inventory", "n1", { v: 1, nodeId: "n2", updatedAt: now, backends: [] }, /names node n2/],
+    ["nodes", "n1", { id: "n1" }, null],
+    ["nodes", "n1", { id: "n2" }, /names node n2/],
+    ["settings", "cluster", {}, null],
+  ] as const)("%s/%s", (bucket, key, value, want) => {
+    const got = P.keyDisagreement(bucket, key, value);
+    if (want === null) expect(got).toBeNull();
+    else expect(got).toMatch(want);
+  });
+});
