@@ -43,8 +43,9 @@ export interface TopologyOptions {
   /**
    * Attach to the buckets and streams without asking for their state: deploy/nats-server.conf
    * does not let an agent read stream info (it would list every node's op keys), only its own
-   * work consumer, which tells whether the topology exists yet. When it does not (no controller
-   * has run), the topology is created as usual. Record reads are then direct gets.
+   * work consumer, which tells whether the work stream exists yet (it is made after the buckets).
+   * When it does not (no controller has run), the topology is created as usual. Record reads are
+   * then direct gets.
    */
   attachOnly?: { workConsumer: string };
 }
@@ -116,15 +117,18 @@ export async function ensureTopology(
   }
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
-  // Independent of each other: one round trip's wait for all of them, not one each.
+  // Independent of each other: one round trip's wait for all of them, not one each. The work
+  // stream comes last: an agent that attaches only (see attachOnly) takes it as the sign that the
+  // buckets are there too.
+  const work = streamNames(o.prefix).work;
+  const configs = streamConfigs(o);
+  const stream = (cfg: StreamConfig) =>
+    ensureStream(jsm, cfg, cfg.name === streamNames(o.prefix).events && o.eventsMaxBytes !== undefined);
   const [, kvs] = await Promise.all([
-    Promise.all(
-      streamConfigs(o).map((cfg) =>
-        ensureStream(jsm, cfg, cfg.name === streamNames(o.prefix).events && o.eventsMaxBytes !== undefined),
-      ),
-    ),
+    Promise.all(configs.filter((cfg) => cfg.name !== work).map(stream)),
     Promise.all(keys.map((key) => openOrCreate(jsm, kvm, names[key], bucketOptions(key, o)))),
   ]);
+  await Promise.all(configs.filter((cfg) => cfg.name === work).map(stream));
   const buckets = Object.fromEntries(keys.map((key, i) => [key, kvs[i]!])) as Record<BucketKey, KV>;
   return { jsm, buckets };
 }
