@@ -129,13 +129,15 @@ export class Worker {
     for (let attempt = 0; attempt < 2; attempt++) {
       const a = this.active.get(opId);
       if (!a) return false;
-      let state: string;
+      let record: OpRecord | undefined;
+      let state = "missing";
       try {
-        state = (await this.records.read(opId))?.value.state ?? "missing";
+        record = (await this.records.read(opId))?.value;
+        state = record?.state ?? state;
       } catch (e) {
         state = `unreadable (${errorMessage(e)})`;
       }
-      if (state === "cancelling" || state === "cancelled") {
+      if (record && cancelRequested(record)) {
         this.d.log.info("cancel signal", { opId });
         a.abort.abort(new CancelledError());
         return true;

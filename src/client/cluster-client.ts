@@ -253,7 +253,7 @@ export class ClusterClient {
     if (!e || e.operation !== "PUT") return null;
     const d = decode(BUCKETS[b].schema, e.value);
     if (!d.ok) throw new Error(`${b}/${key}: ${d.error}`);
-    if (!this.believable(b, key, d.value)) return null;
+    if (!this.believable(b, key, d.value as BucketValue<B>)) return null;
     return { value: d.value as BucketValue<B>, revision: e.revision };
   }
 
@@ -261,7 +261,7 @@ export class ClusterClient {
    * Whether a record's body agrees with its key (see keyDisagreement); one that does not is
    * treated as absent, and reported the first time it is seen.
    */
-  private believable(b: BucketKey, key: string, value: unknown): boolean {
+  private believable<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): boolean {
     const why = keyDisagreement(b, key, value);
     if (why === null) return true;
     if (!this.disbelieved.has(`${b}/${key}`)) {
@@ -312,7 +312,7 @@ export class ClusterClient {
       filter,
       (key, error) => this.log.warn("skipping malformed record", { bucket: b, key, error }),
     );
-    return rows.filter((r) => this.believable(b, r.key, r.value)) as Array<BucketRow<BucketValue<B>>>;
+    return (rows as Array<BucketRow<BucketValue<B>>>).filter((r) => this.believable(b, r.key, r.value));
   }
 
   /**
@@ -352,7 +352,7 @@ export class ClusterClient {
       this.bucket(b),
       BUCKETS[b].schema,
       (e: WatchEvent<unknown>) => {
-        if (e.type === "put" && !this.believable(b, e.key, e.value)) return;
+        if (e.type === "put" && !this.believable(b, e.key, e.value as BucketValue<B>)) return;
         (onEvent as (e: WatchEvent<unknown>) => void)(e);
       },
       {

@@ -6,4 +6,3 @@ export * from "./op-lifecycle.js";
 export * from "./buckets.js";
 export * from "./api.js";
 export * from "./codec.js";
-export * from "./record-key.js";

@@ -145,7 +145,7 @@ describe("ClusterClient against a real nats-server", () => {
 
     const reported = warnings.filter((m) => m.includes("names another key"));
     expect(reported).toHaveLength(3);
-    expect(reported.join("\n")).toMatch(/"key":"n1\.op2".*node n2/);
+    expect(reported.join("\n")).toMatch(/"key":"n1\.op2".*names n2\.op2/);
     for (const k of ["n1.op1", "n1.op2", "n1.op3"]) await c.delete("ops", k);
     for (const k of ["n1", "n3"]) await c.delete("inventory", k);
   });
