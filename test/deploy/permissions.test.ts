@@ -11,6 +11,8 @@ import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { removeDir, stopProcess, tempDir, waitFor, type Spawned } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
+import { startClusterFeed } from "../../src/store/cluster-feed.js";
+import { createDashStore } from "../../src/store/index.js";
 
 const CONF = new URL("../../deploy/nats-server.conf", import.meta.url);
 
@@ -167,15 +169,27 @@ describe("deploy/nats-server.conf permissions, on a real server", () => {
     expect(nats.output().slice(quietFrom)).not.toMatch(/Violation/);
   });
 
-  it("the dashboard user watches every bucket through its own inbox prefix", async () => {
-    const dash = await ClusterClient.connect({ servers: [nats.url], user: "dash", pass: "dash-pass" });
+  it("the dashboard's feed runs as the dashboard user: every bucket, heartbeats and progress, no refusal", async () => {
+    const dash = ClusterClient.open({ servers: [nats.url], user: "dash", pass: "dash-pass", name: "dash" });
+    const store = createDashStore();
+    const a = store.getState().actions;
+    const feed = startClusterFeed(dash, {
+      batch: (e, n) => a.applyBatch(e, n),
+      status: (st) => a.setConn(st),
+      problem: (m) => a.setFeedProblem(m),
+    });
     try {
-      const keys: string[] = [];
-      const w = dash.watch("ops", (e) => void (e.type === "put" && keys.push(e.key)));
-      await w.ready;
-      w.stop();
-      expect(keys.some((k) => k.startsWith("gpu-01."))).toBe(true);
+      await feed.synced;
+      await waitFor("every bucket synced and a heartbeat", () => {
+        const st = store.getState();
+        return Object.values(st.synced).every(Boolean) && st.heartbeats.size > 0;
+      });
+      const st = store.getState();
+      expect([...st.nodes.keys()].sort()).toEqual(["gpu-01", "gpu-02"]);
+      expect(st.inventory.get("gpu-01")?.backends.some((b) => b.name === "piper")).toBe(true);
+      expect([...st.ops.values()].some((o) => o.nodeId === "gpu-01" && o.state === "succeeded")).toBe(true);
     } finally {
+      feed.stop();
       await dash.close();
     }
     expect(nats.output().slice(quietFrom)).not.toMatch(/Violation/);
