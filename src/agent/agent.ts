@@ -1,4 +1,5 @@
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
+import { WorkQueue } from "../client/work-queue.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { Credentials } from "../oci/auth.js";
 import { RegistryClient } from "../oci/registry-client.js";
@@ -98,7 +99,14 @@ export class Agent {
       forcedFile: o.capabilityFile,
     });
     this.log.info("capability", { capability: this.detected.capability, reason: this.detected.reason });
-    const client = await ClusterClient.connect({ name: `agent-${this.nodeId}`, ...o.connection }, signal);
+    const client = await ClusterClient.connect(
+      {
+        name: `agent-${this.nodeId}`,
+        attachOnly: { workConsumer: WorkQueue.durableName(this.nodeId) },
+        ...o.connection,
+      },
+      signal,
+    );
     this.client = client;
 
     const limiter = o.rateLimit ? new RateLimiter(o.rateLimit) : undefined;
@@ -135,7 +143,7 @@ export class Agent {
       log: this.log,
       changed: () => this.inventory!.publish(),
     });
-    this.unsubscribeCancel = client.onCancel(this.nodeId, (c) => this.worker?.cancel(c.opId));
+    this.unsubscribeCancel = client.onCancel(this.nodeId, (c) => void this.worker?.cancel(c.opId));
     await this.worker.start();
 
     this.heartbeat = new HeartbeatPublisher({

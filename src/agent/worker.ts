@@ -19,6 +19,8 @@ export const WORKING_EVERY_MS = 10_000;
 /** A running op's record is re-read this often (a missed cancel signal is still noticed). */
 export const RECORD_CHECK_MS = 5_000;
 const TOUCH_EVERY_MS = 60_000;
+/** A cancel signal whose record does not say `cancelling` yet is checked once more after this. */
+const CANCEL_REREAD_MS = 1_000;
 
 export interface WorkerDeps {
   client: ClusterClient;
@@ -117,13 +119,34 @@ export class Worker {
     }
   }
 
-  /** A cancel signal: abort the op if it is here (waiting or running). */
-  cancel(opId: string): boolean {
-    const a = this.active.get(opId);
-    if (!a) return false;
-    this.d.log.info("cancel signal", { opId });
-    a.abort.abort(new CancelledError());
-    return true;
+  /**
+   * A cancel signal: a wake-up, not an order. The op is aborted (waiting or running) only when its
+   * record says `cancelling` (or already `cancelled`): anyone able to publish on the cancel subject
+   * could send one, but only the controller writes the record. The record is read again once after
+   * a moment, for a replica that has not seen the controller's write yet.
+   */
+  async cancel(opId: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const a = this.active.get(opId);
+      if (!a) return false;
+      let record: OpRecord | undefined;
+      let state = "missing";
+      try {
+        record = (await this.records.read(opId))?.value;
+        state = record?.state ?? state;
+      } catch (e) {
+        state = `unreadable (${errorMessage(e)})`;
+      }
+      if (record && cancelRequested(record)) {
+        this.d.log.info("cancel signal", { opId });
+        a.abort.abort(new CancelledError());
+        return true;
+      }
+      if (attempt === 0) await sleep(CANCEL_REREAD_MS);
+      else
+        this.d.log.warn("ignoring a cancel signal: the op record does not say cancelling", { opId, state });
+    }
+    return false;
   }
 
   /** Stop taking work, stop what is downloading (a swap under way finishes), wait for the rest. */

@@ -25,6 +25,7 @@ export const connectionFlags = {
   user: { type: "string" },
   password: { type: "string" },
   token: { type: "string" },
+  "inbox-prefix": { type: "string" },
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
@@ -39,6 +40,8 @@ export const CONNECTION_HELP = `Connection (each also from the env var in bracke
   --nkey FILE          nkey seed file [BACKPLANE_NKEY]
   --user U --password P   [BACKPLANE_USER, BACKPLANE_PASSWORD]
   --token T            [BACKPLANE_TOKEN]
+  --inbox-prefix P     reply subject prefix [BACKPLANE_INBOX_PREFIX], default _INBOX_<user>
+                       with --user (what deploy/nats-server.conf grants), else _INBOX
   --tls-ca F --tls-cert F --tls-key F   [BACKPLANE_TLS_CA, BACKPLANE_TLS_CERT, BACKPLANE_TLS_KEY]
   --prefix P           subject/bucket prefix [BACKPLANE_PREFIX], default bp
   --context NAME       a context saved in the dashboard config [BACKPLANE_CONTEXT] (dash and CLI)

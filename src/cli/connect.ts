@@ -79,6 +79,7 @@ function flagOptions(p: Parsed, name: string, logger?: Logger): ClusterClientOpt
     user: str(v.user),
     pass: str(v.password),
     token: str(v.token),
+    inboxPrefix: str(v["inbox-prefix"]),
     tls,
     prefix: str(v.prefix),
     replicas: int(v.replicas, "replicas", 1),

@@ -10,6 +10,7 @@ import {
   DEFAULT_PREFIX,
   encode,
   Heartbeat,
+  keyDisagreement,
   ProgressEvent,
   Subjects,
   validate,
@@ -30,7 +31,7 @@ import {
 } from "./connection.js";
 import { isCasConflict } from "./errors.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
-import { ensureTopology, openOrCreate } from "./topology.js";
+import { ensureTopology, openOrCreate, type TopologyOptions } from "./topology.js";
 import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
 
 /** `modify` gave up: other writers kept changing the record for all of its attempts. */
@@ -44,6 +45,8 @@ export interface ClusterClientOptions extends ConnectOptions {
   eventsMaxBytes?: number;
   apiTimeoutMs?: number;
   logger?: Logger;
+  /** Attach to the topology without reading stream state, as a confined agent must (see ensureTopology). */
+  attachOnly?: TopologyOptions["attachOnly"];
 }
 
 export interface Entry<T> {
@@ -84,6 +87,8 @@ export class ClusterClient {
   private closing = false;
   private wakeRetry?: () => void;
   private readonly log: Logger;
+  /** Records already reported for naming another key than their own (reported once each). */
+  private readonly disbelieved = new Set<string>();
 
   private constructor(private readonly opts: ClusterClientOptions) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
@@ -150,6 +155,7 @@ export class ClusterClient {
             replicas: this.opts.replicas ?? 1,
             leaseTtlMs: this.opts.leaseTtlMs,
             eventsMaxBytes: this.opts.eventsMaxBytes,
+            attachOnly: this.opts.attachOnly,
           });
           this.conn = { nc, js: jetstream(nc), jsm, buckets };
         } catch (e) {
@@ -247,7 +253,26 @@ export class ClusterClient {
     if (!e || e.operation !== "PUT") return null;
     const d = decode(BUCKETS[b].schema, e.value);
     if (!d.ok) throw new Error(`${b}/${key}: ${d.error}`);
+    if (!this.believable(b, key, d.value as BucketValue<B>)) return null;
     return { value: d.value as BucketValue<B>, revision: e.revision };
+  }
+
+  /**
+   * Whether a record's body agrees with its key (see keyDisagreement); one that does not is
+   * treated as absent, and reported the first time it is seen.
+   */
+  private believable<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): boolean {
+    const why = keyDisagreement(b, key, value);
+    if (why === null) return true;
+    if (!this.disbelieved.has(`${b}/${key}`)) {
+      this.disbelieved.add(`${b}/${key}`);
+      this.log.warn("dropping a record whose body names another key than its own", {
+        bucket: b,
+        key,
+        reason: why,
+      });
+    }
+    return false;
   }
 
   /** Create a record that must not exist yet; returns its revision. */
@@ -287,7 +312,7 @@ export class ClusterClient {
       filter,
       (key, error) => this.log.warn("skipping malformed record", { bucket: b, key, error }),
     );
-    return rows as Array<BucketRow<BucketValue<B>>>;
+    return (rows as Array<BucketRow<BucketValue<B>>>).filter((r) => this.believable(b, r.key, r.value));
   }
 
   /**
@@ -326,7 +351,10 @@ export class ClusterClient {
       bucketNames(this.prefix)[b],
       this.bucket(b),
       BUCKETS[b].schema,
-      onEvent as (e: WatchEvent<unknown>) => void,
+      (e: WatchEvent<unknown>) => {
+        if (e.type === "put" && !this.believable(b, e.key, e.value as BucketValue<B>)) return;
+        (onEvent as (e: WatchEvent<unknown>) => void)(e);
+      },
       {
         logger: this.log,
         ...opts,

@@ -24,6 +24,24 @@ export interface ConnectOptions {
   tls?: { caFile?: string; certFile?: string; keyFile?: string; handshakeFirst?: boolean };
   /** Per-attempt dial timeout. */
   timeoutMs?: number;
+  /**
+   * Subject prefix of this client's reply inboxes. Default `_INBOX_<user>` when a user name is
+   * given (deploy/nats-server.conf lets each user subscribe to its own prefix only), else `_INBOX`.
+   */
+  inboxPrefix?: string;
+}
+
+/** The inbox prefix `dial` uses: the given one, else `_INBOX_<user>` for a user name that is one token. */
+export function inboxPrefixFor(opts: Pick<ConnectOptions, "user" | "inboxPrefix">): string | undefined {
+  if (opts.inboxPrefix !== undefined) {
+    if (!/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/.test(opts.inboxPrefix)) {
+      throw new Error(
+        `bad inbox prefix ${JSON.stringify(opts.inboxPrefix)}: use tokens of [A-Za-z0-9_-] joined by '.'`,
+      );
+    }
+    return opts.inboxPrefix;
+  }
+  return opts.user && /^[A-Za-z0-9_-]+$/.test(opts.user) ? `_INBOX_${opts.user}` : undefined;
 }
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
@@ -89,6 +107,7 @@ export async function dial(opts: ConnectOptions): Promise<NatsConnection> {
     user: opts.user,
     pass: opts.pass,
     token: opts.token,
+    inboxPrefix: inboxPrefixFor(opts),
     authenticator: auth,
     timeout: opts.timeoutMs ?? 5_000,
     maxReconnectAttempts: -1,

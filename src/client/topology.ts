@@ -21,7 +21,13 @@ import {
   type BucketKv,
 } from "../protocol/index.js";
 import { errorMessage } from "../lib/log.js";
-import { isStorageExceeded, isStreamNameInUse, isStreamNotFound } from "./errors.js";
+import {
+  isStorageExceeded,
+  isStreamNameInUse,
+  isStreamNotFound,
+  jsErrorCode,
+  JsErrorCode,
+} from "./errors.js";
 
 export interface TopologyOptions {
   prefix: string;
@@ -34,6 +40,14 @@ export interface TopologyOptions {
    * with another cap is changed to it, whoever created it; unset, 1 GiB applies on creation only.
    */
   eventsMaxBytes?: number;
+  /**
+   * Attach to the buckets and streams without asking for their state: deploy/nats-server.conf
+   * does not let an agent read stream info (it would list every node's op keys), only its own
+   * work consumer, which tells whether the work stream exists yet (it is made after the buckets).
+   * When it does not (no controller has run), the topology is created as usual. Record reads are
+   * then direct gets.
+   */
+  attachOnly?: { workConsumer: string };
 }
 
 export const EVENTS_MAX_BYTES = 1024 ** 3;
@@ -89,21 +103,46 @@ export async function ensureTopology(
   nc: NatsConnection,
   o: TopologyOptions,
 ): Promise<{ jsm: JetStreamManager; buckets: Record<BucketKey, KV> }> {
-  const jsm = await jetstreamManager(nc);
-  const kvm = new Kvm(nc);
   const names = bucketNames(o.prefix);
   const keys = BUCKET_KEYS;
-  // Independent of each other: one round trip's wait for all of them, not one each.
+  if (o.attachOnly) {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    if (await workStreamExists(jsm, streamNames(o.prefix).work, o.attachOnly.workConsumer)) {
+      const kvm = new Kvm(nc);
+      // Buckets are created with allow_direct (the KV default since server 2.9).
+      const kvs = await Promise.all(keys.map((key) => kvm.open(names[key], { allow_direct: true })));
+      const buckets = Object.fromEntries(keys.map((key, i) => [key, kvs[i]!])) as Record<BucketKey, KV>;
+      return { jsm, buckets };
+    }
+  }
+  const jsm = await jetstreamManager(nc);
+  const kvm = new Kvm(nc);
+  // Independent of each other: one round trip's wait for all of them, not one each. The work
+  // stream comes last: an agent that attaches only (see attachOnly) takes it as the sign that the
+  // buckets are there too.
+  const work = streamNames(o.prefix).work;
+  const configs = streamConfigs(o);
+  const stream = (cfg: StreamConfig) =>
+    ensureStream(jsm, cfg, cfg.name === streamNames(o.prefix).events && o.eventsMaxBytes !== undefined);
   const [, kvs] = await Promise.all([
-    Promise.all(
-      streamConfigs(o).map((cfg) =>
-        ensureStream(jsm, cfg, cfg.name === streamNames(o.prefix).events && o.eventsMaxBytes !== undefined),
-      ),
-    ),
+    Promise.all(configs.filter((cfg) => cfg.name !== work).map(stream)),
     Promise.all(keys.map((key) => openOrCreate(jsm, kvm, names[key], bucketOptions(key, o)))),
   ]);
+  await Promise.all(configs.filter((cfg) => cfg.name === work).map(stream));
   const buckets = Object.fromEntries(keys.map((key, i) => [key, kvs[i]!])) as Record<BucketKey, KV>;
   return { jsm, buckets };
+}
+
+/** Whether the work stream exists, asked through the one consumer a confined role may inspect. */
+async function workStreamExists(jsm: JetStreamManager, stream: string, consumer: string): Promise<boolean> {
+  try {
+    await jsm.consumers.info(stream, consumer);
+    return true;
+  } catch (e) {
+    if (jsErrorCode(e) === JsErrorCode.ConsumerNotFound) return true;
+    if (isStreamNotFound(e)) return false;
+    throw e;
+  }
 }
 
 /** Create a stream, or attach to it; `ownSize`: make an existing stream's max_bytes `cfg`'s. */

@@ -47,6 +47,12 @@ export interface BucketSpec<S extends z.ZodType = z.ZodType, K extends AnyKeySha
   key: K;
   /** Who may write it (the NATS permissions in deploy/ and docs/protocol.md follow this). */
   writers: readonly Writer[];
+  /**
+   * The key a record's body names (its node, its op). NATS permissions confine an agent to keys
+   * (`$KV.<p>_ops.<self>.>`, its own inventory key), not to what it writes in them: every reader
+   * believes the key and drops a record whose body names another (see keyDisagreement).
+   */
+  bodyKey?: (value: z.infer<S>) => string;
 }
 
 const MiB = 1024 * 1024;
@@ -97,18 +103,21 @@ export const BUCKETS = {
     kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
     key: nodeKey,
     writers: ["controller"],
+    bodyKey: (node) => nodeKey.build(node.id),
   }),
   inventory: bucket({
     schema: Inventory,
     kv: { history: 1, replicas: "cluster", maxValueBytes: 4 * MiB },
     key: nodeKey,
     writers: ["agent"],
+    bodyKey: (inv) => nodeKey.build(inv.nodeId),
   }),
   ops: bucket({
     schema: OpRecord,
     kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
     key: opKeyShape,
     writers: ["controller", "agent"],
+    bodyKey: (op) => opKeyShape.build({ nodeId: op.nodeId, opId: op.id }),
   }),
   upgrades: bucket({
     schema: UpgradeInfo,
@@ -163,4 +172,19 @@ export const SETTINGS_KEY = BUCKETS.settings.key.only;
 export function onlyKey(b: BucketKey): string | undefined {
   const key: AnyKeyShape & { readonly only?: string } = BUCKETS[b].key;
   return key.only;
+}
+
+/**
+ * Why a record read under `key` is not to be believed: its body names another key (see
+ * BucketSpec.bodyKey). Null when they agree, or the bucket's bodies name no key.
+ */
+export function keyDisagreement<B extends BucketKey>(
+  b: B,
+  key: string,
+  value: BucketValue<B>,
+): string | null {
+  // Each row's bodyKey takes that row's record; `value` is B's, so the row is the right one.
+  const spec: { bodyKey?: (value: never) => string } = BUCKETS[b];
+  const named = spec.bodyKey?.(value as never);
+  return named === undefined || named === key ? null : `its body names ${named}`;
 }

@@ -216,6 +216,28 @@ describe("agent under faults: bad bytes, dropped connections, redirects, cancels
     expect(await readdir(join(slow.dir, ".staging"))).toEqual([]);
   });
 
+  it("a cancel signal alone does not stop an op: the agent obeys it only when the record says cancelling", async () => {
+    const img = await pushBackendImage(registry, "backends/signal-only", "1", {
+      files: { big: noise(1_500_000) },
+    });
+    const events: ProgressEvent[] = [];
+    const unsub = client.onProgress((e) => events.push(e), "slow");
+    const opId = await submit(client, {
+      nodeId: "slow",
+      kind: "install",
+      backend: "signal-only",
+      target: { uri: img.ref },
+    });
+    await waitFor("download under way", () => events.some((e) => e.opId === opId && e.bytesDone > 100_000));
+    unsub();
+    // Well formed and on the right subject, but the record still says running.
+    client.publish(client.subjects.cancel("slow", opId), { v: 1, opId, nodeId: "slow" });
+    await client.nc.flush();
+    const op = await waitOp(client, "slow", opId, ["succeeded", "failed", "cancelled"], 15_000);
+    expect(op.state).toBe("succeeded");
+    expect(op.attempts).toBe(1);
+  });
+
   it("a cancel that arrives before the op starts means it never starts", async () => {
     // The record is already `cancelling` when the agent reads it: it is closed without running.
     const opId = await submit(client, {

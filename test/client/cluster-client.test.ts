@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ApiCallError, ClusterClient, type WatchEvent } from "../../src/client/index.js";
-import type { Settings } from "../../src/protocol/index.js";
+import { silentLogger, type Logger } from "../../src/lib/log.js";
+import type { Inventory, OpRecord, Settings } from "../../src/protocol/index.js";
 import { NatsCluster, NatsServer } from "../harness/nats-server.js";
 import { waitFor } from "../harness/proc.js";
 
@@ -98,6 +99,55 @@ describe("ClusterClient against a real nats-server", () => {
     await c.delete("settings", "k.broken");
     await c.delete("settings", "k.ok");
     expect(await c.keys("settings", "k.>")).toEqual([]);
+  });
+
+  it("believes a record's key, not its body: one naming another node or op is dropped and reported once", async () => {
+    const warnings: string[] = [];
+    const logger: Logger = {
+      ...silentLogger,
+      warn: (msg, fields) => void warnings.push(`${msg} ${JSON.stringify(fields)}`),
+      child: () => logger,
+    };
+    const c = await ClusterClient.connect({ servers: [server.url], name: "test", logger });
+    clients.push(c);
+    const now = Date.now();
+    const op = (nodeId: string, id: string): OpRecord => ({
+      v: 1,
+      id,
+      nodeId,
+      kind: "install",
+      backend: "piper",
+      state: "running",
+      requestedBy: "t",
+      createdAt: now,
+      updatedAt: now,
+      attempts: 1,
+      dismissed: false,
+    });
+    const inv = (nodeId: string): Inventory => ({ v: 1, nodeId, updatedAt: now, backends: [] });
+    await c.put("ops", "n1.op1", op("n1", "op1"));
+    await c.bucket("ops").put("n1.op2", JSON.stringify(op("n2", "op2")));
+    await c.bucket("ops").put("n1.op3", JSON.stringify(op("n1", "op1")));
+    await c.put("inventory", "n1", inv("n1"));
+    await c.bucket("inventory").put("n3", JSON.stringify(inv("n2")));
+
+    expect((await c.list("ops", "n1.*")).map((r) => r.key)).toEqual(["n1.op1"]);
+    expect(await c.get("ops", "n1.op2")).toBeNull();
+    expect(await c.get("ops", "n1.op3")).toBeNull();
+    expect(await c.get("ops", "n1.op1")).not.toBeNull();
+    expect((await c.list("inventory")).map((r) => r.key)).toEqual(["n1"]);
+    expect(await c.get("inventory", "n3")).toBeNull();
+    const puts: string[] = [];
+    const w = c.watch("ops", (e) => void (e.type === "put" && puts.push(e.key)));
+    await w.ready;
+    w.stop();
+    expect(puts).toEqual(["n1.op1"]);
+
+    const reported = warnings.filter((m) => m.includes("names another key"));
+    expect(reported).toHaveLength(3);
+    expect(reported.join("\n")).toMatch(/"key":"n1\.op2".*names n2\.op2/);
+    for (const k of ["n1.op1", "n1.op2", "n1.op3"]) await c.delete("ops", k);
+    for (const k of ["n1", "n3"]) await c.delete("inventory", k);
   });
 
   it("compare-and-set refuses a stale revision and modify() retries", async () => {

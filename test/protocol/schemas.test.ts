@@ -189,3 +189,26 @@ describe("subjects", () => {
     for (const id of ids) expect(P.OpId.safeParse(id).success).toBe(true);
   });
 });
+
+describe("keyDisagreement: the key, which permissions enforce, against the body", () => {
+  const now = 1_700_000_000_000;
+  const op = { v: 1, id: "op1", nodeId: "n1" } as P.OpRecord;
+  const inv = (nodeId: string): P.Inventory => ({ v: 1, nodeId, updatedAt: now, backends: [] });
+  const node = (id: string) => ({ id }) as P.NodeRecord;
+  const cases: Array<[P.BucketKey, string, unknown, RegExp | null]> = [
+    ["ops", "n1.op1", op, null],
+    ["ops", "n1.op2", op, /names n1\.op1/],
+    ["ops", "n2.op1", op, /names n1\.op1/],
+    ["ops", "n1", op, /names n1\.op1/],
+    ["inventory", "n1", inv("n1"), null],
+    ["inventory", "n1", inv("n2"), /names n2/],
+    ["nodes", "n1", node("n1"), null],
+    ["nodes", "n1", node("n2"), /names n2/],
+    ["settings", "cluster", {}, null],
+  ];
+  it.each(cases)("%s/%s", (bucket, key, value, want) => {
+    const got = P.keyDisagreement(bucket, key, value as never);
+    if (want === null) expect(got).toBeNull();
+    else expect(got).toMatch(want);
+  });
+});

@@ -131,7 +131,8 @@ describe("cluster feed against a real nats-server", () => {
     await waitFor(
       "a change after the restart",
       async () => {
-        await writer.put("nodes", `gpu-r${n++}`, node(`gpu-r${n}`)).catch(() => 0);
+        const id = `gpu-r${n++}`;
+        await writer.put("nodes", id, node(id)).catch(() => 0);
         return [...store.getState().nodes.keys()].some((k) => k.startsWith("gpu-r"));
       },
       40_000,
