@@ -1,7 +1,9 @@
 import { actorName } from "../lib/actor.js";
 import { ClusterClient, validateServers } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
-import { connectionFlags, nearest, parse, parseDuration, UsageError, type Parsed } from "./args.js";
+import { access, constants } from "node:fs/promises";
+import type { ConnectionStatus, ConnectOptions } from "../client/index.js";
+import { connectionFlags, humanMs, nearest, parse, parseDuration, UsageError, type Parsed } from "./args.js";
 import { applyContext, clientOptions, contextFor } from "./connect.js";
 
 export const commonFlags = {
@@ -12,9 +14,56 @@ export const commonFlags = {
   "connect-timeout": { type: "string" },
 } as const;
 
+/** A refused port is most likely a typo or a stopped server: say so after this long. */
+const REFUSED_GRACE_MS = 1_500;
+
+/** Files the connection will read, checked here so that a typo is a local error, not a wait. */
+async function checkLocalFiles(opts: ConnectOptions): Promise<void> {
+  const files: Array<[string, string | undefined]> = [
+    ["--creds", opts.credsFile],
+    ["--nkey", opts.nkeyFile],
+    ["--tls-ca", opts.tls?.caFile],
+    ["--tls-cert", opts.tls?.certFile],
+    ["--tls-key", opts.tls?.keyFile],
+  ];
+  for (const [flag, file] of files) {
+    if (!file) continue;
+    try {
+      await access(file, constants.R_OK);
+    } catch (e) {
+      const why = (e as { code?: string }).code === "ENOENT" ? "no such file" : "not readable";
+      throw new Error(`cannot read the ${flag} file ${file}: ${why}`);
+    }
+  }
+}
+
+/** What the CLI says for a connection problem waiting cannot fix, or undefined to keep waiting. */
+function fatalProblem(
+  status: ConnectionStatus,
+  servers: string,
+  refusedFor: number | undefined,
+): string | undefined {
+  switch (status.problem) {
+    case "credentials":
+      return `the server at ${servers} refused the credentials`;
+    case "no-jetstream":
+      return `the NATS server at ${servers} runs without JetStream, which backplane needs (start it with -js)`;
+    case "local":
+      return status.reason;
+    case "refused":
+      return refusedFor !== undefined && refusedFor >= REFUSED_GRACE_MS
+        ? `cannot connect to ${servers}: connection refused (is nats-server running there?)`
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Connect for a one-shot CLI command: give up after --connect-timeout (default 10 s) with the
- * reason the client saw, instead of retrying forever like the long-running roles do.
+ * reason the client saw, instead of retrying forever like the long-running roles do. What waiting
+ * cannot fix fails at once: refused credentials, a server without JetStream, an unreadable file,
+ * and (after 2 s, unless --connect-timeout is given) a refused port.
  */
 async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
   const opts = clientOptions(p, name, silentLogger, { interactive: true });
@@ -26,26 +75,43 @@ async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterCl
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const explicitTimeout = p.values["connect-timeout"] !== undefined;
   const timeoutMs = parseDuration(p.values["connect-timeout"], "connect-timeout", 100) ?? 10_000;
-  const client = ClusterClient.open({
-    ...opts,
-    apiTimeoutMs: parseDuration(p.values.timeout, "timeout", 100) ?? 30_000,
-  });
+  const apiTimeoutMs = parseDuration(p.values.timeout, "timeout", 100) ?? 30_000;
+  await checkLocalFiles(opts);
+  const servers = opts.servers.join(",");
+  const started = Date.now();
+  const client = ClusterClient.open({ ...opts, apiTimeoutMs });
   let timer: NodeJS.Timeout | undefined;
+  let stopStatus = () => {};
   try {
     await Promise.race([
       client.ready(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
+        const judge = (s: ConnectionStatus) => {
+          const refusedFor = explicitTimeout ? undefined : Date.now() - started;
+          const fatal = fatalProblem(s, servers, refusedFor);
+          if (fatal) reject(new Error(fatal));
+        };
+        const unsubscribe = client.onStatus(judge);
+        // A refused port gives no new status between retries: look again when the grace ends.
+        const grace = explicitTimeout ? undefined : setTimeout(() => judge(client.status), REFUSED_GRACE_MS);
+        stopStatus = () => {
+          unsubscribe();
+          clearTimeout(grace);
+        };
       }),
     ]);
     return client;
-  } catch {
-    const reason = client.status.reason ?? "no answer";
+  } catch (e) {
     await client.close();
-    throw new Error(`cannot reach NATS at ${opts.servers.join(",")} within ${timeoutMs / 1000} s: ${reason}`);
+    if ((e as Error).message !== "timeout") throw e;
+    const reason = client.status.reason ?? "no answer";
+    throw new Error(`cannot reach NATS at ${servers} within ${humanMs(timeoutMs)}: ${reason}`);
   } finally {
     clearTimeout(timer);
+    stopStatus();
   }
 }
 

@@ -29,7 +29,7 @@ import {
   type ConnectionStatus,
   type ConnectOptions,
 } from "./connection.js";
-import { isCasConflict } from "./errors.js";
+import { connectProblem, isCasConflict } from "./errors.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { ensureTopology, openOrCreate, type TopologyOptions } from "./topology.js";
 import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
@@ -170,6 +170,7 @@ export class ClusterClient {
           state: "connected",
           server: nc.getServer(),
           reason: undefined,
+          problem: undefined,
           attempts: attempt + 1,
         });
         this.log.info("connected to NATS", { server: nc.getServer() });
@@ -182,6 +183,7 @@ export class ClusterClient {
         this.setStatus({
           state: "disconnected",
           reason,
+          problem: connectProblem(e),
           attempts: attempt,
           server: this.opts.servers.join(","),
         });

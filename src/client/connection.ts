@@ -8,6 +8,7 @@ import {
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
 import { errorMessage } from "../lib/log.js";
+import type { ConnectProblem } from "./errors.js";
 
 /** How to reach NATS: what a dashboard context, a flag set or an env block describes. */
 export interface ConnectOptions {
@@ -52,6 +53,8 @@ export interface ConnectionStatus {
   server?: string;
   /** Why we are not connected, in words an operator can act on. */
   reason?: string;
+  /** What kind of failure `reason` is, for callers that decide whether waiting can fix it. */
+  problem?: ConnectProblem;
   since: number;
   attempts: number;
 }

@@ -1,5 +1,5 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { RequestError, TimeoutError } from "@nats-io/transport-node";
+import { AuthorizationError, RequestError, TimeoutError } from "@nats-io/transport-node";
 
 /**
  * The JetStream API error codes we act on (`err_code` of an API error, from nats-server's
@@ -59,4 +59,23 @@ export function isNoResponders(e: unknown): boolean {
 /** A request that got no reply in time. */
 export function isRequestTimeout(e: unknown): boolean {
   return e instanceof TimeoutError || (e instanceof RequestError && e.cause instanceof TimeoutError);
+}
+
+/**
+ * Why a connection could not be made, as far as waiting is concerned: `refused` (nothing listens
+ * there yet), `credentials` (the server said no), `no-jetstream` (the server runs without it),
+ * `local` (a file we were told to read cannot be read), `other` (timeouts, DNS, TLS...).
+ */
+export type ConnectProblem = "refused" | "credentials" | "no-jetstream" | "local" | "other";
+
+export function connectProblem(e: unknown): ConnectProblem {
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    if (cur instanceof AuthorizationError) return "credentials";
+    // not exported by @nats-io/jetstream; its name is its contract
+    if (cur.name === "JetStreamNotEnabled") return "no-jetstream";
+    const { code, syscall } = cur as { code?: string; syscall?: string };
+    if (code === "ECONNREFUSED") return "refused";
+    if (syscall === "open" || code === "ENOENT" || code === "EACCES") return "local";
+  }
+  return "other";
 }

@@ -22,6 +22,8 @@ export interface NatsServerOptions {
   extraConfig?: string;
   /** JetStream's file storage limit, in nats-server's syntax; default 1TB. */
   maxFileStore?: string;
+  /** Run without JetStream (to test what clients say about such a server); default on. */
+  noJetStream?: boolean;
 }
 
 /** A real nats-server with JetStream on a loopback port it picked itself. */
@@ -57,9 +59,12 @@ export class NatsServer {
       `listen: "127.0.0.1:${this.port || -1}"`,
       `ports_file_dir: "${this.dir}"`,
       `server_name: "${o.serverName ?? "s1"}"`,
-      `jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: ${o.maxFileStore ?? "1TB"} }`,
       `max_payload: 4MB`,
     ];
+    if (!o.noJetStream)
+      lines.push(
+        `jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: ${o.maxFileStore ?? "1TB"} }`,
+      );
     if (o.cluster) {
       const routes = o.cluster.routes.map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ");
       lines.push(
