@@ -17,6 +17,7 @@ import { basename, join } from "node:path";
 import { silentLogger, type Logger } from "../lib/log.js";
 import { BackendName, type BackendMetadata, type InstalledBackend } from "../protocol/index.js";
 import { OpRefusedError } from "./errors.js";
+import { validateBackendTree } from "./backend-tree.js";
 import { checkTree } from "./extract.js";
 import {
   fsyncDir,
@@ -252,12 +253,8 @@ export class BackendStore {
    * Check a staged tree can go live: run.sh present, a regular file, executable; every symlink
    * resolving inside. Returns the tree's size.
    */
-  async validate(staging: string): Promise<number> {
-    const run = await lstatOrNull(join(staging, "run.sh"));
-    if (!run) throw new OpRefusedError("the backend has no run.sh at its root");
-    if (!run.isFile()) throw new OpRefusedError("run.sh is not a regular file");
-    if ((run.mode & 0o111) === 0) throw new OpRefusedError("run.sh is not executable");
-    return checkTree(staging);
+  validate(staging: string): Promise<number> {
+    return validateBackendTree(staging);
   }
 
   private readonly flushing = new Map<string, Promise<boolean>>();

@@ -34,14 +34,21 @@ export async function run(argv: string[]): Promise<number> {
   if (printedHelp(p, HELP)) return 0;
   const [dir, refText] = p.positionals;
   if (!dir || !refText) throw new UsageError("give a directory and an image reference");
-  const { access, constants } = await import("node:fs/promises");
-  const { join } = await import("node:path");
+  // The agent's own check, so that what publish accepts is what an agent will activate.
+  const { validateBackendTree } = await import("../agent/backend-tree.js");
   try {
-    await access(join(dir, "run.sh"), constants.X_OK);
-  } catch {
-    throw new UsageError(`${dir}/run.sh is missing or not executable: a backend needs one`);
+    await validateBackendTree(dir);
+  } catch (e) {
+    throw new UsageError(`${dir}: ${(e as Error).message}; a backend needs an executable run.sh`);
   }
-  const ref = parseImageRef(refText);
+  let ref: ReturnType<typeof parseImageRef>;
+  try {
+    ref = parseImageRef(refText);
+  } catch (e) {
+    throw new UsageError(
+      `${refText} is not a registry/repository:tag reference (${(e as Error).message}), e.g. registry.example:5000/backends/my-backend:1.0.0`,
+    );
+  }
   const user = str(p.values.user);
   const password = str(p.values.password);
   const client = new RegistryClient({

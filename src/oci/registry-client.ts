@@ -21,6 +21,51 @@ export class RegistryError extends Error {
   }
 }
 
+/** The registry could not be reached at all; `code` is the system's (ECONNREFUSED, ENOTFOUND...). */
+export class RegistryConnectError extends RegistryError {
+  constructor(
+    readonly host: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(`cannot connect to ${host}: ${connectCause(code, cause)}`);
+    this.name = "RegistryConnectError";
+    this.cause = cause;
+  }
+}
+
+function connectCause(code: string | undefined, cause: unknown): string {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found (DNS)";
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "timed out connecting";
+    case "ECONNRESET":
+      return "connection reset";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "no route to host";
+    default:
+      return cause instanceof Error ? cause.message : String(cause);
+  }
+}
+
+/** fetch() whose failure to connect names the host and the cause instead of "fetch failed". */
+async function fetchFrom(url: string | URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if ((e as { name?: string }).name === "AbortError" || init.signal?.aborted) throw e;
+    const cause = (e as { cause?: unknown }).cause ?? e;
+    const code = (cause as { code?: string }).code;
+    throw new RegistryConnectError(new URL(url).host, code, cause);
+  }
+}
+
 /** containerd's cap on a manifest or index: bigger ones are refused before they are parsed. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Token endpoints answer a few kilobytes of JSON. */
@@ -115,7 +160,7 @@ export class RegistryClient {
         redirect: "follow",
       };
       if (o.stream) init.duplex = "half";
-      return fetch(url, init);
+      return fetchFrom(url, init);
     };
     const cached = this.tokens.get(key);
     let res = await send(cached && cached.expires > Date.now() ? cached.header : undefined);
@@ -155,7 +200,7 @@ export class RegistryClient {
       "scope",
       ch.params.scope ?? `repository:${ref.repository}:${push ? "push,pull" : "pull"}`,
     );
-    const res = await fetch(u, {
+    const res = await fetchFrom(u, {
       headers: creds ? { authorization: basicHeader(creds) } : {},
       signal,
     });

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { RegistryConnectError } from "./registry-client.js";
 
 /** The bytes did not hash to what the source promised: the content is refused. */
 export class DigestMismatchError extends Error {
@@ -188,7 +189,7 @@ function describe(e: unknown): string {
 
 /** Dropped connections, stalls and server-side trouble are retried; refusals and bad bytes are not. */
 export function isRetryable(e: unknown): boolean {
-  if (e instanceof TransientError) return true;
+  if (e instanceof TransientError || e instanceof RegistryConnectError) return true;
   if (e instanceof DigestMismatchError || e instanceof SizeMismatchError) return false;
   const status = (e as { status?: number }).status;
   if (typeof status === "number") return status >= 500 || status === 429 || status === 408;

@@ -1,10 +1,10 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBackplane, spawnBackplane } from "../harness/backplane.js";
 import { NatsServer } from "../harness/nats-server.js";
 import { makeBackendDir } from "../harness/oci-image.js";
-import { removeDir, stopProcess, tempDir, waitFor, type Spawned } from "../harness/proc.js";
+import { freePort, removeDir, stopProcess, tempDir, waitFor, type Spawned } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
 
 const auth = { username: "tester", password: "s3cret" };
@@ -27,10 +27,34 @@ describe("backplane publish → install, against a registry with basic auth", ()
     if (dir) await removeDir(dir);
   });
 
-  it("refuses a directory without an executable run.sh", async () => {
+  it("refuses a directory whose run.sh the agent would refuse, with the agent's reason", async () => {
     const r = await runBackplane(["publish", dir, registry.ref("backends/x", "1")]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/run\.sh is missing or not executable/);
+    expect(r.stderr).toContain("the backend has no run.sh at its root");
+    const linked = await tempDir("publish-link");
+    try {
+      await symlink("/bin/sh", join(linked, "run.sh"));
+      const l = await runBackplane(["publish", linked, registry.ref("backends/x", "1")]);
+      expect(l.code).toBe(2);
+      expect(l.stderr).toContain("run.sh is not a regular file");
+    } finally {
+      await removeDir(linked);
+    }
+  });
+
+  it("names the host and the cause when it cannot push, and what is wrong with a reference", async () => {
+    const src = await makeBackendDir({ runSh: "#!/bin/sh\n" });
+    try {
+      const port = await freePort();
+      const down = await runBackplane(["publish", src, `127.0.0.1:${port}/backends/x:1`]);
+      expect(down.code).toBe(1);
+      expect(down.stderr).toContain(`cannot connect to 127.0.0.1:${port}: connection refused`);
+      const bad = await runBackplane(["publish", src, "not a ref!"]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("not a ref! is not a registry/repository:tag reference");
+    } finally {
+      await removeDir(src);
+    }
   });
 
   it("refuses to push without the credentials", async () => {
