@@ -23,7 +23,7 @@ import {
 import { clientOptions } from "./connect.js";
 import { VERSION } from "./version.js";
 
-const flags = {
+export const flags = {
   ...connectionFlags,
   ...logFlags,
   "node-id": { type: "string" },

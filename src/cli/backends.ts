@@ -98,7 +98,7 @@ function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, exampl
   };
 }
 
-const subs: Record<string, Subcommand> = {
+export const subcommands: Record<string, Subcommand> = {
   list: {
     usage: "backplane backends list [--node ID] [--json]   installed backends per node",
     flags: { node: { type: "string", multiple: true } },
@@ -197,7 +197,7 @@ export function run(argv: string[]): Promise<number> {
   return runGroup(
     "backends",
     "List, install, upgrade, reinstall, delete and roll back backends.",
-    subs,
+    subcommands,
     argv,
   );
 }

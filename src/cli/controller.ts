@@ -28,7 +28,7 @@ import { ClusterClient } from "../client/index.js";
 // `--token` is the HTTP bearer token here; the NATS token moves to `--nats-token`.
 const { token: _natsToken, ...natsFlags } = connectionFlags;
 
-const flags = {
+export const flags = {
   ...natsFlags,
   ...logFlags,
   "nats-token": { type: "string" },

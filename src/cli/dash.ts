@@ -17,7 +17,7 @@ import {
 import { buildKeymap } from "../views/registry.js";
 import { applyContext, clientOptions, contextFrom } from "./connect.js";
 
-const FLAGS = {
+export const FLAGS = {
   ...connectionFlags,
   "read-only": { type: "boolean" },
   "no-color": { type: "boolean" },
@@ -126,3 +126,4 @@ export async function run(argv: string[]): Promise<number> {
     actor: actorName("dash"),
   });
 }
+export const flags = FLAGS;

@@ -21,15 +21,17 @@ and removes the temp dir, the gallery cache included.
 
 const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
+export const flags = {
+  nodes: { type: "string" },
+  "no-dash": { type: "boolean" },
+  "payload-mb": { type: "string" },
+  "rate-limit": { type: "string" },
+  "upgrade-after": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  const p = parse(argv, {
-    nodes: { type: "string" },
-    "no-dash": { type: "boolean" },
-    "payload-mb": { type: "string" },
-    "rate-limit": { type: "string" },
-    "upgrade-after": { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
+  const p = parse(argv, flags);
   if (printedHelp(p, HELP)) return 0;
   const headless = !!p.values["no-dash"];
   const say = (l: string) => process.stderr.write(`demo: ${l}\n`);

@@ -9,7 +9,7 @@ import { CONNECTION_HELP, list, parse, str, UsageError } from "./args.js";
 import { formatTable } from "./output.js";
 import { commonFlags, withSession } from "./session.js";
 
-const flags = {
+export const flags = {
   ...commonFlags,
   gallery: { type: "string", multiple: true },
   capability: { type: "string" },

@@ -1,30 +1,6 @@
 import { nearest, UsageError } from "./args.js";
+import { commands } from "./commands.js";
 import { VERSION } from "./version.js";
-
-type CommandModule = { run(argv: string[]): Promise<number> };
-
-/** Each command group lives in its own module, loaded only when used (Ink only for the dashboard). */
-const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  dash: { summary: "open the terminal dashboard (default)", load: () => import("./dash.js") },
-  agent: { summary: "run the worker agent on this node", load: () => import("./agent.js") },
-  controller: { summary: "run a controller replica", load: () => import("./controller.js") },
-  demo: { summary: "run a whole local cluster and open the dashboard", load: () => import("./demo.js") },
-  backends: {
-    summary: "list, install, upgrade, reinstall, delete, roll back backends",
-    load: () => import("./backends.js"),
-  },
-  nodes: { summary: "list, drain, resume, approve nodes", load: () => import("./nodes.js") },
-  ops: { summary: "list, watch, cancel, dismiss, retry operations", load: () => import("./ops.js") },
-  settings: {
-    summary: "get or set cluster settings (auto-upgrade, check interval)",
-    load: () => import("./settings.js"),
-  },
-  gallery: { summary: "list, show and resolve gallery entries", load: () => import("./gallery.js") },
-  publish: {
-    summary: "build a backend directory into an OCI image and push it",
-    load: () => import("./publish.js"),
-  },
-};
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
@@ -44,6 +20,11 @@ export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === "--version" || first === "-v" || first === "version") {
     process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (first === "__complete") {
+    const { complete } = await import("./completion.js");
+    for (const c of await complete(rest)) process.stdout.write(`${c}\n`);
     return 0;
   }
   if (first === "--help" || first === "-h" || first === "help") {

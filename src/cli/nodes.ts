@@ -37,7 +37,7 @@ function nodeAction(verb: "drain" | "resume" | "approve", what: string): Subcomm
   };
 }
 
-const subs: Record<string, Subcommand> = {
+export const subcommands: Record<string, Subcommand> = {
   list: {
     usage: "backplane nodes list [--json]   every node with status, capability, GPU, disk, heartbeat age",
     async run(p) {
@@ -59,5 +59,5 @@ const subs: Record<string, Subcommand> = {
 };
 
 export function run(argv: string[]): Promise<number> {
-  return runGroup("nodes", "List nodes; drain, resume and approve them.", subs, argv);
+  return runGroup("nodes", "List nodes; drain, resume and approve them.", subcommands, argv);
 }

@@ -42,7 +42,7 @@ function opAction(verb: "cancel" | "dismiss" | "retry", what: string): Subcomman
   };
 }
 
-const subs: Record<string, Subcommand> = {
+export const subcommands: Record<string, Subcommand> = {
   list: {
     usage:
       "backplane ops list [--all] [--node ID] [--backend NAME] [--json]   active ops (--all adds finished ones)",
@@ -151,5 +151,10 @@ const subs: Record<string, Subcommand> = {
 };
 
 export function run(argv: string[]): Promise<number> {
-  return runGroup("ops", "List, watch, cancel, dismiss and retry operations; read the history.", subs, argv);
+  return runGroup(
+    "ops",
+    "List, watch, cancel, dismiss and retry operations; read the history.",
+    subcommands,
+    argv,
+  );
 }

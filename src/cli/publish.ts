@@ -15,22 +15,20 @@ Example:
   backplane publish ./my-backend 127.0.0.1:5000/backends/my-backend:1.0.0
 `;
 
+export const flags = {
+  user: { type: "string" },
+  password: { type: "string" },
+  "insecure-registry": { type: "string", multiple: true },
+  version: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  const p = parse(
-    argv,
-    {
-      user: { type: "string" },
-      password: { type: "string" },
-      "insecure-registry": { type: "string", multiple: true },
-      version: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    {
-      ...process.env,
-      BACKPLANE_USER: process.env.BACKPLANE_REGISTRY_USER,
-      BACKPLANE_PASSWORD: process.env.BACKPLANE_REGISTRY_PASSWORD,
-    },
-  );
+  const p = parse(argv, flags, {
+    ...process.env,
+    BACKPLANE_USER: process.env.BACKPLANE_REGISTRY_USER,
+    BACKPLANE_PASSWORD: process.env.BACKPLANE_REGISTRY_PASSWORD,
+  });
   if (printedHelp(p, HELP)) return 0;
   const [dir, refText] = p.positionals;
   if (!dir || !refText) throw new UsageError("give a directory and an image reference");

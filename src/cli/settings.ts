@@ -9,7 +9,7 @@ function onOff(s: string): boolean {
   throw new UsageError(`expected on or off, got '${s}'`);
 }
 
-const subs: Record<string, Subcommand> = {
+export const subcommands: Record<string, Subcommand> = {
   get: {
     usage: "backplane settings get [--json]",
     async run(p) {
@@ -60,5 +60,5 @@ const subs: Record<string, Subcommand> = {
 };
 
 export function run(argv: string[]): Promise<number> {
-  return runGroup("settings", "Read or change the cluster settings.", subs, argv);
+  return runGroup("settings", "Read or change the cluster settings.", subcommands, argv);
 }

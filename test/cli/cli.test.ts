@@ -145,6 +145,16 @@ describe("backplane CLI", () => {
     expect(unknown.stderr).toMatch(/unknown node no-such-node/);
   });
 
+  it("completes node ids and backend names from the cluster", async () => {
+    // the word being completed comes last, so the server comes from the environment
+    const complete = (...words: string[]) =>
+      runBackplane(["__complete", ...words], { BACKPLANE_SERVER: server });
+    const nodes = await complete("backends", "install", "piper", "--node", "");
+    expect(nodes.stdout.trim().split("\n")).toEqual(["node-1", "node-2"]);
+    const backends = await complete("backends", "upgrade", "");
+    expect(backends.stdout.split("\n")).toEqual(expect.arrayContaining(["llama-cpp", "piper"]));
+  });
+
   it("ops cancel of an unknown op fails with a clear message", async () => {
     const r = await cli("ops", "cancel", "op-nope-000000");
     expect(r.code).toBe(1);
