@@ -6,7 +6,7 @@ NPX := npx --no-install
 # command -> Debian package that provides it
 SYSTEM_DEPS := nats-server:nats-server docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils tmux:tmux
 
-.PHONY: help deps system-deps build typecheck lint format test test-only demo bench clean
+.PHONY: help deps system-deps build typecheck lint format test test-only demo bench bench-scale clean
 
 help:
 	@echo "make demo     run a whole local cluster and open the dashboard"
@@ -15,6 +15,7 @@ help:
 	@echo "make build    compile TypeScript to dist/"
 	@echo "make lint     eslint + prettier --check"
 	@echo "make bench    run the benchmarks under bench/"
+	@echo "make bench-scale  fan-out and dashboard benches at 10,000 nodes x 30 backends"
 
 deps: system-deps node_modules/.installed
 
@@ -74,6 +75,11 @@ demo: deps build
 
 bench: deps build
 	@for b in bench/*.ts; do echo "== $$b"; $(NPX) tsx $$b || exit 1; done
+
+# The fleet of issue 15: 10,000 nodes x 30 backends (each bench takes --nodes/--backends/--ops).
+SCALE := --nodes 10000 --backends 30
+bench-scale: deps build
+	@for b in fanout dash-load; do echo "== bench/$$b.ts $(SCALE)"; $(NPX) tsx bench/$$b.ts $(SCALE) || exit 1; done
 
 clean:
 	rm -rf dist coverage .bench-out

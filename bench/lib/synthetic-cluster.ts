@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 /**
  * The synthetic cluster the dashboard benchmarks feed: 500 nodes × 30 backends, 100 running ops,
  * a mix of node states and some upgradable installs. Records are valid protocol records, so they
@@ -16,9 +17,21 @@ import {
   type UpgradeInfo,
 } from "../../src/protocol/index.js";
 
-export const NODES = 500;
-export const BACKENDS = 30;
-export const OPS = 100;
+/** The fleet's size from the bench's own command line (`--nodes`, `--backends`, `--ops`). */
+const size = parseArgs({
+  args: process.argv.slice(2),
+  options: { nodes: { type: "string" }, backends: { type: "string" }, ops: { type: "string" } },
+  strict: false,
+}).values;
+const count = (v: unknown, fallback: number): number => {
+  const n = v === undefined ? fallback : Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`a bench size must be a positive integer, got ${String(v)}`);
+  return n;
+};
+export const NODES = count(size.nodes, 500);
+export const BACKENDS = count(size.backends, 30);
+export const OPS = count(size.ops, 100);
 const GiB = 2 ** 30;
 const OP_BYTES = 4 * GiB;
 
