@@ -1,3 +1,4 @@
+import { CHECKS_KEY } from "../protocol/index.js";
 import { parseDuration, UsageError } from "./args.js";
 import { localTime } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
@@ -17,12 +18,19 @@ export const subcommands: Record<string, Subcommand> = {
         const res = await client.call("settings.get", {});
         if (p.values.json) return (printJson(res), 0);
         const s = res.settings;
+        const check = (await client.get("checks", CHECKS_KEY))?.value;
         printTable(
           ["SETTING", "VALUE"],
           [
             ["auto-upgrade", s.autoUpgrade ? "on" : "off"],
             ["check-interval", `${s.upgradeCheckIntervalSec}s`],
             ["updated", s.updatedAt > 0 ? `${localTime(s.updatedAt)} by ${s.updatedBy}` : "never (default)"],
+            [
+              "last-check",
+              check
+                ? `${localTime(check.at)}: ${check.upgradable} upgradable, ${check.headRequests} registry requests`
+                : "never",
+            ],
           ],
         );
         return 0;

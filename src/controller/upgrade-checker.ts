@@ -8,6 +8,8 @@ import type { RegistryClient } from "../oci/index.js";
 import {
   ApiEnvelope,
   api,
+  CHECKS_KEY,
+  SCHEMA_VERSION,
   decode,
   encode,
   validate,
@@ -196,6 +198,15 @@ export class UpgradeChecker implements LeaderDuty {
       return result;
     }
     await this.write(upgrades);
+    await this.d.client.put("checks", CHECKS_KEY, {
+      v: SCHEMA_VERSION,
+      at: checkedAt,
+      by: actor.slice(0, 128),
+      images: plan.uris.length,
+      headRequests: round.heads,
+      upgradable: upgrades.filter((u) => u.nodes.some((n) => n.upgradable)).length,
+      unreachable: failed.length,
+    });
     void this.d.audit.post("upgrades.checked", {
       actor,
       message:

@@ -39,6 +39,8 @@ export const MIRROR = {
   ops: (key, value, prev) => ({ type: "op", key, value, prev }),
   upgrades: (key, value) => ({ type: "upgrade", key, value }),
   settings: (_key, value) => ({ type: "settings", value }),
+  // The upgrade checker writes it for people; no decision reads it.
+  checks: null,
   // The lease reads and writes its own key; nothing else looks at it.
   leases: null,
 } as const satisfies MirrorSpecs;

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { sanitizeToken } from "./ids.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
-import { Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
+import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
 
 /** The roles that write to KV. The dashboard and the CLI only read (they write through the API). */
 export type Writer = "controller" | "agent";
@@ -131,6 +131,12 @@ export const BUCKETS = {
     key: oneKey("cluster"),
     writers: ["controller"],
   }),
+  checks: bucket({
+    schema: CheckRound,
+    kv: { history: 1, replicas: "cluster" },
+    key: oneKey("upgrades"),
+    writers: ["controller"],
+  }),
   leases: bucket({
     schema: Lease,
     kv: { history: 1, replicas: "cluster", ttl: "lease" },
@@ -167,6 +173,7 @@ export function parseOpKey(key: string): { nodeId: string; opId: string } | null
 }
 
 export const SETTINGS_KEY = BUCKETS.settings.key.only;
+export const CHECKS_KEY = BUCKETS.checks.key.only;
 
 /** The fixed key of a bucket that holds one record (settings); undefined for the others. */
 export function onlyKey(b: BucketKey): string | undefined {

@@ -216,6 +216,18 @@ export const Settings = z.object({
 });
 export type Settings = z.infer<typeof Settings>;
 
+/** The last upgrade-check round, whatever it found (the upgrades bucket holds only what it found). */
+export const CheckRound = z.object({
+  v,
+  at: Millis,
+  by: Text(128),
+  images: z.number().int().min(0),
+  headRequests: z.number().int().min(0),
+  upgradable: z.number().int().min(0),
+  unreachable: z.number().int().min(0),
+});
+export type CheckRound = z.infer<typeof CheckRound>;
+
 export const Lease = z.object({ v, holder: Text(128).min(1), since: Millis, renewedAt: Millis });
 export type Lease = z.infer<typeof Lease>;
 

@@ -25,6 +25,7 @@ export const FEED = {
   ops: { storeKey: (kvKey, op) => op?.id ?? parseOpKey(kvKey)?.opId ?? null },
   upgrades: byKvKey,
   settings: "value",
+  checks: "value",
   leases: null,
 } as const satisfies FeedSpecs;
 

@@ -118,6 +118,10 @@ describe("backplane CLI", () => {
     const got = await json(api["settings.get"].res, "settings", "get");
     expect(got.settings.upgradeCheckIntervalSec).toBe(7200);
     await json(api["upgrades.check"].res, "backends", "check");
+    // The round is on record even though it found nothing upgradable.
+    expect((await cli("settings", "get")).stdout).toMatch(
+      /^last-check\s+\d{4}-\d\d-\d\d [\d:]+: 0 upgradable/m,
+    );
     await json(api["upgrades.list"].res, "backends", "upgrades");
   });
 

@@ -31,7 +31,8 @@ describe("the bucket table", () => {
     expect(P.BUCKETS.upgrades.key.build("llama.cpp")).toBe("llama.cpp");
     expect(P.BUCKETS.settings.key.parse("cluster")).toBe("cluster");
     expect(P.BUCKETS.settings.key.parse("other")).toBeNull();
-    expect(P.BUCKET_KEYS.filter((b) => P.onlyKey(b) !== undefined)).toEqual(["settings"]);
+    expect(P.BUCKET_KEYS.filter((b) => P.onlyKey(b) !== undefined)).toEqual(["settings", "checks"]);
+    expect(P.CHECKS_KEY).toBe("upgrades");
     expect(P.SETTINGS_KEY).toBe("cluster");
   });
 

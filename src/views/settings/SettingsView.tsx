@@ -20,6 +20,7 @@ const COLUMNS: Column[] = [
 export function SettingsView({ width, height }: ViewProps): ReactNode {
   const settings = useDash((s) => s.settings);
   const upgrades = useDash((s) => s.upgrades);
+  const checks = useDash((s) => s.checks);
   const live = useLive();
   const now = useNow(1000);
   const { runner } = useDashEnv();
@@ -28,12 +29,15 @@ export function SettingsView({ width, height }: ViewProps): ReactNode {
 
   const rows: Row[] = useMemo(() => {
     if (!settings) return [];
-    let checkedAt = 0;
-    let upgradable = 0;
-    for (const u of upgrades.values()) {
-      checkedAt = Math.max(checkedAt, u.checkedAt);
-      if (u.nodes.some((n) => n.upgradable)) upgradable++;
-    }
+    // The last round as the checker recorded it (it runs even when it finds nothing); before the
+    // first such record, what the upgrade records say.
+    let checkedAt = checks?.at ?? 0;
+    let upgradable = checks?.upgradable ?? 0;
+    if (!checks)
+      for (const u of upgrades.values()) {
+        checkedAt = Math.max(checkedAt, u.checkedAt);
+        if (u.nodes.some((n) => n.upgradable)) upgradable++;
+      }
     return [
       {
         key: "autoUpgrade",
@@ -71,7 +75,7 @@ export function SettingsView({ width, height }: ViewProps): ReactNode {
         },
       },
     ];
-  }, [settings, upgrades, now]);
+  }, [settings, upgrades, checks, now]);
   const t = useTable("settings", "settings", rows, COLUMNS, height - 2);
 
   useViewCommands("settings", (cmd) => {
