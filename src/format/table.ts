@@ -158,6 +158,13 @@ export function nextSort(columns: readonly Column[], cur: TableQuery["sort"]): T
   return next === undefined ? null : { column: next, desc: false };
 }
 
+/** The sort as the title line shows it: the column's title as its header reads, and the direction. */
+export function sortLabel(columns: readonly Column[] | undefined, sort: TableQuery["sort"]): string {
+  if (!sort) return "";
+  const title = columns?.find((c) => c.id === sort.column)?.title.trim() ?? sort.column;
+  return `${title}${sort.desc ? "▼" : "▲"}`;
+}
+
 /** First row of the window of `height` rows that keeps `selected` in view, near the middle. */
 export function windowStart(selected: number, total: number, height: number): number {
   if (total <= height || height <= 0) return 0;

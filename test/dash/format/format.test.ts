@@ -5,6 +5,7 @@ import {
   layoutColumns,
   matchesFilter,
   nextSort,
+  sortLabel,
   windowStart,
   type Column,
   type Row,
@@ -140,6 +141,15 @@ describe("table layout and query", () => {
       s = nextSort(c, s);
     }
     expect(seen).toEqual(["a", "b", "w"]);
+  });
+  it("names the sort by the column's title, never its internal id", () => {
+    const matrix: Column[] = [
+      { id: "backend", title: "BACKEND", width: 20 },
+      { id: "n:node-1", title: "node-1", width: 11 },
+    ];
+    expect(sortLabel(matrix, { column: "n:node-1", desc: true })).toBe("node-1▼");
+    expect(sortLabel(matrix, { column: "backend", desc: false })).toBe("BACKEND▲");
+    expect(sortLabel(matrix, null)).toBe("");
   });
   it("windows around the selection", () => {
     expect(windowStart(0, 1000, 20)).toBe(0);

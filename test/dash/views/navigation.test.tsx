@@ -80,16 +80,27 @@ describe("Nodes view", () => {
     await r.waitForFrame("cpu-01");
     expect(rowOrder(r.lastFrame(), ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["cpu-01", "gpu-01", "gpu-02"]);
     await r.press("s");
-    let f = await r.waitForFrame("sort: status▲");
+    let f = await r.waitForFrame("sort: STATUS▲");
     expect(f).toMatch(/STATUS▲/);
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])[0]).toBe("gpu-02");
     await r.press("s");
-    f = await r.waitForFrame("sort: node▲");
+    f = await r.waitForFrame("sort: NODE▲");
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["cpu-01", "gpu-01", "gpu-02"]);
     await r.press("S");
-    f = await r.waitForFrame("sort: node▼");
+    f = await r.waitForFrame("sort: NODE▼");
     expect(f).toMatch(/NODE▼/);
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["gpu-02", "gpu-01", "cpu-01"]);
+  });
+
+  it("names a Backends matrix sort by the node's name, not the column's internal key", async () => {
+    const r = renderDash({ columns: 100, rows: 30 });
+    feed(r.store, smallCluster());
+    await r.waitForFrame("cpu-01");
+    await r.press("2");
+    await r.waitForFrame("Backends");
+    await r.press("s", "s");
+    const f = await r.waitForFrame("sort: cpu-01▲");
+    expect(f).not.toContain("n:cpu-01");
   });
 
   it("drills into a node with enter and comes back with esc, selection kept", async () => {
