@@ -17,7 +17,8 @@ export const nodeStatusLook: Record<NodeStatus, StatusLook> = {
 };
 
 export const opStateLook: Record<OpState, StatusLook> = {
-  queued: { glyph: "…", word: "queued", tone: "muted" },
+  // Not `…`: that is the mark of cut text, and "…2" in a fan-out row read as a cut cell.
+  queued: { glyph: "○", word: "queued", tone: "muted" },
   running: { glyph: "▶", word: "running", tone: "accent" },
   cancelling: { glyph: "⊘", word: "cancelling", tone: "warn" },
   succeeded: { glyph: "✓", word: "done", tone: "ok" },

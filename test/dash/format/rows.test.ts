@@ -156,7 +156,7 @@ describe("op rows", () => {
     expect(groups.map((g) => g.ops.map((o) => o.id))).toEqual([["o1", "o3", "o2"], ["o4"]]);
     const rows = opRows(groups);
     expect(rows[0]!.cells.op!.text).toBe("install llama-cpp ×3");
-    expect(rows[0]!.cells.state!.text).toBe("▶2 …1");
+    expect(rows[0]!.cells.state!.text).toBe("▶2 ○1");
     expect(rows[0]!.children!.map((c) => c.cells.op!.text)).toEqual(["a", "c", "b"]);
     expect(rows[1]!.tail).toMatchObject({ from: "progress", text: "boom" });
   });

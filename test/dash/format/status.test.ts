@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { nodeStatusText, opStateText, statusText } from "../../../src/format/status.js";
+import { truncate } from "../../../src/format/text.js";
 import type { NodeStatus, OpState } from "../../../src/protocol/index.js";
+import { nodeStatusLook } from "../../../src/theme/symbols.js";
 
 /** What `text` makes of every key of `expected`, keyed the same way. */
 function textsOf<K extends string>(expected: Record<K, string>, text: (k: K) => string): Record<K, string> {
@@ -30,7 +32,7 @@ describe("status text", () => {
 
   it("gives every op state a glyph and a word", () => {
     const all: Record<OpState, string> = {
-      queued: "… queued",
+      queued: "○ queued",
       running: "▶ running",
       cancelling: "⊘ cancelling",
       succeeded: "✓ done",
@@ -41,10 +43,17 @@ describe("status text", () => {
     expect(opStateText("failed").tone).toBe("err");
   });
 
+  it("uses no glyph that reads as cut text (the ellipsis truncate appends)", () => {
+    const states: OpState[] = ["queued", "running", "cancelling", "succeeded", "failed", "cancelled"];
+    for (const s of states) expect(opStateText(s).text, s).not.toContain(truncate("xx", 1));
+    for (const s of Object.keys(nodeStatusLook) as NodeStatus[])
+      expect(nodeStatusText(s).text, s).not.toContain("…");
+  });
+
   it("names the phase of a running op, and only of a running op", () => {
     expect(opStateText("running", "downloading")).toEqual({ text: "▶ download", tone: "accent" });
     expect(opStateText("running", "activating").text).toBe("▶ activate");
     expect(opStateText("failed", "downloading").text).toBe("✗ failed");
-    expect(opStateText("queued", "resolving").text).toBe("… queued");
+    expect(opStateText("queued", "resolving").text).toBe("○ queued");
   });
 });
