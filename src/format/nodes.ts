@@ -23,18 +23,20 @@ const SEVERITY: Record<NodeStatus, number> = {
   healthy: 4,
 };
 
+/** The node identifies a row; the others go when the terminal is narrow, least telling first. */
 export const NODE_COLUMNS: Column[] = [
-  { id: "status", title: "STATUS", width: 11 },
-  { id: "node", title: "NODE", width: 10, flex: 3 },
-  { id: "capability", title: "CAPABILITY", width: 12, flex: 1 },
-  { id: "gpu", title: "GPU", width: 8, flex: 2 },
-  { id: "vram", title: "VRAM", width: 5, align: "right" },
-  { id: "disk", title: "DISK", width: 5, align: "right" },
-  { id: "seen", title: "SEEN", width: 6, align: "right" },
-  { id: "backends", title: "BE", width: 3, align: "right" },
-  { id: "ops", title: "OPS", width: 3, align: "right" },
-  { id: "labels", title: "LABELS", width: 14, flex: 2, wide: true },
-  { id: "agent", title: "AGENT", width: 8, wide: true },
+  { id: "status", title: "STATUS", width: 11, keep: true },
+  { id: "node", title: "NODE", width: 10, identity: true },
+  // 14 holds `nvidia-cuda-12` whole: the -12 is the part that matters.
+  { id: "capability", title: "CAPABILITY", width: 14, drop: 6 },
+  { id: "gpu", title: "GPU", width: 8, flex: 1, drop: 4 },
+  { id: "vram", title: "VRAM", width: 5, align: "right", drop: 1 },
+  { id: "disk", title: "DISK", width: 5, align: "right", drop: 2 },
+  { id: "seen", title: "SEEN", width: 6, align: "right", drop: 7 },
+  { id: "backends", title: "BE", width: 3, align: "right", drop: 3 },
+  { id: "ops", title: "OPS", width: 3, align: "right", drop: 5 },
+  { id: "labels", title: "LABELS", width: 14, flex: 1, wide: true, drop: 0 },
+  { id: "agent", title: "AGENT", width: 8, wide: true, drop: 0 },
 ];
 
 /** Natural order of names ("gpu-2" before "gpu-10"): every list starts from it before any sort. */
