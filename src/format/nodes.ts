@@ -1,6 +1,7 @@
 import {
   HEARTBEAT_INTERVAL_MS,
   isActive,
+  OFFLINE_AFTER_MS,
   UNHEALTHY_AFTER_MISSED,
   type Heartbeat,
   type Inventory,
@@ -8,11 +9,15 @@ import {
   type NodeStatus,
   type OpRecord,
 } from "../protocol/index.js";
-import { nodeStatusText } from "./status.js";
+import { STALE_NODE_LOOK } from "../theme/symbols.js";
+import { nodeStatusText, statusText } from "./status.js";
 import type { Column, Row } from "./table.js";
 import { age, bytes } from "./units.js";
 
-/** A node whose last heartbeat is older than this is shown dimmed, with its age. */
+/**
+ * A node whose last heartbeat is older than this is shown dimmed, with its age; past
+ * OFFLINE_AFTER_MS its status reads "✗ stale" whatever the record says.
+ */
 export const STALE_AFTER_MS = HEARTBEAT_INTERVAL_MS * UNHEALTHY_AFTER_MISSED;
 
 const SEVERITY: Record<NodeStatus, number> = {
@@ -87,6 +92,8 @@ export function nodeRows(i: NodeRowsInput): Row[] {
     const v = nodeView(rec, i.heartbeats.get(rec.id));
     const seenMs = i.now - v.lastSeen;
     const stale = seenMs > STALE_AFTER_MS;
+    // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
+    const lost = seenMs > OFFLINE_AFTER_MS && rec.status !== "offline";
     const labels = Object.entries(v.hb.labels ?? {})
       .map(([k, val]) => `${k}=${val}`)
       .join(",");
@@ -94,7 +101,9 @@ export function nodeRows(i: NodeRowsInput): Row[] {
       key: rec.id,
       dim: stale || rec.status === "offline",
       cells: {
-        status: { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
+        status: lost
+          ? { ...statusText(STALE_NODE_LOOK), sort: SEVERITY.offline }
+          : { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
         node: { text: rec.id },
         capability: { text: v.hb.capability },
         gpu: { text: gpuText(v.hb) },

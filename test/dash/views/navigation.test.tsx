@@ -92,6 +92,16 @@ describe("Nodes view", () => {
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["gpu-02", "gpu-01", "cpu-01"]);
   });
 
+  it("marks a node stale when its heartbeat is older than the offline threshold, though its record says healthy", async () => {
+    const r = renderDash();
+    feed(r.store, { nodes: [node("gpu-01"), node("gpu-09", { status: "healthy", seenAgoMs: 75_000 })] });
+    const f = await r.waitForFrame("gpu-09");
+    const row = f.split("\n").find((l) => l.includes("gpu-09"))!;
+    expect(row).toMatch(/✗ stale\s+gpu-09/);
+    expect(row).toMatch(/1m1[5-9]s/);
+    expect(f.split("\n").find((l) => l.includes("gpu-01"))).toMatch(/✓ healthy/);
+  });
+
   it("names a Backends matrix sort by the node's name, not the column's internal key", async () => {
     const r = renderDash({ columns: 100, rows: 30 });
     feed(r.store, smallCluster());
