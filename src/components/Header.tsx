@@ -1,7 +1,8 @@
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
+import { controllerLiveness } from "../format/liveness.js";
 import { nodeCounts } from "../format/nodes.js";
-import { truncate } from "../format/text.js";
+import { displayWidth, truncate } from "../format/text.js";
 import { age } from "../format/units.js";
 import { useDash, useDashEnv } from "../hooks/context.js";
 import { useNow } from "../hooks/useNow.js";
@@ -62,6 +63,8 @@ export function Header({ width }: { width: number }): ReactNode {
   const upgrades = useDash((s) => s.upgrades);
   const settings = useDash((s) => s.settings);
   const readOnly = useDash((s) => s.readOnly);
+  const controller = useDash((s) => s.controller);
+  const leaseTtlMs = useDash((s) => s.leaseTtlMs);
   const p = useTheme();
 
   const server = conn.server ?? ctx.servers.join(",");
@@ -80,6 +83,16 @@ export function Header({ width }: { width: number }): ReactNode {
     .join(" ");
   const auto = settings === null ? "auto-upgrade ?" : `auto-upgrade ${settings.autoUpgrade ? "ON" : "off"}`;
   const last = lastEventAt === null ? "no events yet" : `last event ${age(lastEventAt, now)}`;
+  const live = controllerLiveness(
+    controller,
+    leaseTtlMs,
+    conn.state === "connected" ? conn.since : null,
+    now,
+  );
+  const name = truncate(ctx.name, 20);
+  // The controller's liveness must stay readable: the server address gives way first.
+  const fixed = `backplane ctx ${name} ${c.text} │ ${live.text}${readOnly ? " [read-only]" : ""}`;
+  const serverText = truncate(server, Math.min(32, width - displayWidth(fixed) - 1));
 
   return (
     <Box flexDirection="column" width={width}>
@@ -88,9 +101,11 @@ export function Header({ width }: { width: number }): ReactNode {
           backplane
         </Text>
         <Text> ctx </Text>
-        <Text bold>{truncate(ctx.name, 20)}</Text>
-        <Text> {truncate(server, 32)} </Text>
+        <Text bold>{name}</Text>
+        <Text> {serverText ? `${serverText} ` : ""}</Text>
         <Seg text={c.text} tone={c.tone} />
+        <Text> │ </Text>
+        <Seg text={live.text} tone={live.tone} />
         {readOnly ? <Seg text=" [read-only]" tone="warn" /> : null}
       </Text>
       <Text wrap="truncate">

@@ -168,6 +168,9 @@ export function parseOpKey(key: string): { nodeId: string; opId: string } | null
 
 export const SETTINGS_KEY = BUCKETS.settings.key.only;
 
+/** The lease the controller replicas contend for; its holder is the leader. */
+export const CONTROLLER_LEASE_KEY = "controller";
+
 /** The fixed key of a bucket that holds one record (settings); undefined for the others. */
 export function onlyKey(b: BucketKey): string | undefined {
   const key: AnyKeyShape & { readonly only?: string } = BUCKETS[b].key;

@@ -47,6 +47,8 @@ export interface FeedSink {
   status(s: ConnectionStatus): void;
   /** Something went wrong that the operator should see (a watch that could not start). */
   problem(message: string): void;
+  /** The lease TTL the controllers use (the leases bucket's max age), once known. */
+  leaseTtl?(ms: number): void;
 }
 
 export interface FeedOptions {
@@ -148,6 +150,15 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
       if (stopped) return;
       started = true;
       startWatches();
+      void client
+        .bucket("leases")
+        .status()
+        .then((st) => {
+          if (!stopped && st.ttl > 0) sink.leaseTtl?.(st.ttl);
+        })
+        .catch(() => {
+          // Keep the default; the header still says when the controller went quiet.
+        });
       subs = [
         client.onProgress((p) => coalescer.push({ kind: "progress", key: p.opId, value: p })),
         client.onHeartbeat((h) => heartbeats.push({ kind: "heartbeat", key: h.nodeId, value: h })),

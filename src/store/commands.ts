@@ -1,4 +1,5 @@
 import type { ApiCaller } from "../store/cluster-feed.js";
+import { ApiCallError } from "../client/api-client.js";
 import { errorMessage } from "../lib/log.js";
 import type { ApiResult } from "../protocol/index.js";
 import type { DashStore } from "./dash-store.js";
@@ -65,13 +66,36 @@ export function admitText(what: string, r: AdmitReply): Outcome {
   return { level, text: `${what}: ${parts.join(", ")}` };
 }
 
+/** Whether a failed call was still answered by a controller (a refusal, not silence). */
+function answered(e: unknown): boolean {
+  return (
+    e instanceof ApiCallError &&
+    e.code !== "timeout" &&
+    e.code !== "no_responders" &&
+    e.code !== "unavailable"
+  );
+}
+
 export function createCommandRunner(
   store: DashStore,
-  api: ApiCaller,
+  transport: ApiCaller,
   actor: string,
   intents: IntentTable,
 ): CommandRunner {
   const ui = () => store.getState().actions;
+  // Every reply, refusals included, tells the header a controller is alive.
+  const api: ApiCaller = {
+    async call(method, req, timeoutMs) {
+      try {
+        const r = await transport.call(method, req, timeoutMs);
+        ui().controllerAnswered();
+        return r;
+      } catch (e) {
+        if (answered(e)) ui().controllerAnswered();
+        throw e;
+      }
+    },
+  };
   // Every handler is its kind's; the table's type says so, the union of kinds cannot.
   const handlerOf = (intent: Intent) => intents[intent.kind] as IntentHandler<IntentKind>;
 

@@ -25,7 +25,8 @@ export const FEED = {
   ops: { storeKey: (kvKey, op) => op?.id ?? parseOpKey(kvKey)?.opId ?? null },
   upgrades: byKvKey,
   settings: "value",
-  leases: null,
+  // The controller's liveness in the header: who leads, and how long since it renewed.
+  leases: byKvKey,
 } as const satisfies FeedSpecs;
 
 export type FeedBucket = { [B in BucketKey]: (typeof FEED)[B] extends null ? never : B }[BucketKey];

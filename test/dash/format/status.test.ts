@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { controllerLiveness } from "../../../src/format/liveness.js";
 import { nodeStatusText, opStateText, statusText } from "../../../src/format/status.js";
 import { truncate } from "../../../src/format/text.js";
 import type { NodeStatus, OpState } from "../../../src/protocol/index.js";
@@ -55,5 +56,34 @@ describe("status text", () => {
     expect(opStateText("running", "activating").text).toBe("▶ activate");
     expect(opStateText("failed", "downloading").text).toBe("✗ failed");
     expect(opStateText("queued", "resolving").text).toBe("○ queued");
+  });
+});
+
+describe("controller liveness", () => {
+  const TTL = 10_000;
+  const NOW = 1_000_000;
+  it("names the leader and how long since it renewed or answered", () => {
+    const l = controllerLiveness({ leader: "ctl-a", seenAt: NOW - 3_000 }, TTL, NOW - 60_000, NOW);
+    expect(l).toEqual({ text: "leader ctl-a 3s", tone: undefined, detail: "" });
+    expect(controllerLiveness({ leader: null, seenAt: NOW - 1_000 }, TTL, null, NOW).text).toBe(
+      "controller 1s",
+    );
+  });
+  it("says in words when nothing renewed or answered for longer than the lease", () => {
+    const l = controllerLiveness({ leader: "ctl-a", seenAt: NOW - 75_000 }, TTL, NOW - 80_000, NOW);
+    expect(l.text).toBe("✗ no controller for 1m15s");
+    expect(l.tone).toBe("err");
+    expect(l.detail).toMatch(
+      /^no controller has renewed its lease or answered for 1m15s \(last leader ctl-a\)/,
+    );
+  });
+  it("counts from when the dashboard started listening when it never heard one", () => {
+    expect(controllerLiveness({ leader: null, seenAt: null }, TTL, NOW - 5_000, NOW).text).toBe(
+      "controller ?",
+    );
+    expect(controllerLiveness({ leader: null, seenAt: null }, TTL, NOW - 20_000, NOW).text).toBe(
+      "✗ no controller for 20s",
+    );
+    expect(controllerLiveness({ leader: null, seenAt: null }, TTL, null, NOW).detail).toBe("");
   });
 });

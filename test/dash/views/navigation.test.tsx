@@ -176,7 +176,7 @@ describe("Nodes view", () => {
       server: "nats://10.0.0.9:4222",
     });
     f = await r.waitForFrame("lost for");
-    expect(f.split("\n")[0]).toMatch(/✗ lost for 4\ds$/);
+    expect(f.split("\n")[0]).toMatch(/✗ lost for 4\ds │ /);
     expect(f).toMatch(/! connection refused: is nats-server running there\? — nats:\/\/10\.0\.0\.9:4222/);
   });
 
