@@ -41,6 +41,7 @@ export const MIRROR = {
   settings: (_key, value) => ({ type: "settings", value }),
   // The lease reads and writes its own key; nothing else looks at it.
   leases: null,
+  requests: null,
 } as const satisfies MirrorSpecs;
 
 export type MirroredBucket = { [B in BucketKey]: (typeof MIRROR)[B] extends null ? never : B }[BucketKey];

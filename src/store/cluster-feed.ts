@@ -6,6 +6,7 @@ import type {
   Heartbeat,
   ProgressEvent,
 } from "../protocol/index.js";
+import type { CallOptions } from "../client/api-client.js";
 import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
 import type { ConnectionStatus } from "../client/connection.js";
@@ -38,7 +39,12 @@ const RESTARTED_HERE = { resumeOnReconnect: false } as const;
 
 /** What the dashboard needs from the client to issue commands (ClusterClient has it). */
 export interface ApiCaller {
-  call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>>;
+  call<M extends ApiMethod>(
+    method: M,
+    req: ApiRequest<M>,
+    timeoutMs?: number,
+    opts?: CallOptions,
+  ): Promise<ApiResult<M>>;
 }
 
 export interface FeedSink {

@@ -27,6 +27,7 @@ export const FEED = {
   settings: "value",
   // The controller's liveness in the header: who leads, and how long since it renewed.
   leases: byKvKey,
+  requests: null,
 } as const satisfies FeedSpecs;
 
 export type FeedBucket = { [B in BucketKey]: (typeof FEED)[B] extends null ? never : B }[BucketKey];
