@@ -22,6 +22,8 @@ export class ApiCallError extends Error {
     readonly code: ApiErrorCode | "timeout" | "no_responders",
     readonly subject: string,
     readonly field?: string,
+    /** For a timeout: how long was waited. */
+    readonly timeoutMs?: number,
   ) {
     super(message);
     this.name = "ApiCallError";
@@ -59,7 +61,13 @@ export async function callApi<M extends ApiMethod>(
       throw new ApiCallError(`no controller is serving ${subject} (no responders)`, "no_responders", subject);
     }
     if (isRequestTimeout(e)) {
-      throw new ApiCallError(`${subject}: no reply within ${timeoutMs} ms`, "timeout", subject);
+      throw new ApiCallError(
+        `${subject}: no reply within ${timeoutMs} ms`,
+        "timeout",
+        subject,
+        undefined,
+        timeoutMs,
+      );
     }
     throw new ApiCallError(`${subject}: ${errorMessage(e)}`, "unavailable", subject);
   }
