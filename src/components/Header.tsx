@@ -8,6 +8,7 @@ import { useDash, useDashEnv } from "../hooks/context.js";
 import { useNow } from "../hooks/useNow.js";
 import { isActive, needsAttention } from "../protocol/index.js";
 import { nodeStatusLook, toneStyle, UPGRADE_BADGE, useTheme, type Tone } from "../theme/index.js";
+import { STALE_NODE_LOOK } from "../theme/symbols.js";
 import type { ConnectionStatus } from "../store/index.js";
 
 /**
@@ -57,7 +58,8 @@ export function Header({ width }: { width: number }): ReactNode {
   const ctx = useDash((s) => s.context);
   const conn = useDash((s) => s.conn);
   // Read, not subscribed: it changes with every batch, and the 1 s clock redraws this line anyway.
-  const lastEventAt = useDashEnv().store.getState().lastEventAt;
+  const { store } = useDashEnv();
+  const lastEventAt = store.getState().lastEventAt;
   const nodes = useDash((s) => s.nodes);
   const ops = useDash((s) => s.ops);
   const upgrades = useDash((s) => s.upgrades);
@@ -69,7 +71,8 @@ export function Header({ width }: { width: number }): ReactNode {
 
   const server = conn.server ?? ctx.servers.join(",");
   const c = connectionText(conn, lastEventAt !== null, now, server);
-  const counts = nodeCounts(nodes);
+  // Heartbeats read, not subscribed (as lastEventAt): the 1 s clock redraws this line anyway.
+  const counts = nodeCounts(nodes, store.getState().heartbeats, now);
   let running = 0;
   let failed = 0;
   for (const o of ops.values()) {
@@ -80,6 +83,7 @@ export function Header({ width }: { width: number }): ReactNode {
   const statusParts = (["healthy", "unhealthy", "offline", "draining", "pending"] as const)
     .filter((s) => counts.byStatus[s] > 0)
     .map((s) => `${nodeStatusLook[s].glyph}${counts.byStatus[s]}`)
+    .concat(counts.stale > 0 ? [`${STALE_NODE_LOOK.glyph}${counts.stale} ${STALE_NODE_LOOK.word}`] : [])
     .join(" ");
   const auto = settings === null ? "auto-upgrade ?" : `auto-upgrade ${settings.autoUpgrade ? "ON" : "off"}`;
   const last = lastEventAt === null ? "no events yet" : `last event ${age(lastEventAt, now)}`;

@@ -93,7 +93,7 @@ export function nodeRows(i: NodeRowsInput): Row[] {
     const seenMs = i.now - v.lastSeen;
     const stale = seenMs > STALE_AFTER_MS;
     // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
-    const lost = seenMs > OFFLINE_AFTER_MS && rec.status !== "offline";
+    const lost = isLost(rec, i.heartbeats.get(rec.id), i.now);
     const labels = Object.entries(v.hb.labels ?? {})
       .map(([k, val]) => `${k}=${val}`)
       .join(",");
@@ -133,10 +133,22 @@ export function nodeRows(i: NodeRowsInput): Row[] {
 
 export interface NodeCounts {
   total: number;
+  /** By the record's status; a stale node is counted under `stale` instead. */
   byStatus: Record<NodeStatus, number>;
+  /** Silent past the offline threshold though the record does not say offline (as the rows show). */
+  stale: number;
 }
 
-export function nodeCounts(nodes: ReadonlyMap<string, NodeRecord>): NodeCounts {
+/** Whether the dashboard itself calls a node stale (see nodeRows). */
+export function isLost(record: NodeRecord, hb: Heartbeat | undefined, now: number): boolean {
+  return record.status !== "offline" && now - nodeView(record, hb).lastSeen > OFFLINE_AFTER_MS;
+}
+
+export function nodeCounts(
+  nodes: ReadonlyMap<string, NodeRecord>,
+  heartbeats: ReadonlyMap<string, Heartbeat> = new Map(),
+  now?: number,
+): NodeCounts {
   const byStatus: Record<NodeStatus, number> = {
     healthy: 0,
     unhealthy: 0,
@@ -144,6 +156,10 @@ export function nodeCounts(nodes: ReadonlyMap<string, NodeRecord>): NodeCounts {
     draining: 0,
     pending: 0,
   };
-  for (const n of nodes.values()) byStatus[n.status]++;
-  return { total: nodes.size, byStatus };
+  let stale = 0;
+  for (const n of nodes.values()) {
+    if (now !== undefined && isLost(n, heartbeats.get(n.id), now)) stale++;
+    else byStatus[n.status]++;
+  }
+  return { total: nodes.size, byStatus, stale };
 }

@@ -100,6 +100,8 @@ describe("Nodes view", () => {
     expect(row).toMatch(/✗ stale\s+gpu-09/);
     expect(row).toMatch(/1m1[5-9]s/);
     expect(f.split("\n").find((l) => l.includes("gpu-01"))).toMatch(/✓ healthy/);
+    // The header counts it as the row shows it, not as its record says.
+    expect(f.split("\n")[1]).toMatch(/^nodes 2 ✓1 ✗1 stale │/);
   });
 
   it("names a Backends matrix sort by the node's name, not the column's internal key", async () => {
