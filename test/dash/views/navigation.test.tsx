@@ -95,13 +95,17 @@ describe("Nodes view", () => {
   it("marks a node stale when its heartbeat is older than the offline threshold, though its record says healthy", async () => {
     const r = renderDash();
     feed(r.store, { nodes: [node("gpu-01"), node("gpu-09", { status: "healthy", seenAgoMs: 75_000 })] });
-    const f = await r.waitForFrame("gpu-09");
+    let f = await r.waitForFrame("gpu-09");
     const row = f.split("\n").find((l) => l.includes("gpu-09"))!;
     expect(row).toMatch(/✗ stale\s+gpu-09/);
     expect(row).toMatch(/1m1[5-9]s/);
     expect(f.split("\n").find((l) => l.includes("gpu-01"))).toMatch(/✓ healthy/);
     // The header counts it as the row shows it, not as its record says.
     expect(f.split("\n")[1]).toMatch(/^nodes 2 ✓1 ✗1 stale │/);
+    await r.press("j", "enter");
+    f = await r.waitForFrame("Nodes › gpu-09");
+    expect(f).toMatch(/✗ stale/);
+    expect(f).not.toMatch(/✓ healthy/);
   });
 
   it("names a Backends matrix sort by the node's name, not the column's internal key", async () => {
