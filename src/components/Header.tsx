@@ -93,10 +93,15 @@ export function Header({ width }: { width: number }): ReactNode {
     conn.state === "connected" ? conn.since : null,
     now,
   );
-  const name = truncate(ctx.name, 20);
-  // The controller's liveness must stay readable: the server address gives way first.
-  const fixed = `backplane ctx ${name} ${c.text} │ ${live.text}${readOnly ? " [read-only]" : ""}`;
-  const serverText = truncate(server, Math.min(32, width - displayWidth(fixed) - 1));
+  // The controller's liveness must stay readable: the server address gives way first, then the
+  // context's name (at 60 columns).
+  const tail = ` ${c.text} │ ${live.text}${readOnly ? " [read-only]" : ""}`;
+  const showCtx = displayWidth(`backplane ctx ${truncate(ctx.name, 20)}${tail}`) <= width;
+  const name = showCtx ? truncate(ctx.name, 20) : "";
+  const used = displayWidth(`backplane${showCtx ? ` ctx ${name}` : ""}${tail}`);
+  const room = width - used - 1;
+  // A server cut to a few characters says nothing; leave it out.
+  const serverText = room >= 12 ? truncate(server, Math.min(32, room)) : "";
 
   return (
     <Box flexDirection="column" width={width}>
@@ -104,8 +109,8 @@ export function Header({ width }: { width: number }): ReactNode {
         <Text bold color={p.title.color}>
           backplane
         </Text>
-        <Text> ctx </Text>
-        <Text bold>{name}</Text>
+        {showCtx ? <Text> ctx </Text> : null}
+        {showCtx ? <Text bold>{name}</Text> : null}
         <Text> {serverText ? `${serverText} ` : ""}</Text>
         <Seg text={c.text} tone={c.tone} />
         <Text> │ </Text>

@@ -149,3 +149,14 @@ describe("narrow and wide terminals", () => {
     expect(header.indexOf("worker-cpu-0001") - header.indexOf("BACKEND")).toBe(21);
   });
 });
+
+describe("the header at 60 columns", () => {
+  it("keeps the controller's liveness readable: the server and the context's name give way first", async () => {
+    const r = renderDash({ columns: 60, rows: 16 });
+    feed(r.store, smallCluster());
+    r.store.getState().actions.setConn({ state: "connected", since: Date.now() - 200_000, attempts: 0 });
+    r.store.setState({ controller: { leader: "ctl-a", seenAt: Date.now() - 75_000 } });
+    const f = await r.waitForFrame("no controller for");
+    expect(lines(f)[0]).toMatch(/^backplane\s+● connected \S+ │ ✗ no controller for 1m1\ds$/);
+  });
+});
