@@ -56,6 +56,7 @@ export async function runDashboard(o: DashboardOptions): Promise<number> {
     batch: (events, received) => actions.applyBatch(events, received),
     status: (s) => actions.setConn(s),
     problem: (m) => actions.setFeedProblem(m),
+    leaseTtl: (ms) => actions.setLeaseTtl(ms),
   });
   const runner = createCommandRunner(store, client, o.actor, INTENTS);
 

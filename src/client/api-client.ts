@@ -1,10 +1,11 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import {
   api,
   ApiEnvelope,
   decode,
   DEFAULT_API_TIMEOUT_MS,
   encode,
+  IDEMPOTENCY_HEADER,
   validate,
   type ApiErrorCode,
   type ApiMethod,
@@ -21,10 +22,20 @@ export class ApiCallError extends Error {
     readonly code: ApiErrorCode | "timeout" | "no_responders",
     readonly subject: string,
     readonly field?: string,
+    /** For a timeout: how long was waited. */
+    readonly timeoutMs?: number,
   ) {
     super(message);
     this.name = "ApiCallError";
   }
+}
+
+export interface CallOptions {
+  /**
+   * Sent as the IDEMPOTENCY_HEADER: the controller applies a write once per (method, key) and
+   * answers a repeat with the first reply, so the same call may be retried after a timeout.
+   */
+  idempotencyKey?: string;
 }
 
 /** Typed request/reply against the controller API, with a timeout and errors that name the subject. */
@@ -34,6 +45,7 @@ export async function callApi<M extends ApiMethod>(
   method: M,
   req: ApiRequest<M>,
   timeoutMs = DEFAULT_API_TIMEOUT_MS,
+  opts: CallOptions = {},
 ): Promise<ApiResult<M>> {
   const subject = subjects.api(method);
   const checked = validate(api[method].req, req);
@@ -41,13 +53,21 @@ export async function callApi<M extends ApiMethod>(
     throw new ApiCallError(`invalid ${method} request: ${checked.error}`, "bad_request", subject);
   let reply;
   try {
-    reply = await nc.request(subject, encode(checked.value), { timeout: timeoutMs });
+    const h = opts.idempotencyKey === undefined ? undefined : headers();
+    if (h && opts.idempotencyKey !== undefined) h.set(IDEMPOTENCY_HEADER, opts.idempotencyKey);
+    reply = await nc.request(subject, encode(checked.value), { timeout: timeoutMs, headers: h });
   } catch (e) {
     if (isNoResponders(e)) {
       throw new ApiCallError(`no controller is serving ${subject} (no responders)`, "no_responders", subject);
     }
     if (isRequestTimeout(e)) {
-      throw new ApiCallError(`${subject}: no reply within ${timeoutMs} ms`, "timeout", subject);
+      throw new ApiCallError(
+        `${subject}: no reply within ${timeoutMs} ms`,
+        "timeout",
+        subject,
+        undefined,
+        timeoutMs,
+      );
     }
     throw new ApiCallError(`${subject}: ${errorMessage(e)}`, "unavailable", subject);
   }

@@ -20,7 +20,7 @@ import {
   type BucketKey,
   type BucketValue,
 } from "../protocol/index.js";
-import { callApi } from "./api-client.js";
+import { callApi, type CallOptions } from "./api-client.js";
 import { readBucket, readKeys, type BucketRow } from "./bucket-read.js";
 import {
   backoffMs,
@@ -59,6 +59,8 @@ export interface IncomingRequest {
   subject: string;
   data: Uint8Array;
   respond?: (bytes: Uint8Array) => void;
+  /** A header of the request (the API's Idempotency-Key); undefined when absent. */
+  header?: (name: string) => string | undefined;
 }
 
 /** Handle for a live subscription. */
@@ -461,6 +463,7 @@ export class ClusterClient {
           subject: msg.subject,
           data: msg.data,
           respond: reply ? (bytes) => void msg.respond(bytes) : undefined,
+          header: (name) => msg.headers?.get(name) || undefined,
         });
       },
     });
@@ -482,8 +485,13 @@ export class ClusterClient {
     return openOrCreate(this.jsm, new Kvm(this.nc), name, opts);
   }
 
-  call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>> {
-    return callApi(this.nc, this.subjects, method, req, timeoutMs ?? this.opts.apiTimeoutMs);
+  call<M extends ApiMethod>(
+    method: M,
+    req: ApiRequest<M>,
+    timeoutMs?: number,
+    opts?: CallOptions,
+  ): Promise<ApiResult<M>> {
+    return callApi(this.nc, this.subjects, method, req, timeoutMs ?? this.opts.apiTimeoutMs, opts);
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   bucketNames,
   EVENTS_MAX_AGE_MS,
   LEASE_TTL_MS,
+  REQUEST_DEDUPE_TTL_MS,
   streamNames,
   Subjects,
   type BucketKey,
@@ -62,6 +63,7 @@ function bucketOptions(key: BucketKey, o: TopologyOptions): Partial<KvOptions> {
     storage: StorageType.File,
     history: kv.history,
     ...(kv.ttl === "lease" ? { ttl: o.leaseTtlMs ?? LEASE_TTL_MS } : {}),
+    ...(kv.ttl === "requests" ? { ttl: REQUEST_DEDUPE_TTL_MS } : {}),
     ...(kv.maxValueBytes !== undefined ? { maxValueSize: kv.maxValueBytes } : {}),
   };
 }

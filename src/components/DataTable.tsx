@@ -1,6 +1,13 @@
 import { Box, Text } from "ink";
 import { memo, useMemo, type ReactNode } from "react";
-import { layoutColumns, windowStart, type Column, type PlacedColumn, type Row } from "../format/table.js";
+import {
+  GUTTER,
+  layoutColumns,
+  windowStart,
+  type Column,
+  type PlacedColumn,
+  type Row,
+} from "../format/table.js";
 import { fit } from "../format/text.js";
 import { SELECTED_MARK, useTheme, type Tone } from "../theme/index.js";
 import { LineLookContext, Spans, type LineLook, type Span } from "./Spans.js";
@@ -85,15 +92,22 @@ const RowLine = memo(function RowLine({ row, cols, width, selected, stale, rende
     }
     run += text;
   };
+  // The tail runs to the end of the line from its column, or after the last column when a narrow
+  // terminal dropped that column.
   const tailAt = row.tail ? cols.findIndex((c) => c.id === row.tail!.from) : -1;
+  let used = GUTTER;
   for (let i = 0; i < cols.length; i++) {
     const c = cols[i]!;
-    if (i > 0) add(" ", runTone);
+    if (i > 0) {
+      add(" ", runTone);
+      used++;
+    }
     if (i === tailAt && row.tail) {
-      const w = cols.slice(i).reduce((a, x) => a + x.w, 0) + (cols.length - i - 1);
-      add(fit(row.tail.text, w), row.tail.tone);
+      add(fit(row.tail.text, width - used), row.tail.tone);
+      used = width;
       break;
     }
+    used += c.w;
     const render = renderers?.[c.id];
     if (render) {
       flush();
@@ -108,6 +122,7 @@ const RowLine = memo(function RowLine({ row, cols, width, selected, stale, rende
     const text = i === 0 && row.depth ? `└ ${cell?.text ?? ""}` : (cell?.text ?? "");
     add(fit(text, c.w, c.align), cell?.tone);
   }
+  if (row.tail && used < width - 1) add(` ${fit(row.tail.text, width - used - 1)}`, row.tail.tone);
   flush();
   const sel = selected ? p.selection : {};
   const look = useMemo<LineLook>(
@@ -128,7 +143,8 @@ const RowLine = memo(function RowLine({ row, cols, width, selected, stale, rende
  */
 export function DataTable(props: DataTableProps): ReactNode {
   const { rows, selected, width, height, sort, renderers, empty, stale } = props;
-  const cols = useMemo(() => layoutColumns(props.columns, width), [props.columns, width]);
+  // Widths follow the content of every row (not only the visible ones: no jitter on scroll).
+  const cols = useMemo(() => layoutColumns(props.columns, width, rows), [props.columns, width, rows]);
   const bodyHeight = Math.max(0, height - 1);
   const start = props.offset ?? windowStart(Math.max(0, selected), rows.length, bodyHeight);
   const visible = rows.slice(start, start + bodyHeight);

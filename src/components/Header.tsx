@@ -1,12 +1,14 @@
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
+import { controllerLiveness } from "../format/liveness.js";
 import { nodeCounts } from "../format/nodes.js";
-import { truncate } from "../format/text.js";
+import { displayWidth, truncate } from "../format/text.js";
 import { age } from "../format/units.js";
 import { useDash, useDashEnv } from "../hooks/context.js";
 import { useNow } from "../hooks/useNow.js";
 import { isActive, needsAttention } from "../protocol/index.js";
 import { nodeStatusLook, toneStyle, UPGRADE_BADGE, useTheme, type Tone } from "../theme/index.js";
+import { STALE_NODE_LOOK } from "../theme/symbols.js";
 import type { ConnectionStatus } from "../store/index.js";
 
 /**
@@ -56,17 +58,21 @@ export function Header({ width }: { width: number }): ReactNode {
   const ctx = useDash((s) => s.context);
   const conn = useDash((s) => s.conn);
   // Read, not subscribed: it changes with every batch, and the 1 s clock redraws this line anyway.
-  const lastEventAt = useDashEnv().store.getState().lastEventAt;
+  const { store } = useDashEnv();
+  const lastEventAt = store.getState().lastEventAt;
   const nodes = useDash((s) => s.nodes);
   const ops = useDash((s) => s.ops);
   const upgrades = useDash((s) => s.upgrades);
   const settings = useDash((s) => s.settings);
   const readOnly = useDash((s) => s.readOnly);
+  const controller = useDash((s) => s.controller);
+  const leaseTtlMs = useDash((s) => s.leaseTtlMs);
   const p = useTheme();
 
   const server = conn.server ?? ctx.servers.join(",");
   const c = connectionText(conn, lastEventAt !== null, now, server);
-  const counts = nodeCounts(nodes);
+  // Heartbeats read, not subscribed (as lastEventAt): the 1 s clock redraws this line anyway.
+  const counts = nodeCounts(nodes, store.getState().heartbeats, now);
   let running = 0;
   let failed = 0;
   for (const o of ops.values()) {
@@ -77,9 +83,25 @@ export function Header({ width }: { width: number }): ReactNode {
   const statusParts = (["healthy", "unhealthy", "offline", "draining", "pending"] as const)
     .filter((s) => counts.byStatus[s] > 0)
     .map((s) => `${nodeStatusLook[s].glyph}${counts.byStatus[s]}`)
+    .concat(counts.stale > 0 ? [`${STALE_NODE_LOOK.glyph}${counts.stale} ${STALE_NODE_LOOK.word}`] : [])
     .join(" ");
   const auto = settings === null ? "auto-upgrade ?" : `auto-upgrade ${settings.autoUpgrade ? "ON" : "off"}`;
   const last = lastEventAt === null ? "no events yet" : `last event ${age(lastEventAt, now)}`;
+  const live = controllerLiveness(
+    controller,
+    leaseTtlMs,
+    conn.state === "connected" ? conn.since : null,
+    now,
+  );
+  // The controller's liveness must stay readable: the server address gives way first, then the
+  // context's name (at 60 columns).
+  const tail = ` ${c.text} │ ${live.text}${readOnly ? " [read-only]" : ""}`;
+  const showCtx = displayWidth(`backplane ctx ${truncate(ctx.name, 20)}${tail}`) <= width;
+  const name = showCtx ? truncate(ctx.name, 20) : "";
+  const used = displayWidth(`backplane${showCtx ? ` ctx ${name}` : ""}${tail}`);
+  const room = width - used - 1;
+  // A server cut to a few characters says nothing; leave it out.
+  const serverText = room >= 12 ? truncate(server, Math.min(32, room)) : "";
 
   return (
     <Box flexDirection="column" width={width}>
@@ -87,10 +109,12 @@ export function Header({ width }: { width: number }): ReactNode {
         <Text bold color={p.title.color}>
           backplane
         </Text>
-        <Text> ctx </Text>
-        <Text bold>{truncate(ctx.name, 20)}</Text>
-        <Text> {truncate(server, 32)} </Text>
+        {showCtx ? <Text> ctx </Text> : null}
+        {showCtx ? <Text bold>{name}</Text> : null}
+        <Text> {serverText ? `${serverText} ` : ""}</Text>
         <Seg text={c.text} tone={c.tone} />
+        <Text> │ </Text>
+        <Seg text={live.text} tone={live.tone} />
         {readOnly ? <Seg text=" [read-only]" tone="warn" /> : null}
       </Text>
       <Text wrap="truncate">

@@ -1,5 +1,6 @@
 import { Text } from "ink";
 import type { ReactNode } from "react";
+import { controllerLiveness } from "../format/liveness.js";
 import { truncate } from "../format/text.js";
 import { clock } from "../format/units.js";
 import { useDash, useDashEnv } from "../hooks/context.js";
@@ -13,7 +14,8 @@ const TOAST_GLYPH: Record<string, string> = { info: "…", ok: "✓", warn: "!",
 
 /**
  * One line between the view and the footer: the open prompt, else the latest toast (a command's
- * result or error), else a warning that what is on screen is not live.
+ * result or error), else a warning that what is on screen is not live or that no controller is
+ * answering.
  */
 export function StatusLine({ width }: { width: number }): ReactNode {
   const prompt = useDash((s) => s.prompt);
@@ -26,6 +28,8 @@ export function StatusLine({ width }: { width: number }): ReactNode {
   const { store } = useDashEnv();
   const lastEventAt = everLive ? store.getState().lastEventAt : null;
   const problem = useDash((s) => s.feedProblem);
+  const controller = useDash((s) => s.controller);
+  const leaseTtlMs = useDash((s) => s.leaseTtlMs);
   const now = useNow(1000);
   const p = useTheme();
 
@@ -54,6 +58,15 @@ export function StatusLine({ width }: { width: number }): ReactNode {
     return (
       <Text wrap="truncate" color={st.color}>
         {truncate(`! ${c.detail}${stale}`, width)}
+      </Text>
+    );
+  }
+  const live = controllerLiveness(controller, leaseTtlMs, conn.since, now);
+  if (live.detail) {
+    const st = toneStyle(p, "warn");
+    return (
+      <Text wrap="truncate" color={st.color} bold={st.bold}>
+        {truncate(`! ${live.detail}`, width)}
       </Text>
     );
   }

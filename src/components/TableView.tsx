@@ -32,7 +32,7 @@ export function TableView({
 }: TableViewProps): ReactNode {
   return (
     <Box flexDirection="column" height={height}>
-      <TitleLine crumbs={crumbs} width={width} {...tableTitle(t)} note={note} />
+      <TitleLine crumbs={crumbs} width={width} {...tableTitle(t)} columns={columns} note={note} />
       <DataTable
         columns={columns}
         rows={t.rows}

@@ -1,5 +1,6 @@
 import { Text } from "ink";
 import type { ReactNode } from "react";
+import { sortLabel, type Column } from "../format/table.js";
 import { truncate } from "../format/text.js";
 import { useTheme } from "../theme/index.js";
 
@@ -12,6 +13,7 @@ export function TitleLine({
   selected,
   filter,
   sort,
+  columns,
   note,
 }: {
   crumbs: string[];
@@ -21,6 +23,8 @@ export function TitleLine({
   selected?: number;
   filter?: string;
   sort?: { column: string; desc: boolean } | null;
+  /** The table's columns, so the sort names a column by its title (not its internal id). */
+  columns?: readonly Column[];
   note?: string;
 }): ReactNode {
   const p = useTheme();
@@ -30,7 +34,7 @@ export function TitleLine({
     extra.push(shown === total ? `[${pos}${total}]` : `[${pos}${shown} of ${total}]`);
   }
   if (filter) extra.push(`filter: ${filter}`);
-  if (sort) extra.push(`sort: ${sort.column}${sort.desc ? "▼" : "▲"}`);
+  if (sort) extra.push(`sort: ${sortLabel(columns, sort)}`);
   if (note) extra.push(note);
   const title = crumbs.join(" › ");
   return (

@@ -3,7 +3,10 @@ import type { Telemetry } from "../lib/telemetry.js";
 import { isMeta, type GalleryCatalog } from "../gallery/index.js";
 import {
   api,
+  API_WRITES,
   describeZodError,
+  IDEMPOTENCY_HEADER,
+  IdempotencyKey,
   isApiMethod,
   zodErrorField,
   type ApiEnvelope,
@@ -17,6 +20,7 @@ import type { z } from "zod";
 import type { Audit } from "./audit.js";
 import { ApiError } from "./errors.js";
 import type { NodeAdmin } from "./node-admin.js";
+import type { RequestDedupe } from "./request-dedupe.js";
 import type { Operations } from "./operations.js";
 import type { SettingsStore } from "./settings-store.js";
 import type { UpgradeChecker } from "./upgrade-checker.js";
@@ -26,6 +30,8 @@ import type { ClusterClient } from "../client/index.js";
 export interface ApiContext {
   /** Who is asking when the request does not say (`http`, `nats`). */
   defaultActor: string;
+  /** The request's IDEMPOTENCY_HEADER: a write is applied once per (method, key). */
+  idempotencyKey?: string;
 }
 
 export interface ApiDeps {
@@ -38,6 +44,8 @@ export interface ApiDeps {
   audit: Audit;
   catalog: () => GalleryCatalog;
   telemetry: Telemetry;
+  /** Keyed writes applied once; without it the key is ignored. */
+  dedupe?: RequestDedupe;
 }
 
 type Req<M extends ApiMethod> = z.infer<(typeof api)[M]["req"]>;
@@ -108,9 +116,26 @@ export class ApiHandlers {
     }
     const req = parsed.data as { actor?: string };
     const actor = req.actor || ctx.defaultActor;
+    const key = ctx.idempotencyKey;
+    if (key === undefined || !API_WRITES.has(method) || !this.d.dedupe)
+      return this.run(method, parsed.data, actor);
+    if (!IdempotencyKey.safeParse(key).success) {
+      return {
+        ok: false,
+        error: {
+          code: "bad_request",
+          message: `invalid ${IDEMPOTENCY_HEADER} ${JSON.stringify(key.slice(0, 80))}: 8 to 64 of A-Z a-z 0-9 _ -`,
+          field: IDEMPOTENCY_HEADER,
+        },
+      };
+    }
+    return this.d.dedupe.once(method, key, () => this.run(method, parsed.data, actor));
+  }
+
+  private async run(method: ApiMethod, request: unknown, actor: string): Promise<ApiEnvelope> {
     try {
       const run = this.h[method] as (r: unknown, actor: string) => Promise<unknown>;
-      return { ok: true, data: await run(parsed.data, actor) };
+      return { ok: true, data: await run(request, actor) };
     } catch (e) {
       if (e instanceof ApiError) {
         return {

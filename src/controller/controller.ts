@@ -25,6 +25,7 @@ import { NodeAdmin } from "./node-admin.js";
 import { OpAuditor } from "./op-auditor.js";
 import { Operations } from "./operations.js";
 import { ReaperLoop } from "./reaper-loop.js";
+import { RequestDedupe } from "./request-dedupe.js";
 import { SettingsStore } from "./settings-store.js";
 import { UpgradeChecker } from "./upgrade-checker.js";
 import { ClusterView } from "./view.js";
@@ -154,6 +155,7 @@ export class Controller {
       audit,
       catalog,
       telemetry,
+      dedupe: new RequestDedupe(client, { holder: this.id, logger: telemetry.log }),
     });
     this.duties = new LeaderDuties(
       [

@@ -7,7 +7,13 @@ import { defaultHttpTokenFile, ensureHttpToken } from "../lib/http-token.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import { isLoopbackHost } from "../oci/reference.js";
-import type { ApiEnvelope, ApiErrorCode, ApiMethod, ApiResult } from "../protocol/index.js";
+import {
+  IDEMPOTENCY_HEADER,
+  type ApiEnvelope,
+  type ApiErrorCode,
+  type ApiMethod,
+  type ApiResult,
+} from "../protocol/index.js";
 import type { ApiHandlers } from "./api-handlers.js";
 import type { EventStream } from "./events-ws.js";
 
@@ -378,7 +384,11 @@ export class HttpApi {
       const actorHeader = req.headers["x-backplane-actor"];
       const defaultActor =
         typeof actorHeader === "string" && actorHeader ? actorHeader.slice(0, 128) : "http";
-      const env = await this.handlers.handle(apiMethod, stripUndefined(request), { defaultActor });
+      const key = req.headers[IDEMPOTENCY_HEADER.toLowerCase()];
+      const env = await this.handlers.handle(apiMethod, stripUndefined(request), {
+        defaultActor,
+        ...(typeof key === "string" && key ? { idempotencyKey: key } : {}),
+      });
       if (!env.ok) return this.send(res, STATUS[env.error.code], env);
       if ((ADMIT as readonly string[]).includes(apiMethod))
         return this.sendAdmission(res, env.data as AdmitData);

@@ -1,7 +1,7 @@
 import { isCasConflict, type ClusterClient } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
-import { SCHEMA_VERSION } from "../protocol/index.js";
+import { CONTROLLER_LEASE_KEY, SCHEMA_VERSION } from "../protocol/index.js";
 
 export interface LeaseOptions {
   /** Who we are (replica id), written into the lease. */
@@ -34,7 +34,7 @@ export class LeaderLease {
     private readonly client: ClusterClient,
     private readonly opts: LeaseOptions,
   ) {
-    this.key = opts.key ?? "controller";
+    this.key = opts.key ?? CONTROLLER_LEASE_KEY;
     this.log = opts.telemetry.log;
   }
 

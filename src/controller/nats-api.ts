@@ -1,7 +1,7 @@
 import type { ClusterClient } from "../client/index.js";
 import { errorMessage } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
-import { encode, type ApiEnvelope } from "../protocol/index.js";
+import { encode, IDEMPOTENCY_HEADER, type ApiEnvelope } from "../protocol/index.js";
 import type { ApiHandlers } from "./api-handlers.js";
 
 /** Queue group shared by every replica, so each request is answered once, by whoever is up. */
@@ -31,7 +31,11 @@ export function serveNatsApi(client: ClusterClient, handlers: ApiHandlers, telem
           msg.respond?.(encode(reply));
           return;
         }
-        reply = await handlers.handle(method, body, { defaultActor: "nats" });
+        const key = msg.header?.(IDEMPOTENCY_HEADER);
+        reply = await handlers.handle(method, body, {
+          defaultActor: "nats",
+          ...(key ? { idempotencyKey: key } : {}),
+        });
         if (!msg.respond) return;
         let bytes = encode(reply);
         const max = client.maxPayload;

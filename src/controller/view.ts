@@ -43,6 +43,7 @@ export const MIRROR = {
   checks: null,
   // The lease reads and writes its own key; nothing else looks at it.
   leases: null,
+  requests: null,
 } as const satisfies MirrorSpecs;
 
 export type MirroredBucket = { [B in BucketKey]: (typeof MIRROR)[B] extends null ? never : B }[BucketKey];

@@ -129,7 +129,7 @@ export function matrixFits(nodeCount: number, width: number): boolean {
 
 export function matrixColumns(nodeIds: readonly string[]): Column[] {
   return [
-    { id: "backend", title: "BACKEND", width: NAME_WIDTH, flex: 1 },
+    { id: "backend", title: "BACKEND", width: NAME_WIDTH, identity: true },
     ...nodeIds.map((id) => ({ id: `n:${id}`, title: id, width: NODE_CELL })),
   ];
 }
@@ -160,9 +160,9 @@ export function matrixRows(
 }
 
 export const SUMMARY_COLUMNS: Column[] = [
-  { id: "backend", title: "BACKEND", width: 16, flex: 2 },
+  { id: "backend", title: "BACKEND", width: 16, identity: true },
   { id: "nodes", title: "NODES", width: 7, align: "right" },
-  { id: "version", title: "VERSION", width: 12, flex: 1 },
+  { id: "version", title: "VERSION", width: 12 },
   { id: "upgrade", title: "UPGRADE", width: 14 },
   { id: "drift", title: "DRIFT", width: 6 },
   { id: "digest", title: "DIGEST", width: 8, wide: true },
@@ -211,7 +211,7 @@ export function summaryRows(entries: Iterable<BackendEntry>, nodeTotal: number, 
 }
 
 // The columns and cells both drill-downs (a backend's nodes, a node's backends) show for one install.
-const VERSION_COLUMN: Column = { id: "version", title: "VERSION", width: 10, flex: 1 };
+const VERSION_COLUMN: Column = { id: "version", title: "VERSION", width: 10 };
 const DIGEST_COLUMN: Column = { id: "digest", title: "DIGEST", width: 8 };
 const UPGRADE_COLUMN: Column = { id: "upgrade", title: "UPGRADE", width: 10 };
 const INSTALLED_COLUMN: Column = { id: "installed", title: "INSTALLED", width: 20, wide: true };
@@ -243,7 +243,7 @@ function installCells(
 }
 
 export const BACKEND_NODE_COLUMNS: Column[] = [
-  { id: "node", title: "NODE", width: 12, flex: 2 },
+  { id: "node", title: "NODE", width: 12, identity: true },
   { id: "status", title: "STATUS", width: 11 },
   VERSION_COLUMN,
   DIGEST_COLUMN,
@@ -276,11 +276,11 @@ export function backendNodeRows(
 }
 
 export const NODE_BACKEND_COLUMNS: Column[] = [
-  { id: "backend", title: "BACKEND", width: 16, flex: 2 },
+  { id: "backend", title: "BACKEND", width: 16, identity: true },
   VERSION_COLUMN,
   DIGEST_COLUMN,
   UPGRADE_COLUMN,
-  { id: "generation", title: "GEN", width: 8, flex: 1 },
+  { id: "generation", title: "GEN", width: 8 },
   { id: "previous", title: "PREV", width: 4, align: "right" },
   INSTALLED_COLUMN,
 ];

@@ -1,6 +1,7 @@
 import {
   HEARTBEAT_INTERVAL_MS,
   isActive,
+  OFFLINE_AFTER_MS,
   UNHEALTHY_AFTER_MISSED,
   type Heartbeat,
   type Inventory,
@@ -8,11 +9,15 @@ import {
   type NodeStatus,
   type OpRecord,
 } from "../protocol/index.js";
-import { nodeStatusText } from "./status.js";
+import { STALE_NODE_LOOK } from "../theme/symbols.js";
+import { nodeStatusText, statusText } from "./status.js";
 import type { Column, Row } from "./table.js";
 import { age, bytes } from "./units.js";
 
-/** A node whose last heartbeat is older than this is shown dimmed, with its age. */
+/**
+ * A node whose last heartbeat is older than this is shown dimmed, with its age; past
+ * OFFLINE_AFTER_MS its status reads "✗ stale" whatever the record says.
+ */
 export const STALE_AFTER_MS = HEARTBEAT_INTERVAL_MS * UNHEALTHY_AFTER_MISSED;
 
 const SEVERITY: Record<NodeStatus, number> = {
@@ -23,18 +28,20 @@ const SEVERITY: Record<NodeStatus, number> = {
   healthy: 4,
 };
 
+/** The node identifies a row; the others go when the terminal is narrow, least telling first. */
 export const NODE_COLUMNS: Column[] = [
-  { id: "status", title: "STATUS", width: 11 },
-  { id: "node", title: "NODE", width: 10, flex: 3 },
-  { id: "capability", title: "CAPABILITY", width: 12, flex: 1 },
-  { id: "gpu", title: "GPU", width: 8, flex: 2 },
-  { id: "vram", title: "VRAM", width: 5, align: "right" },
-  { id: "disk", title: "DISK", width: 5, align: "right" },
-  { id: "seen", title: "SEEN", width: 6, align: "right" },
-  { id: "backends", title: "BE", width: 3, align: "right" },
-  { id: "ops", title: "OPS", width: 3, align: "right" },
-  { id: "labels", title: "LABELS", width: 14, flex: 2, wide: true },
-  { id: "agent", title: "AGENT", width: 8, wide: true },
+  { id: "status", title: "STATUS", width: 11, keep: true },
+  { id: "node", title: "NODE", width: 10, identity: true },
+  // 14 holds `nvidia-cuda-12` whole: the -12 is the part that matters.
+  { id: "capability", title: "CAPABILITY", width: 14, drop: 6 },
+  { id: "gpu", title: "GPU", width: 8, flex: 1, drop: 4 },
+  { id: "vram", title: "VRAM", width: 5, align: "right", drop: 1 },
+  { id: "disk", title: "DISK", width: 5, align: "right", drop: 2 },
+  { id: "seen", title: "SEEN", width: 6, align: "right", drop: 7 },
+  { id: "backends", title: "BE", width: 3, align: "right", drop: 3 },
+  { id: "ops", title: "OPS", width: 3, align: "right", drop: 5 },
+  { id: "labels", title: "LABELS", width: 14, flex: 1, wide: true, drop: 0 },
+  { id: "agent", title: "AGENT", width: 8, wide: true, drop: 0 },
 ];
 
 /** Natural order of names ("gpu-2" before "gpu-10"): every list starts from it before any sort. */
@@ -85,6 +92,8 @@ export function nodeRows(i: NodeRowsInput): Row[] {
     const v = nodeView(rec, i.heartbeats.get(rec.id));
     const seenMs = i.now - v.lastSeen;
     const stale = seenMs > STALE_AFTER_MS;
+    // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
+    const lost = isLost(rec, i.heartbeats.get(rec.id), i.now);
     const labels = Object.entries(v.hb.labels ?? {})
       .map(([k, val]) => `${k}=${val}`)
       .join(",");
@@ -92,7 +101,9 @@ export function nodeRows(i: NodeRowsInput): Row[] {
       key: rec.id,
       dim: stale || rec.status === "offline",
       cells: {
-        status: { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
+        status: lost
+          ? { ...statusText(STALE_NODE_LOOK), sort: SEVERITY.offline }
+          : { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
         node: { text: rec.id },
         capability: { text: v.hb.capability },
         gpu: { text: gpuText(v.hb) },
@@ -122,10 +133,22 @@ export function nodeRows(i: NodeRowsInput): Row[] {
 
 export interface NodeCounts {
   total: number;
+  /** By the record's status; a stale node is counted under `stale` instead. */
   byStatus: Record<NodeStatus, number>;
+  /** Silent past the offline threshold though the record does not say offline (as the rows show). */
+  stale: number;
 }
 
-export function nodeCounts(nodes: ReadonlyMap<string, NodeRecord>): NodeCounts {
+/** Whether the dashboard itself calls a node stale (see nodeRows). */
+export function isLost(record: NodeRecord, hb: Heartbeat | undefined, now: number): boolean {
+  return record.status !== "offline" && now - nodeView(record, hb).lastSeen > OFFLINE_AFTER_MS;
+}
+
+export function nodeCounts(
+  nodes: ReadonlyMap<string, NodeRecord>,
+  heartbeats: ReadonlyMap<string, Heartbeat> = new Map(),
+  now?: number,
+): NodeCounts {
   const byStatus: Record<NodeStatus, number> = {
     healthy: 0,
     unhealthy: 0,
@@ -133,6 +156,10 @@ export function nodeCounts(nodes: ReadonlyMap<string, NodeRecord>): NodeCounts {
     draining: 0,
     pending: 0,
   };
-  for (const n of nodes.values()) byStatus[n.status]++;
-  return { total: nodes.size, byStatus };
+  let stale = 0;
+  for (const n of nodes.values()) {
+    if (now !== undefined && isLost(n, heartbeats.get(n.id), now)) stale++;
+    else byStatus[n.status]++;
+  }
+  return { total: nodes.size, byStatus, stale };
 }

@@ -30,14 +30,15 @@ export function progressParts(t: ProgressText): [bar: string, bytes: string, rat
 }
 
 export const OP_COLUMNS: Column[] = [
-  { id: "op", title: "OPERATION", width: 16, flex: 1 },
-  { id: "state", title: "STATE", width: 11 },
+  { id: "op", title: "OPERATION", width: 16, identity: true },
+  { id: "state", title: "STATE", width: 11, keep: true },
   // One live column (one component per row) with its own sub-headings.
   {
     id: "progress",
     title: `${"PROGRESS".padEnd(PROGRESS_PARTS.bar)} ${"BYTES".padStart(PROGRESS_PARTS.bytes)} ${"RATE".padStart(PROGRESS_PARTS.rate)} ${"ETA".padStart(PROGRESS_PARTS.eta)}`,
     width: PROGRESS_WIDTH,
     unsortable: true,
+    keep: true,
   },
   { id: "age", title: "AGE", width: 6, align: "right", wide: true },
 ];

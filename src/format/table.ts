@@ -1,4 +1,5 @@
 import type { Tone } from "../theme/tokens.js";
+import { displayWidth } from "./text.js";
 
 export interface Cell {
   text: string;
@@ -23,15 +24,28 @@ export interface Row {
 export interface Column {
   id: string;
   title: string;
-  /** Minimum (and, without flex, fixed) width in columns. */
+  /** Minimum width in columns (fixed for a column whose cells are drawn live). */
   width: number;
-  /** Share of the spare width this column takes. */
+  /**
+   * Free text: in a table that fills its width (`layoutColumns` without rows) it takes this share
+   * of the spare width, and it may be cut down to 4 columns before any column is dropped.
+   */
   flex?: number;
   align?: "left" | "right";
   /** Shown only when the terminal is at least 100 columns wide. */
   wide?: boolean;
   /** Not offered by the sort cycle. */
   unsortable?: boolean;
+  /**
+   * What tells rows apart (a node, a backend, an op): it keeps the width of its content while
+   * other columns shrink or drop (beyond 40 % of the table it gives way first), and is cut below
+   * its minimum only when nothing else can go.
+   */
+  identity?: boolean;
+  /** When the table is too narrow, secondary columns go in this order (lowest first), then the others right to left. */
+  drop?: number;
+  /** What the view is for (an op's progress): dropped only once identity columns are at their minimum. */
+  keep?: boolean;
 }
 
 export interface PlacedColumn extends Column {
@@ -41,21 +55,97 @@ export interface PlacedColumn extends Column {
 
 export const GUTTER = 2;
 export const WIDE_FROM = 100;
+/** Beyond this share of the table, an identity column's content is cut before anything else gives. */
+const IDENTITY_SHARE = 0.4;
+/** Narrowest a cut column gets. */
+const MIN_CUT = 4;
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** The widest text of each column (title included), children's `└ ` prefix counted. */
+function contentWidths(cols: readonly Column[], rows: readonly Row[]): Map<string, number> {
+  const out = new Map(cols.map((c) => [c.id, displayWidth(c.title)]));
+  const first = cols[0]?.id;
+  const visit = (r: Row, depth: number) => {
+    for (const c of cols) {
+      const text = r.cells[c.id]?.text;
+      if (!text) continue;
+      // Most cells are plain ASCII: their length is their width (halves the cost over 500 rows).
+      const w =
+        (PRINTABLE_ASCII.test(text) ? text.length : displayWidth(text)) +
+        (depth > 0 && c.id === first ? 2 : 0);
+      if (w > out.get(c.id)!) out.set(c.id, w);
+    }
+  };
+  for (const r of rows) {
+    visit(r, r.depth ?? 0);
+    // Unflattened groups: their children are drawn too.
+    if (r.depth === undefined) for (const ch of r.children ?? []) visit(ch, 1);
+  }
+  return out;
+}
 
 /**
  * Give every column its width inside `total` columns (a 2-column gutter for the selection marker,
- * one space between columns). Wide columns go first below 100 columns, then flexible columns shrink
- * (to 4), then columns are dropped from the right: the table never overflows.
+ * one space between columns); the table never overflows. With `rows`, each column is as wide as
+ * its content (never below its minimum) and what is left stays blank; without, columns keep
+ * their minimum and flexible ones share the spare width. When that does not fit, secondary
+ * columns shrink to their minimum (free text to 4), then drop (`drop` order, then right to left);
+ * identity columns shrink to their minimum before a `keep` column drops, and are cut below it last. Wide columns show only from 100 columns.
  */
-export function layoutColumns(columns: readonly Column[], total: number): PlacedColumn[] {
+export function layoutColumns(
+  columns: readonly Column[],
+  total: number,
+  rows?: readonly Row[],
+): PlacedColumn[] {
   let cols = columns.filter((c) => !c.wide || total >= WIDE_FROM);
-  const need = (cs: readonly Column[], widths: number[]) =>
-    GUTTER + widths.reduce((a, b) => a + b, 0) + Math.max(0, cs.length - 1);
+  const content = rows ? contentWidths(cols, rows) : undefined;
+  const identityCap = Math.floor(total * IDENTITY_SHARE);
+  const want = (c: Column) => Math.max(c.width, content?.get(c.id) ?? c.width);
+  const dropOrder = cols
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => !c.identity)
+    .sort(
+      (a, b) =>
+        Number(a.c.keep ?? false) - Number(b.c.keep ?? false) ||
+        (a.c.drop ?? Infinity) - (b.c.drop ?? Infinity) ||
+        b.i - a.i,
+    )
+    .map(({ c }) => c);
+
   for (;;) {
-    const widths = cols.map((c) => c.width);
-    let spare = total - need(cols, widths);
-    const flexTotal = cols.reduce((a, c) => a + (c.flex ?? 0), 0);
-    if (spare >= 0) {
+    const widths = cols.map(want);
+    let over = GUTTER + widths.reduce((a, b) => a + b, 0) + Math.max(0, cols.length - 1) - total;
+    const shrink = (i: number, floor: number) => {
+      const cut = Math.min(over, widths[i]! - floor);
+      if (cut > 0) {
+        widths[i]! -= cut;
+        over -= cut;
+      }
+    };
+    for (let i = cols.length - 1; i >= 0 && over > 0; i--)
+      if (cols[i]!.identity) shrink(i, Math.max(cols[i]!.width, identityCap));
+    for (let i = cols.length - 1; i >= 0 && over > 0; i--) if (!cols[i]!.identity) shrink(i, cols[i]!.width);
+    for (let i = cols.length - 1; i >= 0 && over > 0; i--)
+      if (!cols[i]!.identity && cols[i]!.flex) shrink(i, MIN_CUT);
+    const next = dropOrder.find((c) => cols.includes(c));
+    // Before a column the view is for goes, identity columns give up what they have over their minimum.
+    if (over > 0 && next?.keep)
+      for (let i = cols.length - 1; i >= 0 && over > 0; i--) shrink(i, cols[i]!.width);
+    if (over > 0 && next && cols.length > 1) {
+      cols = cols.filter((c) => c !== next);
+      continue;
+    }
+    // Only identity columns are left to give: cut them, then drop from the right.
+    for (let i = cols.length - 1; i >= 0 && over > 0; i--) shrink(i, MIN_CUT);
+    if (over > 0) {
+      if (cols.length <= 1) return cols.map((c) => ({ ...c, w: Math.max(1, total - GUTTER) }));
+      cols = cols.slice(0, -1);
+      continue;
+    }
+    if (!content && over < 0) {
+      const spare = -over;
+      const flexTotal = cols.reduce((a, c) => a + (c.flex ?? 0), 0);
       if (flexTotal > 0) {
         let given = 0;
         cols.forEach((c, i) => {
@@ -67,19 +157,8 @@ export function layoutColumns(columns: readonly Column[], total: number): Placed
         // Rounding leftovers go to the first flexible column.
         widths[cols.findIndex((c) => c.flex)]! += spare - given;
       }
-      return cols.map((c, i) => ({ ...c, w: widths[i]! }));
     }
-    for (let i = 0; i < cols.length && spare < 0; i++) {
-      if (!cols[i]!.flex) continue;
-      const cut = Math.min(-spare, widths[i]! - 4);
-      if (cut > 0) {
-        widths[i]! -= cut;
-        spare += cut;
-      }
-    }
-    if (spare >= 0) return cols.map((c, i) => ({ ...c, w: widths[i]! }));
-    if (cols.length <= 1) return cols.map((c) => ({ ...c, w: Math.max(1, total - GUTTER) }));
-    cols = cols.slice(0, -1);
+    return cols.map((c, i) => ({ ...c, w: widths[i]! }));
   }
 }
 
@@ -156,6 +235,13 @@ export function nextSort(columns: readonly Column[], cur: TableQuery["sort"]): T
   const i = cur ? ids.indexOf(cur.column) : -1;
   const next = ids[i + 1];
   return next === undefined ? null : { column: next, desc: false };
+}
+
+/** The sort as the title line shows it: the column's title as its header reads, and the direction. */
+export function sortLabel(columns: readonly Column[] | undefined, sort: TableQuery["sort"]): string {
+  if (!sort) return "";
+  const title = columns?.find((c) => c.id === sort.column)?.title.trim() ?? sort.column;
+  return `${title}${sort.desc ? "▼" : "▲"}`;
 }
 
 /** First row of the window of `height` rows that keeps `selected` in view, near the middle. */

@@ -176,6 +176,45 @@ export const ApiEnvelope = z.discriminatedUnion("ok", [
 ]);
 export type ApiEnvelope = z.infer<typeof ApiEnvelope>;
 
+/**
+ * The methods that change something. A request to one may carry an idempotency key (the NATS or
+ * HTTP header IDEMPOTENCY_HEADER): the controller applies it once per (method, key) and answers a
+ * repeat with the first reply, so a client may retry after a timeout without applying it twice.
+ */
+export const API_WRITES: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
+  "ops.install",
+  "ops.upgrade",
+  "ops.reinstall",
+  "ops.delete",
+  "ops.rollback",
+  "ops.cancel",
+  "ops.dismiss",
+  "ops.retry",
+  "upgrades.check",
+  "settings.set",
+  "nodes.approve",
+  "nodes.drain",
+  "nodes.resume",
+]);
+
+export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "8 to 64 of A-Z a-z 0-9 _ -");
+
+/**
+ * A keyed write request as the `requests` bucket keeps it: `pending` while the replica that took
+ * it applies it, then `done` with the reply every repeat gets.
+ */
+export const RequestRecord = z.object({
+  v: z.literal(1),
+  method: z.string().max(64),
+  state: z.enum(["pending", "done"]),
+  /** Who took it (replica id) and when. */
+  by: Text(128),
+  at: z.number().int().nonnegative(),
+  reply: ApiEnvelope.optional(),
+});
+export type RequestRecord = z.infer<typeof RequestRecord>;
+
 export function isApiMethod(name: string): name is ApiMethod {
   return Object.hasOwn(api, name);
 }

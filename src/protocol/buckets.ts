@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { sanitizeToken } from "./ids.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
 import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
+import { RequestRecord } from "./api.js";
 
 /** The roles that write to KV. The dashboard and the CLI only read (they write through the API). */
 export type Writer = "controller" | "agent";
@@ -11,9 +12,10 @@ export interface BucketKv {
   history: number;
   /**
    * "lease": the bucket's max age is the lease TTL (the role's `leaseTtlMs`, else LEASE_TTL_MS);
-   * bucket-level because Debian's nats-server 2.9 ignores per-key TTLs. Unset: keep forever.
+   * "requests": REQUEST_DEDUPE_TTL_MS. Bucket-level because Debian's nats-server 2.9 ignores
+   * per-key TTLs. Unset: keep forever.
    */
-  ttl?: "lease";
+  ttl?: "lease" | "requests";
   /** Every bucket follows the role's `replicas` (1 on a single server, 3 or 5 on a cluster). */
   replicas: "cluster";
   /** Largest value the server accepts; unset: the server's limit. */
@@ -143,6 +145,13 @@ export const BUCKETS = {
     key: nameKey("loop name"),
     writers: ["controller"],
   }),
+  // Keyed write requests, so a retry after a timeout is answered, not applied again (API_WRITES).
+  requests: bucket({
+    schema: RequestRecord,
+    kv: { history: 1, replicas: "cluster", ttl: "requests", maxValueBytes: 1 * MiB },
+    key: nameKey("<method>.<idempotency key>"),
+    writers: ["controller"],
+  }),
 } as const;
 
 export type Buckets = typeof BUCKETS;
@@ -174,6 +183,9 @@ export function parseOpKey(key: string): { nodeId: string; opId: string } | null
 
 export const SETTINGS_KEY = BUCKETS.settings.key.only;
 export const CHECKS_KEY = BUCKETS.checks.key.only;
+
+/** The lease the controller replicas contend for; its holder is the leader. */
+export const CONTROLLER_LEASE_KEY = "controller";
 
 /** The fixed key of a bucket that holds one record (settings); undefined for the others. */
 export function onlyKey(b: BucketKey): string | undefined {

@@ -11,5 +11,7 @@ export const PROGRESS_MIN_INTERVAL_MS = 250;
 export const MAX_WORK_ATTEMPTS = 3;
 export const EVENTS_MAX_AGE_MS = 30 * 24 * 60 * 60_000;
 export const DEFAULT_API_TIMEOUT_MS = 10_000;
+/** How long the controller remembers a keyed write request (the `requests` bucket's max age). */
+export const REQUEST_DEDUPE_TTL_MS = 10 * 60_000;
 export const DEFAULT_KEEP_GENERATIONS = 2;
 export const DEV_SUFFIX = "development";

@@ -1,5 +1,6 @@
 import type { BucketEvent, FeedEvent } from "../store/cluster-feed.js";
 import {
+  CONTROLLER_LEASE_KEY,
   isTerminal,
   onlyKey,
   type BucketValue,
@@ -117,6 +118,7 @@ export function applyBatch(
   const progress = new Map<string, ProgressEvent | null>();
   const heartbeats = new Map<string, Heartbeat | null>();
   let synced = s.synced;
+  let controller = s.controller;
 
   for (const e of events) {
     switch (e.kind) {
@@ -146,6 +148,9 @@ export function applyBatch(
         // A finished or deleted op shows no progress.
         if (e.kind === "ops" && storeKey !== null && (!e.value || isTerminal(e.value.state)))
           progress.set(storeKey, null);
+        // A renewal is the controller saying it is alive; timed by our clock, not the controller's.
+        if (e.kind === "leases" && e.key === CONTROLLER_LEASE_KEY && e.value)
+          controller = { leader: e.value.holder, seenAt: now };
       }
     }
   }
@@ -165,6 +170,7 @@ export function applyBatch(
     progress: nextProgress,
     heartbeats: edit(s.heartbeats, heartbeats),
     synced,
+    controller,
     lastEventAt: events.some((e) => e.kind !== "ready") ? now : s.lastEventAt,
     stats: { events: s.stats.events + received, batches: s.stats.batches + 1 },
   };

@@ -6,6 +6,7 @@ import type {
   Heartbeat,
   ProgressEvent,
 } from "../protocol/index.js";
+import type { CallOptions } from "../client/api-client.js";
 import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
 import type { ConnectionStatus } from "../client/connection.js";
@@ -38,7 +39,12 @@ const RESTARTED_HERE = { resumeOnReconnect: false } as const;
 
 /** What the dashboard needs from the client to issue commands (ClusterClient has it). */
 export interface ApiCaller {
-  call<M extends ApiMethod>(method: M, req: ApiRequest<M>, timeoutMs?: number): Promise<ApiResult<M>>;
+  call<M extends ApiMethod>(
+    method: M,
+    req: ApiRequest<M>,
+    timeoutMs?: number,
+    opts?: CallOptions,
+  ): Promise<ApiResult<M>>;
 }
 
 export interface FeedSink {
@@ -47,6 +53,8 @@ export interface FeedSink {
   status(s: ConnectionStatus): void;
   /** Something went wrong that the operator should see (a watch that could not start). */
   problem(message: string): void;
+  /** The lease TTL the controllers use (the leases bucket's max age), once known. */
+  leaseTtl?(ms: number): void;
 }
 
 export interface FeedOptions {
@@ -148,6 +156,15 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
       if (stopped) return;
       started = true;
       startWatches();
+      void client
+        .bucket("leases")
+        .status()
+        .then((st) => {
+          if (!stopped && st.ttl > 0) sink.leaseTtl?.(st.ttl);
+        })
+        .catch(() => {
+          // Keep the default; the header still says when the controller went quiet.
+        });
       subs = [
         client.onProgress((p) => coalescer.push({ kind: "progress", key: p.opId, value: p })),
         client.onHeartbeat((h) => heartbeats.push({ kind: "heartbeat", key: h.nodeId, value: h })),

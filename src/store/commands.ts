@@ -1,6 +1,10 @@
 import type { ApiCaller } from "../store/cluster-feed.js";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
+import { ApiCallError } from "../client/api-client.js";
 import { errorMessage } from "../lib/log.js";
-import type { ApiResult } from "../protocol/index.js";
+import { API_WRITES, DEFAULT_API_TIMEOUT_MS, type ApiResult } from "../protocol/index.js";
+import { duration } from "../format/units.js";
 import type { DashStore } from "./dash-store.js";
 import type { Dialog, Intent, IntentKind, IntentOf } from "./types.js";
 
@@ -65,30 +69,138 @@ export function admitText(what: string, r: AdmitReply): Outcome {
   return { level, text: `${what}: ${parts.join(", ")}` };
 }
 
+/** Whether a failed call was still answered by a controller (a refusal, not silence). */
+function answered(e: unknown): boolean {
+  return (
+    e instanceof ApiCallError &&
+    e.code !== "timeout" &&
+    e.code !== "no_responders" &&
+    e.code !== "unavailable"
+  );
+}
+
+const timedOut = (e: unknown): e is ApiCallError => e instanceof ApiCallError && e.code === "timeout";
+
+/** What asking again may still change: no controller answered (yet), or it was busy. */
+const unanswered = (e: unknown): boolean =>
+  e instanceof ApiCallError &&
+  (e.code === "timeout" || e.code === "no_responders" || e.code === "unavailable");
+
+/** `10 s`, `0.3 s`. */
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+/**
+ * The command being carried out (one `attempt`): its idempotency key, and how many write calls it
+ * has made, so running it again sends every call with the key it had the first time.
+ */
+interface AttemptScope {
+  key: string;
+  calls: number;
+}
+
+export interface RunnerOptions {
+  /** After a timeout, ask again (same keys) this often until an answer comes (default 5 s)… */
+  followUpEveryMs?: number;
+  /** …for at most this long (default 5 minutes). */
+  followUpForMs?: number;
+}
+
 export function createCommandRunner(
   store: DashStore,
-  api: ApiCaller,
+  transport: ApiCaller,
   actor: string,
   intents: IntentTable,
+  opts: RunnerOptions = {},
 ): CommandRunner {
   const ui = () => store.getState().actions;
+  const scope = new AsyncLocalStorage<AttemptScope>();
+  const followUpEveryMs = opts.followUpEveryMs ?? 5_000;
+  const followUpForMs = opts.followUpForMs ?? 5 * 60_000;
+  // Every write carries an idempotency key, so asking again after a timeout never applies it
+  // twice; every reply, refusals included, tells the header a controller is alive.
+  const api: ApiCaller = {
+    async call(method, req, timeoutMs, callOpts) {
+      const s = scope.getStore();
+      const key =
+        callOpts?.idempotencyKey ?? (s && API_WRITES.has(method) ? `${s.key}-${s.calls++}` : undefined);
+      try {
+        const r = await transport.call(
+          method,
+          req,
+          timeoutMs,
+          key ? { ...callOpts, idempotencyKey: key } : callOpts,
+        );
+        ui().controllerAnswered();
+        return r;
+      } catch (e) {
+        if (answered(e)) ui().controllerAnswered();
+        throw e;
+      }
+    },
+  };
   // Every handler is its kind's; the table's type says so, the union of kinds cannot.
   const handlerOf = (intent: Intent) => intents[intent.kind] as IntentHandler<IntentKind>;
 
   async function attempt(what: string, fn: () => Promise<Outcome>) {
     ui().toast("info", `${what}…`);
+    const s: AttemptScope = { key: `d${randomBytes(8).toString("hex")}`, calls: 0 };
+    const started = Date.now();
+    const once = () => {
+      s.calls = 0;
+      return scope.run(s, fn);
+    };
     try {
-      const r = await fn();
+      const r = await once();
       ui().toast(r.level, r.text);
     } catch (e) {
-      ui().toast("err", `${what} failed: ${errorMessage(e)}`);
+      if (!timedOut(e)) {
+        ui().toast("err", `${what} failed: ${errorMessage(e)}`);
+        return;
+      }
+      const waited = seconds(e.timeoutMs ?? DEFAULT_API_TIMEOUT_MS);
+      ui().toast(
+        "warn",
+        // The words that matter first: at 80 columns the command's name is what gets cut.
+        `not confirmed: no controller answered within ${waited}; it may still be applied (${what})`,
+      );
+      // In the background: the command key's work is done; the outcome comes as a later toast.
+      void followUp(what, once, started);
     }
+  }
+
+  /** Ask again with the same keys until a controller answers, then show how it ended. */
+  async function followUp(what: string, once: () => Promise<Outcome>, since: number) {
+    while (Date.now() - since < followUpForMs) {
+      await new Promise((r) => setTimeout(r, followUpEveryMs).unref());
+      try {
+        const r = await once();
+        ui().toast(r.level, `${r.text} (confirmed after ${duration((Date.now() - since) / 1000)})`);
+        return;
+      } catch (e) {
+        if (unanswered(e)) continue;
+        ui().toast(
+          "err",
+          `${what} failed (answered after ${duration((Date.now() - since) / 1000)}): ${errorMessage(e)}`,
+        );
+        return;
+      }
+    }
+    ui().toast(
+      "warn",
+      `${what}: still not confirmed after ${duration(followUpForMs / 1000)}; see Operations and History`,
+    );
   }
 
   async function each(what: string, ids: string[], call: (opId: string) => Promise<unknown>) {
     await attempt(what, async () => {
       const results = await Promise.allSettled(ids.map(call));
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      // Not confirmed is not failed: the whole command is asked again (same keys) until it is.
+      const silent = failed.find((r) => timedOut(r.reason));
+      if (silent) throw silent.reason;
       if (failed.length === 0)
         return { level: "ok", text: `${what}: done for ${plural(ids.length, "operation")}` };
       const why = errorMessage(failed[0]!.reason);

@@ -2,7 +2,12 @@ import { createStore, type StoreApi } from "zustand/vanilla";
 import type { FeedEvent } from "../store/cluster-feed.js";
 import { emptySlices, FEED_BUCKETS } from "./feed-buckets.js";
 import type { ConnectionStatus } from "../client/connection.js";
-import type { AuditEvent, GalleryEntrySummary, NodeResolution } from "../protocol/index.js";
+import {
+  LEASE_TTL_MS,
+  type AuditEvent,
+  type GalleryEntrySummary,
+  type NodeResolution,
+} from "../protocol/index.js";
 import { applyBatch } from "./apply-batch.js";
 import type {
   ClusterSlice,
@@ -20,6 +25,9 @@ export interface DashActions {
   applyBatch(events: FeedEvent[], received: number, now?: number): void;
   setConn(s: ConnectionStatus): void;
   setFeedProblem(message: string | null): void;
+  /** A controller answered a request (an error envelope counts: something is serving). */
+  controllerAnswered(now?: number): void;
+  setLeaseTtl(ms: number): void;
   navigate(entry: ViewEntry): void;
   back(): void;
   setTable(tableKey: string, patch: Partial<TableState>): void;
@@ -56,6 +64,8 @@ export interface DashStoreInit {
   readOnly?: boolean;
   stack?: ViewEntry[];
   now?: () => number;
+  /** Until the leases bucket says otherwise (LEASE_TTL_MS). */
+  leaseTtlMs?: number;
 }
 
 const MAX_STACK = 12;
@@ -72,6 +82,8 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     lastEventAt: null,
     conn: { state: "connecting", since: now(), attempts: 0 },
     feedProblem: null,
+    controller: { leader: null, seenAt: null },
+    leaseTtlMs: init.leaseTtlMs ?? LEASE_TTL_MS,
     stats: { events: 0, batches: 0 },
 
     context: init.context ?? { name: "default", servers: [] },
@@ -90,6 +102,8 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
       applyBatch: (events, received, at) => set((s) => applyBatch(s, events, received, at ?? now())),
       setConn: (conn) => set({ conn }),
       setFeedProblem: (feedProblem) => set({ feedProblem }),
+      controllerAnswered: (at) => set((s) => ({ controller: { ...s.controller, seenAt: at ?? now() } })),
+      setLeaseTtl: (leaseTtlMs) => set({ leaseTtlMs }),
       navigate: (entry) =>
         set((s) => {
           const top = s.stack[s.stack.length - 1];

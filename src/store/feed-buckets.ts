@@ -26,7 +26,9 @@ export const FEED = {
   upgrades: byKvKey,
   settings: "value",
   checks: "value",
-  leases: null,
+  // The controller's liveness in the header: who leads, and how long since it renewed.
+  leases: byKvKey,
+  requests: null,
 } as const satisfies FeedSpecs;
 
 export type FeedBucket = { [B in BucketKey]: (typeof FEED)[B] extends null ? never : B }[BucketKey];

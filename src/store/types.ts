@@ -96,6 +96,13 @@ export interface ClusterSlice extends BucketSlices {
   conn: ConnectionStatus;
   /** A problem with the feed itself (a watch that failed to start). */
   feedProblem: string | null;
+  /**
+   * The controller as last heard: the holder of its lease, and when (our clock) the lease was last
+   * renewed or a controller last answered a request; null before either.
+   */
+  controller: { leader: string | null; seenAt: number | null };
+  /** The lease TTL (the leases bucket's max age): silence longer than this means no controller. */
+  leaseTtlMs: number;
   /** Raw events and store updates so far: the ratio is the coalescing at work. */
   stats: { events: number; batches: number };
 }

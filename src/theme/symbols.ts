@@ -16,8 +16,15 @@ export const nodeStatusLook: Record<NodeStatus, StatusLook> = {
   pending: { glyph: "?", word: "pending", tone: "info" },
 };
 
+/**
+ * A node the dashboard has not heard from for longer than the offline threshold, whatever its
+ * record says (the controller that would mark it offline may itself be down).
+ */
+export const STALE_NODE_LOOK: StatusLook = { glyph: "✗", word: "stale", tone: "err" };
+
 export const opStateLook: Record<OpState, StatusLook> = {
-  queued: { glyph: "…", word: "queued", tone: "muted" },
+  // Not `…`: that is the mark of cut text, and "…2" in a fan-out row read as a cut cell.
+  queued: { glyph: "○", word: "queued", tone: "muted" },
   running: { glyph: "▶", word: "running", tone: "accent" },
   cancelling: { glyph: "⊘", word: "cancelling", tone: "warn" },
   succeeded: { glyph: "✓", word: "done", tone: "ok" },

@@ -48,6 +48,7 @@ export function HistoryView({ width, height }: ViewProps): ReactNode {
         total={t.total}
         filter={t.state.filter}
         sort={t.state.sort}
+        columns={HISTORY_COLUMNS}
         note={
           t.rows.length > fits
             ? `rows ${first + 1}–${Math.min(first + fits, t.rows.length)} · ${note ?? ""}`

@@ -4,8 +4,8 @@ import { DataTable } from "../../components/DataTable.js";
 import { PlainTable } from "../../components/PlainTable.js";
 import { TitleLine } from "../../components/TitleLine.js";
 import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../../format/backends.js";
-import { gpuText, nodeView, STALE_AFTER_MS } from "../../format/nodes.js";
-import { nodeStatusText } from "../../format/status.js";
+import { gpuText, isLost, nodeView, STALE_AFTER_MS } from "../../format/nodes.js";
+import { nodeStatusText, statusText } from "../../format/status.js";
 import type { Column, Row } from "../../format/table.js";
 import { truncate } from "../../format/text.js";
 import { age, bytes } from "../../format/units.js";
@@ -14,6 +14,7 @@ import { useViewCommands } from "../../hooks/useKeys.js";
 import { useNow } from "../../hooks/useNow.js";
 import { useTable } from "../../hooks/useTable.js";
 import { nodeStatusLook } from "../../theme/index.js";
+import { STALE_NODE_LOOK } from "../../theme/symbols.js";
 import type { ViewProps } from "../types.js";
 
 const SUMMARY: Column[] = [
@@ -82,7 +83,8 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
     {
       key: id,
       cells: {
-        status: nodeStatusText(rec.status),
+        // As its row in Nodes: silent past the offline threshold reads stale, whatever the record says.
+        status: isLost(rec, hb, now) ? statusText(STALE_NODE_LOOK) : nodeStatusText(rec.status),
         capability: { text: v.hb.capability },
         gpu: { text: gpuText(v.hb) },
         vram: { text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes) },

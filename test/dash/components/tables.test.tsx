@@ -81,7 +81,9 @@ describe("DataTable", () => {
       60,
     );
     const f = plain(r.lastFrame());
-    expect(f).toMatch(/ {2}parent\s+explo…\n/);
+    // To the end of the line, whatever the widths of the columns it covers.
+    expect(f).toMatch(/ {2}parent\s+exploded: e+…\n/);
+    expect(displayWidth(f.split("\n")[1]!)).toBe(60);
     expect(f).toMatch(/└ child\s+7/);
     r.unmount();
   });

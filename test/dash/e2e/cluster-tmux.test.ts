@@ -120,7 +120,7 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     await t.waitFor(/\[x\] node-2/, "node-2 preselected");
     await t.press("enter");
     await t.waitFor(/install whisper: 1 admitted/);
-    await t.waitFor(/› install whisper @node-2\s+(▶|…)/, "the op selected in Operations");
+    await t.waitFor(/› install whisper @node-2\s+(▶|○)/, "the op selected in Operations");
     await t.press("c");
     await t.waitFor("Cancel 1 operation");
     await t.press("y");

@@ -5,6 +5,7 @@ import {
   layoutColumns,
   matchesFilter,
   nextSort,
+  sortLabel,
   windowStart,
   type Column,
   type Row,
@@ -108,6 +109,46 @@ describe("table layout and query", () => {
       expect(2 + placed.reduce((s, c) => s + c.w, 0) + placed.length - 1).toBeLessThanOrEqual(w);
     }
   });
+  it("with rows, sizes columns to their content and leaves the rest blank", () => {
+    const c: Column[] = [
+      { id: "name", title: "BACKEND", width: 8, identity: true },
+      { id: "n1", title: "node-1", width: 11 },
+      { id: "n2", title: "node-2", width: 11 },
+    ];
+    const rs: Row[] = [
+      { key: "x", cells: { name: { text: "llama-cpp" }, n1: { text: "→cuda12-llama-cpp" } } },
+    ];
+    const placed = layoutColumns(c, 120, rs);
+    expect(placed.map((p) => p.w)).toEqual([9, 17, 11]);
+    // A grouped child's first cell is drawn with `└ `.
+    const kids: Row[] = [
+      { key: "g", cells: {}, children: [{ key: "k", cells: { name: { text: "x".repeat(12) } } }] },
+    ];
+    expect(layoutColumns(c, 120, kids)[0]!.w).toBe(14);
+  });
+  it("keeps identity columns whole when narrow: secondary columns shrink, then drop in their order", () => {
+    const c: Column[] = [
+      { id: "status", title: "STATUS", width: 11, keep: true },
+      { id: "node", title: "NODE", width: 10, identity: true },
+      { id: "cap", title: "CAPABILITY", width: 14, drop: 3 },
+      { id: "vram", title: "VRAM", width: 5, drop: 1 },
+      { id: "disk", title: "DISK", width: 5, drop: 2 },
+      { id: "seen", title: "SEEN", width: 6 },
+    ];
+    const rs: Row[] = [
+      { key: "a", cells: { node: { text: "worker-gpu-0001" }, cap: { text: "nvidia-cuda-12" } } },
+    ];
+    const at60 = layoutColumns(c, 60, rs);
+    expect(at60.find((p) => p.id === "node")!.w).toBe(15);
+    expect(at60.map((p) => p.id)).toEqual(["status", "node", "cap", "disk", "seen"]);
+    expect(2 + at60.reduce((s, p) => s + p.w, 0) + at60.length - 1).toBeLessThanOrEqual(60);
+    // Identity takes at most 40 %; below that it gives way only before a `keep` column would go.
+    const long: Row[] = [{ key: "b", cells: { node: { text: "n".repeat(50) } } }];
+    expect(layoutColumns(c, 60, long).find((p) => p.id === "node")!.w).toBe(24);
+    const tight = layoutColumns(c, 26, long);
+    expect(tight.map((p) => p.id)).toEqual(["status", "node"]);
+    expect(tight.find((p) => p.id === "node")!.w).toBe(12);
+  });
   it("filters case-insensitively, with ! to exclude, keeping groups whole", () => {
     const rows = [
       row("1", "gpu-01", 3),
@@ -140,6 +181,15 @@ describe("table layout and query", () => {
       s = nextSort(c, s);
     }
     expect(seen).toEqual(["a", "b", "w"]);
+  });
+  it("names the sort by the column's title, never its internal id", () => {
+    const matrix: Column[] = [
+      { id: "backend", title: "BACKEND", width: 20 },
+      { id: "n:node-1", title: "node-1", width: 11 },
+    ];
+    expect(sortLabel(matrix, { column: "n:node-1", desc: true })).toBe("node-1▼");
+    expect(sortLabel(matrix, { column: "backend", desc: false })).toBe("BACKEND▲");
+    expect(sortLabel(matrix, null)).toBe("");
   });
   it("windows around the selection", () => {
     expect(windowStart(0, 1000, 20)).toBe(0);

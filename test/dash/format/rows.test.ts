@@ -35,6 +35,28 @@ describe("node rows", () => {
     expect(gpu1.cells.backends!.text).toBe("2");
     expect(STALE_AFTER_MS).toBe(15_000);
   });
+  it("marks a node stale itself once its last heartbeat is older than the offline threshold, whatever the record says", () => {
+    const rowOf = (n: ReturnType<typeof node>, hb?: ReturnType<typeof node>["last"]) =>
+      nodeRows({
+        nodes: new Map([[n.id, n]]),
+        heartbeats: new Map(hb ? [[n.id, hb]] : []),
+        inventory: new Map(),
+        ops: new Map(),
+        now: NOW,
+      })[0]!;
+    const silent = rowOf(node("gpu-01", { status: "healthy", seenAgoMs: 75_000 }));
+    expect(silent.cells.status!.text).toBe("✗ stale");
+    expect(silent.cells.status!.tone).toBe("err");
+    expect(silent.cells.seen!.text).toBe("1m15s");
+    expect(silent.dim).toBe(true);
+    expect(rowOf(node("d", { status: "draining", seenAgoMs: 61_000 })).cells.status!.text).toBe("✗ stale");
+    // Within the threshold the record's word stands; an offline record already says it.
+    expect(rowOf(node("h", { seenAgoMs: 59_000 })).cells.status!.text).toBe("✓ healthy");
+    expect(rowOf(node("o", { status: "offline", seenAgoMs: 600_000 })).cells.status!.text).toBe("✗ offline");
+    // A fresh heartbeat on the subject counts even when the record's copy is old.
+    const old = node("f", { seenAgoMs: 120_000 });
+    expect(rowOf(old, { ...old.last, sentAt: NOW - 2_000 }).cells.status!.text).toBe("✓ healthy");
+  });
   it("prefers a fresher heartbeat from the subject over the record's copy", () => {
     const n = node("gpu-01", { seenAgoMs: 60_000 });
     const hb = { ...n.last, sentAt: NOW - 1_000, disk: { freeBytes: 1024, totalBytes: 1e12 } };
@@ -156,7 +178,7 @@ describe("op rows", () => {
     expect(groups.map((g) => g.ops.map((o) => o.id))).toEqual([["o1", "o3", "o2"], ["o4"]]);
     const rows = opRows(groups);
     expect(rows[0]!.cells.op!.text).toBe("install llama-cpp ×3");
-    expect(rows[0]!.cells.state!.text).toBe("▶2 …1");
+    expect(rows[0]!.cells.state!.text).toBe("▶2 ○1");
     expect(rows[0]!.children!.map((c) => c.cells.op!.text)).toEqual(["a", "c", "b"]);
     expect(rows[1]!.tail).toMatchObject({ from: "progress", text: "boom" });
   });

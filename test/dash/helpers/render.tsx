@@ -9,6 +9,7 @@ import {
   createCommandRunner,
   createDashStore,
   type DashStore,
+  type RunnerOptions,
   type ViewEntry,
 } from "../../../src/store/index.js";
 import { monoPalette, type Palette } from "../../../src/theme/index.js";
@@ -99,6 +100,7 @@ export interface RenderOptions {
   onCommit?: () => void;
   /** Draw as the terminal app does: paced, through Ink's log writer (not debug mode). */
   pacer?: FramePacer;
+  runner?: RunnerOptions;
 }
 
 export interface Rendered {
@@ -131,7 +133,7 @@ export function renderDash(o: RenderOptions = {}): Rendered {
     createDashStore({ readOnly, stack: o.stack, context: { name: "test", servers: ["nats://t:4222"] } });
   if (o.store && o.readOnly !== undefined) store.setState({ readOnly });
   const keymap = buildKeymap(o.keys ?? {}, { readOnly: store.getState().readOnly });
-  const runner = createCommandRunner(store, o.api ?? noCluster, "test@dash", INTENTS);
+  const runner = createCommandRunner(store, o.api ?? noCluster, "test@dash", INTENTS, o.runner);
   const r: Rendered = {
     store,
     keymap,

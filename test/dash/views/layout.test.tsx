@@ -68,7 +68,7 @@ describe("80×24", () => {
     const r = renderDash({ columns: 80, rows: 24 });
     feed(r.store, wideCluster());
     const frame = await r.waitForFrame("gpu-node");
-    expect(frame).toMatch(/gpu-node-with-a-ver…|gpu-node-with-a-very-l…|gpu-node-with…/);
+    expect(frame).toMatch(/gpu-node-with-a-very-l\S*…/);
     expect(frame).not.toContain("gpu-node-with-a-very-long-name-0001");
     await r.press("3");
     const ops = await r.waitForFrame("Operations");
@@ -96,5 +96,67 @@ describe("80×24", () => {
     expect(frame).toContain("need 60×16, have 50×12");
     await r.press("q");
     expect(r.quits).toBe(1);
+  });
+});
+
+/** Four nodes with names as long as real hosts', metas pointing at long concrete names. */
+function demoLikeCluster() {
+  const ids = ["worker-gpu-0001", "worker-gpu-0002", "worker-rocm-001", "worker-cpu-0001"];
+  const meta = (concrete: string) =>
+    installed("llama-cpp", "", { isMeta: true, metadata: { name: "llama-cpp", meta_backend_for: concrete } });
+  return {
+    nodes: ids.map((id) => node(id, { capability: id.includes("rocm") ? "amd-rocm-6" : "nvidia-cuda-12" })),
+    inventories: [
+      inventory(ids[0]!, [meta("cuda12-llama-cpp"), installed("cuda12-llama-cpp", "1.0.0")]),
+      inventory(ids[1]!, [meta("cuda12-llama-cpp"), installed("cuda12-llama-cpp", "1.0.0")]),
+      inventory(ids[2]!, [meta("rocm-llama-cpp"), installed("rocm-llama-cpp", "1.0.0")]),
+      inventory(ids[3]!, [meta("cpu-llama-cpp"), installed("cpu-llama-cpp", "1.0.0")]),
+    ],
+    ops: ids.map((id, i) => op(id, { id: `op-q-${i}`, backend: "cuda12-llama-cpp", kind: "upgrade" })),
+    ids,
+  };
+}
+
+describe("narrow and wide terminals", () => {
+  it("at 60×16 node and op names keep their width; secondary columns drop first", async () => {
+    const c = demoLikeCluster();
+    const r = renderDash({ columns: 60, rows: 16 });
+    feed(r.store, c);
+    let f = await r.waitForFrame("worker-cpu-0001", "the nodes, whole");
+    for (const id of c.ids) expect(f).toContain(id);
+    expect(f).toMatch(/STATUS/);
+    expect(f).not.toMatch(/VRAM|DISK/);
+    for (const l of lines(f)) expect(displayWidth(l)).toBeLessThanOrEqual(60);
+    await r.press("3");
+    f = await r.waitForFrame("Operations");
+    // One fan-out: its row and a child per node, every name whole.
+    expect(f).toContain("upgrade cuda12-llama-cpp ×4");
+    for (const id of c.ids) expect(f).toContain(`└ ${id}`);
+    expect(f).toMatch(/STATE/);
+  });
+
+  it("at 120 columns widths follow content: the backend column is not stretched while node cells are cut", async () => {
+    const c = demoLikeCluster();
+    const r = renderDash({ columns: 120, rows: 30 });
+    feed(r.store, c);
+    await r.waitForFrame("worker-cpu-0001");
+    await r.press("2");
+    const f = await r.waitForFrame("→cuda12-llama-cpp", "meta targets whole");
+    expect(f).toContain("→rocm-llama-cpp");
+    expect(f).not.toMatch(/→cuda12-ll…/);
+    const header = lines(f).find((l) => l.includes("BACKEND"))!;
+    // The name column is as wide as its longest name (at least its minimum), not 70 columns.
+    expect(header.indexOf("worker-cpu-0001") - header.indexOf("BACKEND")).toBe(21);
+  });
+});
+
+describe("the header at 60 columns", () => {
+  it("keeps the controller's liveness readable: the server and the context's name give way first", async () => {
+    const r = renderDash({ columns: 60, rows: 16 });
+    feed(r.store, smallCluster());
+    r.store.getState().actions.setConn({ state: "connected", since: Date.now() - 200_000, attempts: 0 });
+    r.store.setState({ controller: { leader: "ctl-a", seenAt: Date.now() - 75_000 } });
+    const f = await r.waitForFrame("no controller for");
+    expect(lines(f)[0]).toMatch(/^backplane\s+● connected \S+ │ ✗ no controller for 1m1\ds$/);
   });
 });

@@ -80,16 +80,43 @@ describe("Nodes view", () => {
     await r.waitForFrame("cpu-01");
     expect(rowOrder(r.lastFrame(), ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["cpu-01", "gpu-01", "gpu-02"]);
     await r.press("s");
-    let f = await r.waitForFrame("sort: status▲");
+    let f = await r.waitForFrame("sort: STATUS▲");
     expect(f).toMatch(/STATUS▲/);
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])[0]).toBe("gpu-02");
     await r.press("s");
-    f = await r.waitForFrame("sort: node▲");
+    f = await r.waitForFrame("sort: NODE▲");
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["cpu-01", "gpu-01", "gpu-02"]);
     await r.press("S");
-    f = await r.waitForFrame("sort: node▼");
+    f = await r.waitForFrame("sort: NODE▼");
     expect(f).toMatch(/NODE▼/);
     expect(rowOrder(f, ["gpu-01", "gpu-02", "cpu-01"])).toEqual(["gpu-02", "gpu-01", "cpu-01"]);
+  });
+
+  it("marks a node stale when its heartbeat is older than the offline threshold, though its record says healthy", async () => {
+    const r = renderDash();
+    feed(r.store, { nodes: [node("gpu-01"), node("gpu-09", { status: "healthy", seenAgoMs: 75_000 })] });
+    let f = await r.waitForFrame("gpu-09");
+    const row = f.split("\n").find((l) => l.includes("gpu-09"))!;
+    expect(row).toMatch(/✗ stale\s+gpu-09/);
+    expect(row).toMatch(/1m1[5-9]s/);
+    expect(f.split("\n").find((l) => l.includes("gpu-01"))).toMatch(/✓ healthy/);
+    // The header counts it as the row shows it, not as its record says.
+    expect(f.split("\n")[1]).toMatch(/^nodes 2 ✓1 ✗1 stale │/);
+    await r.press("j", "enter");
+    f = await r.waitForFrame("Nodes › gpu-09");
+    expect(f).toMatch(/✗ stale/);
+    expect(f).not.toMatch(/✓ healthy/);
+  });
+
+  it("names a Backends matrix sort by the node's name, not the column's internal key", async () => {
+    const r = renderDash({ columns: 100, rows: 30 });
+    feed(r.store, smallCluster());
+    await r.waitForFrame("cpu-01");
+    await r.press("2");
+    await r.waitForFrame("Backends");
+    await r.press("s", "s");
+    const f = await r.waitForFrame("sort: cpu-01▲");
+    expect(f).not.toContain("n:cpu-01");
   });
 
   it("drills into a node with enter and comes back with esc, selection kept", async () => {
@@ -155,7 +182,7 @@ describe("Nodes view", () => {
       server: "nats://10.0.0.9:4222",
     });
     f = await r.waitForFrame("lost for");
-    expect(f.split("\n")[0]).toMatch(/✗ lost for 4\ds$/);
+    expect(f.split("\n")[0]).toMatch(/✗ lost for 4\ds │ /);
     expect(f).toMatch(/! connection refused: is nats-server running there\? — nats:\/\/10\.0\.0\.9:4222/);
   });
 
