@@ -89,7 +89,7 @@ describe("the real `backplane agent` process", () => {
     expect(op.result?.digest).toBe(v2.digest);
     expect(again.output()).toMatch(/removing leftover of an interrupted operation/);
     expect(await readdir(join(root, ".staging"))).toEqual([]);
-    expect(await readlink(join(root, "llm"))).toBe(`.generations/llm/${op.result!.generation}`);
+    expect(await readlink(join(root, "llm", "current"))).toBe(`../.generations/llm/${op.result!.generation}`);
     await stopProcess(again);
   });
 
