@@ -13,6 +13,7 @@ import { HeartbeatPublisher } from "./heartbeat.js";
 import { Installer } from "./installer.js";
 import { InventoryPublisher } from "./inventory.js";
 import { NameLocks, Slots } from "./locks.js";
+import { DEFAULT_PROBE_TIMEOUT_MS, type ProbeConfig } from "./probe.js";
 import { RateLimiter } from "./rate-limit.js";
 import { systemProbe } from "./system-probe.js";
 import { Worker } from "./worker.js";
@@ -45,6 +46,8 @@ export interface AgentOptions {
   retries?: number;
   stallMs?: number;
   probe?: CapabilityProbe;
+  /** Health probe of each new version before it goes live; default LocalAI's gRPC Health, 60 s. */
+  healthProbe?: ProbeConfig;
   freeBytes?: (path: string) => Promise<number>;
   /** Test seam: crash points in the commit sequence. */
   onStep?: StepHook;
@@ -128,6 +131,7 @@ export class Agent {
       limits: { ...DEFAULT_LIMITS, ...o.limits },
       diskMarginBytes: o.diskMarginBytes ?? DEFAULT_DISK_MARGIN,
       freeBytes: o.freeBytes ?? (async (p) => (await diskSpace(p)).freeBytes),
+      probe: o.healthProbe ?? { mode: "grpc", timeoutMs: DEFAULT_PROBE_TIMEOUT_MS },
       log: this.log,
     });
     const executor = new Executor({ store: this.store, installer, log: this.log });

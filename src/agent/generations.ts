@@ -458,7 +458,11 @@ export class BackendStore {
     name: string,
     staging: string,
     metadata: BackendMetadata,
-    hooks: { phase?(p: "extracting" | "activating"): Promise<void> } = {},
+    hooks: {
+      phase?(p: "extracting" | "probing" | "activating"): Promise<void>;
+      /** Health probe of the staged tree before it goes live; throws to refuse it. */
+      probe?(dir: string): Promise<void>;
+    } = {},
   ): Promise<{ generation: string; sizeBytes: number }> {
     const kind = await this.kind(name);
     if (kind === "meta") throw new OpRefusedError(`${name} is installed as a meta backend; delete it first`);
@@ -468,6 +472,10 @@ export class BackendStore {
     await hooks.phase?.("extracting");
     await writeMetadata(staging, metadata);
     await this.step("metadata-written", name);
+    if (hooks.probe) {
+      await hooks.phase?.("probing");
+      await hooks.probe(staging);
+    }
     await this.syncTree(staging);
     await this.step("synced", name);
     // The last point where the op may still stop: from here on it completes.

@@ -31,6 +31,8 @@ describe("the real `backplane agent` process", () => {
       "1s",
       "--capability",
       "default",
+      "--probe",
+      "none",
       ...extra,
     ]);
     procs.push(p);

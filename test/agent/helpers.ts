@@ -54,6 +54,8 @@ export async function startAgent(
     heartbeatMs: 500,
     diskMarginBytes: 1024 * 1024,
     retries: 2,
+    // The test backends' run.sh only echoes: the probe has its own tests (probe.test.ts).
+    healthProbe: { mode: "none", timeoutMs: 60_000 },
     log: process.env.BP_TEST_LOG ? createLogger({ test: true }, { level: "debug" }) : undefined,
     ...o,
   });
