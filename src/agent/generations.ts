@@ -232,6 +232,8 @@ export class BackendStore {
     }
     for (const name of await readdir(this.root)) {
       if (name.startsWith(".") || !BackendName.safeParse(name).success) continue;
+      // LocalAI's own install in progress (`<name>.install-tmp`, `<name>.install-backup`).
+      if (/\.install-(tmp|backup)$/.test(name)) continue;
       // Only what LocalAI would run: a run.sh that resolves.
       if ((await this.kind(name)) !== "legacy") continue;
       if (await stat(join(this.root, name, "run.sh")).catch(() => null)) await this.adoptLegacy(name);

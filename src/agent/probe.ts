@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Logger } from "../lib/log.js";
@@ -23,6 +23,11 @@ export interface ProbeConfig {
   /** `exec`: a shell command run in the staged directory; exit 0 passes. */
   command?: string;
   killGraceMs?: number;
+  /**
+   * Where a running probe records its process group, so that an agent restarted after a kill -9
+   * stops what the interrupted probe left running (reapOrphanedProbes).
+   */
+  pidDir?: string;
 }
 
 /** Recorded on the op's result. */
@@ -66,6 +71,51 @@ async function groupMembers(pgid: number): Promise<number[] | null> {
       }),
   );
   return out;
+}
+
+/** The start time of a process (clock ticks since boot), to tell it from a later one with its pid. */
+async function startTime(pid: number): Promise<string | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  return stat === null ? null : (stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null);
+}
+
+/** Record a probe's process group in `pidDir`; returns the function that forgets it. */
+async function track(pidDir: string | undefined, pgid: number | undefined): Promise<() => Promise<void>> {
+  if (!pidDir || !pgid) return async () => {};
+  const file = join(pidDir, `probe-${pgid}`);
+  try {
+    await mkdir(pidDir, { recursive: true });
+    await writeFile(file, `${pgid} ${(await startTime(pgid)) ?? ""}\n`);
+  } catch {
+    return async () => {};
+  }
+  return () => rm(file, { force: true });
+}
+
+/**
+ * Stop the process groups of probes that an agent killed with -9 left running (recorded in
+ * `pidDir`). A recorded leader whose start time differs is another process: left alone.
+ */
+export async function reapOrphanedProbes(pidDir: string, log: Logger): Promise<number> {
+  let reaped = 0;
+  for (const f of await readdir(pidDir).catch(() => [] as string[])) {
+    const [pgidText, recorded] = (await readFile(join(pidDir, f), "utf8").catch(() => "")).trim().split(" ");
+    const pgid = Number(pgidText);
+    if (Number.isInteger(pgid) && pgid > 1) {
+      const now = await startTime(pgid);
+      if (now === null || !recorded || now === recorded) {
+        try {
+          process.kill(-pgid, "SIGKILL");
+          reaped++;
+          log.info("stopped the processes of an interrupted health probe", { pgid });
+        } catch {
+          // nothing left in that group
+        }
+      }
+    }
+    await rm(join(pidDir, f), { force: true });
+  }
+  return reaped;
 }
 
 async function groupAlive(pgid: number): Promise<boolean> {
@@ -170,6 +220,7 @@ async function probeGrpc(dir: string, cfg: ProbeConfig, signal: AbortSignal, log
   const started = Date.now();
   const deadline = started + cfg.timeoutMs;
   const group = new ProcessGroup(join(dir, "run.sh"), ["--addr", addr], dir);
+  const forget = await track(cfg.pidDir, group.child.pid);
   const client = healthClient(addr);
   let onAbort!: () => void;
   const aborted = new Promise<"aborted">((resolve) => {
@@ -218,6 +269,7 @@ async function probeGrpc(dir: string, cfg: ProbeConfig, signal: AbortSignal, log
     signal.removeEventListener("abort", onAbort);
     client.close();
     await group.stop(cfg.killGraceMs ?? PROBE_KILL_GRACE_MS);
+    await forget();
   }
 }
 
@@ -226,6 +278,7 @@ async function probeExec(dir: string, cfg: ProbeConfig, signal: AbortSignal): Pr
   const command = cfg.command;
   if (!command) throw new ProbeFailedError("health probe failed: --probe exec needs --probe-command");
   const group = new ProcessGroup("/bin/sh", ["-c", command], dir);
+  const forget = await track(cfg.pidDir, group.child.pid);
   let timer: NodeJS.Timeout | undefined;
   let onAbort!: () => void;
   const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), cfg.timeoutMs)));
@@ -245,6 +298,7 @@ async function probeExec(dir: string, cfg: ProbeConfig, signal: AbortSignal): Pr
     clearTimeout(timer);
     signal.removeEventListener("abort", onAbort);
     await group.stop(cfg.killGraceMs ?? PROBE_KILL_GRACE_MS);
+    await forget();
   }
 }
 

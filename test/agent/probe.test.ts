@@ -1,9 +1,8 @@
 import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decodeReply, encodeReply } from "../../src/agent/health-grpc.js";
-import { probeBackend, type ProbeConfig } from "../../src/agent/probe.js";
+import { probeBackend, reapOrphanedProbes, type ProbeConfig } from "../../src/agent/probe.js";
 import type { ClusterClient } from "../../src/client/index.js";
 import { silentLogger } from "../../src/lib/log.js";
 import type { ProgressEvent } from "../../src/protocol/index.js";
@@ -12,33 +11,8 @@ import { pushBackendImage } from "../harness/oci-image.js";
 import { removeDir, tempDir, waitFor } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
 import { connectClient, opRecord, runOp, startAgent, submit, waitOp, type TestAgent } from "./helpers.js";
+import { expectNoneRunning, runSh, type Mode } from "./health-backends.js";
 import { localaiSummary } from "./localai.js";
-
-const SERVER = fileURLToPath(new URL("./health-backend.mjs", import.meta.url));
-type Mode = "ok" | "loading" | "hang" | "never" | "exit";
-
-/** run.sh as LocalAI's: `run.sh --addr HOST:PORT` starts the gRPC backend. */
-const runSh = (mode: Mode, pidfile: string, extra = "") =>
-  `#!/bin/sh\nexec "${process.execPath}" "${SERVER}" --mode ${mode} --pidfile "${pidfile}" ${extra} "$@"\n`;
-
-/** A process that is gone or a zombie no longer runs. */
-async function running(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-  if (stat === null) return false;
-  const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  return state !== "Z" && state !== "X";
-}
-
-async function pidsOf(pidfile: string): Promise<number[]> {
-  const text = await readFile(pidfile, "utf8");
-  return text.trim().split(/\s+/).map(Number);
-}
-
-async function expectNoneRunning(pidfile: string): Promise<void> {
-  const pids = await pidsOf(pidfile);
-  expect(pids).toHaveLength(2); // the backend and the grandchild it started
-  for (const pid of pids) expect(await running(pid), `pid ${pid} still runs`).toBe(false);
-}
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -119,6 +93,22 @@ describe("health probe (LocalAI's backend.Backend/Health) on a staged backend", 
     ac.abort(reason);
     await expect(p).rejects.toBe(reason);
     await expectNoneRunning(pidfile);
+  });
+
+  it("what a probe left running when its agent was killed is stopped by the next start", async () => {
+    const { dir, pidfile } = await backendDir("hang", "--ignore-term");
+    const pidDir = join(dir, "probes");
+    // Stands for the agent killed -9 mid-probe: the probe's own cleanup never runs before the reaper.
+    const p = probeBackend(dir, { ...grpcProbe(60_000), pidDir }, never, silentLogger).catch((e: Error) => e);
+    await waitFor("backend started", () => readFile(pidfile, "utf8").then(Boolean, () => false));
+    await waitFor("probe recorded", async () => (await readdir(pidDir).catch(() => [])).length === 1);
+    expect(await reapOrphanedProbes(pidDir, silentLogger)).toBe(1);
+    expect(await readdir(pidDir)).toEqual([]);
+    expect(((await p) as Error).message).toMatch(/^health probe failed: run\.sh was killed by SIGKILL/);
+    await expectNoneRunning(pidfile);
+    // A record whose leader is another process now (same pid, other start time) is left alone.
+    await writeFile(join(pidDir, `probe-${process.pid}`), `${process.pid} 1\n`);
+    expect(await reapOrphanedProbes(pidDir, silentLogger)).toBe(0);
   });
 
   it("exec: runs the command in the staged directory; exit 0 passes, anything else fails with its code", async () => {
