@@ -10,7 +10,16 @@ import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { removeDir, tempDir, waitFor } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
-import { connectClient, opRecord, runOp, startAgent, submit, waitOp, type TestAgent } from "./helpers.js";
+import {
+  cancelOp,
+  connectClient,
+  opRecord,
+  runOp,
+  startAgent,
+  submit,
+  waitOp,
+  type TestAgent,
+} from "./helpers.js";
 import { expectNoneRunning, runSh, type Mode } from "./health-backends.js";
 import { localaiSummary } from "./localai.js";
 
@@ -242,6 +251,40 @@ describe("agent: a new version goes live only after its health probe passed", ()
       expect(await agent.agent.store.generationIds(name)).toHaveLength(1);
       await expectNoneRunning(v2.pidfile);
     });
+  }
+
+  it("a cancel during the probe ends the op cancelled at once, v1 live, no process left", async () => {
+    const patient = await startAgent(nats.url, {
+      nodeId: "patient",
+      healthProbe: { mode: "grpc", timeoutMs: 60_000, killGraceMs: 1_000 },
+    });
+    try {
+      await cancelDuringProbe(patient);
+    } finally {
+      await patient.stop();
+    }
+  });
+
+  async function cancelDuringProbe(a: TestAgent) {
+    const nodeId = a.agent.nodeId;
+    const v1 = await image("cancelled", "1", "ok");
+    await runOp(client, { nodeId, kind: "install", backend: "cancelled", target: { uri: v1.ref } });
+    const v2 = await image("cancelled", "2", "never");
+    const opId = await submit(client, {
+      nodeId,
+      kind: "upgrade",
+      backend: "cancelled",
+      target: { uri: v2.ref },
+    });
+    await waitFor("probing", async () => (await opRecord(client, nodeId, opId))?.phase === "probing");
+    await waitFor("the backend to start", () => readFile(v2.pidfile, "utf8").then(Boolean, () => false));
+    const asked = Date.now();
+    await cancelOp(client, nodeId, opId);
+    await waitOp(client, nodeId, opId, ["cancelled"]);
+    expect(Date.now() - asked).toBeLessThan(5_000); // not the 60 s probe timeout
+    await expectNoneRunning(v2.pidfile);
+    expect((await localaiSummary(a.dir))["cancelled"]).toEqual([v1.ref, v1.digest, null]);
+    expect(await readdir(join(a.dir, ".staging"))).toEqual([]);
   }
 
   it("a meta is probed through its concrete: a failing concrete leaves no meta pointer", async () => {
