@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
 import { WorkQueue } from "../client/work-queue.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
@@ -13,6 +14,7 @@ import { HeartbeatPublisher } from "./heartbeat.js";
 import { Installer } from "./installer.js";
 import { InventoryPublisher } from "./inventory.js";
 import { NameLocks, Slots } from "./locks.js";
+import { DEFAULT_PROBE_TIMEOUT_MS, reapOrphanedProbes, type ProbeConfig } from "./probe.js";
 import { RateLimiter } from "./rate-limit.js";
 import { systemProbe } from "./system-probe.js";
 import { Worker } from "./worker.js";
@@ -45,6 +47,8 @@ export interface AgentOptions {
   retries?: number;
   stallMs?: number;
   probe?: CapabilityProbe;
+  /** Health probe of each new version before it goes live; default LocalAI's gRPC Health, 60 s. */
+  healthProbe?: ProbeConfig;
   freeBytes?: (path: string) => Promise<number>;
   /** Test seam: crash points in the commit sequence. */
   onStep?: StepHook;
@@ -82,6 +86,11 @@ export class Agent {
     });
   }
 
+  /** Process groups of running health probes (private, next to the generations). */
+  private get probePids(): string {
+    return join(this.store.root, ".probes");
+  }
+
   get capability(): string | undefined {
     return this.detected?.capability;
   }
@@ -93,6 +102,7 @@ export class Agent {
 
   async start(signal?: AbortSignal): Promise<void> {
     const o = this.o;
+    await reapOrphanedProbes(this.probePids, this.log);
     await this.store.init();
     this.detected = await detectCapability(o.probe ?? systemProbe(), {
       forced: o.capability,
@@ -128,6 +138,10 @@ export class Agent {
       limits: { ...DEFAULT_LIMITS, ...o.limits },
       diskMarginBytes: o.diskMarginBytes ?? DEFAULT_DISK_MARGIN,
       freeBytes: o.freeBytes ?? (async (p) => (await diskSpace(p)).freeBytes),
+      probe: {
+        ...(o.healthProbe ?? { mode: "grpc", timeoutMs: DEFAULT_PROBE_TIMEOUT_MS }),
+        pidDir: this.probePids,
+      },
       log: this.log,
     });
     const executor = new Executor({ store: this.store, installer, log: this.log });

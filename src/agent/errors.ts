@@ -36,11 +36,24 @@ export function isAbort(e: unknown): boolean {
 
 /** Errors that mean "stop now" rather than "try the next mirror". */
 export function isFatal(e: unknown): boolean {
-  return isAbort(e) || e instanceof UnsafeArchiveError || e instanceof OpRefusedError;
+  return (
+    isAbort(e) ||
+    e instanceof UnsafeArchiveError ||
+    e instanceof OpRefusedError ||
+    e instanceof ProbeFailedError
+  );
 }
 
 /** Turn whatever an abort signal carried into the error the op should end with. */
 export function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
   return r instanceof Error ? r : new CancelledError();
+}
+
+/** The new version did not pass its health probe; another mirror of the same build would not either. */
+export class ProbeFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProbeFailedError";
+  }
 }

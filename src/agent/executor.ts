@@ -62,7 +62,7 @@ export class Executor {
     if (target.meta) await store.assertMetaWritable(target.meta);
     if (kind === "upgrade") {
       const installed =
-        ["concrete", "legacy"].includes(await store.kind(target.name)) ||
+        ["concrete", "linked", "legacy"].includes(await store.kind(target.name)) ||
         (!!target.meta && !!(await store.readMeta(target.meta)));
       if (!installed) {
         throw new OpRefusedError(`${op.backend} is not installed on this node; install it first`);
@@ -102,7 +102,7 @@ export class Executor {
       }
       return { noop: false };
     }
-    if (kind === "concrete" || kind === "legacy") {
+    if (kind === "concrete" || kind === "linked" || kind === "legacy") {
       await store.removeConcrete(name);
       for (const m of await store.metasPointingAt(name)) {
         this.d.log.info("removing a meta pointer left without its concrete", { meta: m, concrete: name });

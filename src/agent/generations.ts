@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  chmod,
   lstat,
   mkdir,
   open,
@@ -40,7 +41,13 @@ export type Step =
   | "rollback-activated"
   | "delete-marked"
   | "delete-unlinked"
-  | "delete-moved";
+  | "delete-moved"
+  | "layout-built"
+  | "layout-moved"
+  | "migrate-marked"
+  | "migrate-unlinked"
+  | "migrated"
+  | "adopted";
 
 /** Called at each step; a test throws from it to stop the sequence exactly as a kill would. */
 export type StepHook = (step: Step, name: string) => void | Promise<void>;
@@ -64,11 +71,20 @@ export interface LiveBackend {
   previous: string[];
 }
 
-export type EntryKind = "concrete" | "meta" | "legacy" | "missing" | "other";
+/**
+ * What `<root>/<name>` holds: `concrete` (our directory with a `current` link), `linked` (the
+ * old layout, a symlink to a generation, migrated on start), `legacy` (a LocalAI-written
+ * directory with run.sh, adopted as a generation), `meta` (a LocalAI meta pointer).
+ */
+export type EntryKind = "concrete" | "linked" | "meta" | "legacy" | "missing" | "other";
 
 const GEN_ID = /^(\d{8}T\d{9})Z-[0-9a-f]{4}$/;
 const DELETING = ".deleting";
-const ADOPTING = ".adopting";
+/** In `.generations/<name>`: `<root>/<name>` is being (re)built, so its absence is expected. */
+const RELAYOUT = ".relayout";
+/** The link inside `<root>/<name>` that every entry goes through; activation renames it. */
+export const CURRENT = "current";
+const TMP_LINK = ".current.tmp-link-";
 
 function formatStamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, "").replace(".", "").replace("Z", "");
@@ -106,14 +122,19 @@ async function lstatOrNull(path: string) {
 }
 
 /**
- * The backends directory, LocalAI-compatible on the outside (`<root>/<name>/run.sh`,
- * `<root>/<name>/metadata.json`) and generation-based inside:
+ * The backends directory, read by LocalAI as its own (`os.ReadDir` + `IsDir()`, then
+ * `<root>/<name>/run.sh` and `<root>/<name>/metadata.json`) and generation-based inside:
  *
- *   <root>/<name>               -> .generations/<name>/<id>   (symlink, swapped with one rename)
- *   <root>/.generations/<name>/<id>/   immutable once committed; the live one is always the newest
+ *   <root>/<name>/                    a real directory
+ *   <root>/<name>/current             -> ../.generations/<name>/<id>  (swapped with one rename)
+ *   <root>/<name>/<entry>             -> current/<entry>, one per top-level entry of a generation
+ *   <root>/.generations/<name>/<id>/  immutable once committed; the live one is always the newest
  *   <root>/.staging/<op>-<rand>/      extraction target, same filesystem
  *   <root>/.trash/                    renamed here first, then removed, so nothing is half-deleted
  *   <root>/<meta>/metadata.json       meta pointer (a real directory), as LocalAI writes it
+ *
+ * The private directories hold neither run.sh nor metadata.json at their top, so LocalAI lists
+ * none of them as a backend.
  */
 export class BackendStore {
   readonly root: string;
@@ -152,8 +173,9 @@ export class BackendStore {
   /**
    * Crash recovery, restartable at any point: staging and trash are emptied, temp links removed,
    * half-done deletes finished, generations newer than the live one (committed but never
-   * activated) dropped, a first install that never got its link dropped, and an interrupted
-   * adoption of a LocalAI directory linked.
+   * activated) dropped, a first install that never got its directory dropped, an interrupted
+   * migration or adoption finished; then the old layout (`<root>/<name>` a symlink) is migrated
+   * and directories LocalAI wrote are adopted as generations.
    */
   async recover(): Promise<void> {
     for (const dir of [this.stagingRoot, this.trashRoot]) {
@@ -172,34 +194,67 @@ export class BackendStore {
         await this.finishDelete(name);
         continue;
       }
-      const gens = await this.generationIds(name);
-      const link = join(this.root, name);
-      const st = await lstatOrNull(link);
-      if (st?.isSymbolicLink()) {
-        const live = basename(await readlink(link));
+      const kind = await this.kind(name);
+      if (kind === "concrete" || kind === "linked") {
+        const linkPath = kind === "linked" ? join(this.root, name) : join(this.root, name, CURRENT);
+        const live = basename(await readlink(linkPath));
+        const gens = await this.generationIds(name);
         for (const g of gens.filter((g) => g > live)) {
           this.log.info("dropping a generation that never went live", { backend: name, generation: g });
           await this.trash(join(gdir, g));
         }
         if (!gens.includes(live)) {
           const older = gens.filter((g) => g < live);
-          if (older[0]) await this.activate(name, older[0]);
-          else await unlink(link);
+          if (older[0]) {
+            await this.activate(name, older[0]);
+          } else {
+            await this.trash(join(this.root, name));
+            await this.trash(gdir);
+            continue;
+          }
         }
-      } else if (!st) {
-        if (gens[0] && (await lstatOrNull(join(gdir, ADOPTING)))) {
-          // Killed between moving a LocalAI directory into place and linking it.
-          this.log.info("finishing the adoption of a pre-existing backend", { backend: name });
+        if (kind === "concrete") await this.tidyLinks(name);
+        else await this.migrate(name);
+      } else if (kind === "missing") {
+        const gens = await this.generationIds(name);
+        if (gens[0] && (await lstatOrNull(join(gdir, RELAYOUT)))) {
+          // Killed while <root>/<name> was being moved aside and rebuilt.
+          this.log.info("finishing the layout of a backend", { backend: name });
           await this.activate(name, gens[0]);
         } else {
-          // Never linked: a first install that did not get to its swap.
+          // Never got its directory: a first install that did not get to its swap.
           this.log.info("dropping a backend that never went live", { backend: name });
           await this.trash(gdir);
           continue;
         }
       }
-      await rm(join(gdir, ADOPTING), { force: true });
+      await rm(join(gdir, RELAYOUT), { force: true });
     }
+    for (const name of await readdir(this.root)) {
+      if (name.startsWith(".") || !BackendName.safeParse(name).success) continue;
+      // LocalAI's own install in progress (`<name>.install-tmp`, `<name>.install-backup`).
+      if (/\.install-(tmp|backup)$/.test(name)) continue;
+      // Only what LocalAI would run: a run.sh that resolves.
+      if ((await this.kind(name)) !== "legacy") continue;
+      if (await stat(join(this.root, name, "run.sh")).catch(() => null)) await this.adoptLegacy(name);
+    }
+  }
+
+  /** Old layout to new: `<root>/<name>` becomes a real directory linking to the same generation. */
+  private async migrate(name: string): Promise<void> {
+    const link = join(this.root, name);
+    const generation = basename(await readlink(link));
+    const gdir = join(this.gensRoot, name);
+    await writeFile(join(gdir, RELAYOUT), "");
+    await this.step("migrate-marked", name);
+    // No rename replaces a symlink with a directory, so the name is absent for two syscalls (as
+    // in LocalAI's own install swap); the marker makes recovery finish the job after a kill.
+    await unlink(link);
+    await this.step("migrate-unlinked", name);
+    await this.activate(name, generation);
+    await rm(join(gdir, RELAYOUT), { force: true });
+    await this.step("migrated", name);
+    this.log.info("moved a backend to the LocalAI-readable layout", { backend: name, generation });
   }
 
   /** Generation ids of `name`, newest first. */
@@ -212,18 +267,30 @@ export class BackendStore {
     const p = join(this.root, name);
     const st = await lstatOrNull(p);
     if (!st) return "missing";
-    if (st.isSymbolicLink()) return "concrete";
+    if (st.isSymbolicLink()) return "linked";
     if (!st.isDirectory()) return "other";
+    if ((await lstatOrNull(join(p, CURRENT)))?.isSymbolicLink()) return "concrete";
     if (await lstatOrNull(join(p, "run.sh"))) return "legacy";
     if (await lstatOrNull(join(p, METADATA_FILE))) return "meta";
     return "other";
   }
 
+  /** The generation `<root>/<name>` currently goes through, or null. */
+  private async currentGeneration(name: string): Promise<string | null> {
+    const p = join(this.root, name);
+    const st = await lstatOrNull(p);
+    if (!st) return null;
+    const link = st.isSymbolicLink() ? p : join(p, CURRENT);
+    try {
+      return basename(await readlink(link));
+    } catch {
+      return null;
+    }
+  }
+
   async live(name: string): Promise<LiveBackend | null> {
-    const link = join(this.root, name);
-    const st = await lstatOrNull(link);
-    if (!st?.isSymbolicLink()) return null;
-    const generation = basename(await readlink(link));
+    const generation = await this.currentGeneration(name);
+    if (!generation || !isGenId(generation)) return null;
     const dir = join(this.gensRoot, name, generation);
     if (!(await lstatOrNull(dir))) return null;
     const previous = (await this.generationIds(name)).filter((g) => g < generation);
@@ -253,8 +320,14 @@ export class BackendStore {
    * Check a staged tree can go live: run.sh present, a regular file, executable; every symlink
    * resolving inside. Returns the tree's size.
    */
-  validate(staging: string): Promise<number> {
-    return validateBackendTree(staging);
+  async validate(staging: string): Promise<number> {
+    const size = await validateBackendTree(staging);
+    if (await lstatOrNull(join(staging, CURRENT))) {
+      throw new OpRefusedError(
+        `the backend has a top-level entry named "${CURRENT}", which the backends layout reserves`,
+      );
+    }
+    return size;
   }
 
   private readonly flushing = new Map<string, Promise<boolean>>();
@@ -294,29 +367,85 @@ export class BackendStore {
     await walk(dir);
   }
 
-  /** Point `<root>/<name>` at a generation with one rename of a new symlink over the old. */
-  private async activate(name: string, generation: string): Promise<void> {
-    const tmp = join(this.root, `.${name}.tmp-link-${randomBytes(3).toString("hex")}`);
-    await symlink(join(".generations", name, generation), tmp);
-    try {
-      await rename(tmp, join(this.root, name));
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
-    if (this.fsync) await fsyncDir(this.root);
+  /** Top-level entry names of a generation that get a link in `<root>/<name>`. */
+  private async entriesOf(name: string, generation: string): Promise<string[]> {
+    const all = await readdir(join(this.gensRoot, name, generation)).catch(() => [] as string[]);
+    return all.filter((e) => e !== CURRENT && !e.startsWith(TMP_LINK));
   }
 
-  /** Move a LocalAI-style real directory into the generation layout (kept as a generation). */
+  /** Is `path` one of our entry links (`-> current/<entry>`)? Anything else there is left alone. */
+  private async isEntryLink(dir: string, e: string): Promise<boolean> {
+    if (!(await lstatOrNull(join(dir, e)))?.isSymbolicLink()) return false;
+    return (await readlink(join(dir, e)).catch(() => "")) === `${CURRENT}/${e}`;
+  }
+
+  /** Add the entry links `generation` needs (dangling until `current` points at it). */
+  private async addEntryLinks(dir: string, name: string, generation: string): Promise<void> {
+    for (const e of await this.entriesOf(name, generation)) {
+      if (await lstatOrNull(join(dir, e))) continue;
+      await symlink(`${CURRENT}/${e}`, join(dir, e));
+    }
+  }
+
+  /** Remove entry links the live generation has no entry for, and leftover temp links. */
+  private async tidyLinks(name: string): Promise<void> {
+    const dir = join(this.root, name);
+    const generation = await this.currentGeneration(name);
+    if (!generation) return;
+    await this.addEntryLinks(dir, name, generation);
+    const wanted = new Set(await this.entriesOf(name, generation));
+    for (const e of await readdir(dir)) {
+      if (e.startsWith(TMP_LINK)) await rm(join(dir, e), { force: true });
+      else if (e !== CURRENT && !wanted.has(e) && (await this.isEntryLink(dir, e))) {
+        await unlink(join(dir, e));
+      }
+    }
+  }
+
+  /**
+   * Make a generation live. With `<root>/<name>` in place: add the new entry links, then one
+   * rename of a new `current` link over the old one, then drop the links the new generation has
+   * no entry for. Without it: build the directory in staging and rename it into place.
+   */
+  private async activate(name: string, generation: string): Promise<void> {
+    const dir = join(this.root, name);
+    const target = join("..", ".generations", name, generation);
+    if ((await this.kind(name)) === "concrete") {
+      await this.addEntryLinks(dir, name, generation);
+      const tmp = join(dir, `${TMP_LINK}${randomBytes(3).toString("hex")}`);
+      await symlink(target, tmp);
+      try {
+        await rename(tmp, join(dir, CURRENT));
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+      }
+      if (this.fsync) await fsyncDir(dir);
+      await this.tidyLinks(name);
+      return;
+    }
+    const built = await this.createStaging(`layout-${name}`);
+    await chmod(built, 0o755);
+    await symlink(target, join(built, CURRENT));
+    await this.addEntryLinks(built, name, generation);
+    if (this.fsync) await fsyncDir(built);
+    await this.step("layout-built", name);
+    await rename(built, dir);
+    if (this.fsync) await fsyncDir(this.root);
+    await this.step("layout-moved", name);
+  }
+
+  /** Move a LocalAI-written directory into the generation layout as its newest generation. */
   private async adoptLegacy(name: string): Promise<void> {
-    const id = newGenerationId(Date.now() - 1);
     const gdir = join(this.gensRoot, name);
+    const id = newGenerationId(Date.now(), (await this.generationIds(name))[0]);
     await mkdir(gdir, { recursive: true });
-    await writeFile(join(gdir, ADOPTING), "");
+    await writeFile(join(gdir, RELAYOUT), "");
     await rename(join(this.root, name), join(gdir, id));
     await this.step("adopted-moved", name);
     await this.activate(name, id);
-    await rm(join(gdir, ADOPTING), { force: true });
+    await rm(join(gdir, RELAYOUT), { force: true });
+    await this.step("adopted", name);
     this.log.info("adopted a pre-existing backend directory as a generation", {
       backend: name,
       generation: id,
@@ -331,7 +460,11 @@ export class BackendStore {
     name: string,
     staging: string,
     metadata: BackendMetadata,
-    hooks: { phase?(p: "extracting" | "activating"): Promise<void> } = {},
+    hooks: {
+      phase?(p: "extracting" | "probing" | "activating"): Promise<void>;
+      /** Health probe of the staged tree before it goes live; throws to refuse it. */
+      probe?(dir: string): Promise<void>;
+    } = {},
   ): Promise<{ generation: string; sizeBytes: number }> {
     const kind = await this.kind(name);
     if (kind === "meta") throw new OpRefusedError(`${name} is installed as a meta backend; delete it first`);
@@ -341,11 +474,16 @@ export class BackendStore {
     await hooks.phase?.("extracting");
     await writeMetadata(staging, metadata);
     await this.step("metadata-written", name);
+    if (hooks.probe) {
+      await hooks.phase?.("probing");
+      await hooks.probe(staging);
+    }
     await this.syncTree(staging);
     await this.step("synced", name);
     // The last point where the op may still stop: from here on it completes.
     await hooks.phase?.("activating");
     if (kind === "legacy") await this.adoptLegacy(name);
+    if (kind === "linked") await this.migrate(name);
     const existing = await this.generationIds(name);
     const generation = newGenerationId(Date.now(), existing[0]);
     await mkdir(join(this.gensRoot, name), { recursive: true });
@@ -394,11 +532,12 @@ export class BackendStore {
     }
     const gdir = join(this.gensRoot, name);
     const hasGens = !!(await lstatOrNull(gdir));
-    if (kind !== "concrete" && !hasGens) return false;
+    const ours = kind === "concrete" || kind === "linked";
+    if (!ours && !hasGens) return false;
     if (hasGens) await writeFile(join(gdir, DELETING), "");
     await this.step("delete-marked", name);
-    if (kind === "concrete") {
-      await unlink(join(this.root, name));
+    if (ours) {
+      await this.trash(join(this.root, name));
       if (this.fsync) await fsyncDir(this.root);
     }
     await this.step("delete-unlinked", name);
@@ -407,8 +546,8 @@ export class BackendStore {
   }
 
   private async finishDelete(name: string): Promise<void> {
-    const link = join(this.root, name);
-    if ((await lstatOrNull(link))?.isSymbolicLink()) await unlink(link);
+    const kind = await this.kind(name);
+    if (kind === "concrete" || kind === "linked") await this.trash(join(this.root, name));
     const to = join(this.trashRoot, `${name}-${randomBytes(3).toString("hex")}`);
     try {
       await rename(join(this.gensRoot, name), to);
@@ -436,7 +575,7 @@ export class BackendStore {
   /** Refuse, before any work, a meta name that something other than a meta pointer holds. */
   async assertMetaWritable(name: string): Promise<void> {
     const kind = await this.kind(name);
-    if (kind === "concrete" || kind === "legacy") {
+    if (kind === "concrete" || kind === "linked" || kind === "legacy") {
       throw new OpRefusedError(`${name} is installed as a concrete backend, not a meta`);
     }
     if (kind === "other")
@@ -490,7 +629,7 @@ export class BackendStore {
 
   private async row(name: string): Promise<InstalledBackend | null> {
     const kind = await this.kind(name);
-    if (kind === "concrete") {
+    if (kind === "concrete" || kind === "linked") {
       const live = await this.live(name);
       if (!live) return null;
       return {

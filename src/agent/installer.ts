@@ -6,6 +6,7 @@ import { formatBytes } from "./disk.js";
 import { abortReason, isFatal, OpRefusedError } from "./errors.js";
 import { extractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";
+import { probeBackend, type ProbeConfig, type ProbeOutcome } from "./probe.js";
 import { candidates, sourceFor, type Resolved, type SourceDeps } from "./sources/index.js";
 
 export interface InstallerDeps {
@@ -15,6 +16,8 @@ export interface InstallerDeps {
   /** Free space kept on top of twice the download size. */
   diskMarginBytes: number;
   freeBytes(path: string): Promise<number>;
+  /** Health probe of each new version before it goes live; default none. */
+  probe?: ProbeConfig;
   log: Logger;
 }
 
@@ -40,6 +43,7 @@ export interface InstallResult {
   digest?: string;
   generation?: string;
   noop: boolean;
+  probe?: ProbeOutcome;
 }
 
 /** RFC 3339 without fractions, as LocalAI's Go writes `installed_at`. */
@@ -173,13 +177,26 @@ export class Installer {
         uri: resolved.uri,
         digest,
       };
+      const probeConfig = this.d.probe ?? { mode: "none", timeoutMs: 0 };
+      let probe: ProbeOutcome = { mode: "none", ran: false, durationMs: 0 };
       const { generation } = await store.commit(target.name, staging, metadata, {
         phase: async (p) => {
           if (signal.aborted) throw abortReason(signal);
           await observe.phase(p);
         },
+        probe:
+          probeConfig.mode === "none"
+            ? undefined
+            : async (dir) => {
+                probe = await probeBackend(
+                  dir,
+                  probeConfig,
+                  signal,
+                  this.d.log.child({ backend: target.name }),
+                );
+              },
       });
-      return { noop: false, version, digest, generation };
+      return { noop: false, version, digest, generation, probe };
     } catch (e) {
       await store.trash(staging).catch(() => {});
       throw e;

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
+import { DEFAULT_PROBE_TIMEOUT_MS, PROBE_MODES } from "../agent/probe.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
 import { onStopSignal } from "./stop-signal.js";
 import {
@@ -13,6 +14,7 @@ import {
   logFlags,
   loggerFrom,
   noPositionals,
+  oneOf,
   parse,
   parseBytes,
   parseDuration,
@@ -42,6 +44,9 @@ export const flags = {
   "max-extract-entries": { type: "string" },
   "disk-margin": { type: "string" },
   "no-fsync": { type: "boolean" },
+  probe: { type: "string" },
+  "probe-timeout": { type: "string" },
+  "probe-command": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -73,6 +78,12 @@ Agent (each also from the env var in brackets):
                             and kept while unpacking (checked as bytes are written), 256M
   --no-fsync                [BACKPLANE_NO_FSYNC] skip flushing new versions to disk (faster,
                             not safe against power loss)
+  --probe grpc|exec|none    [BACKPLANE_PROBE] health probe of a new version before it goes live,
+                            default grpc: start run.sh --addr 127.0.0.1:PORT as LocalAI does and
+                            wait for backend.Backend/Health to answer "OK"
+  --probe-timeout D         [BACKPLANE_PROBE_TIMEOUT] how long the probe may take, default 60s
+  --probe-command CMD       [BACKPLANE_PROBE_COMMAND] with --probe exec: a shell command run in
+                            the new version's directory; exit 0 passes
 
 ${LOG_HELP}
 
@@ -115,6 +126,10 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError(`cannot read registry credentials from ${authFile}: ${(e as Error).message}`);
     }
   }
+  const probeMode = oneOf(v.probe, "probe", PROBE_MODES) ?? "grpc";
+  const probeCommand = str(v["probe-command"]);
+  if (probeMode === "exec" && !probeCommand) throw new UsageError("--probe exec needs --probe-command");
+  if (probeMode !== "exec" && probeCommand) throw new UsageError("--probe-command needs --probe exec");
   const maxBytes = parseBytes(v["max-extract-bytes"], "max-extract-bytes");
   const maxEntries = int(v["max-extract-entries"], "max-extract-entries", 1);
   const agent = new Agent({
@@ -137,6 +152,11 @@ export async function run(argv: string[]): Promise<number> {
     },
     diskMarginBytes: parseBytes(v["disk-margin"], "disk-margin"),
     fsync: !v["no-fsync"],
+    healthProbe: {
+      mode: probeMode,
+      timeoutMs: parseDuration(v["probe-timeout"], "probe-timeout", 100) ?? DEFAULT_PROBE_TIMEOUT_MS,
+      command: probeCommand,
+    },
     agentVersion: VERSION,
     log,
   });

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 
 /** One concrete build the demo publishes: `<registry>/local-ai-backends:<tag>`. */
@@ -8,6 +10,8 @@ export interface DemoBuild {
   name: string;
   tag: string;
   version: string;
+  /** A broken build: its server accepts LocalAI's Health call and never answers. */
+  neverAnswers?: boolean;
 }
 
 /** Six synthetic backends shaped like LocalAI's gallery: metas with per-capability builds and dev twins. */
@@ -45,6 +49,8 @@ const CONCRETES = [
 
 /** Backends whose new builds appear ~30 s into the demo. */
 export const DEMO_UPGRADED = ["cuda12-llama-cpp", "piper"];
+/** Of those, the new build that never answers its health probe: its upgrade fails, the old stays. */
+export const DEMO_BROKEN = "piper";
 
 export function tagFor(name: string): string {
   const dev = name.endsWith("-development");
@@ -55,11 +61,30 @@ export function initialBuilds(): DemoBuild[] {
   return CONCRETES.map((name) => ({ name, tag: tagFor(name), version: "1.0.0" }));
 }
 
-/** Write a backend directory: an executable run.sh and `payloadBytes` of incompressible payload. */
+/** The demo backends' gRPC server (compiled), found from src/ too when the tests run there. */
+function serverScript(): string {
+  const beside = fileURLToPath(new URL("./backend-server.js", import.meta.url));
+  return existsSync(beside)
+    ? beside
+    : fileURLToPath(new URL("../../dist/demo/backend-server.js", import.meta.url));
+}
+
+const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Write a backend directory: a run.sh that starts a gRPC server answering LocalAI's Health (so
+ * the agent's probe passes, or never gets an answer for a broken build) and `payloadBytes` of
+ * incompressible payload.
+ */
 export async function writeBackendDir(root: string, b: DemoBuild, payloadBytes: number): Promise<string> {
   const dir = join(root, `${b.name}-${b.version}`);
   await mkdir(join(dir, "lib"), { recursive: true });
-  await writeFile(join(dir, "run.sh"), `#!/bin/sh\necho "${b.name} ${b.version} (backplane demo backend)"\n`);
+  const args = ["--name", b.name, "--version", b.version, ...(b.neverAnswers ? ["--never-answer"] : [])];
+  await writeFile(
+    join(dir, "run.sh"),
+    `#!/bin/sh\n# ${b.name} ${b.version} (backplane demo backend): run.sh --addr HOST:PORT, as LocalAI starts it\n` +
+      `exec ${[process.execPath, serverScript(), ...args].map(shQuote).join(" ")} "$@"\n`,
+  );
   await chmod(join(dir, "run.sh"), 0o755);
   await writeFile(join(dir, "lib", "runtime.bin"), randomBytes(payloadBytes));
   await writeFile(join(dir, "VERSION"), `${b.version}\n`);

@@ -4,7 +4,14 @@ import { fileURLToPath } from "node:url";
 import { ClusterClient } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
 import { buildImage, parseImageRef, pushImage } from "../oci/index.js";
-import { DEMO_UPGRADED, galleryYaml, initialBuilds, writeBackendDir, type DemoBuild } from "./catalog.js";
+import {
+  DEMO_BROKEN,
+  DEMO_UPGRADED,
+  galleryYaml,
+  initialBuilds,
+  writeBackendDir,
+  type DemoBuild,
+} from "./catalog.js";
 import { NatsServer } from "./nats-server.js";
 import { demoEnv, removeDir, spawnLogged, stopProcess, tempDir, waitFor, type Spawned } from "./processes.js";
 import { Registry } from "./registry.js";
@@ -95,6 +102,9 @@ export class DemoCluster {
         CAPABILITIES[i % CAPABILITIES.length]!,
         "--rate-limit",
         String(this.o.rateLimit),
+        // The broken build fails its probe after this long instead of the default minute.
+        "--probe-timeout",
+        "10s",
       ]);
     }
     this.client = await ClusterClient.connect({
@@ -131,12 +141,17 @@ export class DemoCluster {
 
   /** Publish new builds of two backends (the tag moves, the gallery version goes up) and check. */
   async publishUpgrades(): Promise<void> {
-    const next = this.builds.map((b) => (DEMO_UPGRADED.includes(b.name) ? { ...b, version: "1.1.0" } : b));
+    const next = this.builds.map((b) =>
+      DEMO_UPGRADED.includes(b.name) ? { ...b, version: "1.1.0", neverAnswers: b.name === DEMO_BROKEN } : b,
+    );
     await this.publish(next.filter((b) => DEMO_UPGRADED.includes(b.name)));
     this.builds = next;
     await writeFile(join(this.dir, "index.yaml"), galleryYaml(this.registry!.host, this.builds));
     await this.need().call("upgrades.check", { actor: "demo" }, 60_000);
-    this.o.log(`published new builds of ${DEMO_UPGRADED.join(", ")}`);
+    this.o.log(
+      `published new builds of ${DEMO_UPGRADED.join(", ")}; ${DEMO_BROKEN} 1.1.0 is broken (its server ` +
+        `never answers the health probe): upgrading it fails and the node keeps running 1.0.0`,
+    );
   }
 
   private async publish(builds: DemoBuild[]): Promise<void> {

@@ -99,7 +99,15 @@ export type OpKind = z.infer<typeof OpKind>;
 export const OpState = z.enum(["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]);
 export type OpState = z.infer<typeof OpState>;
 
-export const Phase = z.enum(["resolving", "downloading", "verifying", "extracting", "activating"]);
+export const Phase = z.enum([
+  "resolving",
+  "downloading",
+  "verifying",
+  "extracting",
+  /** The staged version runs its health probe (LocalAI's Health call) before it goes live. */
+  "probing",
+  "activating",
+]);
 export type Phase = z.infer<typeof Phase>;
 
 /** What to fetch, as the controller resolved it from the gallery for this node. */
@@ -145,6 +153,14 @@ export const OpRecord = z.object({
       digest: Text(128).optional(),
       generation: z.string().max(64).optional(),
       noop: z.boolean().optional(),
+      /** The health probe of the new version: which kind, whether it ran, how long it took. */
+      probe: z
+        .object({
+          mode: z.enum(["grpc", "exec", "none"]),
+          ran: z.boolean(),
+          durationMs: z.number().int().nonnegative(),
+        })
+        .optional(),
     })
     .optional(),
 });

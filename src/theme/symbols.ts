@@ -37,6 +37,7 @@ export const phaseWord: Record<Phase, string> = {
   downloading: "download",
   verifying: "verify",
   extracting: "extract",
+  probing: "probe",
   activating: "activate",
 };
 

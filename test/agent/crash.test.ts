@@ -1,4 +1,4 @@
-import { readdir, readlink } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
@@ -8,7 +8,9 @@ import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { removeDir, stopProcess, tempDir, waitFor, type Spawned } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
+import { pidsOf, running, runSh } from "./health-backends.js";
 import { connectClient, noise, opRecord, submit, treeDigest, waitOp } from "./helpers.js";
+import { localaiSummary } from "./localai.js";
 
 describe("the real `backplane agent` process", () => {
   let nats: NatsServer;
@@ -31,6 +33,8 @@ describe("the real `backplane agent` process", () => {
       "1s",
       "--capability",
       "default",
+      "--probe",
+      "none",
       ...extra,
     ]);
     procs.push(p);
@@ -89,7 +93,7 @@ describe("the real `backplane agent` process", () => {
     expect(op.result?.digest).toBe(v2.digest);
     expect(again.output()).toMatch(/removing leftover of an interrupted operation/);
     expect(await readdir(join(root, ".staging"))).toEqual([]);
-    expect(await readlink(join(root, "llm"))).toBe(`.generations/llm/${op.result!.generation}`);
+    expect(await readlink(join(root, "llm", "current"))).toBe(`../.generations/llm/${op.result!.generation}`);
     await stopProcess(again);
   });
 
@@ -113,6 +117,43 @@ describe("the real `backplane agent` process", () => {
     const op = await waitOp(client, nodeId, opId, ["succeeded"]);
     expect(op.attempts).toBe(2);
     expect(op.error).toBeUndefined();
+    await stopProcess(again);
+  });
+
+  it("kill -9 mid-probe: the restart stops the probed backend, the retried op fails its probe, v1 stays", async () => {
+    const nodeId = "probey";
+    const root = join(dir, nodeId);
+    const probe = ["--probe", "grpc", "--probe-timeout", "60s"];
+    const p = await start(nodeId, probe);
+    const v1 = await pushBackendImage(registry, "backends/vad", "1", {
+      runSh: runSh("ok", join(dir, "vad1")),
+    });
+    const first = await submit(client, { nodeId, kind: "install", backend: "vad", target: { uri: v1.ref } });
+    await waitOp(client, nodeId, first, ["succeeded"]);
+    const pidfile = join(dir, "vad2");
+    const v2 = await pushBackendImage(registry, "backends/vad", "2", { runSh: runSh("hang", pidfile) });
+    const opId = await submit(client, { nodeId, kind: "upgrade", backend: "vad", target: { uri: v2.ref } });
+    await waitFor(
+      "the probe to run",
+      async () => (await opRecord(client, nodeId, opId))?.phase === "probing",
+    );
+    await waitFor("the backend to start", () => readFile(pidfile, "utf8").then(Boolean, () => false));
+    p.child.kill("SIGKILL");
+    await p.exited;
+    const pids = await pidsOf(pidfile);
+    // Its own process group: the agent's death alone does not stop it.
+    for (const pid of pids) expect(await running(pid)).toBe(true);
+    expect((await localaiSummary(root))["vad"]).toEqual([v1.ref, v1.digest, null]);
+
+    const again = await start(nodeId, ["--probe", "grpc", "--probe-timeout", "1s"]);
+    expect(again.output()).toMatch(/stopped the processes of an interrupted health probe/);
+    for (const pid of pids) expect(await running(pid), `pid ${pid}`).toBe(false);
+    const op = await waitOp(client, nodeId, opId, ["failed"]);
+    expect(op.attempts).toBe(2);
+    expect(op.error).toMatch(/^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 1 s/);
+    expect((await localaiSummary(root))["vad"]).toEqual([v1.ref, v1.digest, null]);
+    expect(await readdir(join(root, ".staging"))).toEqual([]);
+    for (const pid of await pidsOf(pidfile)) expect(await running(pid), `pid ${pid}`).toBe(false);
     await stopProcess(again);
   });
 });

@@ -54,6 +54,8 @@ export async function startAgent(
     heartbeatMs: 500,
     diskMarginBytes: 1024 * 1024,
     retries: 2,
+    // The test backends' run.sh only echoes: the probe has its own tests (probe.test.ts).
+    healthProbe: { mode: "none", timeoutMs: 60_000 },
     log: process.env.BP_TEST_LOG ? createLogger({ test: true }, { level: "debug" }) : undefined,
     ...o,
   });
@@ -140,9 +142,13 @@ export async function cancelOp(c: ClusterClient, nodeId: string, opId: string): 
   await c.nc.flush();
 }
 
-/** Every file under `dir` (following the top symlink) with its sha256, links as `-> target`. */
+/**
+ * Every file under `dir` with its sha256, links as `-> target`. An installed backend's directory
+ * is read through its `current` link, so the digest is the live generation's tree.
+ */
 export async function treeDigest(dir: string, skip: string[] = []): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
+  if ((await lstat(join(dir, "current")).catch(() => null))?.isSymbolicLink()) dir = join(dir, "current");
   const walk = async (rel: string) => {
     for (const name of (await readdir(join(dir, rel))).sort()) {
       const p = rel ? `${rel}/${name}` : name;

@@ -19,6 +19,7 @@ import {
   waitOp,
   type TestAgent,
 } from "./helpers.js";
+import { localaiList, localaiSummary } from "./localai.js";
 import { FileServer } from "./servers.js";
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -63,7 +64,9 @@ describe("agent: install, upgrade, reinstall, delete, rollback against real serv
     });
     expect(op.result).toMatchObject({ digest, version: "1.0.0", noop: false });
     expect(op.attempts).toBe(1);
-    expect(await readlink(join(agent.dir, "llama"))).toBe(`.generations/llama/${op.result!.generation}`);
+    expect(await readlink(join(agent.dir, "llama", "current"))).toBe(
+      `../.generations/llama/${op.result!.generation}`,
+    );
     expect(await readFile(join(agent.dir, "llama", "lib/a.bin"), "utf8")).toBe("hello");
     expect((await lstat(join(agent.dir, "llama", "run.sh"))).mode & 0o111).not.toBe(0);
     const md = JSON.parse(await readFile(join(agent.dir, "llama", "metadata.json"), "utf8"));
@@ -410,5 +413,36 @@ describe("agent: install, upgrade, reinstall, delete, rollback against real serv
     } finally {
       await removeDir(src);
     }
+  });
+
+  it("LocalAI's listing shows what the agent installed, upgraded, rolled back and deleted", async () => {
+    const v1 = await pushBackendImage(registry, "backends/seen", "1", { files: { v: "1" } });
+    const v2 = await pushBackendImage(registry, "backends/seen", "2", { files: { v: "2" } });
+    const seen = async () => {
+      const all = await localaiSummary(agent.dir);
+      return { seen: all["seen"] ?? null, meta: all["seen-meta"] ?? null };
+    };
+    await runOp(client, {
+      nodeId,
+      kind: "install",
+      backend: "seen-meta",
+      target: { name: "seen", uri: v1.ref, version: "1", meta: "seen-meta" },
+    });
+    expect(await seen()).toEqual({ seen: [v1.ref, v1.digest, "1"], meta: [null, null, "1"] });
+    expect((await localaiList(agent.dir))["seen-meta"]).toMatchObject({
+      isMeta: true,
+      runFile: join(agent.dir, "seen", "run.sh"),
+    });
+    await runOp(client, {
+      nodeId,
+      kind: "upgrade",
+      backend: "seen-meta",
+      target: { name: "seen", uri: v2.ref, version: "2", meta: "seen-meta" },
+    });
+    expect(await seen()).toEqual({ seen: [v2.ref, v2.digest, "2"], meta: [null, null, "2"] });
+    await runOp(client, { nodeId, kind: "rollback", backend: "seen-meta" });
+    expect(await seen()).toEqual({ seen: [v1.ref, v1.digest, "1"], meta: [null, null, "1"] });
+    await runOp(client, { nodeId, kind: "delete", backend: "seen-meta" });
+    expect(await seen()).toEqual({ seen: null, meta: null });
   });
 });

@@ -97,6 +97,7 @@ describe("backplane publish → install, against a registry with basic auth", ()
         "agent",
         ...["--server", nats.url, "--node-id", "n1", "--backends-dir", backends, "--capability", "default"],
         ...["--registry-auth", dockerConfig],
+        ...["--probe", "none"],
       ]),
     );
     await waitFor(

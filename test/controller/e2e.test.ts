@@ -96,6 +96,9 @@ function agent(prefix: string, nodeId: string, extra: string[] = []): { proc: Sp
       "--heartbeat-interval",
       "200ms",
       "--no-fsync",
+      // The test backends' run.sh only echoes; the health probe is tested in test/agent/probe.test.ts.
+      "--probe",
+      "none",
       ...extra,
     ],
     { BACKPLANE_LOG_LEVEL: "info" },

@@ -111,6 +111,7 @@ describe("deploy/nats-server.conf permissions, on a real server", () => {
           join(dir, node),
           "--capability",
           "default",
+          ...["--probe", "none"],
         ]),
       );
     }
