@@ -112,6 +112,7 @@ export function startOp(op: OpRecord, now: number, maxAttempts = MAX_WORK_ATTEMP
     startedAt: now,
     updatedAt: now,
     phase: "resolving",
+    phases: [{ phase: "resolving", at: now }],
     bytesTotal: undefined,
     error: undefined,
     result: undefined,
@@ -125,7 +126,8 @@ export function phaseOp(op: OpRecord, phase: Phase, bytesTotal: number | undefin
   if (op.state !== "running") return refuse(`op is ${op.state} elsewhere`);
   if (op.phase === phase && (bytesTotal === undefined || op.bytesTotal === bytesTotal))
     return { kind: "keep" };
-  return write({ ...op, phase, bytesTotal: bytesTotal ?? op.bytesTotal, updatedAt: now });
+  const phases = op.phase === phase ? op.phases : [...(op.phases ?? []), { phase, at: now }].slice(-16);
+  return write({ ...op, phase, phases, bytesTotal: bytesTotal ?? op.bytesTotal, updatedAt: now });
 }
 
 /** touch (agent): a running op shows it is alive (a long download must not look stale). */

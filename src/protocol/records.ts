@@ -138,6 +138,11 @@ export const OpRecord = z.object({
   target: InstallTarget.optional(),
   state: OpState,
   phase: Phase.optional(),
+  /** When each phase of the latest attempt began, in order (written by the agent's start and phase steps). */
+  phases: z
+    .array(z.object({ phase: Phase, at: Millis }))
+    .max(16)
+    .optional(),
   error: Text(4096).optional(),
   requestedBy: Text(128),
   createdAt: Millis,

@@ -17,6 +17,8 @@ export interface CommandRunner {
   confirmDialog(): void;
   run(intent: Intent): Promise<void>;
   loadHistory(): Promise<void>;
+  /** One op's audit events, oldest first (ops.history of its node, kept when they name the op). */
+  loadOpEvents(op: { id: string; nodeId: string; backend: string }): Promise<void>;
   loadGallery(): Promise<void>;
   resolve(backend: string): Promise<void>;
   /** The settings in effect when the bucket has no record yet (the controller's defaults). */
@@ -247,6 +249,20 @@ export function createCommandRunner(
         ui().setHistory({ status: "ok", data: events, at: Date.now() });
       } catch (e) {
         ui().setHistory({ status: "error", data: prev.data, error: errorMessage(e) });
+      }
+    },
+
+    async loadOpEvents(op) {
+      const prev = store.getState().opEvents[op.id] ?? { status: "idle", data: [] };
+      ui().setOpEvents(op.id, { ...prev, status: "loading" });
+      try {
+        const r = await api.call("ops.history", { limit: 1000, nodeId: op.nodeId, backend: op.backend });
+        const events = r.events
+          .filter((e) => e.opId === op.id || e.op?.id === op.id)
+          .sort((a, b) => a.at - b.at);
+        ui().setOpEvents(op.id, { status: "ok", data: events, at: Date.now() });
+      } catch (e) {
+        ui().setOpEvents(op.id, { status: "error", data: prev.data, error: errorMessage(e) });
       }
     },
 

@@ -40,6 +40,7 @@ export interface DashActions {
   toast(level: ToastLevel, text: string): void;
   clearToast(id: number): void;
   setHistory(h: Loadable<AuditEvent[]>): void;
+  setOpEvents(opId: string, e: Loadable<AuditEvent[]>): void;
   setGallery(g: Loadable<GalleryEntrySummary[]>): void;
   setResolution(backend: string, r: Loadable<NodeResolution[]>): void;
   setPicked(backend: string, nodes: readonly string[]): void;
@@ -94,6 +95,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     prompt: null,
     toast: null,
     history: { status: "idle", data: [] },
+    opEvents: {},
     gallery: { status: "idle", data: [] },
     resolutions: {},
     picked: {},
@@ -127,6 +129,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
         if (get().toast?.id === id) set({ toast: null });
       },
       setHistory: (history) => set({ history }),
+      setOpEvents: (opId, e) => set((s) => ({ opEvents: { ...s.opEvents, [opId]: e } })),
       setGallery: (gallery) => set({ gallery }),
       setResolution: (backend, r) => set((s) => ({ resolutions: { ...s.resolutions, [backend]: r } })),
       setPicked: (backend, nodes) => set((s) => ({ picked: { ...s.picked, [backend]: nodes } })),

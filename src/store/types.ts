@@ -116,6 +116,8 @@ export interface UiSlice {
   prompt: Prompt | null;
   toast: Toast | null;
   history: Loadable<AuditEvent[]>;
+  /** The audit trail of one op (op detail view), per op id. */
+  opEvents: Readonly<Record<string, Loadable<AuditEvent[]>>>;
   gallery: Loadable<GalleryEntrySummary[]>;
   resolutions: Readonly<Record<string, Loadable<NodeResolution[]>>>;
   /** Nodes chosen in the install picker, per backend. */

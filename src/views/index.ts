@@ -7,6 +7,7 @@ import { HistoryView } from "./history/HistoryView.js";
 import { InstallView } from "./install/InstallView.js";
 import { NodeDetailView } from "./node/NodeDetailView.js";
 import { NodesView } from "./nodes/NodesView.js";
+import { OpDetailView } from "./op/OpDetailView.js";
 import { OperationsView } from "./ops/OperationsView.js";
 import { SettingsView } from "./settings/SettingsView.js";
 import type { ViewProps } from "./types.js";
@@ -17,6 +18,7 @@ export const VIEWS = {
   backends: BackendsView,
   backend: BackendView,
   ops: OperationsView,
+  op: OpDetailView,
   node: NodeDetailView,
   install: InstallView,
   history: HistoryView,

@@ -13,6 +13,7 @@ import { intents as nodeIntents } from "./node/intents.js";
 import { spec as node } from "./node/spec.js";
 import { spec as nodes } from "./nodes/spec.js";
 import { intents as opsIntents } from "./ops/intents.js";
+import { spec as op } from "./op/spec.js";
 import { spec as ops } from "./ops/spec.js";
 import { globalKeys as settingsKeys, intents as settingsIntents } from "./settings/intents.js";
 import { spec as settings } from "./settings/spec.js";
@@ -27,7 +28,7 @@ import type { KeyContext, ViewSpec } from "./types.js";
  * send new intents; then its spec (and intents) here and its screen in index.ts, where the
  * compiler asks for them. This file loads no React: `backplane dash` builds the keymap before Ink.
  */
-const SPECS = { nodes, backends, backend, install, ops, node, history, settings, help } satisfies {
+const SPECS = { nodes, backends, backend, install, ops, op, node, history, settings, help } satisfies {
   [V in ViewId]: ViewSpec & { id: V };
 };
 

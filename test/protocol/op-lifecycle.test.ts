@@ -19,6 +19,7 @@ import {
   retryOp,
   startOp,
   touchOp,
+  written,
   type OpAction,
   type Step,
 } from "../../src/protocol/index.js";
@@ -136,6 +137,20 @@ describe("op lifecycle: what each transition writes", () => {
       finishedAt: NOW,
       error: `gave up after ${MAX_WORK_ATTEMPTS} attempts; the last was interrupted while downloading: reset`,
     });
+  });
+
+  it("start and phase record when each phase of the attempt began (the op detail view shows them)", () => {
+    const retried = inState("queued", { phases: [{ phase: "downloading", at: NOW - 99 }] });
+    const started = startOp(retried, NOW);
+    if (started.kind !== "write") throw new Error("start refused");
+    expect(started.op.phases).toEqual([{ phase: "resolving", at: NOW }]);
+    const dl = written(phaseOp(started.op, "downloading", 10, NOW + 5));
+    expect(dl?.phases).toEqual([
+      { phase: "resolving", at: NOW },
+      { phase: "downloading", at: NOW + 5 },
+    ]);
+    // Only the byte total changed: same phase, same start time.
+    expect(written(phaseOp(dl!, "downloading", 20, NOW + 9))?.phases).toEqual(dl?.phases);
   });
 
   it("start settles a cancelling op without running it", () => {

@@ -11,8 +11,9 @@ import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useNow } from "../../hooks/useNow.js";
 import { useTable } from "../../hooks/useTable.js";
-import { can, isActive, type OpRecord } from "../../protocol/index.js";
+import { isActive } from "../../protocol/index.js";
 import type { ViewProps } from "../types.js";
+import { runOpAction } from "./actions.js";
 
 function AgeCell({ at, width }: { at: number; width: number }): ReactNode {
   const now = useNow(1000);
@@ -25,7 +26,7 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
   const synced = useDash((s) => s.synced.ops);
   const live = useLive();
   const { runner } = useDashEnv();
-  const { toast } = useActions();
+  const { navigate, toast } = useActions();
 
   // Recomputed each second only so finished ops leave after their linger.
   const now = useNow(1000);
@@ -48,37 +49,22 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
     };
   }, [groups, ops]);
 
-  const pick = (test: (o: OpRecord) => boolean) =>
-    opIdsOfRow(t.selectedRow, groups).filter((id) => {
+  const selectedOps = () =>
+    opIdsOfRow(t.selectedRow, groups).flatMap((id) => {
       const o = ops.get(id);
-      return o !== undefined && test(o);
+      return o ? [o] : [];
     });
-  const label = () => t.selectedRow?.cells.op?.text ?? "";
 
   useViewCommands("ops", (cmd) => {
-    if (!t.selectedRow) return false;
-    switch (cmd) {
-      case "op.cancel": {
-        const ids = pick((o) => can(o, "cancel"));
-        if (ids.length > 0) runner.request({ kind: "cancel", opIds: ids, label: label() });
-        else toast("warn", `nothing to cancel in "${label()}": it is finished or already cancelling`);
-        return true;
-      }
-      case "op.dismiss": {
-        const ids = pick((o) => can(o, "dismiss"));
-        if (ids.length > 0) runner.request({ kind: "dismiss", opIds: ids, label: label() });
-        else toast("warn", "only failed operations can be dismissed (cancel a running one with c)");
-        return true;
-      }
-      case "op.retry": {
-        const ids = pick((o) => can(o, "retry"));
-        if (ids.length > 0) runner.request({ kind: "retry", opIds: ids, label: label() });
-        else toast("warn", "only failed operations can be retried");
-        return true;
-      }
-      default:
-        return false;
+    const row = t.selectedRow;
+    if (!row) return false;
+    if (cmd === "nav.open") {
+      // A fan-out's row opens its first op; each node's row under it opens that one.
+      const first = opIdsOfRow(row, groups)[0];
+      if (first) navigate({ id: "op", param: first });
+      return true;
     }
+    return runOpAction(cmd, selectedOps(), row.cells.op?.text ?? "", runner, toast);
   });
 
   const running = [...ops.values()].filter(isActive).length;

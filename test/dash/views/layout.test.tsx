@@ -32,6 +32,7 @@ function wideCluster() {
 const PARAMS: Partial<Record<ViewId, string>> = {
   backend: "llama-cpp",
   node: "gpu-node-with-a-very-long-name-0001",
+  op: "op-long-f",
 };
 
 /** Every view of the registry. */
