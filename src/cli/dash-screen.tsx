@@ -19,6 +19,7 @@ export interface DashboardOptions {
   keymap: Keymap;
   palette: Palette;
   actor: string;
+  keepFinishedMs?: number;
 }
 
 /**
@@ -49,7 +50,11 @@ export async function runDashboard(o: DashboardOptions): Promise<number> {
     leave();
   };
 
-  const store = createDashStore({ context: o.context, readOnly: o.keymap.readOnly });
+  const store = createDashStore({
+    context: o.context,
+    readOnly: o.keymap.readOnly,
+    keepFinishedMs: o.keepFinishedMs,
+  });
   const actions = store.getState().actions;
   const client = ClusterClient.open(o.client);
   const feed = startClusterFeed(client, {

@@ -9,6 +9,7 @@ import {
   connectionFlags,
   list,
   noPositionals,
+  parseDuration,
   parse,
   printedHelp,
   str,
@@ -22,6 +23,7 @@ export const FLAGS = {
   "read-only": { type: "boolean" },
   "no-color": { type: "boolean" },
   theme: { type: "string" },
+  "keep-finished": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -36,6 +38,8 @@ Flags:
   --read-only          disable every command key (upgrade, cancel, drain, ...) [BACKPLANE_READ_ONLY]
   --no-color           no colours (NO_COLOR is honoured too) [BACKPLANE_NO_COLOR]
   --theme NAME         ${THEME_NAMES.join(" | ")}
+  --keep-finished DUR  how long Operations keeps an op that ended while it was open (default 10m;
+                       leaving the view drops them; f there shows every op)
 
 ${CONNECTION_HELP}
 
@@ -65,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
   if (theme !== undefined && !THEME_NAMES.includes(theme)) {
     throw new UsageError(`--theme must be one of ${THEME_NAMES.join(", ")}, got '${theme}'`);
   }
+
+  const keepFinishedMs = parseDuration(p.values["keep-finished"], "keep-finished", 1000);
 
   let loaded;
   let ctx;
@@ -124,6 +130,7 @@ export async function run(argv: string[]): Promise<number> {
     keymap,
     palette: paletteFor(theme ?? loaded.config.theme, noColor),
     actor: actorName("dash"),
+    keepFinishedMs,
   });
 }
 export const flags = FLAGS;

@@ -10,7 +10,7 @@ import type { Tone } from "../theme/tokens.js";
 import { progressBar } from "./progress.js";
 import { opStateText } from "./status.js";
 import type { Column, Row } from "./table.js";
-import { bytes, duration, rate } from "./units.js";
+import { bytes, clock, duration, rate } from "./units.js";
 
 /** Ops created by one request arrive within moments of each other; that is how a fan-out is found. */
 const FANOUT_WINDOW_MS = 5_000;
@@ -46,10 +46,25 @@ export const OP_COLUMNS: Column[] = [
 /** A finished op stays on screen this long (dimmed, bar full) so its end can be seen, then goes to History. */
 export const LINGER_MS = 10_000;
 
-/** Shown in Operations: every op still running, failed ones until dismissed, others for a moment. */
-export function isListed(op: OpRecord, now: number): boolean {
-  if (isActive(op) || needsAttention(op)) return true;
-  return op.state !== "failed" && now - (op.finishedAt ?? op.updatedAt) < LINGER_MS;
+/** Which finished ops Operations keeps listed. */
+export interface Keep {
+  /** Every op in the ops bucket, finished or not (the "all" toggle). */
+  all?: boolean;
+  /** Since when the operator has had Operations open: ops that finished since stay, up to `keepMs`. */
+  since?: number | null;
+  keepMs?: number;
+}
+
+/**
+ * Shown in Operations: every op still running, failed ones until dismissed, others for a moment,
+ * or, while the operator has the view open, until `keepMs` after they ended; all with `all`.
+ */
+export function isListed(op: OpRecord, now: number, keep: Keep = {}): boolean {
+  if (keep.all || isActive(op) || needsAttention(op)) return true;
+  if (op.state === "failed") return false;
+  const ended = op.finishedAt ?? op.updatedAt;
+  if (now - ended < LINGER_MS) return true;
+  return keep.since != null && ended >= keep.since && now - ended < (keep.keepMs ?? 0);
 }
 
 export interface OpGroup {
@@ -58,9 +73,9 @@ export interface OpGroup {
 }
 
 /** Cluster listed ops into fan-outs (same kind, backend and requester, created within 5 s); newest first. */
-export function groupOps(ops: Iterable<OpRecord>, now: number): OpGroup[] {
+export function groupOps(ops: Iterable<OpRecord>, now: number, keep: Keep = {}): OpGroup[] {
   const listed = [...ops]
-    .filter((o) => isListed(o, now))
+    .filter((o) => isListed(o, now, keep))
     .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const groups: OpGroup[] = [];
   const open = new Map<string, { g: OpGroup; first: number }>();
@@ -89,7 +104,7 @@ function groupStateText(ops: OpRecord[]): { text: string; tone: Tone } {
   return { text: parts.join(" "), tone: counts.has("failed") ? "err" : "accent" };
 }
 
-function opRow(op: OpRecord, label: string): Row {
+function opRow(op: OpRecord, label: string, now: number): Row {
   const st = opStateText(op.state, op.phase);
   const row: Row = {
     key: op.id,
@@ -103,6 +118,12 @@ function opRow(op: OpRecord, label: string): Row {
   };
   if (op.state === "failed")
     row.tail = { from: "progress", text: op.error ?? "failed (no reason given)", tone: "err" };
+  else if (op.finishedAt !== undefined)
+    row.tail = {
+      from: "progress",
+      text: `finished ${clock(op.finishedAt, now)}, took ${duration((op.finishedAt - (op.startedAt ?? op.createdAt)) / 1000)}`,
+      tone: "muted",
+    };
   return row;
 }
 
@@ -110,10 +131,10 @@ function opRow(op: OpRecord, label: string): Row {
  * Operations rows: a fan-out becomes a group row with one child row per node. Progress and age
  * cells are left empty: the view renders them live.
  */
-export function opRows(groups: readonly OpGroup[]): Row[] {
+export function opRows(groups: readonly OpGroup[], now = Date.now()): Row[] {
   return groups.map((g) => {
     const first = g.ops[0]!;
-    if (g.ops.length === 1) return opRow(first, `${first.kind} ${first.backend} @${first.nodeId}`);
+    if (g.ops.length === 1) return opRow(first, `${first.kind} ${first.backend} @${first.nodeId}`, now);
     const st = groupStateText(g.ops);
     return {
       key: g.key,
@@ -126,7 +147,7 @@ export function opRows(groups: readonly OpGroup[]): Row[] {
         progress: { text: "" },
         age: { text: "", sort: -first.createdAt },
       },
-      children: g.ops.map((o) => opRow(o, o.nodeId)),
+      children: g.ops.map((o) => opRow(o, o.nodeId, now)),
     };
   });
 }

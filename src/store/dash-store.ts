@@ -44,6 +44,8 @@ export interface DashActions {
   setGallery(g: Loadable<GalleryEntrySummary[]>): void;
   setResolution(backend: string, r: Loadable<NodeResolution[]>): void;
   setPicked(backend: string, nodes: readonly string[]): void;
+  /** Operations: all ops, or only those active, failed, or ended since it was opened. */
+  toggleOpsAll(): void;
 }
 
 export type DashState = ClusterSlice & UiSlice & { actions: DashActions };
@@ -67,6 +69,20 @@ export interface DashStoreInit {
   now?: () => number;
   /** Until the leases bucket says otherwise (LEASE_TTL_MS). */
   leaseTtlMs?: number;
+  /** How long Operations keeps an op that ended while it was open (default 10 minutes). */
+  keepFinishedMs?: number;
+}
+
+/** How long Operations keeps an op that ended while the operator had it open, unless configured. */
+export const KEEP_FINISHED_MS = 10 * 60_000;
+
+const onStack = (stack: readonly ViewEntry[]) => stack.some((v) => v.id === "ops");
+
+/** Operations' `since`: set when it joins the stack, kept while it stays there, cleared when it leaves. */
+function opsSince(before: UiSlice, stack: readonly ViewEntry[], at: number): Partial<UiSlice> {
+  const was = before.opsKeep.since;
+  const since = onStack(stack) ? (was ?? at) : null;
+  return since === was ? {} : { opsKeep: { ...before.opsKeep, since } };
 }
 
 const MAX_STACK = 12;
@@ -99,6 +115,11 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     gallery: { status: "idle", data: [] },
     resolutions: {},
     picked: {},
+    opsKeep: {
+      all: false,
+      since: onStack(init.stack ?? []) ? now() : null,
+      keepMs: init.keepFinishedMs ?? KEEP_FINISHED_MS,
+    },
 
     actions: {
       applyBatch: (events, received, at) => set((s) => applyBatch(s, events, received, at ?? now())),
@@ -113,9 +134,14 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
           // Going to a view already on the stack pops back to it instead of growing the stack.
           const at = s.stack.findIndex((v) => v.id === entry.id && v.param === entry.param);
           const stack = at >= 0 ? s.stack.slice(0, at + 1) : [...s.stack, entry].slice(-MAX_STACK);
-          return { stack, prompt: null };
+          return { stack, prompt: null, ...opsSince(s, stack, now()) };
         }),
-      back: () => set((s) => (s.stack.length > 1 ? { stack: s.stack.slice(0, -1) } : {})),
+      back: () =>
+        set((s) => {
+          if (s.stack.length <= 1) return {};
+          const stack = s.stack.slice(0, -1);
+          return { stack, ...opsSince(s, stack, now()) };
+        }),
       setTable: (key, patch) =>
         set((s) => ({ tables: { ...s.tables, [key]: { ...(s.tables[key] ?? EMPTY_TABLE), ...patch } } })),
       openDialog: (d) => set({ dialog: { ...d, typed: "", focus: "cancel" }, prompt: null }),
@@ -132,6 +158,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
       setOpEvents: (opId, e) => set((s) => ({ opEvents: { ...s.opEvents, [opId]: e } })),
       setGallery: (gallery) => set({ gallery }),
       setResolution: (backend, r) => set((s) => ({ resolutions: { ...s.resolutions, [backend]: r } })),
+      toggleOpsAll: () => set((s) => ({ opsKeep: { ...s.opsKeep, all: !s.opsKeep.all } })),
       setPicked: (backend, nodes) => set((s) => ({ picked: { ...s.picked, [backend]: nodes } })),
     },
   }));

@@ -120,6 +120,11 @@ export interface UiSlice {
   opEvents: Readonly<Record<string, Loadable<AuditEvent[]>>>;
   gallery: Loadable<GalleryEntrySummary[]>;
   resolutions: Readonly<Record<string, Loadable<NodeResolution[]>>>;
+  /**
+   * Which finished ops Operations lists: all of them (a key toggles it), or those that ended since
+   * the operator opened it (`since`, null while it is not on the stack), for up to `keepMs`.
+   */
+  opsKeep: { all: boolean; since: number | null; keepMs: number };
   /** Nodes chosen in the install picker, per backend. */
   picked: Readonly<Record<string, readonly string[]>>;
 }

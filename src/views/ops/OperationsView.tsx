@@ -26,12 +26,13 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
   const synced = useDash((s) => s.synced.ops);
   const live = useLive();
   const { runner } = useDashEnv();
-  const { navigate, toast } = useActions();
+  const { navigate, toast, toggleOpsAll } = useActions();
 
   // Recomputed each second only so finished ops leave after their linger.
   const now = useNow(1000);
-  const groups = useMemo(() => groupOps(ops.values(), now), [ops, now]);
-  const rows = useMemo(() => opRows(groups), [groups]);
+  const keep = useDash((s) => s.opsKeep);
+  const groups = useMemo(() => groupOps(ops.values(), now, keep), [ops, now, keep]);
+  const rows = useMemo(() => opRows(groups, now), [groups, now]);
   const t = useTable("ops", "ops", rows, OP_COLUMNS, height - 2);
 
   const renderers = useMemo(() => {
@@ -56,6 +57,10 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
     });
 
   useViewCommands("ops", (cmd) => {
+    if (cmd === "ops.all") {
+      toggleOpsAll();
+      return true;
+    }
     const row = t.selectedRow;
     if (!row) return false;
     if (cmd === "nav.open") {
@@ -73,7 +78,7 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
       t={t}
       columns={OP_COLUMNS}
       crumbs={["Operations"]}
-      note={`${running} active`}
+      note={`${running} active · ${keep.all ? "showing all (f: active only)" : "f: show all"}`}
       width={width}
       height={height}
       stale={!live}
@@ -82,7 +87,7 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
         t.total > 0
           ? `no operation matches "${t.state.filter}"`
           : synced
-            ? "nothing running; finished operations are in History (4)"
+            ? "nothing running; f shows finished ones, History (4) has the rest"
             : "waiting for the ops bucket…"
       }
     />

@@ -7,6 +7,14 @@ export const spec = {
   names: ["ops", "operations", "op", "o"],
   jumpKey: "3",
   commands: {
+    "ops.all": {
+      description: "show all operations / only active, failed and just finished ones",
+      category: "table",
+      layer: "global",
+      views: ["ops"],
+      keys: ["f"],
+      hint: "all/active",
+    },
     "op.cancel": {
       description: "cancel the selected operation (or the whole fan-out)",
       category: "actions",

@@ -182,6 +182,36 @@ describe("op rows", () => {
     expect(rows[0]!.children!.map((c) => c.cells.op!.text)).toEqual(["a", "c", "b"]);
     expect(rows[1]!.tail).toMatchObject({ from: "progress", text: "boom" });
   });
+  it("keeps ops that ended while Operations was open until keepMs, or all of them, with their finish time", () => {
+    const since = NOW - 120_000;
+    const ended = (id: string, finishedAgo: number, state: "succeeded" | "cancelled" = "succeeded") =>
+      op("a", {
+        id,
+        state,
+        createdAt: NOW - finishedAgo - 65_000,
+        startedAt: NOW - finishedAgo - 65_000,
+        finishedAt: NOW - finishedAgo,
+      });
+    const ops = [
+      ended("before-open", 180_000),
+      ended("while-open", 60_000),
+      ended("too-old", 100_000, "cancelled"),
+      op("a", { id: "dismissed", state: "failed", dismissed: true, finishedAt: NOW - 1_000 }),
+    ];
+    const ids = (keep: Parameters<typeof groupOps>[2]) =>
+      groupOps(ops, NOW, keep)
+        .flatMap((g) => g.ops.map((o) => o.id))
+        .sort();
+    expect(ids({})).toEqual([]);
+    expect(ids({ since, keepMs: 90_000 })).toEqual(["while-open"]);
+    expect(ids({ since, keepMs: 30_000 })).toEqual([]);
+    expect(ids({ since: null, keepMs: 90_000 })).toEqual([]);
+    expect(ids({ all: true })).toEqual(["before-open", "dismissed", "too-old", "while-open"]);
+    const row = opRows(groupOps([ops[1]!], NOW, { all: true }), NOW)[0]!;
+    expect(row.tail).toMatchObject({ from: "progress", tone: "muted" });
+    expect(row.tail!.text).toMatch(/^finished \d\d:\d\d:\d\d, took 1m05s$/);
+  });
+
   it("formats live progress and sums a fan-out", () => {
     const o = op("a");
     const p = progress(o, 50 * 1024 * 1024, 200 * 1024 * 1024);

@@ -160,4 +160,26 @@ describe("store", () => {
     a.back();
     expect(s.getState().stack.map(tableKeyOf)).toEqual(["nodes"]);
   });
+
+  it("remembers since when Operations is open: kept while an op's detail is on top, cleared when it is left", () => {
+    let t = 1_000;
+    const s = createDashStore({ now: () => t, keepFinishedMs: 60_000 });
+    const a = s.getState().actions;
+    expect(s.getState().opsKeep).toEqual({ all: false, since: null, keepMs: 60_000 });
+    a.navigate({ id: "ops" });
+    expect(s.getState().opsKeep.since).toBe(1_000);
+    t = 2_000;
+    a.navigate({ id: "op", param: "op-1" });
+    a.back();
+    expect(s.getState().opsKeep.since).toBe(1_000);
+    a.back();
+    expect(s.getState().opsKeep.since).toBeNull();
+    t = 3_000;
+    a.navigate({ id: "ops" });
+    a.navigate({ id: "nodes" });
+    expect(s.getState().opsKeep.since).toBeNull();
+    a.toggleOpsAll();
+    expect(s.getState().opsKeep.all).toBe(true);
+    expect(createDashStore({ stack: [{ id: "ops" }], now: () => 7 }).getState().opsKeep.since).toBe(7);
+  });
 });
