@@ -36,3 +36,32 @@ export function historyRows(events: readonly AuditEvent[], now: number): Row[] {
     },
   }));
 }
+
+/** How a fan-out this dashboard started ended, as a History row (not in the controller's trail). */
+export interface Outcome {
+  id: number;
+  level: "info" | "ok" | "warn" | "err";
+  text: string;
+  backend: string;
+  at: number;
+}
+
+export function outcomeRows(outcomes: readonly Outcome[], actor: string, now: number): Row[] {
+  return outcomes.map((o) => ({
+    key: `outcome-${o.id}`,
+    cells: {
+      time: { text: clock(o.at, now), sort: o.at },
+      event: { text: "fan-out", tone: o.level === "ok" ? "ok" : o.level === "info" ? undefined : o.level },
+      node: { text: "" },
+      backend: { text: o.backend },
+      detail: { text: o.text },
+      actor: { text: actor },
+    },
+  }));
+}
+
+/** Two newest-first row lists as one, newest first. */
+export function mergeByTime(a: readonly Row[], b: readonly Row[]): Row[] {
+  const at = (r: Row) => Number(r.cells.time?.sort ?? 0);
+  return [...a, ...b].sort((x, y) => at(y) - at(x));
+}

@@ -6,6 +6,7 @@ import { errorMessage } from "../lib/log.js";
 import { API_WRITES, DEFAULT_API_TIMEOUT_MS, type ApiResult } from "../protocol/index.js";
 import { duration } from "../format/units.js";
 import type { DashStore } from "./dash-store.js";
+import { watchOutcome } from "./fanout-outcome.js";
 import type { Dialog, Intent, IntentKind, IntentOf } from "./types.js";
 
 type AdmitReply = ApiResult<"ops.upgrade">;
@@ -45,6 +46,8 @@ export interface IntentContext {
   actor: string;
   /** Toast "what…", then the outcome `fn` returns, or why it failed. */
   attempt(what: string, fn: () => Promise<Outcome>): Promise<void>;
+  /** Once every op of `opIds` has ended, toast how they ended ("install x: 3 succeeded, 1 failed"). */
+  track(verb: string, backend: string, opIds: readonly string[]): void;
   /** Call `call` for every op id at once, then toast how many failed. */
   each(what: string, ids: string[], call: (opId: string) => Promise<unknown>): Promise<void>;
 }
@@ -213,6 +216,10 @@ export function createCommandRunner(
     });
   }
 
+  const track = (verb: string, backend: string, opIds: readonly string[]) => {
+    watchOutcome(store, verb, backend, opIds);
+  };
+
   const runner: CommandRunner = {
     request(intent) {
       if (store.getState().readOnly) {
@@ -237,7 +244,7 @@ export function createCommandRunner(
 
     async run(intent) {
       if (store.getState().readOnly) return;
-      await handlerOf(intent).run(intent, { store, api, actor, attempt, each });
+      await handlerOf(intent).run(intent, { store, api, actor, attempt, each, track });
     },
 
     async loadHistory() {

@@ -14,6 +14,7 @@ import type {
   ContextInfo,
   Dialog,
   Loadable,
+  FanOutOutcome,
   Prompt,
   TableState,
   ToastLevel,
@@ -40,6 +41,7 @@ export interface DashActions {
   toast(level: ToastLevel, text: string): void;
   clearToast(id: number): void;
   setHistory(h: Loadable<AuditEvent[]>): void;
+  addOutcome(o: Omit<FanOutOutcome, "id" | "at">): void;
   setOpEvents(opId: string, e: Loadable<AuditEvent[]>): void;
   setGallery(g: Loadable<GalleryEntrySummary[]>): void;
   setResolution(backend: string, r: Loadable<NodeResolution[]>): void;
@@ -112,6 +114,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     toast: null,
     history: { status: "idle", data: [] },
     opEvents: {},
+    outcomes: [],
     gallery: { status: "idle", data: [] },
     resolutions: {},
     picked: {},
@@ -155,6 +158,8 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
         if (get().toast?.id === id) set({ toast: null });
       },
       setHistory: (history) => set({ history }),
+      addOutcome: (o) =>
+        set((s) => ({ outcomes: [{ ...o, id: ++toastSeq, at: now() }, ...s.outcomes].slice(0, 200) })),
       setOpEvents: (opId, e) => set((s) => ({ opEvents: { ...s.opEvents, [opId]: e } })),
       setGallery: (gallery) => set({ gallery }),
       setResolution: (backend, r) => set((s) => ({ resolutions: { ...s.resolutions, [backend]: r } })),

@@ -70,6 +70,15 @@ export interface Toast {
   at: number;
 }
 
+/** How a fan-out started here ended: "upgrade: 3 succeeded, 1 failed" for a backend. */
+export interface FanOutOutcome {
+  id: number;
+  level: ToastLevel;
+  text: string;
+  backend: string;
+  at: number;
+}
+
 export interface Loadable<T> {
   status: "idle" | "loading" | "ok" | "error";
   data: T;
@@ -116,6 +125,8 @@ export interface UiSlice {
   prompt: Prompt | null;
   toast: Toast | null;
   history: Loadable<AuditEvent[]>;
+  /** How each fan-out this dashboard started ended (History lists them with the audit trail), newest first. */
+  outcomes: readonly FanOutOutcome[];
   /** The audit trail of one op (op detail view), per op id. */
   opEvents: Readonly<Record<string, Loadable<AuditEvent[]>>>;
   gallery: Loadable<GalleryEntrySummary[]>;

@@ -47,10 +47,15 @@ function describe(verb: string, intent: Rollout, store: DashStore): DialogText {
   };
 }
 
-async function run(intent: Rollout, { api, actor, attempt }: IntentContext): Promise<void> {
+async function run(intent: Rollout, { api, actor, attempt, track }: IntentContext): Promise<void> {
   const where = intent.nodes ? ` on ${plural(intent.nodes.length, "node")}` : " everywhere";
   await attempt(`${intent.kind} ${intent.backend}${where}`, async () => {
     const r = await api.call(`ops.${intent.kind}`, { backend: intent.backend, nodes: intent.nodes, actor });
+    track(
+      intent.kind,
+      intent.backend,
+      r.admitted.map((a) => a.opId),
+    );
     return admitText(`${intent.kind} ${intent.backend}`, r);
   });
 }

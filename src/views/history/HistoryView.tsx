@@ -2,7 +2,7 @@ import { Box } from "ink";
 import { useEffect, useMemo, type ReactNode } from "react";
 import { PlainTable } from "../../components/PlainTable.js";
 import { TitleLine } from "../../components/TitleLine.js";
-import { HISTORY_COLUMNS, historyRows } from "../../format/history.js";
+import { HISTORY_COLUMNS, historyRows, mergeByTime, outcomeRows } from "../../format/history.js";
 import { age } from "../../format/units.js";
 import { useDash, useDashEnv } from "../../hooks/context.js";
 import { useViewCommands } from "../../hooks/useKeys.js";
@@ -21,7 +21,11 @@ export function HistoryView({ width, height }: ViewProps): ReactNode {
     void runner.loadHistory();
   }, [runner]);
 
-  const rows = useMemo(() => historyRows(history.data, now), [history.data, now]);
+  const outcomes = useDash((s) => s.outcomes);
+  const rows = useMemo(
+    () => mergeByTime(outcomeRows(outcomes, "this dashboard", now), historyRows(history.data, now)),
+    [outcomes, history.data, now],
+  );
   const fits = Math.max(1, height - 1 - CHROME);
   const t = useTable("history", "history", rows, HISTORY_COLUMNS, fits, "scroll");
   useViewCommands("history", (cmd) => {

@@ -8,9 +8,14 @@ declare module "../../store/types.js" {
 
 /** Install a backend on the nodes picked, then show Operations (unless nothing was admitted). */
 const install: IntentHandler<"install"> = {
-  async run(intent, { store, api, actor, attempt }) {
+  async run(intent, { store, api, actor, attempt, track }) {
     await attempt(`install ${intent.backend} on ${plural(intent.nodes.length, "node")}`, async () => {
       const r = await api.call("ops.install", { backend: intent.backend, nodes: intent.nodes, actor });
+      track(
+        "install",
+        intent.backend,
+        r.admitted.map((a) => a.opId),
+      );
       return admitText(`install ${intent.backend}`, r);
     });
     if (store.getState().toast?.level !== "err") store.getState().actions.navigate({ id: "ops" });

@@ -1,0 +1,47 @@
+import { isTerminal, type OpRecord, type OpState } from "../protocol/index.js";
+import type { DashStore } from "./dash-store.js";
+import type { ToastLevel } from "./types.js";
+
+/** How a fan-out ended, once every op of it has: "install whisper: 3 succeeded, 1 failed". */
+export function outcomeText(
+  what: string,
+  ops: readonly Pick<OpRecord, "state">[],
+): { level: ToastLevel; text: string; counts: string } {
+  const n = (s: OpState) => ops.filter((o) => o.state === s).length;
+  const ok = n("succeeded");
+  const failed = n("failed");
+  const cancelled = n("cancelled");
+  const parts = [`${ok} succeeded`, `${failed} failed`, ...(cancelled > 0 ? [`${cancelled} cancelled`] : [])];
+  const level: ToastLevel = ok === ops.length ? "ok" : ok === 0 ? "err" : "warn";
+  return { level, text: `${what}: ${parts.join(", ")}`, counts: parts.join(", ") };
+}
+
+/**
+ * Watch the ops an admission created until every one of them has ended, then tell how it went:
+ * a toast, and a line in History. Returns a function that stops watching.
+ */
+export function watchOutcome(
+  store: DashStore,
+  verb: string,
+  backend: string,
+  opIds: readonly string[],
+): () => void {
+  if (opIds.length === 0) return () => {};
+  let done = false;
+  const check = (ops: ReadonlyMap<string, OpRecord>) => {
+    if (done) return;
+    const mine = opIds.map((id) => ops.get(id));
+    if (mine.some((o) => o === undefined || !isTerminal(o))) return;
+    done = true;
+    stop();
+    const o = outcomeText(`${verb} ${backend}`, mine as OpRecord[]);
+    const a = store.getState().actions;
+    a.toast(o.level, o.text);
+    a.addOutcome({ level: o.level, text: `${o.counts} (${verb})`, backend });
+  };
+  const stop = store.subscribe((s, prev) => {
+    if (s.ops !== prev.ops) check(s.ops);
+  });
+  check(store.getState().ops);
+  return stop;
+}
