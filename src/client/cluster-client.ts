@@ -3,6 +3,7 @@ import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
+  AuditEvent,
   BUCKETS,
   bucketNames,
   CancelSignal,
@@ -406,6 +407,11 @@ export class ClusterClient {
     return this.subscribeTyped(subject, ProgressEvent, (p, s) => {
       if (this.ownSubject(s, this.subjects.progress(p.nodeId, p.opId), p.nodeId)) handler(p);
     });
+  }
+
+  /** Audit events as the controller records them (a core subscription to the events stream's subjects). */
+  onAuditEvent(handler: (e: AuditEvent) => void): Unsubscribe {
+    return this.subscribeTyped(this.subjects.eventsAll(), AuditEvent, (e) => handler(e));
   }
 
   onHeartbeat(handler: (h: Heartbeat) => void): Unsubscribe {

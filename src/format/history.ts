@@ -24,8 +24,16 @@ function detail(e: AuditEvent): string {
 
 /** Newest first, as the audit trail reads best. */
 export function historyRows(events: readonly AuditEvent[], now: number): Row[] {
-  return events.map((e, i) => ({
-    key: `${e.at}-${i}`,
+  // Keys that stay with their event when newer ones arrive on top (History follows or holds by them).
+  const used = new Map<string, number>();
+  const keyOf = (e: AuditEvent) => {
+    const base = `${e.at}|${e.kind}|${e.opId ?? ""}|${e.nodeId ?? ""}`;
+    const n = used.get(base) ?? 0;
+    used.set(base, n + 1);
+    return n === 0 ? base : `${base}#${n}`;
+  };
+  return events.map((e) => ({
+    key: keyOf(e),
     cells: {
       time: { text: clock(e.at, now), sort: e.at },
       event: { text: e.kind, tone: e.op?.state === "failed" ? "err" : undefined },

@@ -2,6 +2,7 @@ import type {
   ApiMethod,
   ApiRequest,
   ApiResult,
+  AuditEvent,
   BucketValue,
   Heartbeat,
   ProgressEvent,
@@ -55,6 +56,8 @@ export interface FeedSink {
   problem(message: string): void;
   /** The lease TTL the controllers use (the leases bucket's max age), once known. */
   leaseTtl?(ms: number): void;
+  /** A new audit event, as it is recorded (History shows it live). */
+  audit?(e: AuditEvent): void;
 }
 
 export interface FeedOptions {
@@ -168,6 +171,7 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
       subs = [
         client.onProgress((p) => coalescer.push({ kind: "progress", key: p.opId, value: p })),
         client.onHeartbeat((h) => heartbeats.push({ kind: "heartbeat", key: h.nodeId, value: h })),
+        ...(sink.audit ? [client.onAuditEvent((e) => sink.audit?.(e))] : []),
       ];
     })
     .catch(() => {

@@ -41,6 +41,10 @@ export interface DashActions {
   toast(level: ToastLevel, text: string): void;
   clearToast(id: number): void;
   setHistory(h: Loadable<AuditEvent[]>): void;
+  /** A live audit event: on top of History (kept once; at most HISTORY_MAX). */
+  addHistoryEvent(e: AuditEvent): void;
+  /** History follows new events (stays at the top) or holds what is on screen. */
+  toggleHistoryFollow(): void;
   addOutcome(o: Omit<FanOutOutcome, "id" | "at">): void;
   setOpEvents(opId: string, e: Loadable<AuditEvent[]>): void;
   setGallery(g: Loadable<GalleryEntrySummary[]>): void;
@@ -88,6 +92,22 @@ function opsSince(before: UiSlice, stack: readonly ViewEntry[], at: number): Par
 }
 
 const MAX_STACK = 12;
+export const HISTORY_MAX = 2000;
+
+const eventKey = (e: AuditEvent) => `${e.kind}|${e.at}|${e.opId ?? ""}|${e.nodeId ?? ""}|${e.message ?? ""}`;
+
+/** Two lists of audit events as one, newest first, each event once. */
+function mergeEvents(a: readonly AuditEvent[], b: readonly AuditEvent[]): AuditEvent[] {
+  const seen = new Set<string>();
+  const out: AuditEvent[] = [];
+  for (const e of [...a, ...b]) {
+    const k = eventKey(e);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(e);
+  }
+  return out.sort((x, y) => y.at - x.at).slice(0, HISTORY_MAX);
+}
 
 /** The dashboard's one store: cluster state fed by the client, and UI state driven by keys. */
 export function createDashStore(init: DashStoreInit = {}): DashStore {
@@ -114,6 +134,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     toast: null,
     history: { status: "idle", data: [] },
     opEvents: {},
+    historyFollow: true,
     outcomes: [],
     gallery: { status: "idle", data: [] },
     resolutions: {},
@@ -157,7 +178,14 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
       clearToast: (id) => {
         if (get().toast?.id === id) set({ toast: null });
       },
-      setHistory: (history) => set({ history }),
+      setHistory: (h) =>
+        set((s) => ({
+          // Events that arrived live while the load was under way are kept.
+          history: h.status === "ok" ? { ...h, data: mergeEvents(h.data, s.history.data) } : h,
+        })),
+      addHistoryEvent: (e) =>
+        set((s) => ({ history: { ...s.history, data: mergeEvents([e], s.history.data) } })),
+      toggleHistoryFollow: () => set((s) => ({ historyFollow: !s.historyFollow })),
       addOutcome: (o) =>
         set((s) => ({ outcomes: [{ ...o, id: ++toastSeq, at: now() }, ...s.outcomes].slice(0, 200) })),
       setOpEvents: (opId, e) => set((s) => ({ opEvents: { ...s.opEvents, [opId]: e } })),

@@ -125,6 +125,8 @@ export interface UiSlice {
   prompt: Prompt | null;
   toast: Toast | null;
   history: Loadable<AuditEvent[]>;
+  /** History stays at the top as new events arrive (else it holds the rows on screen). */
+  historyFollow: boolean;
   /** How each fan-out this dashboard started ended (History lists them with the audit trail), newest first. */
   outcomes: readonly FanOutOutcome[];
   /** The audit trail of one op (op detail view), per op id. */

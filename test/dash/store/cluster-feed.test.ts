@@ -13,7 +13,12 @@ function wire(client: ClusterClient, store: DashStore): ClusterFeed {
   const a = store.getState().actions;
   return startClusterFeed(
     client,
-    { batch: (e, n) => a.applyBatch(e, n), status: (s) => a.setConn(s), problem: (m) => a.setFeedProblem(m) },
+    {
+      batch: (e, n) => a.applyBatch(e, n),
+      status: (s) => a.setConn(s),
+      problem: (m) => a.setFeedProblem(m),
+      audit: (e) => a.addHistoryEvent(e),
+    },
     { flushMs: FLUSH_MS },
   );
 }
@@ -40,6 +45,16 @@ describe("cluster feed against a real nats-server", () => {
     cleanups.push(() => f.stop());
     return { client, store, feed: f };
   }
+
+  it("hands each audit event to History as the controller records it (the events stream's subjects)", async () => {
+    const { client, store, feed } = await open([server.url], "bp");
+    await feed.synced;
+    const ev = { v: 1 as const, kind: "op.created" as const, at: NOW, actor: "alice", opId: "op-live-1" };
+    // As the controller's audit does: a JetStream publish on <p>.events.<kind>.<ids>.
+    await client.js.publish(client.subjects.event("op.created", "gpu-01", "op-live-1"), encode(ev));
+    await waitFor("the live event in History", () => store.getState().history.data.length === 1);
+    expect(store.getState().history.data[0]).toMatchObject({ opId: "op-live-1", actor: "alice" });
+  });
 
   it("delivers the current state of every bucket, then changes, and marks each synced", async () => {
     const writer = await ClusterClient.connect({ servers: [server.url] });
