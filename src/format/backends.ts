@@ -1,11 +1,14 @@
 import {
   DEV_SUFFIX,
+  isActive,
+  needsAttention,
   type InstalledBackend,
   type Inventory,
   type NodeRecord,
+  type OpRecord,
   type UpgradeInfo,
 } from "../protocol/index.js";
-import { DEV_MARK, DRIFT_MARK, UPGRADE_BADGE } from "../theme/symbols.js";
+import { DEV_MARK, DRIFT_MARK, opStateLook, UPGRADE_BADGE } from "../theme/symbols.js";
 import type { Tone } from "../theme/tokens.js";
 import { byName } from "./nodes.js";
 import { nodeStatusText } from "./status.js";
@@ -77,6 +80,40 @@ export function upgradeIndex(upgrades: ReadonlyMap<string, UpgradeInfo>): Upgrad
   return idx;
 }
 
+/** The op that a node × backend cell tells about: one in flight, else a failed one nobody dismissed. */
+export type OpIndex = ReadonlyMap<string, OpRecord>;
+
+const opKeyOf = (nodeId: string, backend: string) => `${nodeId}\u0000${backend}`;
+
+/** Index ops by node and backend (the name asked for and the concrete it resolved to). */
+export function opIndex(ops: Iterable<OpRecord>): OpIndex {
+  const out = new Map<string, OpRecord>();
+  const rank = (o: OpRecord) => (isActive(o) ? 2 : needsAttention(o) ? 1 : 0);
+  for (const o of ops) {
+    if (rank(o) === 0) continue;
+    for (const name of new Set([o.backend, o.target?.name, o.target?.meta])) {
+      if (!name) continue;
+      const k = opKeyOf(o.nodeId, name);
+      const cur = out.get(k);
+      if (!cur || rank(o) > rank(cur) || (rank(o) === rank(cur) && o.createdAt > cur.createdAt))
+        out.set(k, o);
+    }
+  }
+  return out;
+}
+
+/** A cell's op glyph: `▶` in flight (queued `…`, cancelling `⊘`), `✗` failed; with the tone it needs. */
+function opMark(
+  ops: OpIndex | undefined,
+  nodeId: string,
+  backend: string,
+): { glyph: string; tone: Tone; op: OpRecord } | undefined {
+  const o = ops?.get(opKeyOf(nodeId, backend));
+  if (!o) return undefined;
+  const look = opStateLook[o.state];
+  return { glyph: look.glyph, tone: look.tone === "muted" ? "accent" : look.tone, op: o };
+}
+
 interface Marks {
   up: boolean;
   drift: boolean;
@@ -138,21 +175,25 @@ export function matrixRows(
   entries: Iterable<BackendEntry>,
   nodeIds: readonly string[],
   idx: UpgradeIndex,
+  ops?: OpIndex,
 ): Row[] {
   const rows: Row[] = [];
   for (const e of entries) {
     const cells: Record<string, Cell> = { backend: nameCell(e.name, e.isMeta, e.dev) };
     for (const id of nodeIds) {
       const b = e.perNode.get(id);
+      const op = opMark(ops, id, e.name);
       if (!b) {
-        cells[`n:${id}`] = { text: "·", tone: "muted" };
+        cells[`n:${id}`] = op
+          ? { text: `${op.glyph} ${op.op.kind}`, tone: op.tone }
+          : { text: "·", tone: "muted" };
         continue;
       }
       const marks = marksOn(idx, e.name, id);
-      cells[`n:${id}`] = {
-        text: installedText(b, marks.up, marks.drift),
-        tone: marksTone(marks, e.dev ? "dev" : undefined),
-      };
+      const text = installedText(b, marks.up, marks.drift);
+      cells[`n:${id}`] = op
+        ? { text: `${op.glyph}${text}`, tone: op.tone }
+        : { text, tone: marksTone(marks, e.dev ? "dev" : undefined) };
     }
     rows.push({ key: e.name, cells });
   }
@@ -286,16 +327,19 @@ export const NODE_BACKEND_COLUMNS: Column[] = [
 ];
 
 /** The backends installed on one node (node detail). */
-export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex): Row[] {
+export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex, ops?: OpIndex): Row[] {
   if (!inv) return [];
   const style: InstallStyle = { driftText: DRIFT_MARK, versionWarns: false };
   return inv.backends.map((b) => {
     const dev = isDev(b.name);
+    const cells = installCells(b, marksOn(idx, b.name, inv.nodeId), idx.available.get(b.name), style);
+    const op = opMark(ops, inv.nodeId, b.name);
+    if (op) cells.version = { text: `${op.glyph}${cells.version!.text}`, tone: op.tone };
     return {
       key: b.name,
       cells: {
         backend: nameCell(b.name, b.isMeta, dev),
-        ...installCells(b, marksOn(idx, b.name, inv.nodeId), idx.available.get(b.name), style),
+        ...cells,
         previous: { text: String(b.previousGenerations.length), sort: b.previousGenerations.length },
       },
     };

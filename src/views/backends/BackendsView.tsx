@@ -5,6 +5,7 @@ import {
   matrixColumns,
   matrixFits,
   matrixRows,
+  opIndex,
   SUMMARY_COLUMNS,
   summaryRows,
   upgradeIndex,
@@ -24,6 +25,8 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const inventory = useDash((s) => s.inventory);
   const nodes = useDash((s) => s.nodes);
   const upgrades = useDash((s) => s.upgrades);
+  const opsMap = useDash((s) => s.ops);
+  const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const synced = useDash((s) => s.synced.inventory);
   const live = useLive();
   const { runner } = useDashEnv();
@@ -40,9 +43,9 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const rows = useMemo(
     () =>
       matrix
-        ? matrixRows(entries.values(), nodeIds, idx)
+        ? matrixRows(entries.values(), nodeIds, idx, ops)
         : summaryRows(entries.values(), nodeIds.length, idx),
-    [matrix, entries, nodeIds, idx],
+    [matrix, entries, nodeIds, idx, ops],
   );
   const t = useTable("backends", "backends", rows, columns, height - 2);
 

@@ -3,7 +3,7 @@ import { useMemo, type ReactNode } from "react";
 import { DataTable } from "../../components/DataTable.js";
 import { PlainTable } from "../../components/PlainTable.js";
 import { TitleLine } from "../../components/TitleLine.js";
-import { NODE_BACKEND_COLUMNS, nodeBackendRows, upgradeIndex } from "../../format/backends.js";
+import { NODE_BACKEND_COLUMNS, nodeBackendRows, opIndex, upgradeIndex } from "../../format/backends.js";
 import { gpuText, isLost, nodeView, STALE_AFTER_MS } from "../../format/nodes.js";
 import { nodeStatusText, statusText } from "../../format/status.js";
 import type { Column, Row } from "../../format/table.js";
@@ -35,13 +35,15 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const hb = useDash((s) => s.heartbeats.get(id));
   const inv = useDash((s) => s.inventory.get(id));
   const upgrades = useDash((s) => s.upgrades);
+  const opsMap = useDash((s) => s.ops);
+  const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const live = useLive();
   const now = useNow(1000);
   const { runner } = useDashEnv();
   const { navigate, setPicked } = useActions();
 
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
-  const rows = useMemo(() => nodeBackendRows(inv, idx), [inv, idx]);
+  const rows = useMemo(() => nodeBackendRows(inv, idx, ops), [inv, idx, ops]);
   const tableHeight = height - SUMMARY_LINES - 2;
   const t = useTable("node", `node:${id}`, rows, NODE_BACKEND_COLUMNS, tableHeight - 1);
 

@@ -84,6 +84,8 @@ export function op(nodeId: string, o: Partial<OpRecord> = {}): OpRecord {
     updatedAt: NOW,
     requestedBy: "tester",
     dismissed: false,
+    // The fixture's target is llama-cpp's; an op of another backend must not name it.
+    target: undefined,
     ...o,
   };
 }
