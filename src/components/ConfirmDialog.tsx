@@ -1,6 +1,7 @@
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
 import { truncate } from "../format/text.js";
+import { wrapText } from "../format/wrap.js";
 import { useDash } from "../hooks/context.js";
 import { toneStyle, useTheme } from "../theme/index.js";
 
@@ -30,14 +31,18 @@ export function ConfirmDialog({ width, height }: { width: number; height: number
         borderColor={toneStyle(p, "warn").color}
         paddingX={1}
       >
-        <Text bold wrap="truncate">
-          {truncate(d.title, inner)}
-        </Text>
-        {d.lines.map((l, i) => (
-          <Text key={i} wrap="truncate">
-            {truncate(l, inner)}
+        {wrapText(d.title, inner).map((l, i) => (
+          <Text key={`t${i}`} bold wrap="truncate">
+            {l}
           </Text>
         ))}
+        {d.lines.flatMap((line, i) =>
+          wrapText(line, inner).map((l, j) => (
+            <Text key={`${i}.${j}`} wrap="truncate">
+              {l}
+            </Text>
+          )),
+        )}
         {typed ? (
           <Text wrap="truncate">
             {"> "}

@@ -30,7 +30,7 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const synced = useDash((s) => s.synced.inventory);
   const live = useLive();
   const { runner } = useDashEnv();
-  const { navigate } = useActions();
+  const { navigate, toast } = useActions();
 
   const nodeIds = useMemo(
     () => [...new Set([...nodes.keys(), ...inventory.keys()])].sort(byName),
@@ -57,7 +57,10 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
         navigate({ id: "backend", param: name });
         return true;
       case "backend.upgrade":
-        runner.request({ kind: "upgrade", backend: name });
+        // Everywhere is offered only where an upgrade is known.
+        if ((idx.upgradable.get(name)?.size ?? 0) === 0)
+          toast("warn", `${name}: no node has a newer version known (U checks now; r reinstalls)`);
+        else runner.request({ kind: "upgrade", backend: name });
         return true;
       case "backend.reinstall":
         runner.request({ kind: "reinstall", backend: name });

@@ -5,6 +5,7 @@ import {
   type IntentContext,
   type IntentHandler,
 } from "../../store/commands.js";
+import { shortDigest } from "../../format/units.js";
 import type { DashStore } from "../../store/dash-store.js";
 import type { IntentOf } from "../../store/types.js";
 
@@ -24,13 +25,45 @@ function nodesHaving(store: DashStore, backend: string): number {
 
 type Rollout = IntentOf<"upgrade"> | IntentOf<"reinstall">;
 
+/** What an upgrade would do, from the upgrades bucket: the versions now, the one available, and where. */
+export function upgradePlan(
+  store: DashStore,
+  backend: string,
+  nodes?: readonly string[],
+): { from: string[]; to: string | undefined; nodes: string[] } {
+  const all = [...store.getState().upgrades.values()];
+  const u =
+    store.getState().upgrades.get(backend) ?? all.find((x) => x.nodes.some((n) => n.concrete === backend));
+  if (!u) return { from: [], to: undefined, nodes: [] };
+  const mine = u.nodes.filter((n) => n.upgradable && (!nodes || nodes.includes(n.nodeId)));
+  const from = [...new Set(mine.map((n) => n.version ?? shortDigest(n.digest)).filter(Boolean))];
+  return {
+    from,
+    to: u.availableVersion ?? (shortDigest(u.availableDigest) || undefined),
+    nodes: mine.map((n) => n.nodeId),
+  };
+}
+
+/** `1.0.0 → 1.1.0`, `0.9.0, 1.0.0 → 1.1.0`. */
+function fromTo(p: ReturnType<typeof upgradePlan>): string | undefined {
+  if (!p.to || p.nodes.length === 0) return undefined;
+  return `${p.from.length > 0 ? p.from.join(", ") : "?"} → ${p.to}`;
+}
+
 /** Upgrade or reinstall a backend on some nodes, or (typed to confirm) on every node that has it. */
 function describe(verb: string, intent: Rollout, store: DashStore): DialogText {
+  const plan = intent.kind === "upgrade" ? upgradePlan(store, intent.backend, intent.nodes) : undefined;
+  const change = plan ? fromTo(plan) : undefined;
   if (intent.nodes) {
+    const on = `on ${intent.nodes.length > 1 ? `${plural(intent.nodes.length, "node")}: ` : ""}${intent.nodes.join(", ")}`;
     return {
       intent,
       title: `${verb} ${intent.backend}`,
-      lines: [`on ${intent.nodes.join(", ")}`, "The previous generation stays on disk for a rollback."],
+      lines: [
+        change ? `${change} ${on}` : on,
+        ...(plan && !change ? ["No newer version is known for it here (U checks now)."] : []),
+        "The previous generation stays on disk for a rollback.",
+      ],
       action: verb,
     };
   }
@@ -39,7 +72,9 @@ function describe(verb: string, intent: Rollout, store: DashStore): DialogText {
     intent,
     title: `${verb} ${intent.backend} everywhere`,
     lines: [
-      `on every node that has it (${plural(n, "node")} known here).`,
+      change && plan
+        ? `${change} on ${plan.nodes.length} of the ${plural(n, "node")} that have it.`
+        : `on every node that has it (${plural(n, "node")} known here).`,
       `Type the backend name to confirm: ${intent.backend}`,
     ],
     action: `${verb} all`,

@@ -13,7 +13,7 @@ const cancel: IntentHandler<"cancel"> = {
     intent,
     title: `Cancel ${plural(intent.opIds.length, "operation")}`,
     lines: [intent.label, "A download in flight is aborted and the previous version stays live."],
-    action: "Cancel op",
+    action: `Cancel ${plural(intent.opIds.length, "op")}`,
   }),
   run: (intent, { api, actor, each }) =>
     each("cancel", intent.opIds, (opId) => api.call("ops.cancel", { opId, actor })),
@@ -29,7 +29,7 @@ const retry: IntentHandler<"retry"> = {
     intent,
     title: `Retry ${plural(intent.opIds.length, "operation")}`,
     lines: [intent.label],
-    action: "Retry",
+    action: `Retry ${plural(intent.opIds.length, "op")}`,
   }),
   run: (intent, { api, actor, each }) =>
     each("retry", intent.opIds, (opId) => api.call("ops.retry", { opId, actor })),
