@@ -1,4 +1,4 @@
-import type { GalleryEntrySummary, NodeRecord, NodeResolution } from "../protocol/index.js";
+import type { GalleryEntrySummary, Inventory, NodeRecord, NodeResolution } from "../protocol/index.js";
 import { MARKED, UNMARKED } from "../theme/symbols.js";
 import { byName } from "./nodes.js";
 import { nodeStatusText } from "./status.js";
@@ -38,23 +38,42 @@ export function resolvable(r: NodeResolution | undefined): boolean {
   return !!r && !r.error && !!r.concrete;
 }
 
+/** A node the picker lets you choose: it resolves, and it is not draining (no new work goes there). */
+export function pickable(n: NodeRecord | undefined, r: NodeResolution | undefined): boolean {
+  return resolvable(r) && n?.status !== "draining";
+}
+
+/** What a node already has of the backend: the version (or `installed`) under the name or its concrete. */
+export function installedOn(
+  inv: Inventory | undefined,
+  backend: string,
+  concrete: string | undefined,
+): string | undefined {
+  const b = inv?.backends.find((x) => x.name === concrete) ?? inv?.backends.find((x) => x.name === backend);
+  return b ? (b.metadata.version ?? "installed") : undefined;
+}
+
 export function pickRows(
   nodes: ReadonlyMap<string, NodeRecord>,
   resolutions: readonly NodeResolution[] | undefined,
   picked: readonly string[],
+  has?: { backend: string; inventory: ReadonlyMap<string, Inventory> },
 ): Row[] {
   const byNode = new Map((resolutions ?? []).map((r) => [r.nodeId, r]));
   return [...nodes.values()]
     .sort((a, b) => byName(a.id, b.id))
     .map((n) => {
       const r = byNode.get(n.id);
-      const ok = resolvable(r);
+      const ok = pickable(n, r);
+      const already = has ? installedOn(has.inventory.get(n.id), has.backend, r?.concrete) : undefined;
       const resolves = !resolutions
         ? { text: "resolving…", tone: "muted" as const }
         : !r
           ? { text: "✗ not resolved", tone: "err" as const }
-          : ok
-            ? { text: r.concrete ?? "" }
+          : resolvable(r)
+            ? {
+                text: `${r.concrete ?? ""}${already ? ` (has ${already})` : ""}${n.status === "draining" ? " · draining" : ""}`,
+              }
             : { text: `✗ ${r.error ?? "no build for this capability"}`, tone: "err" as const };
       return {
         key: n.id,

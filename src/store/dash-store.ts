@@ -50,6 +50,8 @@ export interface DashActions {
   setGallery(g: Loadable<GalleryEntrySummary[]>): void;
   setResolution(backend: string, r: Loadable<NodeResolution[]>): void;
   setPicked(backend: string, nodes: readonly string[]): void;
+  /** Open the install picker, with nothing selected or with nodes pre-selected from a view that says so. */
+  openInstall(preselect?: { from: string; nodes: readonly string[] }): void;
   /** Operations: all ops, or only those active, failed, or ended since it was opened. */
   toggleOpsAll(): void;
 }
@@ -139,6 +141,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     gallery: { status: "idle", data: [] },
     resolutions: {},
     picked: {},
+    pickedFrom: null,
     opsKeep: {
       all: false,
       since: onStack(init.stack ?? []) ? now() : null,
@@ -158,7 +161,14 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
           // Going to a view already on the stack pops back to it instead of growing the stack.
           const at = s.stack.findIndex((v) => v.id === entry.id && v.param === entry.param);
           const stack = at >= 0 ? s.stack.slice(0, at + 1) : [...s.stack, entry].slice(-MAX_STACK);
-          return { stack, prompt: null, ...opsSince(s, stack, now()) };
+          // The picker opens empty: a pick made earlier, elsewhere, is never carried into a new install.
+          const fresh = entry.id === "install" && !s.stack.some((v) => v.id === "install");
+          return {
+            stack,
+            prompt: null,
+            ...opsSince(s, stack, now()),
+            ...(fresh ? { picked: {}, pickedFrom: null } : {}),
+          };
         }),
       back: () =>
         set((s) => {
@@ -192,6 +202,10 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
       setGallery: (gallery) => set({ gallery }),
       setResolution: (backend, r) => set((s) => ({ resolutions: { ...s.resolutions, [backend]: r } })),
       toggleOpsAll: () => set((s) => ({ opsKeep: { ...s.opsKeep, all: !s.opsKeep.all } })),
+      openInstall: (pre) => {
+        get().actions.navigate({ id: "install" });
+        if (pre && pre.nodes.length > 0) set({ picked: { "": pre.nodes }, pickedFrom: pre.from });
+      },
       setPicked: (backend, nodes) => set((s) => ({ picked: { ...s.picked, [backend]: nodes } })),
     },
   }));

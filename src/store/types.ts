@@ -138,8 +138,10 @@ export interface UiSlice {
    * the operator opened it (`since`, null while it is not on the stack), for up to `keepMs`.
    */
   opsKeep: { all: boolean; since: number | null; keepMs: number };
-  /** Nodes chosen in the install picker, per backend. */
+  /** Nodes chosen in the install picker, per backend (`""`: chosen before a backend was); empty when it opens. */
   picked: Readonly<Record<string, readonly string[]>>;
+  /** Where the picker's pre-selection came from ("Nodes"), shown plainly; null when it started empty. */
+  pickedFrom: string | null;
 }
 
 export type { ConnectionStatus, FeedBucket };

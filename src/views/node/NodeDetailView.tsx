@@ -40,7 +40,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const live = useLive();
   const now = useNow(1000);
   const { runner } = useDashEnv();
-  const { navigate, setPicked } = useActions();
+  const { navigate, openInstall } = useActions();
 
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
   const rows = useMemo(() => nodeBackendRows(inv, idx, ops), [inv, idx, ops]);
@@ -63,8 +63,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
         if (rec) runner.request({ kind: rec.status === "draining" ? "resume" : "drain", nodeId: id });
         return true;
       case "install.open":
-        setPicked("", [id]);
-        navigate({ id: "install" });
+        openInstall({ from: `node ${id}`, nodes: [id] });
         return true;
       default:
         return false;

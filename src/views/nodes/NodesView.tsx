@@ -15,7 +15,7 @@ export function NodesView({ width, height }: ViewProps): ReactNode {
   const synced = useDash((s) => s.synced.nodes);
   const live = useLive();
   const now = useNow(1000);
-  const { navigate, setPicked } = useActions();
+  const { navigate, openInstall } = useActions();
 
   // Heartbeats only move the ages, which the 1 s clock redraws anyway: read them when the rows are
   // built instead of subscribing, so 500 nodes' heartbeats add no redraws and a key press (which
@@ -38,8 +38,7 @@ export function NodesView({ width, height }: ViewProps): ReactNode {
         return true;
       }
       case "install.open":
-        if (id) setPicked("", [id]);
-        navigate({ id: "install" });
+        openInstall(id ? { from: "Nodes", nodes: [id] } : undefined);
         return true;
       default:
         return false;
