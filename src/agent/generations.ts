@@ -638,6 +638,12 @@ export class BackendStore {
         isMeta: false,
         generation: live.generation,
         previousGenerations: live.previous.slice(0, 32),
+        previous: await Promise.all(
+          live.previous.slice(0, 32).map(async (generation) => {
+            const md = await readMetadata(join(this.gensRoot, name, generation), name);
+            return { generation, version: md.version, digest: md.digest, installedAt: md.installed_at };
+          }),
+        ),
         sizeBytes: await this.sizeOf(name, live.generation, live.dir),
       };
     }

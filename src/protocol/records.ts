@@ -79,6 +79,18 @@ export const InstalledBackend = z.object({
   generation: z.string().max(64).nullable(),
   /** Older generations kept on disk for an instant rollback, newest first. */
   previousGenerations: z.array(z.string().max(64)).max(32),
+  /** The same generations with what their metadata.json says (agents that report it), newest first. */
+  previous: z
+    .array(
+      z.object({
+        generation: z.string().max(64),
+        version: Text(128).optional(),
+        digest: Text(128).optional(),
+        installedAt: Text(64).optional(),
+      }),
+    )
+    .max(32)
+    .optional(),
   sizeBytes: z.number().int().nonnegative().optional(),
 });
 export type InstalledBackend = z.infer<typeof InstalledBackend>;

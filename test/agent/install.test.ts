@@ -291,6 +291,12 @@ describe("agent: install, upgrade, reinstall, delete, rollback against real serv
     const row = inv!.value.backends.find((b) => b.name === "keep")!;
     expect(row.metadata.version).toBe("4");
     expect(row.previousGenerations).toHaveLength(2);
+    // What each kept generation is, for the dashboard's rollback dialog.
+    expect(row.previous?.map((p) => [p.generation, p.version])).toEqual([
+      [row.previousGenerations[0], "3"],
+      [row.previousGenerations[1], "2"],
+    ]);
+    expect(row.previous?.every((p) => p.digest?.startsWith("sha256:") && p.installedAt)).toBe(true);
     expect(await readdir(join(agent.dir, ".generations", "keep"))).toHaveLength(3);
   });
 

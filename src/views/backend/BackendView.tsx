@@ -4,6 +4,7 @@ import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } fro
 import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useTable } from "../../hooks/useTable.js";
+import { keptGenerations } from "../backends/intents.js";
 import type { ViewProps } from "../types.js";
 
 /** One backend across the cluster: a row per node that has it, with version, digest and badges. */
@@ -13,8 +14,8 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
   const nodes = useDash((s) => s.nodes);
   const upgrades = useDash((s) => s.upgrades);
   const live = useLive();
-  const { runner } = useDashEnv();
-  const { navigate } = useActions();
+  const { runner, store } = useDashEnv();
+  const { navigate, toast } = useActions();
 
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
   const rows = useMemo(
@@ -36,6 +37,14 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
         return true;
       case "backend.reinstall":
         runner.request({ kind: "reinstall", backend: name, nodes: [nodeId] });
+        return true;
+      case "backend.rollback":
+        if (keptGenerations(store, name, nodeId).kept.length === 0)
+          toast("warn", `${name} on ${nodeId} keeps no older generation: nothing to roll back to`);
+        else runner.request({ kind: "rollback", backend: name, nodes: [nodeId] });
+        return true;
+      case "backend.delete":
+        runner.request({ kind: "delete", backend: name, nodes: [nodeId] });
         return true;
       default:
         return false;

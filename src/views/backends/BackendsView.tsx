@@ -15,6 +15,7 @@ import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useTable } from "../../hooks/useTable.js";
 import type { ViewProps } from "../types.js";
+import { keptGenerations } from "./intents.js";
 
 /**
  * One row per backend. With few nodes, one column per node (version or short digest, `↑` when an
@@ -29,7 +30,7 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const synced = useDash((s) => s.synced.inventory);
   const live = useLive();
-  const { runner } = useDashEnv();
+  const { runner, store } = useDashEnv();
   const { navigate, toast } = useActions();
 
   const nodeIds = useMemo(
@@ -64,6 +65,19 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
         return true;
       case "backend.reinstall":
         runner.request({ kind: "reinstall", backend: name });
+        return true;
+      case "backend.rollback": {
+        // Every node that keeps an older generation of it (the dialog lists them).
+        const nodes = [...(entries.get(name)?.perNode.keys() ?? [])].filter(
+          (n) => keptGenerations(store, name, n).kept.length > 0,
+        );
+        if (nodes.length === 0)
+          toast("warn", `no node keeps an older generation of ${name}: nothing to roll back to`);
+        else runner.request({ kind: "rollback", backend: name, nodes });
+        return true;
+      }
+      case "backend.delete":
+        runner.request({ kind: "delete", backend: name });
         return true;
       default:
         return false;

@@ -6,6 +6,7 @@ import {
   type IntentHandler,
 } from "../../store/commands.js";
 import { shortDigest } from "../../format/units.js";
+import type { InstalledBackend } from "../../protocol/index.js";
 import type { DashStore } from "../../store/dash-store.js";
 import type { IntentOf } from "../../store/types.js";
 
@@ -13,6 +14,8 @@ declare module "../../store/types.js" {
   interface IntentTypes {
     upgrade: { backend: string; nodes?: string[] };
     reinstall: { backend: string; nodes?: string[] };
+    rollback: { backend: string; nodes: string[] };
+    delete: { backend: string; nodes?: string[] };
   }
 }
 
@@ -95,10 +98,110 @@ async function run(intent: Rollout, { api, actor, attempt, track }: IntentContex
   });
 }
 
+/** `1.0.0 sha256:0123456789ab installed 2026-11-23 10:00`: one generation as the dialog lists it. */
+function generationText(g: {
+  generation: string;
+  version?: string;
+  digest?: string;
+  installedAt?: string;
+}): string {
+  const digest = g.digest ? g.digest.slice(0, (g.digest.indexOf(":") + 1 || 0) + 12) : "";
+  const at = g.installedAt ? `installed ${g.installedAt.slice(0, 16).replace("T", " ")}` : "";
+  return [g.version ?? g.generation, digest, at].filter(Boolean).join(" ");
+}
+
+/** The kept generations of a backend on one node, newest first, as the inventory reports them. */
+export function keptGenerations(
+  store: DashStore,
+  backend: string,
+  nodeId: string,
+): { live: InstalledBackend | undefined; kept: NonNullable<InstalledBackend["previous"]> } {
+  const inv = store.getState().inventory.get(nodeId);
+  const row = inv?.backends.find((b) => b.name === backend);
+  const concrete = row?.isMeta ? inv?.backends.find((b) => b.name === row.metadata.meta_backend_for) : row;
+  const kept =
+    concrete?.previous ?? (concrete?.previousGenerations ?? []).map((generation) => ({ generation }));
+  return { live: concrete, kept };
+}
+
+/** Roll back to the newest kept generation; the dialog lists every kept one, per node. */
+const rollback: IntentHandler<"rollback"> = {
+  describe: (intent, store) => {
+    const lines: string[] = [];
+    for (const nodeId of intent.nodes) {
+      const { live, kept } = keptGenerations(store, intent.backend, nodeId);
+      const now = live
+        ? generationText({
+            generation: live.generation ?? "?",
+            ...live.metadata,
+            installedAt: live.metadata.installed_at,
+          })
+        : "?";
+      lines.push(`${nodeId}: now ${now}`);
+      if (kept.length === 0) lines.push("· no kept generation: nothing to roll back to");
+      kept.forEach((g, i) => lines.push(`${i === 0 ? "→" : "·"} ${generationText(g)}`));
+    }
+    lines.push("It goes back to the one marked →; the generation rolled back from is removed.");
+    return {
+      intent,
+      title: `Roll back ${intent.backend} on ${intent.nodes.length === 1 ? intent.nodes[0] : plural(intent.nodes.length, "node")}`,
+      lines,
+      action: "Roll back",
+    };
+  },
+  run: (intent, { api, actor, attempt, track }) =>
+    attempt(`rollback ${intent.backend} on ${plural(intent.nodes.length, "node")}`, async () => {
+      const r = await api.call("ops.rollback", { backend: intent.backend, nodes: intent.nodes, actor });
+      track(
+        "rollback",
+        intent.backend,
+        r.admitted.map((a) => a.opId),
+      );
+      return admitText(`rollback ${intent.backend}`, r);
+    }),
+};
+
+/** Delete a backend (every generation) on some nodes, or (typed to confirm) everywhere. */
+const del: IntentHandler<"delete"> = {
+  describe: (intent, store) => {
+    if (intent.nodes)
+      return {
+        intent,
+        title: `Delete ${intent.backend} on ${intent.nodes.join(", ")}`,
+        lines: ["Every generation of it is removed from the node, kept ones included: no rollback."],
+        action: "Delete",
+      };
+    const n = nodesHaving(store, intent.backend);
+    return {
+      intent,
+      title: `Delete ${intent.backend} everywhere`,
+      lines: [
+        `from every node that has it (${plural(n, "node")} known here), every generation: no rollback.`,
+        `Type the backend name to confirm: ${intent.backend}`,
+      ],
+      action: "Delete all",
+      typeToConfirm: intent.backend,
+    };
+  },
+  run: (intent, { api, actor, attempt, track }) =>
+    attempt(
+      `delete ${intent.backend}${intent.nodes ? ` on ${plural(intent.nodes.length, "node")}` : " everywhere"}`,
+      async () => {
+        const r = await api.call("ops.delete", { backend: intent.backend, nodes: intent.nodes, actor });
+        track(
+          "delete",
+          intent.backend,
+          r.admitted.map((a) => a.opId),
+        );
+        return admitText(`delete ${intent.backend}`, r);
+      },
+    ),
+};
+
 const upgrade: IntentHandler<"upgrade"> = { describe: (i, store) => describe("Upgrade", i, store), run };
 const reinstall: IntentHandler<"reinstall"> = {
   describe: (i, store) => describe("Reinstall", i, store),
   run,
 };
 
-export const intents = { upgrade, reinstall };
+export const intents = { upgrade, reinstall, rollback, delete: del };

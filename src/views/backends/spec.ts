@@ -25,6 +25,24 @@ export const spec = {
       keys: ["r"],
       hint: "reinstall",
     },
+    "backend.rollback": {
+      description: "roll the selected backend back to its previous generation (the kept ones are listed)",
+      category: "actions",
+      layer: "global",
+      views: ["backends", "backend", "node"],
+      sends: ["rollback"],
+      keys: ["b"],
+      hint: "rollback",
+    },
+    "backend.delete": {
+      description: "delete the selected backend (on the selected node, or everywhere from Backends)",
+      category: "actions",
+      layer: "global",
+      views: ["backends", "backend", "node"],
+      sends: ["delete"],
+      keys: ["ctrl+d"],
+      hint: "delete",
+    },
   },
 } as const satisfies ViewSpec;
 

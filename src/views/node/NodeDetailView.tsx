@@ -15,6 +15,7 @@ import { useNow } from "../../hooks/useNow.js";
 import { useTable } from "../../hooks/useTable.js";
 import { nodeStatusLook } from "../../theme/index.js";
 import { STALE_NODE_LOOK } from "../../theme/symbols.js";
+import { keptGenerations } from "../backends/intents.js";
 import type { ViewProps } from "../types.js";
 
 const SUMMARY: Column[] = [
@@ -39,8 +40,8 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const live = useLive();
   const now = useNow(1000);
-  const { runner } = useDashEnv();
-  const { navigate, openInstall } = useActions();
+  const { runner, store } = useDashEnv();
+  const { navigate, openInstall, toast } = useActions();
 
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
   const rows = useMemo(() => nodeBackendRows(inv, idx, ops), [inv, idx, ops]);
@@ -58,6 +59,14 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
         return true;
       case "backend.reinstall":
         if (backend) runner.request({ kind: "reinstall", backend, nodes: [id] });
+        return true;
+      case "backend.rollback":
+        if (backend && keptGenerations(store, backend, id).kept.length === 0)
+          toast("warn", `${backend} on ${id} keeps no older generation: nothing to roll back to`);
+        else if (backend) runner.request({ kind: "rollback", backend, nodes: [id] });
+        return true;
+      case "backend.delete":
+        if (backend) runner.request({ kind: "delete", backend, nodes: [id] });
         return true;
       case "node.drain":
         if (rec) runner.request({ kind: rec.status === "draining" ? "resume" : "drain", nodeId: id });
