@@ -16,6 +16,13 @@ export function ConfirmDialog({ width, height }: { width: number; height: number
   const w = Math.min(width - 2, 70);
   const inner = w - 4;
   const typed = d.typeToConfirm !== undefined;
+  // Border, blank line, buttons and hint take 5 lines, the typed field one more: the text gets the
+  // rest, and says how much it left out rather than pushing the buttons off the screen.
+  const titleLines = wrapText(d.title, inner).length;
+  const all = [...wrapText(d.title, inner), ...d.lines.flatMap((l) => wrapText(l, inner))];
+  const room = Math.max(titleLines + 1, height - 5 - (typed ? 1 : 0));
+  const text =
+    all.length <= room ? all : [...all.slice(0, room - 1), `… ${all.length - room + 1} more lines not shown`];
   const ready = !typed || d.typed === d.typeToConfirm;
   const button = (label: string, focused: boolean, enabled = true) => (
     <Text inverse={focused} bold={focused} dimColor={!enabled}>
@@ -31,18 +38,11 @@ export function ConfirmDialog({ width, height }: { width: number; height: number
         borderColor={toneStyle(p, "warn").color}
         paddingX={1}
       >
-        {wrapText(d.title, inner).map((l, i) => (
-          <Text key={`t${i}`} bold wrap="truncate">
+        {text.map((l, i) => (
+          <Text key={i} bold={i < titleLines} wrap="truncate">
             {l}
           </Text>
         ))}
-        {d.lines.flatMap((line, i) =>
-          wrapText(line, inner).map((l, j) => (
-            <Text key={`${i}.${j}`} wrap="truncate">
-              {l}
-            </Text>
-          )),
-        )}
         {typed ? (
           <Text wrap="truncate">
             {"> "}

@@ -58,6 +58,21 @@ describe("confirm dialogs", () => {
     expect(body).toContain("a-backend-with-a-rather-long-name");
   });
 
+  it("too long for the screen, it says how much it left out and keeps its buttons on screen", async () => {
+    const r = renderDash({ columns: 60, rows: 16, stack: [{ id: "ops" }] });
+    r.store.getState().actions.openDialog({
+      intent: { kind: "cancel", opIds: ["a"], label: "x" },
+      title: "Roll back whisper on 20 nodes",
+      lines: Array.from({ length: 20 }, (_, i) => `node-${i}: → 1.0.0`),
+      action: "Roll back",
+    });
+    const f = await r.waitForFrame("Roll back whisper on 20 nodes");
+    expect(f).toMatch(/▸\[ No \]\s+\[ Roll back \]/);
+    expect(f).toMatch(/… \d+ more lines not shown/);
+    expect(f).toContain("node-0: → 1.0.0");
+    expect(f.split("\n").length).toBeLessThanOrEqual(16);
+  });
+
   it("a 4-op cancel says so on its button", async () => {
     const r = renderDash({ columns: 100, stack: [{ id: "ops" }] });
     const ops = ["n1", "n2", "n3", "n4"].map((n) => op(n, { id: `op-${n}`, backend: "piper" }));
