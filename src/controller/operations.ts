@@ -68,6 +68,14 @@ const CONCURRENCY = 512;
  * before it is signalled), dismiss, retry, and reads. Every state change is a compare-and-set
  * on the op record, retried after re-reading when another writer got there first.
  */
+/** The version and digest a node has of a backend (a meta's concrete), as its inventory says. */
+function installedBefore(inv: Inventory | undefined, name: string): OpRecord["from"] {
+  const row = inv?.backends.find((b) => b.name === name);
+  const concrete = row?.isMeta ? inv?.backends.find((b) => b.name === row.metadata.meta_backend_for) : row;
+  if (!concrete || (!concrete.metadata.version && !concrete.metadata.digest)) return undefined;
+  return { version: concrete.metadata.version, digest: concrete.metadata.digest };
+}
+
 export class Operations {
   private readonly log: Logger;
 
@@ -78,7 +86,8 @@ export class Operations {
   // ------------------------------------------------------------------ admission
 
   async admit(req: AdmitRequest): Promise<{ admitted: Admitted[]; refused: Refused[] }> {
-    const plan = planAdmission(req, await this.facts(req.nodes));
+    const facts = await this.facts(req.nodes);
+    const plan = planAdmission(req, facts);
     if (!plan.ok) throw new ApiError(plan.code, plan.error, plan.field);
     const admitted: Admitted[] = [];
     const refused: Refused[] = [];
@@ -88,7 +97,8 @@ export class Operations {
         admitted.push({ nodeId: p.nodeId, opId: p.opId, existing: true, concrete: p.concrete });
       } else {
         try {
-          const r = await this.admitOne(req, p.nodeId, p.target);
+          const from = installedBefore(facts.inventories.get(p.nodeId), p.target?.name ?? req.backend);
+          const r = await this.admitOne(req, p.nodeId, p.target, from);
           if ("error" in r) refused.push(r);
           else admitted.push(r);
         } catch (e) {
@@ -124,6 +134,7 @@ export class Operations {
     req: AdmitRequest,
     nodeId: string,
     target: InstallTarget | undefined,
+    from?: OpRecord["from"],
   ): Promise<Admitted | Refused> {
     const opId = newOpId();
     const claim = await this.d.claims.claim(nodeId, req.backend, opId, (n, o) => this.readOp(n, o));
@@ -141,6 +152,7 @@ export class Operations {
       kind: req.kind,
       backend: req.backend,
       target,
+      ...(from ? { from } : {}),
       state: "queued",
       requestedBy: req.actor,
       createdAt: now,

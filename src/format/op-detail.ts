@@ -11,7 +11,7 @@ export interface DetailField {
   tone?: Tone;
 }
 
-/** What was installed on the node before the op, when the dashboard knows it (its inventory). */
+/** What was installed on the node before the op: the record's `from`, else the inventory while it runs. */
 export interface InstalledBefore {
   version?: string;
   digest?: string;

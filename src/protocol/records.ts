@@ -148,6 +148,8 @@ export const OpRecord = z.object({
   /** The name the user asked for (a meta, an alias or a concrete). */
   backend: BackendName,
   target: InstallTarget.optional(),
+  /** What the node had when the op was admitted (from its inventory), so the op can say from → to. */
+  from: z.object({ version: Text(128).optional(), digest: Text(128).optional() }).optional(),
   state: OpState,
   phase: Phase.optional(),
   /** When each phase of the latest attempt began, in order (written by the agent's start and phase steps). */

@@ -5,7 +5,7 @@ import { ClaimStore } from "../../src/controller/claims.js";
 import { Operations } from "../../src/controller/operations.js";
 import { ClusterView } from "../../src/controller/view.js";
 import { WorkQueue } from "../../src/client/index.js";
-import { opKey, type OpRecord } from "../../src/protocol/index.js";
+import { opKey, type InstalledBackend, type OpRecord } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
 import {
   connect,
@@ -46,7 +46,12 @@ interface Env {
   replicas: Replica[];
   node(
     id: string,
-    o?: { capability?: string; behave?: (op: OpRecord) => Behaviour; work?: boolean },
+    o?: {
+      capability?: string;
+      behave?: (op: OpRecord) => Behaviour;
+      work?: boolean;
+      backends?: InstalledBackend[];
+    },
   ): Promise<FakeNode>;
   op(nodeId: string, opId: string): Promise<OpRecord | undefined>;
 }
@@ -67,7 +72,12 @@ async function env(replicas = 1): Promise<Env> {
     client,
     replicas: rs,
     async node(id, o = {}) {
-      const n = new FakeNode(client, { nodeId: id, capability: o.capability, behave: o.behave });
+      const n = new FakeNode(client, {
+        nodeId: id,
+        capability: o.capability,
+        behave: o.behave,
+        backends: o.backends,
+      });
       await n.start({ work: o.work ?? true });
       suite.defer(() => n.stop());
       await waitFor(`node ${id} registered`, () => client.get("nodes", id));
@@ -106,6 +116,35 @@ describe("seed 003: asynchronous per-node installs", () => {
     await waitFor("running", async () => (await e.op("n1", op.id))?.state === "running");
     n.release(op.id);
     await waitFor("op settled", async () => (await e.op("n1", op.id))?.state === "cancelled");
+  });
+
+  it("an op records what the node had when it was admitted (from), so it can say from → to", async () => {
+    const e = await env();
+    const digest = `sha256:${"e".repeat(64)}`;
+    await e.node("n1", {
+      behave: () => "hang",
+      backends: [
+        {
+          name: "cpu-foo",
+          metadata: { name: "cpu-foo", version: "1.0.0", digest },
+          isMeta: false,
+          generation: "g1",
+          previousGenerations: [],
+        },
+        {
+          name: "foo",
+          metadata: { name: "foo", meta_backend_for: "cpu-foo" },
+          isMeta: true,
+          generation: null,
+          previousGenerations: [],
+        },
+      ],
+    });
+    await e.node("n2", { behave: () => "hang" });
+    const r = await e.client.call("ops.install", { backend: "foo", nodes: ["n1", "n2"] });
+    const [on1, on2] = r.admitted;
+    expect((await e.op("n1", on1!.opId))?.from).toEqual({ version: "1.0.0", digest });
+    expect((await e.op("n2", on2!.opId))?.from).toBeUndefined();
   });
 
   it("installs of the same backend on two nodes at once are two independent ops", async () => {

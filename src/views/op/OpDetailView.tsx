@@ -73,7 +73,8 @@ export function OpDetailView({ entry, width, height }: ViewProps): ReactNode {
   // The inventory tells what was there only while the op runs (it changes as the op lands): keep that.
   const beforeRef = useRef<InstalledBefore | undefined>(undefined);
   if (op && isActive(op)) beforeRef.current = installedBefore(op, inv);
-  const before = beforeRef.current;
+  // The controller records it at admission; older records leave it to the inventory.
+  const before = op?.from ?? beforeRef.current;
   const lines = useMemo(() => {
     if (!op) return [];
     const trail =

@@ -22,6 +22,7 @@ function failedUpgrade(): OpRecord {
     startedAt: NOW - 110_000,
     finishedAt: NOW - 50_000,
     attempts: 2,
+    from: { version: "1.0.0", digest: `sha256:${"cd".repeat(32)}` },
     phases: [
       { phase: "resolving", at: NOW - 110_000 },
       { phase: "downloading", at: NOW - 108_000 },
@@ -67,8 +68,8 @@ describe("op detail view", () => {
     expect(f).toMatch(/node\s+gpu-02/);
     expect(f).toMatch(/backend\s+llama-cpp \(concrete cuda12-llama-cpp\)/);
     expect(f).toMatch(/kind\s+upgrade/);
-    expect(f).toMatch(/version\s+1\.1\.0/);
-    expect(f).toMatch(/digest\s+sha256:abababababab/);
+    expect(f).toMatch(/version\s+1\.0\.0 → 1\.1\.0/);
+    expect(f).toMatch(/digest\s+sha256:cdcdcdcdcdcd → sha256:abababababab/);
     expect(f).toMatch(/requested by\s+alice@laptop/);
     expect(f).toMatch(/created\s+\d\d:\d\d:\d\d \(2m\d\ds ago\)/);
     expect(f).toMatch(/finished\s+\d\d:\d\d:\d\d \(5\ds ago\)/);
