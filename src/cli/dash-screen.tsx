@@ -62,7 +62,7 @@ export async function runDashboard(o: DashboardOptions): Promise<number> {
     status: (s) => actions.setConn(s),
     problem: (m) => actions.setFeedProblem(m),
     leaseTtl: (ms) => actions.setLeaseTtl(ms),
-    audit: (e) => actions.addHistoryEvent(e),
+    audit: (events) => actions.addHistoryEvents(events),
   });
   const runner = createCommandRunner(store, client, o.actor, INTENTS);
 

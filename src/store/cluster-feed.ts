@@ -56,8 +56,8 @@ export interface FeedSink {
   problem(message: string): void;
   /** The lease TTL the controllers use (the leases bucket's max age), once known. */
   leaseTtl?(ms: number): void;
-  /** A new audit event, as it is recorded (History shows it live). */
-  audit?(e: AuditEvent): void;
+  /** New audit events as they are recorded, gathered over the flush interval (History shows them live). */
+  audit?(events: AuditEvent[]): void;
 }
 
 export interface FeedOptions {
@@ -93,6 +93,19 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
   });
   let stopped = false;
   let started = false;
+  // Audit events come in bursts (a fan-out's ops ending together): one store update per flush.
+  let audits: AuditEvent[] = [];
+  let auditTimer: NodeJS.Timeout | undefined;
+  const flushAudit = () => {
+    auditTimer = undefined;
+    const batch = audits;
+    audits = [];
+    if (batch.length > 0 && !stopped) sink.audit?.(batch);
+  };
+  const pushAudit = (e: AuditEvent) => {
+    audits.push(e);
+    auditTimer ??= setTimeout(flushAudit, opts.flushMs ?? 250);
+  };
   let generation = 0;
   let watchers: Watcher[] = [];
   let subs: Unsubscribe[] = [];
@@ -171,7 +184,7 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
       subs = [
         client.onProgress((p) => coalescer.push({ kind: "progress", key: p.opId, value: p })),
         client.onHeartbeat((h) => heartbeats.push({ kind: "heartbeat", key: h.nodeId, value: h })),
-        ...(sink.audit ? [client.onAuditEvent((e) => sink.audit?.(e))] : []),
+        ...(sink.audit ? [client.onAuditEvent(pushAudit)] : []),
       ];
     })
     .catch(() => {
@@ -189,6 +202,7 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
       subs = [];
       coalescer.stop();
       heartbeats.stop();
+      clearTimeout(auditTimer);
     },
   };
 }

@@ -41,8 +41,8 @@ export interface DashActions {
   toast(level: ToastLevel, text: string): void;
   clearToast(id: number): void;
   setHistory(h: Loadable<AuditEvent[]>): void;
-  /** A live audit event: on top of History (kept once; at most HISTORY_MAX). */
-  addHistoryEvent(e: AuditEvent): void;
+  /** Live audit events: on top of History (each kept once; at most HISTORY_MAX). */
+  addHistoryEvents(events: readonly AuditEvent[]): void;
   /** History follows new events (stays at the top) or holds what is on screen. */
   toggleHistoryFollow(): void;
   addOutcome(o: Omit<FanOutOutcome, "id" | "at">): void;
@@ -193,8 +193,8 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
           // Events that arrived live while the load was under way are kept.
           history: h.status === "ok" ? { ...h, data: mergeEvents(h.data, s.history.data) } : h,
         })),
-      addHistoryEvent: (e) =>
-        set((s) => ({ history: { ...s.history, data: mergeEvents([e], s.history.data) } })),
+      addHistoryEvents: (events) =>
+        set((s) => ({ history: { ...s.history, data: mergeEvents(events, s.history.data) } })),
       toggleHistoryFollow: () => set((s) => ({ historyFollow: !s.historyFollow })),
       addOutcome: (o) =>
         set((s) => ({ outcomes: [{ ...o, id: ++toastSeq, at: now() }, ...s.outcomes].slice(0, 200) })),

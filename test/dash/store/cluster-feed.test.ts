@@ -17,7 +17,7 @@ function wire(client: ClusterClient, store: DashStore): ClusterFeed {
       batch: (e, n) => a.applyBatch(e, n),
       status: (s) => a.setConn(s),
       problem: (m) => a.setFeedProblem(m),
-      audit: (e) => a.addHistoryEvent(e),
+      audit: (events) => a.addHistoryEvents(events),
     },
     { flushMs: FLUSH_MS },
   );

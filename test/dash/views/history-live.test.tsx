@@ -21,7 +21,7 @@ describe("History is live", () => {
     let f = await r.waitForFrame("n-39");
     expect(f).toContain("following (f holds)");
 
-    r.store.getState().actions.addHistoryEvent(event(50));
+    r.store.getState().actions.addHistoryEvents([event(50)]);
     f = await r.waitForFrame("n-50", "the live event on top");
     expect(f.indexOf("n-50")).toBeLessThan(f.indexOf("n-39"));
 
@@ -30,8 +30,7 @@ describe("History is live", () => {
     f = await r.waitForFrame("held (f follows)");
     const top = /│ (n-\d\d) /.exec(f)?.[1];
     expect(top).toBe("n-38");
-    r.store.getState().actions.addHistoryEvent(event(51));
-    r.store.getState().actions.addHistoryEvent(event(52));
+    r.store.getState().actions.addHistoryEvents([event(51), event(52)]);
     await r.waitForFrame(/\[\d+\/43\]|of 43|43\]/, "the two new events counted");
     f = r.lastFrame();
     expect(/│ (n-\d\d) /.exec(f)?.[1]).toBe("n-38");
