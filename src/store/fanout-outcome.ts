@@ -11,7 +11,13 @@ export function outcomeText(
   const ok = n("succeeded");
   const failed = n("failed");
   const cancelled = n("cancelled");
-  const parts = [`${ok} succeeded`, `${failed} failed`, ...(cancelled > 0 ? [`${cancelled} cancelled`] : [])];
+  const gone = ops.length - ok - failed - cancelled;
+  const parts = [
+    `${ok} succeeded`,
+    `${failed} failed`,
+    ...(cancelled > 0 ? [`${cancelled} cancelled`] : []),
+    ...(gone > 0 ? [`${gone} removed before it ended here`] : []),
+  ];
   const level: ToastLevel = ok === ops.length ? "ok" : ok === 0 ? "err" : "warn";
   return { level, text: `${what}: ${parts.join(", ")}`, counts: parts.join(", ") };
 }
@@ -28,13 +34,24 @@ export function watchOutcome(
 ): () => void {
   if (opIds.length === 0) return () => {};
   let done = false;
+  // The last record seen of each op: one deleted from the bucket (removed by hand, expired) has
+  // ended as far as this watch can tell, so the fan-out is still told, and the watch ends.
+  const last = new Map<string, OpRecord>();
   const check = (ops: ReadonlyMap<string, OpRecord>) => {
     if (done) return;
-    const mine = opIds.map((id) => ops.get(id));
-    if (mine.some((o) => o === undefined || !isTerminal(o))) return;
+    let over = true;
+    const ended: Array<Pick<OpRecord, "state">> = [];
+    for (const id of opIds) {
+      const o = ops.get(id);
+      if (o) last.set(id, o);
+      if (o && isTerminal(o)) ended.push(o);
+      else if (!o && last.has(id)) ended.push({ state: "queued" });
+      else over = false;
+    }
+    if (!over) return;
     done = true;
     stop();
-    const o = outcomeText(`${verb} ${backend}`, mine as OpRecord[]);
+    const o = outcomeText(`${verb} ${backend}`, ended);
     const a = store.getState().actions;
     a.toast(o.level, o.text);
     a.addOutcome({ level: o.level, text: `${o.counts} (${verb})`, backend });

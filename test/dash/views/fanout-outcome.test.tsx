@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { outcomeText } from "../../../src/store/fanout-outcome.js";
+import { outcomeText, watchOutcome } from "../../../src/store/fanout-outcome.js";
+import { createDashStore } from "../../../src/store/index.js";
 import { feed, NOW, op, smallCluster } from "../helpers/cluster.js";
 import { fakeApi } from "../helpers/fake-api.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
@@ -15,6 +16,10 @@ describe("a fan-out's outcome", () => {
       text: "install x: 3 succeeded, 1 failed",
     });
     expect(outcomeText("install x", ops("failed", "failed")).level).toBe("err");
+    // An op deleted before it was seen to end counts as such (recorded with a non-final state).
+    expect(outcomeText("install x", [{ state: "succeeded" }, { state: "queued" }]).text).toBe(
+      "install x: 1 succeeded, 0 failed, 1 removed before it ended here",
+    );
     expect(outcomeText("install x", ops("succeeded")).level).toBe("ok");
     expect(outcomeText("upgrade y", ops("succeeded", "cancelled")).text).toBe(
       "upgrade y: 1 succeeded, 0 failed, 1 cancelled",
@@ -61,5 +66,21 @@ describe("a fan-out's outcome", () => {
     await r.press("4");
     const h = await r.waitForFrame("fan-out");
     expect(h).toMatch(/fan-out\s+│\s+│ llama-cpp\s+│ 1 succeeded, 1 failed/);
+  });
+
+  it("a tracked op deleted from the bucket before it was seen to end still lets the fan-out be told", () => {
+    const store = createDashStore();
+    const stop = watchOutcome(store, "install", "piper", ["op-a", "op-b"]);
+    const a = op("n1", { id: "op-a", backend: "piper" });
+    const b = op("n2", { id: "op-b", backend: "piper" });
+    feed(store, { ops: [a, b] });
+    store.getState().actions.applyBatch([{ kind: "ops", key: "n2.op-b", value: null }], 1);
+    expect(store.getState().outcomes).toEqual([]);
+    feed(store, { ops: [{ ...a, state: "succeeded", finishedAt: NOW }] });
+    expect(store.getState().toast?.text).toBe(
+      "install piper: 1 succeeded, 0 failed, 1 removed before it ended here",
+    );
+    expect(store.getState().toast?.level).toBe("warn");
+    stop();
   });
 });
