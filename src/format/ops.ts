@@ -118,7 +118,8 @@ function opRow(op: OpRecord, label: string, now: number): Row {
   };
   if (op.state === "failed")
     row.tail = { from: "progress", text: op.error ?? "failed (no reason given)", tone: "err" };
-  else if (op.finishedAt !== undefined)
+  // The bar stays full while the op lingers; after that, a kept op says when it ended instead.
+  else if (op.finishedAt !== undefined && now - op.finishedAt >= LINGER_MS)
     row.tail = {
       from: "progress",
       text: `finished ${clock(op.finishedAt, now)}, took ${duration((op.finishedAt - (op.startedAt ?? op.createdAt)) / 1000)}`,

@@ -210,6 +210,8 @@ describe("op rows", () => {
     const row = opRows(groupOps([ops[1]!], NOW, { all: true }), NOW)[0]!;
     expect(row.tail).toMatchObject({ from: "progress", tone: "muted" });
     expect(row.tail!.text).toMatch(/^finished \d\d:\d\d:\d\d, took 1m05s$/);
+    // Just ended: the full bar shows first, for the linger.
+    expect(opRows(groupOps([ops[1]!], NOW, { all: true }), NOW - 60_000 + 2_000)[0]!.tail).toBeUndefined();
   });
 
   it("formats live progress and sums a fan-out", () => {
