@@ -127,7 +127,7 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     await t.waitFor(/install whisper @node-2\s+⊘ (cancelling|cancelled)/, "the cancellation", 20_000);
   }, 60_000);
 
-  it("shows a failed install with its error and dismisses it with x", async () => {
+  it("shows a failed install with its error, opens its detail with enter and dismisses it with x", async () => {
     // Replace silero-vad's image with one that has no run.sh: the agent must refuse to activate it.
     const dir = await tempDir("broken-backend");
     try {
@@ -157,7 +157,14 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     await t.press("enter");
     await t.waitFor(/install silero-vad: 1 admitted/, "the admission toast");
     await t.waitFor(/install silero-vad @node-1\s+✗ failed\s+\w/, "the failure with its error", 40_000);
-    await t.press("3", "/", "silero", "enter", "x");
+    // Enter opens the op: its whole error and its audit trail; x dismisses it from there.
+    await t.press("3", "/", "silero", "enter", "enter");
+    await t.waitFor("Operations › install silero-vad @node-1", "the op detail view");
+    const detail = await t.waitFor(/op\.state by [^\n]*failed/, "the op's audit events", 15_000);
+    expect(detail).toMatch(/error\s+\S/);
+    expect(detail).toMatch(/phases\s+resolve\s+\d\d:\d\d:\d\d/);
+    expect(detail).toMatch(/events\s+\d\d:\d\d:\d\d op\.created by /);
+    await t.press("x");
     await t.waitFor(/dismiss: done for 1 operation/);
     await t.press("esc");
     await t.waitFor((s) => !s.includes("install silero-vad @node-1"), "the failed op gone", 15_000);
