@@ -403,3 +403,29 @@ export const RolloutEventKind = z.enum([
   "rollout.ended",
 ]);
 export type RolloutEventKind = z.infer<typeof RolloutEventKind>;
+
+// ---------------------------------------------------------------- the plan, as the API returns it
+
+const FromTo = z.object({ version: Text(128).optional(), digest: Text(128).optional() });
+
+export const RolloutPlanView = z.object({
+  backend: BackendName,
+  galleryVersion: Text(128).optional(),
+  builds: z.record(BackendName, PinnedBuild),
+  byCapability: z.record(Capability, BackendName),
+  targeting: z.object({ kind: z.enum(["nodes", "selector", "installed"]), selector: Text(1024).optional() }),
+  strategy: Strategy,
+  /** Per wave, the nodes it adds: from which version/digest/generation to which. */
+  waves: z.array(
+    z.array(
+      z.object({
+        nodeId: NodeId,
+        concrete: BackendName,
+        from: FromTo.extend({ generation: z.string().max(64).optional() }),
+        to: FromTo,
+      }),
+    ),
+  ),
+  skipped: z.array(z.object({ nodeId: NodeId, skip: SkipReason, why: Text(1024) })),
+});
+export type RolloutPlanView = z.infer<typeof RolloutPlanView>;
