@@ -352,7 +352,6 @@ export const SkipReason = z.enum([
   "pinned",
   "draining",
   "offline",
-  "unhealthy",
   "pending",
   "unknown-node",
   "current",

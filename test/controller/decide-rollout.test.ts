@@ -428,6 +428,16 @@ describe("decideRollout: nodes at their turn, and a leader taking over", () => {
     expect(p.admit.map((a) => a.nodeId)).toEqual(["n03"]);
   });
 
+  it("waits for an unhealthy node (missed heartbeats) instead of skipping it", () => {
+    const f = fleetFacts(3);
+    const w = new World(f, start(f, { waves: "100%", maxParallel: "100%" }));
+    f.nodes.set("n02", node("n02", "unhealthy"));
+    expect(w.pass().admit.map((a) => a.nodeId)).toEqual(["n01", "n03"]);
+    expect(w.rows[1]!.o).toBe("wait");
+    f.nodes.set("n02", node("n02", "healthy"));
+    expect(w.pass().admit.map((a) => a.nodeId)).toEqual(["n02"]);
+  });
+
   it("lets another op on the same backend finish first", () => {
     const f = fleetFacts(2);
     f.ops.set("op-other", op("op-other", "n01", "llama-cpp", { kind: "reinstall", state: "running" }));

@@ -43,6 +43,7 @@ const OLD: InstalledBackend[] = [
 interface Env {
   client: ClusterClient;
   leader: Replica;
+  replicas: Replica[];
   nodes: FakeNode[];
   get(id: string): Promise<{ rollout: Rollout; nodes: RolloutNode[] }>;
   until(id: string, what: string, ok: (r: Rollout, rows: RolloutNode[]) => boolean): Promise<Rollout>;
@@ -51,18 +52,30 @@ interface Env {
 
 async function env(
   n: number,
-  o: { behave?: (op: OpRecord) => Behaviour; labels?: (i: number) => Record<string, string> } = {},
+  o: {
+    behave?: (op: OpRecord) => Behaviour;
+    labels?: (i: number) => Record<string, string>;
+    /** Controller replicas (the first to lead is `leader`). */
+    replicas?: number;
+    /** Nodes that take no work until the test calls `consume()`. */
+    idle?: string[];
+  } = {},
 ): Promise<Env> {
   const prefix = uniquePrefix();
   const client = await connect(suite.nats.url, prefix);
   suite.defer(() => client.close());
-  const r = await startReplica(suite.nats.url, prefix, {
-    galleryPath: suite.galleryPath,
-    id: "ctl-0",
-    timings: { rolloutIntervalMs: 50 },
-  });
-  suite.defer(() => r.stop());
-  await waitLeader([r]);
+  const replicas: Replica[] = [];
+  for (let i = 0; i < (o.replicas ?? 1); i++) {
+    const rep = await startReplica(suite.nats.url, prefix, {
+      galleryPath: suite.galleryPath,
+      id: `ctl-${i}`,
+      // Offline only well after a lease takeover (1.5 s), as in production (60 s vs 10 s).
+      timings: { rolloutIntervalMs: 50, health: { offlineAfterMs: 10_000 } },
+    });
+    suite.defer(() => rep.stop());
+    replicas.push(rep);
+  }
+  const r = await waitLeader(replicas);
   const nodes: FakeNode[] = [];
   for (let i = 1; i <= n; i++) {
     const node = new FakeNode(client, {
@@ -71,7 +84,7 @@ async function env(
       behave: o.behave,
       labels: o.labels?.(i),
     });
-    await node.start();
+    await node.start({ work: !o.idle?.includes(`n${i}`) });
     suite.defer(() => node.stop());
     nodes.push(node);
   }
@@ -80,11 +93,12 @@ async function env(
     return all.length === n && all.every((x) => x.value.status === "healthy");
   });
   // The controller's view must have every inventory before a plan is asked for.
-  await waitFor("inventories seen", () => r.ctl.view.inventories.size === n);
+  await waitFor("inventories seen", () => replicas.every((x) => x.ctl.view.inventories.size === n));
   const get = (id: string) => client.call("rollouts.get", { id });
   return {
     client,
     leader: r,
+    replicas,
     nodes,
     get,
     async until(id, what, ok) {
@@ -256,5 +270,26 @@ describe("rollouts against real agents (fake nodes on a real NATS server)", () =
     expect(rollout.targeting).toEqual({ kind: "selector", selector: "gpu=h100" });
     await e.until(rollout.id, "succeeded", (r) => r.state === "succeeded");
     expect(e.nodes.map(version)).toEqual(["2.0.0", "1.0.0", "2.0.0", "1.0.0"]);
+  });
+
+  it("a leader killed mid-rollout: the next one finishes it, with no op admitted twice", async () => {
+    const e = await env(5, { replicas: 2, idle: ["n3"] });
+    const { rollout } = await e.client.call("rollouts.start", {
+      backend: "foo",
+      waves: "1,100%",
+      maxParallel: "1",
+      soak: "0s",
+    });
+    await e.until(rollout.id, "stuck on n3", (_r, rows) => rows[2]!.o === "run");
+    await e.leader.crash();
+    const next = await waitLeader(e.replicas.filter((x) => x !== e.leader));
+    expect(next).not.toBe(e.leader);
+    await e.nodes[2]!.consume();
+    const done = await e.until(rollout.id, "succeeded", (r) => r.state === "succeeded");
+    expect(done.reason).toBe("5 nodes upgraded");
+    const ops = (await e.ops()).filter((o) => o.requestedBy === `rollout ${rollout.id}`);
+    expect(ops.map((o) => o.nodeId).sort()).toEqual(["n1", "n2", "n3", "n4", "n5"]);
+    for (const n of e.nodes) expect(n.ran).toHaveLength(1);
+    expect(done.actions.some((a) => a.by === "rollouts@ctl-1")).toBe(true);
   });
 });

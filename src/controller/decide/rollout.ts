@@ -107,8 +107,7 @@ function nodeSkip(
       return { skip: "draining", why: `node ${nodeId} is draining` };
     case "offline":
       return { skip: "offline", why: `node ${nodeId} is offline` };
-    case "unhealthy":
-      return { skip: "unhealthy", why: `node ${nodeId} is unhealthy` };
+    case "unhealthy": // missed heartbeats: it comes back or goes offline; admission waits for it
     case "healthy":
       break;
   }
@@ -642,6 +641,7 @@ function admitWave(
   for (const row of rows) {
     if (slots <= 0) break;
     if (row.w !== r.wave || row.o !== "wait") continue;
+    if (f.nodes.get(row.node)?.status === "unhealthy") continue;
     const build = row.c ? r.builds[row.c] : undefined;
     const skip: Skip | null =
       nodeSkip(row.node, r.backend, row.c, f) ??
