@@ -462,6 +462,16 @@ describe("decideRollout: nodes at their turn, and a leader taking over", () => {
     ]);
   });
 
+  it("keeps long op errors and reasons within the records' limits", () => {
+    const f = fleetFacts(2);
+    const w = new World(f, start(f, { waves: "100%", maxParallel: "100%", autoRevert: true }));
+    w.pass();
+    w.finish("ro-test-0001-0", "failed", "x".repeat(4000));
+    w.pass();
+    expect(w.rows[0]!.why!.length).toBeLessThanOrEqual(1024);
+    expect(w.rollout.state).toBe("aborting");
+  });
+
   it("fails a row whose op record never appears", () => {
     const f = fleetFacts(2);
     const w = new World(f, start(f, { waves: "100%", maxParallel: "1" }));

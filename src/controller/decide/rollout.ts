@@ -88,6 +88,9 @@ interface Before {
   fromDigest?: string;
 }
 
+/** Texts from ops and nodes go into bounded record fields: cut, never refused. */
+const clip = (s: string, max: number): string => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
 const devNameOf = (name: string, suffix: string) => `${name}-${suffix}`;
 const isDev = (name: string, suffix: string) => name.toLowerCase().endsWith(`-${suffix}`);
 
@@ -294,7 +297,7 @@ export function planRollout(req: PlanRequest, f: PlanFacts): PlanResult {
       targeting,
       strategy: req.strategy,
       waves,
-      skipped,
+      skipped: skipped.map((x) => ({ ...x, why: clip(x.why, 1000) })),
     },
   };
 }
@@ -461,11 +464,12 @@ export function decideRollout(
   const rows = rows0.map((x) => ({ ...x })).sort((a, b) => a.i - b.i);
   const changed = new Set<number>();
   const set = (row: RolloutNode, patch: Partial<RolloutNode>) => {
-    Object.assign(row, patch, { at: now });
+    Object.assign(row, patch, { at: now }, patch.why ? { why: clip(patch.why, 1000) } : {});
     changed.add(row.i);
   };
   const act = (what: RolloutAction["what"], note?: string, wave?: number) => {
-    r.actions = appendBounded(r.actions, { at: now, by: actor, what, wave, note }, MAX_ROLLOUT_ACTIONS);
+    const n = note === undefined ? undefined : clip(note, 500);
+    r.actions = appendBounded(r.actions, { at: now, by: actor, what, wave, note: n }, MAX_ROLLOUT_ACTIONS);
   };
   const emit = (kind: RolloutEventKind, message: string, extra: Partial<RolloutEvent> = {}) =>
     out.events.push({ kind, message, ...extra });
@@ -546,7 +550,7 @@ export function decideRollout(
       } else if (r.state === "running") {
         r.state = "paused";
         r.reason = reason;
-        r.pauses = appendBounded(r.pauses, { at: now, by: actor, reason }, MAX_PAUSES);
+        r.pauses = appendBounded(r.pauses, { at: now, by: actor, reason: clip(reason, 500) }, MAX_PAUSES);
         act("paused", reason, r.wave);
         emit("rollout.gate.failed", reason, { wave: r.wave });
         emit("rollout.paused", `paused: ${reason}`, { wave: r.wave });
@@ -585,7 +589,7 @@ export function decideRollout(
         const reason = `wave ${r.wave + 1} passed its gate; promote to start wave ${r.wave + 2}`;
         r.state = "paused";
         r.reason = reason;
-        r.pauses = appendBounded(r.pauses, { at: now, by: actor, reason }, MAX_PAUSES);
+        r.pauses = appendBounded(r.pauses, { at: now, by: actor, reason: clip(reason, 500) }, MAX_PAUSES);
         act("paused", reason, r.wave);
         emit("rollout.paused", reason, { wave: r.wave });
       }
@@ -622,6 +626,7 @@ export function decideRollout(
     }
   }
 
+  if (r.reason !== undefined) r.reason = clip(r.reason, 1000);
   out.rows = rows.filter((x) => changed.has(x.i));
   const counts = countRows(rows);
   if (JSON.stringify(counts) !== JSON.stringify(r.counts)) r.counts = counts;
