@@ -59,6 +59,8 @@ async function env(
     replicas?: number;
     /** Nodes that take no work until the test calls `consume()`. */
     idle?: string[];
+    /** Serve the HTTP API with this token. */
+    httpToken?: string;
   } = {},
 ): Promise<Env> {
   const prefix = uniquePrefix();
@@ -69,6 +71,7 @@ async function env(
     const rep = await startReplica(suite.nats.url, prefix, {
       galleryPath: suite.galleryPath,
       id: `ctl-${i}`,
+      http: o.httpToken ? { listen: "127.0.0.1:0", token: o.httpToken } : undefined,
       // Offline only well after a lease takeover (1.5 s), as in production (60 s vs 10 s).
       timings: { rolloutIntervalMs: 50, health: { offlineAfterMs: 10_000 } },
     });
@@ -291,5 +294,36 @@ describe("rollouts against real agents (fake nodes on a real NATS server)", () =
     expect(ops.map((o) => o.nodeId).sort()).toEqual(["n1", "n2", "n3", "n4", "n5"]);
     for (const n of e.nodes) expect(n.ran).toHaveLength(1);
     expect(done.actions.some((a) => a.by === "rollouts@ctl-1")).toBe(true);
+  });
+
+  it("is served over HTTP too", async () => {
+    const token = "rollout-test-token";
+    const e = await env(2, { httpToken: token });
+    const http = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${e.leader.ctl.httpUrl}${path}`, {
+        method,
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return {
+        status: res.status,
+        json: (await res.json()) as { ok: boolean; data: never; error?: { field?: string } },
+      };
+    };
+    const plan = await http("POST", "/api/rollouts/plan", { backend: "foo", waves: "1,100%" });
+    expect(plan.status).toBe(200);
+    expect((plan.json.data as { plan: { waves: unknown[] } }).plan.waves).toHaveLength(2);
+    const bad = await http("POST", "/api/rollouts/plan", { backend: "foo", waves: "50%,10%" });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error?.field).toBe("waves");
+    const started = await http("POST", "/api/rollouts", { backend: "foo", waves: "1,100%", soak: "1h" });
+    const id = (started.json.data as { rollout: Rollout }).rollout.id;
+    await e.until(id, "soaking after the canary", (r) => r.soakStartedAt !== undefined);
+    const paused = await http("POST", `/api/rollouts/${id}/pause`, {});
+    expect((paused.json.data as { rollout: Rollout }).rollout.state).toBe("paused");
+    const got = await http("GET", `/api/rollouts/${id}`);
+    expect((got.json.data as { nodes: RolloutNode[] }).nodes.map((x) => x.o)).toEqual(["ok", "wait"]);
+    const list = await http("GET", "/api/rollouts");
+    expect((list.json.data as { rollouts: Rollout[] }).rollouts.map((r) => r.id)).toEqual([id]);
   });
 });
