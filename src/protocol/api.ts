@@ -236,6 +236,12 @@ export const API_WRITES: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   "nodes.approve",
   "nodes.drain",
   "nodes.resume",
+  "rollouts.start",
+  "rollouts.pause",
+  "rollouts.resume",
+  "rollouts.promote",
+  "rollouts.abort",
+  "rollouts.dismiss",
 ]);
 
 export const IDEMPOTENCY_HEADER = "Idempotency-Key";
