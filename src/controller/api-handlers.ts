@@ -22,6 +22,7 @@ import { ApiError } from "./errors.js";
 import type { NodeAdmin } from "./node-admin.js";
 import type { RequestDedupe } from "./request-dedupe.js";
 import type { Operations } from "./operations.js";
+import type { Rollouts } from "./rollouts.js";
 import type { SettingsStore } from "./settings-store.js";
 import type { UpgradeChecker } from "./upgrade-checker.js";
 import type { ClusterView } from "./view.js";
@@ -41,6 +42,7 @@ export interface ApiDeps {
   nodes: NodeAdmin;
   settings: SettingsStore;
   checker: UpgradeChecker;
+  rollouts: Rollouts;
   audit: Audit;
   catalog: () => GalleryCatalog;
   telemetry: Telemetry;
@@ -61,7 +63,7 @@ export class ApiHandlers {
 
   constructor(private readonly d: ApiDeps) {
     this.log = d.telemetry.log;
-    const { ops, nodes, settings, checker, audit, client } = d;
+    const { ops, nodes, settings, checker, audit, client, rollouts } = d;
     this.h = {
       "ops.install": (r, actor) => ops.admit({ kind: "install", backend: r.backend, nodes: r.nodes, actor }),
       "ops.upgrade": (r, actor) => ops.admit({ kind: "upgrade", backend: r.backend, nodes: r.nodes, actor }),
@@ -90,6 +92,15 @@ export class ApiHandlers {
       "nodes.approve": async (r, actor) => ({ node: await nodes.act(r.nodeId, "approve", actor, r.reason) }),
       "nodes.drain": async (r, actor) => ({ node: await nodes.act(r.nodeId, "drain", actor, r.reason) }),
       "nodes.resume": async (r, actor) => ({ node: await nodes.act(r.nodeId, "resume", actor, r.reason) }),
+      "rollouts.plan": async (r) => rollouts.dryRun(r),
+      "rollouts.start": (r, actor) => rollouts.start(r, actor),
+      "rollouts.list": async (r) => rollouts.list(r.all),
+      "rollouts.get": (r) => rollouts.get(r.id),
+      "rollouts.pause": (r, actor) => rollouts.act(r.id, "pause", actor, r.reason),
+      "rollouts.resume": (r, actor) => rollouts.act(r.id, "resume", actor),
+      "rollouts.promote": (r, actor) => rollouts.act(r.id, "promote", actor),
+      "rollouts.abort": (r, actor) => rollouts.act(r.id, "abort", actor),
+      "rollouts.dismiss": (r, actor) => rollouts.act(r.id, "dismiss", actor),
       "gallery.list": async () => ({ entries: this.galleryList() }),
       "gallery.resolve": async (r) => ({
         backend: r.backend,

@@ -10,6 +10,8 @@ export interface ControllerTimings {
   /** How often the leader evaluates node health. */
   healthTickMs: number;
   reapIntervalMs: number;
+  /** Pause between the leader's passes over running rollouts. */
+  rolloutIntervalMs: number;
   /** Periodic upgrade check; undefined means the `settings` value (6 h by default). */
   upgradeCheckIntervalMs?: number;
   /** Coalesces checks triggered by finished ops and inventory changes. */
@@ -25,6 +27,7 @@ export function defaultTimings(over: DeepPartial<ControllerTimings> = {}): Contr
   return {
     healthTickMs: over.healthTickMs ?? 1_000,
     reapIntervalMs: over.reapIntervalMs ?? REAP_INTERVAL_MS,
+    rolloutIntervalMs: over.rolloutIntervalMs ?? 1_000,
     upgradeCheckIntervalMs: over.upgradeCheckIntervalMs,
     checkDebounceMs: over.checkDebounceMs ?? 2_000,
     checkTimeoutMs: over.checkTimeoutMs ?? 120_000,

@@ -16,6 +16,7 @@ import { AutoUpgrade } from "./auto-upgrade.js";
 import { ClaimStore } from "./claims.js";
 import { defaultTimings, type ControllerTimings, type DeepPartial } from "./config.js";
 import { LeaderDuties } from "./duties.js";
+import { RolloutDuty, Rollouts } from "./rollouts.js";
 import { EventStream, type EventLimits } from "./events-ws.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { HttpApi, type HttpApiOptions } from "./http-api.js";
@@ -70,6 +71,7 @@ export class Controller {
   readonly autoUpgrade: AutoUpgrade;
   readonly reaper: ReaperLoop;
   readonly health: HealthMonitor;
+  readonly rolloutDuty: RolloutDuty;
   readonly gallery: GalleryLoader;
   /** What only the leader does, started in this order and stopped in reverse. */
   private readonly duties: LeaderDuties;
@@ -145,10 +147,21 @@ export class Controller {
       tickMs: this.timings.healthTickMs,
       telemetry,
     });
+    const rolloutDeps = {
+      client,
+      view: this.view,
+      ops: this.ops,
+      audit,
+      catalog,
+      telemetry,
+      intervalMs: this.timings.rolloutIntervalMs,
+    };
+    this.rolloutDuty = new RolloutDuty(rolloutDeps, this.id);
     this.api = new ApiHandlers({
       client,
       view: this.view,
       ops: this.ops,
+      rollouts: new Rollouts(rolloutDeps),
       nodes,
       settings,
       checker: this.checker,
@@ -162,6 +175,7 @@ export class Controller {
         new OpAuditor(this.view, audit),
         this.health,
         this.reaper,
+        this.rolloutDuty,
         // Before the checker, so that the findings of its first check reach auto-upgrade.
         this.autoUpgrade,
         this.checker,

@@ -108,6 +108,13 @@ const ROUTES: Route[] = [
   ...(["drain", "resume", "approve"] as const).map((verb) =>
     route("POST", `/api/nodes/:id/${verb}`, `nodes.${verb}`, (p, _q, b) => ({ ...b, nodeId: p.id })),
   ),
+  route("GET", "/api/rollouts", "rollouts.list", (_p, q) => ({ all: q.get("all") === "true" })),
+  route("POST", "/api/rollouts/plan", "rollouts.plan", (_p, _q, b) => b),
+  route("POST", "/api/rollouts", "rollouts.start", (_p, _q, b) => b),
+  route("GET", "/api/rollouts/:id", "rollouts.get", (p) => ({ id: p.id })),
+  ...(["pause", "resume", "promote", "abort", "dismiss"] as const).map((verb) =>
+    route("POST", `/api/rollouts/:id/${verb}`, `rollouts.${verb}`, (p, _q, b) => ({ ...b, id: p.id })),
+  ),
   route("GET", "/api/settings", "settings.get", () => ({})),
   route("PUT", "/api/settings", "settings.set", (_p, _q, b) => b),
   route("POST", "/api/settings", "settings.set", (_p, _q, b) => b),

@@ -112,6 +112,23 @@ export class Operations {
     return { admitted: admitted.sort(byPlan), refused: refused.sort(byPlan) };
   }
 
+  /**
+   * Admit one op whose id and target the caller chose (a rollout's wave: derived ids, a build
+   * pinned at the rollout's creation). The same (node, backend) slot is claimed as for any op; an
+   * op already recorded under this id counts as admitted, so a leader that takes over mid-wave
+   * never admits a node twice.
+   */
+  async admitExact(
+    req: { kind: OpKind; backend: string; actor: string },
+    nodeId: string,
+    opId: string,
+    target?: InstallTarget,
+  ): Promise<Admitted | Refused> {
+    if (await this.readOp(nodeId, opId)) return { nodeId, opId, existing: true, concrete: target?.name };
+    const from = installedBefore(this.d.view.inventories.get(nodeId), target?.name ?? req.backend);
+    return this.admitOne({ ...req }, nodeId, target, from, opId);
+  }
+
   /** What admission decides from: this replica's view, with direct reads for nodes it has not seen yet. */
   private async facts(explicit?: string[]): Promise<ClusterFacts> {
     const { view, client } = this.d;
@@ -135,8 +152,8 @@ export class Operations {
     nodeId: string,
     target: InstallTarget | undefined,
     from?: OpRecord["from"],
+    opId = newOpId(),
   ): Promise<Admitted | Refused> {
-    const opId = newOpId();
     const claim = await this.d.claims.claim(nodeId, req.backend, opId, (n, o) => this.readOp(n, o));
     if (!claim.won) {
       const held = claim.op;

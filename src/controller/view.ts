@@ -8,6 +8,8 @@ import {
   type Inventory,
   type NodeRecord,
   type OpRecord,
+  type Rollout,
+  type RolloutNode,
   type Settings,
   type UpgradeInfo,
 } from "../protocol/index.js";
@@ -17,7 +19,9 @@ export type ViewChange =
   | { type: "inventory"; key: string; value: Inventory | null }
   | { type: "op"; key: string; value: OpRecord | null; prev: OpRecord | null }
   | { type: "upgrade"; key: string; value: UpgradeInfo | null }
-  | { type: "settings"; value: Settings | null };
+  | { type: "settings"; value: Settings | null }
+  | { type: "rollout"; key: string; value: Rollout | null }
+  | { type: "rolloutNode"; key: string; value: RolloutNode | null };
 
 /** How a change to one record of bucket B is announced (and streamed on /api/events). */
 export type Announce<B extends BucketKey> = (
@@ -41,6 +45,8 @@ export const MIRROR = {
   settings: (_key, value) => ({ type: "settings", value }),
   // The upgrade checker writes it for people; no decision reads it.
   checks: null,
+  rollouts: (key, value) => ({ type: "rollout", key, value }),
+  rollout_nodes: (key, value) => ({ type: "rolloutNode", key, value }),
   // The lease reads and writes its own key; nothing else looks at it.
   leases: null,
   requests: null,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { BackendName, Capability, NodeId, OpId, Text } from "./ids.js";
 import { AuditEvent, NodeRecord, OpKind, OpRecord, Settings, UpgradeInfo } from "./records.js";
+import { Rollout, RolloutId, RolloutNode, RolloutPlanView } from "./rollout.js";
 
 /** Who is asking: the API client's name, recorded on every op and audit event. */
 const actor = Text(128).optional();
@@ -63,6 +64,25 @@ export const CapabilityResolution = z.object({
   error: Text(1024).optional(),
 });
 export type CapabilityResolution = z.infer<typeof CapabilityResolution>;
+
+/** What a rollout targets and how it moves (strategy fields as people write them). */
+const RolloutRequest = z
+  .object({
+    backend: BackendName,
+    nodes: z.array(NodeId).min(1).max(20_000).optional(),
+    /** A Kubernetes label selector over node labels (`gpu=h100,zone!=eu`). */
+    selector: Text(1024).optional(),
+    waves: Text(256).optional(),
+    maxParallel: Text(16).optional(),
+    /** "60s", "5m", or seconds. */
+    soak: Text(32).optional(),
+    maxFailures: Text(16).optional(),
+    actor,
+  })
+  .strict();
+
+const RolloutRef = z.object({ id: RolloutId, actor, reason: Text(512).optional() }).strict();
+const RolloutReply = z.object({ rollout: Rollout });
 
 /**
  * The controller's request/reply API. Each method is served on `<prefix>.api.<method>` by every
@@ -128,6 +148,27 @@ export const api = {
   "nodes.approve": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "nodes.drain": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "nodes.resume": { req: NodeRef, res: z.object({ node: NodeRecord }) },
+  "rollouts.plan": { req: RolloutRequest, res: z.object({ plan: RolloutPlanView }) },
+  "rollouts.start": {
+    req: RolloutRequest.extend({
+      autoPromote: z.boolean().optional(),
+      autoRevert: z.boolean().optional(),
+    }).strict(),
+    res: RolloutReply,
+  },
+  "rollouts.list": {
+    req: z.object({ all: z.boolean().default(false) }).strict(),
+    res: z.object({ rollouts: z.array(Rollout) }),
+  },
+  "rollouts.get": {
+    req: z.object({ id: RolloutId }).strict(),
+    res: z.object({ rollout: Rollout, nodes: z.array(RolloutNode) }),
+  },
+  "rollouts.pause": { req: RolloutRef, res: RolloutReply },
+  "rollouts.resume": { req: RolloutRef, res: RolloutReply },
+  "rollouts.promote": { req: RolloutRef, res: RolloutReply },
+  "rollouts.abort": { req: RolloutRef, res: RolloutReply },
+  "rollouts.dismiss": { req: RolloutRef, res: RolloutReply },
   "gallery.list": { req: z.object({}).strict(), res: z.object({ entries: z.array(GalleryEntrySummary) }) },
   "gallery.resolve": {
     req: z
@@ -195,6 +236,12 @@ export const API_WRITES: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   "nodes.approve",
   "nodes.drain",
   "nodes.resume",
+  "rollouts.start",
+  "rollouts.pause",
+  "rollouts.resume",
+  "rollouts.promote",
+  "rollouts.abort",
+  "rollouts.dismiss",
 ]);
 
 export const IDEMPOTENCY_HEADER = "Idempotency-Key";

@@ -3,6 +3,7 @@ import { sanitizeToken } from "./ids.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
 import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
 import { RequestRecord } from "./api.js";
+import { Rollout, RolloutNode } from "./rollout.js";
 
 /** The roles that write to KV. The dashboard and the CLI only read (they write through the API). */
 export type Writer = "controller" | "agent";
@@ -77,6 +78,20 @@ const opKeyShape: KeyShape<{ nodeId: string; opId: string }> = {
   },
 };
 
+/** A rollout id, as it is (a single safe token). */
+const rolloutKey: KeyShape<string> = { ...nodeKey, describe: "rollout id" };
+
+/** KV key of a rollout's row for one node: the rollout id first, so one rollout's rows are `<id>.>`. */
+const rolloutNodeKeyShape: KeyShape<{ rolloutId: string; nodeId: string }> = {
+  describe: "<rolloutId>.<nodeId>",
+  build: ({ rolloutId, nodeId }) => `${sanitizeToken(rolloutId)}.${sanitizeToken(nodeId)}`,
+  parse(key) {
+    const parts = key.split(".");
+    if (parts.length !== 2 || !parts[0] || !parts[1]) return null;
+    return { rolloutId: parts[0], nodeId: parts[1] };
+  },
+};
+
 /** A name used as the key as it is (the writer checks it is a valid KV key). */
 const nameKey = (describe: string): KeyShape<string> => ({
   describe,
@@ -139,6 +154,18 @@ export const BUCKETS = {
     key: oneKey("upgrades"),
     writers: ["controller"],
   }),
+  rollouts: bucket({
+    schema: Rollout,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
+    key: rolloutKey,
+    writers: ["controller"],
+  }),
+  rollout_nodes: bucket({
+    schema: RolloutNode,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 64 * 1024 },
+    key: rolloutNodeKeyShape,
+    writers: ["controller"],
+  }),
   leases: bucket({
     schema: Lease,
     kv: { history: 1, replicas: "cluster", ttl: "lease" },
@@ -179,6 +206,10 @@ export function opKey(nodeId: string, opId: string): string {
 
 export function parseOpKey(key: string): { nodeId: string; opId: string } | null {
   return BUCKETS.ops.key.parse(key);
+}
+
+export function rolloutNodeKey(rolloutId: string, nodeId: string): string {
+  return BUCKETS.rollout_nodes.key.build({ rolloutId, nodeId });
 }
 
 export const SETTINGS_KEY = BUCKETS.settings.key.only;

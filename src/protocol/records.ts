@@ -276,6 +276,17 @@ export const AuditKind = z.enum([
   "node.status",
   "upgrades.checked",
   "settings.changed",
+  "rollout.created",
+  "rollout.started",
+  "rollout.wave",
+  "rollout.gate.passed",
+  "rollout.gate.failed",
+  "rollout.paused",
+  "rollout.resumed",
+  "rollout.promoted",
+  "rollout.aborted",
+  "rollout.node.reverted",
+  "rollout.ended",
 ]);
 export type AuditKind = z.infer<typeof AuditKind>;
 

@@ -26,6 +26,9 @@ export const FEED = {
   upgrades: byKvKey,
   settings: "value",
   checks: "value",
+  rollouts: byKvKey,
+  // Kept by `<rolloutId>.<nodeId>`; a rollout's detail reads the rows under its id.
+  rollout_nodes: byKvKey,
   // The controller's liveness in the header: who leads, and how long since it renewed.
   leases: byKvKey,
   requests: null,

@@ -20,6 +20,8 @@ export interface FakeNodeOptions {
   behave?: (op: OpRecord) => Behaviour;
   /** The digest an install of this target records (default: none). */
   digestOf?: (op: OpRecord) => string | undefined;
+  /** Labels its heartbeats carry (the agent's `--label`). */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -34,6 +36,8 @@ export class FakeNode {
   private hbTimer?: NodeJS.Timeout;
   private messages?: WorkDeliveries;
   private readonly hangs = new Map<string, () => void>();
+  /** Generations replaced by upgrades, per concrete, oldest first (what a rollback brings back). */
+  private readonly older = new Map<string, InstalledBackend[]>();
   private stopped = false;
   /** Ignore cancel signals (as if they were lost). */
   deaf = false;
@@ -56,7 +60,7 @@ export class FakeNode {
       disk: { freeBytes: 1e12, totalBytes: 2e12 },
       agentVersion: "fake",
       runningOps: this.hangs.size,
-      labels: {},
+      labels: this.o.labels ?? {},
       sentAt: Date.now(),
     };
     this.client.publishHeartbeat(hb);
@@ -209,8 +213,17 @@ export class FakeNode {
       this.backends = this.backends.filter((b) => !names.has(b.name));
       return;
     }
+    if (op.kind === "rollback") {
+      // The generation before comes back live, as the agent's instant rollback does.
+      const live = this.backends.find((b) => b.name === op.backend && !b.isMeta);
+      const prev = live && this.older.get(live.name)?.pop();
+      if (prev) this.backends = this.backends.map((b) => (b === live ? prev : b));
+      return;
+    }
     if (!op.target) return;
     const t = op.target;
+    const was = this.backends.find((b) => b.name === t.name && !b.isMeta);
+    if (was) this.older.set(t.name, [...(this.older.get(t.name) ?? []), was]);
     this.backends = this.backends.filter((b) => b.name !== t.name && b.name !== t.meta);
     this.backends.push({
       name: t.name,
@@ -224,7 +237,7 @@ export class FakeNode {
       },
       isMeta: false,
       generation: `g-${op.id}`,
-      previousGenerations: [],
+      previousGenerations: (this.older.get(t.name) ?? []).map((b) => b.generation ?? "").reverse(),
     });
     if (t.meta) {
       this.backends.push({

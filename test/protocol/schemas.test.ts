@@ -120,6 +120,15 @@ describe("API schemas", () => {
     "nodes.resume": { nodeId: "gpu-01" },
     "gallery.list": {},
     "gallery.resolve": { backend: "llama-cpp", nodes: ["gpu-01"] },
+    "rollouts.plan": { backend: "llama-cpp", selector: "gpu=h100", waves: "1,50%,100%" },
+    "rollouts.start": { backend: "llama-cpp", nodes: ["gpu-01"], soak: "30s", autoRevert: true },
+    "rollouts.list": { all: true },
+    "rollouts.get": { id: "ro-mq3x0c00-ab12" },
+    "rollouts.pause": { id: "ro-mq3x0c00-ab12", reason: "lunch" },
+    "rollouts.resume": { id: "ro-mq3x0c00-ab12" },
+    "rollouts.promote": { id: "ro-mq3x0c00-ab12" },
+    "rollouts.abort": { id: "ro-mq3x0c00-ab12" },
+    "rollouts.dismiss": { id: "ro-mq3x0c00-ab12" },
   };
 
   it("covers every method", () => {
