@@ -57,11 +57,13 @@ function admitExitCode(refused: number, waited?: readonly OpRecord[]): number {
 async function callAdmit(
   client: ClusterClient,
   method: AdmitMethod,
-  req: { backend: string; nodes?: string[]; actor: string },
+  req: { backend: string; nodes?: string[]; source?: string; actor: string },
 ): Promise<ApiResult<AdmitMethod>> {
-  const { nodes, ...rest } = req;
+  const { nodes, source, ...rest } = req;
   switch (method) {
     case "ops.install":
+      if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
+      return client.call(method, { ...rest, nodes, ...(source ? { source } : {}) });
     case "ops.rollback":
       if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
       return client.call(method, { ...rest, nodes });
@@ -70,15 +72,39 @@ async function callAdmit(
   }
 }
 
+/**
+ * `install oci://REGISTRY/REPO:TAG --name NAME`: an image no gallery lists, installed as NAME
+ * (LocalAI's "install external"); any other NAME is a gallery name and takes no --name.
+ */
+function externalImage(
+  method: AdmitMethod,
+  arg: string,
+  nameFlag: unknown,
+): { name: string; source?: string } {
+  const isImage = /^(oci|docker):\/\//.test(arg);
+  if (!isImage) {
+    if (nameFlag !== undefined) throw new UsageError("--name is for installing an oci:// image");
+    return { name: arg };
+  }
+  if (method !== "ops.install")
+    throw new UsageError(`only install takes an image (${arg}); name the backend`);
+  if (typeof nameFlag !== "string" || !nameFlag)
+    throw new UsageError(
+      "installing an image no gallery lists needs --name NAME (the backend's name on the node)",
+    );
+  return { name: nameFlag, source: arg };
+}
+
 function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, example: string): Subcommand {
   return {
     usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | --all" : "[--node ID[,ID] | --all]"} [--wait] [--progress] [--json]\n\nExample:\n  ${example}`,
     flags: targetFlags,
-    async run(p, [name]) {
-      if (!name) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
+    async run(p, [arg]) {
+      if (!arg) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
+      const { name, source } = externalImage(method, arg, p.values.name);
       return withSession(p, async (client) => {
         const nodes = await targetNodes(client, p, method);
-        const res = await callAdmit(client, method, { backend: name, nodes, actor: actor() });
+        const res = await callAdmit(client, method, { backend: name, nodes, source, actor: actor() });
         if (p.values.json && !p.values.wait) printJson(res);
         else {
           for (const a of res.admitted) {
@@ -161,12 +187,15 @@ export const subcommands: Record<string, Subcommand> = {
       });
     },
   },
-  install: admit(
-    "ops.install",
-    "install",
-    true,
-    "backplane backends install llama-cpp --node gpu-01,gpu-02 --wait",
-  ),
+  install: {
+    ...admit(
+      "ops.install",
+      "install",
+      true,
+      "backplane backends install llama-cpp --node gpu-01,gpu-02 --wait\n  backplane backends install oci://registry.internal:5000/backends/my-backend:1.0.0 --name my-backend --node gpu-01",
+    ),
+    flags: { ...targetFlags, name: { type: "string" } },
+  },
   upgrade: admit("ops.upgrade", "upgrade", false, "backplane backends upgrade cuda12-llama-cpp --all --wait"),
   reinstall: admit("ops.reinstall", "reinstall", false, "backplane backends reinstall whisper --node gpu-03"),
   delete: admit("ops.delete", "delete", true, "backplane backends delete whisper --node gpu-03 --wait"),

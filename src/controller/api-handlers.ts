@@ -65,7 +65,8 @@ export class ApiHandlers {
     this.log = d.telemetry.log;
     const { ops, nodes, settings, checker, audit, client, rollouts } = d;
     this.h = {
-      "ops.install": (r, actor) => ops.admit({ kind: "install", backend: r.backend, nodes: r.nodes, actor }),
+      "ops.install": (r, actor) =>
+        ops.admit({ kind: "install", backend: r.backend, nodes: r.nodes, source: r.source, actor }),
       "ops.upgrade": (r, actor) => ops.admit({ kind: "upgrade", backend: r.backend, nodes: r.nodes, actor }),
       "ops.reinstall": (r, actor) =>
         ops.admit({ kind: "reinstall", backend: r.backend, nodes: r.nodes, actor }),

@@ -50,6 +50,8 @@ export interface AdmitRequest {
   kind: OpKind;
   backend: string;
   nodes?: string[];
+  /** install only: an image reference outside every gallery. */
+  source?: string;
   actor: string;
 }
 

@@ -89,7 +89,18 @@ const RolloutReply = z.object({ rollout: Rollout });
  * replica in one queue group, and over HTTP by the same handler.
  */
 export const api = {
-  "ops.install": { req: Targets.extend({ nodes: z.array(NodeId).min(1).max(10_000) }), res: AdmitReply },
+  "ops.install": {
+    req: Targets.extend({
+      nodes: z.array(NodeId).min(1).max(10_000),
+      /** An image no gallery lists (LocalAI's "install external"): `oci://` or `docker://` reference. */
+      source: z
+        .string()
+        .max(2048)
+        .regex(/^(oci|docker):\/\/\S+$/, "an oci:// or docker:// image reference")
+        .optional(),
+    }),
+    res: AdmitReply,
+  },
   "ops.upgrade": { req: Targets, res: AdmitReply },
   "ops.reinstall": { req: Targets, res: AdmitReply },
   "ops.delete": { req: Targets, res: AdmitReply },

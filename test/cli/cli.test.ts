@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BackendsListOutput } from "../../src/cli/backends.js";
+import { writeBackendDir } from "../../src/demo/catalog.js";
 import { DemoCluster } from "../../src/demo/cluster.js";
 import { api, OpRecord, Refused } from "../../src/protocol/index.js";
 import { runBackplane } from "../harness/backplane.js";
@@ -76,6 +77,39 @@ describe("backplane CLI", () => {
     const unknown = await cli("gallery", "resolve", "no-such-backend");
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown backend no-such-backend/);
+  });
+
+  it("installs an image no gallery lists (oci:// --name), recorded as such, and reinstalls it", async () => {
+    const dir = await tempDir("external");
+    try {
+      const src = await writeBackendDir(dir, { name: "ext-tool", tag: "x", version: "2.0.0" }, 1024);
+      const image = `${cluster.registryHost}/backends/ext-tool:2.0.0`;
+      const pushed = await runBackplane(["publish", src, image]);
+      expect(pushed.code, pushed.stderr).toBe(0);
+      const noName = await cli("backends", "install", `oci://${image}`, "--node", "node-1");
+      expect(noName.code).toBe(2);
+      expect(noName.stderr).toMatch(/needs --name NAME/);
+      const r = await json(
+        WaitOutput,
+        "backends",
+        "install",
+        `oci://${image}`,
+        "--name",
+        "ext-tool",
+        "--node",
+        "node-1",
+        "--wait",
+      );
+      expect(r.ops[0]).toMatchObject({ backend: "ext-tool", state: "succeeded" });
+      const list = await json(BackendsListOutput, "backends", "list", "--node", "node-1");
+      const md = list.backends.find((b) => b.name === "ext-tool")?.metadata;
+      expect(md).toMatchObject({ name: "ext-tool", uri: `oci://${image}` });
+      expect(md?.gallery_url).toBeUndefined();
+      const again = await cli("backends", "reinstall", "ext-tool", "--node", "node-1", "--wait");
+      expect(again.code, again.stderr).toBe(0);
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   it("a meta install resolves per node and names the concrete", async () => {

@@ -13,6 +13,12 @@ export interface AdmissionRequest {
   backend: string;
   /** Explicit nodes; omitted means every node that has the backend installed. */
   nodes?: string[];
+  /**
+   * install only: an image no gallery lists, installed under `backend` as its name (LocalAI's
+   * "install external"). Its metadata.json then has the image as `uri` and no `gallery_url`, and
+   * reinstall and upgrade pull that image again.
+   */
+  source?: string;
 }
 
 export interface ClusterFacts {
@@ -72,7 +78,10 @@ export function planAdmission(req: AdmissionRequest, facts: ClusterFacts): Admis
     .map((inv) => inv.nodeId)
     .sort();
 
-  if (req.kind === "install" && !inGallery) {
+  if (req.source !== undefined && req.kind !== "install") {
+    return { ok: false, code: "bad_request", field: "source", error: "an image source is for install only" };
+  }
+  if (req.kind === "install" && !inGallery && req.source === undefined) {
     return {
       ok: false,
       code: "not_found",
@@ -146,10 +155,14 @@ function resolveTarget(req: AdmissionRequest, node: NodeRecord, facts: ClusterFa
   const capability = node.last.capability;
   const row = installedRow(facts.inventories.get(node.id), req.backend);
   if (req.kind === "upgrade" && !row) return `${req.backend} is not installed on node ${node.id}`;
+  if (req.source !== undefined) return { name: req.backend, uri: req.source, mirrors: [] };
 
   if (row && !row.isMeta && req.kind !== "install") {
     // An installed concrete upgrades to its own gallery entry, whatever the node's capability.
     const entry = catalog.find(row.metadata.name);
+    // Installed from an image no gallery lists: pull that image again.
+    if (!entry && row.metadata.uri && !row.metadata.gallery_url)
+      return { name: row.metadata.name, uri: row.metadata.uri, mirrors: [] };
     if (!entry) return `${row.metadata.name} is not in any gallery (installed from elsewhere?)`;
     if (isMeta(entry)) {
       return `${entry.name} is now a meta backend in the gallery; install it again to switch to its builds`;
