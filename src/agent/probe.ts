@@ -1,6 +1,6 @@
+import { freePort } from "../lib/net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Logger } from "../lib/log.js";
 import { abortReason, ProbeFailedError } from "./errors.js";
@@ -39,17 +39,6 @@ export interface ProbeOutcome {
 
 const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
-}
 
 /** Pids of the live (not zombie) members of a process group, from /proc; null where there is none. */
 async function groupMembers(pgid: number): Promise<number[] | null> {

@@ -89,20 +89,7 @@ function detail(cat: GalleryCatalog, e: GalleryEntry): EntryDetail {
 function localSource(cat: GalleryCatalog): GallerySource {
   return {
     entries: async () => cat.entries.map((e) => detail(cat, e)),
-    resolve: async (name, capabilities) =>
-      capabilities.map((capability) => {
-        const r = cat.resolve(name, capability);
-        return r.ok
-          ? {
-              capability,
-              concrete: r.concrete.name,
-              uri: r.concrete.uri,
-              meta: r.meta?.name,
-              capabilityKey: r.capabilityKey,
-              alias: r.alias,
-            }
-          : { capability, error: r.error };
-      }),
+    resolve: async (name, capabilities) => capabilities.map((c) => cat.describe(name, c)),
   };
 }
 

@@ -12,7 +12,6 @@ import {
   type ApiEnvelope,
   type ApiMethod,
   type ApiResult,
-  type CapabilityResolution,
   type GalleryEntrySummary,
   type NodeResolution,
 } from "../protocol/index.js";
@@ -106,7 +105,7 @@ export class ApiHandlers {
       "gallery.resolve": async (r) => ({
         backend: r.backend,
         nodes: this.galleryResolve(r.backend, r.nodes),
-        capabilities: r.capabilities?.map((c) => this.resolveFor(r.backend, c)),
+        capabilities: r.capabilities?.map((c) => this.d.catalog().describe(r.backend, c)),
       }),
     };
   }
@@ -180,20 +179,6 @@ export class ApiHandlers {
       });
     }
     return out;
-  }
-
-  private resolveFor(backend: string, capability: string): CapabilityResolution {
-    const r = this.d.catalog().resolve(backend, capability);
-    return r.ok
-      ? {
-          capability,
-          concrete: r.concrete.name,
-          uri: r.concrete.uri,
-          meta: r.meta?.name,
-          capabilityKey: r.capabilityKey,
-          alias: r.alias,
-        }
-      : { capability, error: r.error };
   }
 
   private galleryResolve(backend: string, nodeIds?: string[]): NodeResolution[] {

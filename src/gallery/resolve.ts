@@ -40,6 +40,17 @@ export function isMeta(e: GalleryEntry): boolean {
  * Every entry of one or more galleries, in configuration order (the first gallery that has a
  * name wins, as in LocalAI), with LocalAI's meta, alias and development-variant rules.
  */
+/** One resolution as `backplane gallery resolve` and `gallery.resolve` show it. */
+export interface ResolutionSummary {
+  capability: string;
+  concrete?: string;
+  uri?: string;
+  meta?: string;
+  capabilityKey?: string;
+  alias?: string;
+  error?: string;
+}
+
 export class GalleryCatalog {
   readonly devSuffix: string;
   private readonly byName = new Map<string, GalleryEntry>();
@@ -118,6 +129,21 @@ export class GalleryCatalog {
       }
     }
     return out;
+  }
+
+  /** What a node of `capability` gets for `name`, flattened for display and the API. */
+  describe(name: string, capability: string): ResolutionSummary {
+    const r = this.resolve(name, capability);
+    return r.ok
+      ? {
+          capability,
+          concrete: r.concrete.name,
+          uri: r.concrete.uri,
+          meta: r.meta?.name,
+          capabilityKey: r.capabilityKey,
+          alias: r.alias,
+        }
+      : { capability, error: r.error };
   }
 
   /**

@@ -266,16 +266,8 @@ export type CheckRound = z.infer<typeof CheckRound>;
 export const Lease = z.object({ v, holder: Text(128).min(1), since: Millis, renewedAt: Millis });
 export type Lease = z.infer<typeof Lease>;
 
-export const AuditKind = z.enum([
-  "op.created",
-  "op.state",
-  "op.cancel",
-  "op.dismissed",
-  "op.retried",
-  "op.reaped",
-  "node.status",
-  "upgrades.checked",
-  "settings.changed",
+/** Events a rollout emits into the audit stream. */
+export const ROLLOUT_EVENT_KINDS = [
   "rollout.created",
   "rollout.started",
   "rollout.wave",
@@ -287,6 +279,19 @@ export const AuditKind = z.enum([
   "rollout.aborted",
   "rollout.node.reverted",
   "rollout.ended",
+] as const;
+
+export const AuditKind = z.enum([
+  "op.created",
+  "op.state",
+  "op.cancel",
+  "op.dismissed",
+  "op.retried",
+  "op.reaped",
+  "node.status",
+  "upgrades.checked",
+  "settings.changed",
+  ...ROLLOUT_EVENT_KINDS,
 ]);
 export type AuditKind = z.infer<typeof AuditKind>;
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { BackendName, Capability, Millis, NodeId, Text } from "./ids.js";
-import { InstallTarget, SCHEMA_VERSION } from "./records.js";
+import { InstallTarget, ROLLOUT_EVENT_KINDS, SCHEMA_VERSION } from "./records.js";
 
 /**
  * Rollouts: one backend version taken across a fixed set of nodes in waves. The record is split
@@ -388,19 +388,7 @@ export const rolloutNodeRevertId = (r: Pick<RolloutNode, "rollout" | "i">): stri
   rolloutRevertId(r.rollout, r.i);
 
 /** Events a rollout emits into the audit stream. */
-export const RolloutEventKind = z.enum([
-  "rollout.created",
-  "rollout.started",
-  "rollout.wave",
-  "rollout.gate.passed",
-  "rollout.gate.failed",
-  "rollout.paused",
-  "rollout.resumed",
-  "rollout.promoted",
-  "rollout.aborted",
-  "rollout.node.reverted",
-  "rollout.ended",
-]);
+export const RolloutEventKind = z.enum(ROLLOUT_EVENT_KINDS);
 export type RolloutEventKind = z.infer<typeof RolloutEventKind>;
 
 // ---------------------------------------------------------------- the plan, as the API returns it
