@@ -79,3 +79,19 @@ export function connectProblem(e: unknown): ConnectProblem {
   }
   return "other";
 }
+
+/**
+ * A KV value that does not validate against its bucket's schema (a buggy writer, a manual
+ * `nats kv put`). `revision` lets the key's owner overwrite it with compare-and-set.
+ */
+export class MalformedRecordError extends Error {
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly revision: number,
+    readonly reason: string,
+  ) {
+    super(`${bucket}/${key} is unreadable: ${reason}`);
+    this.name = "MalformedRecordError";
+  }
+}

@@ -20,7 +20,7 @@ export interface Watcher {
 export interface WatchOptions {
   key?: string;
   /** Called once per bad key revision with the reason; the entry is skipped. */
-  onInvalid?: (key: string, error: string) => void;
+  onInvalid?: (key: string, error: string, revision: number) => void;
   logger?: Logger;
   /**
    * Restart from the next revision after every reconnect (default). Off for a caller that
@@ -69,7 +69,7 @@ export function watchBucket<S extends z.ZodType>(
       if (d.ok) onEvent({ type: "put", key: e.key, value: d.value, revision: e.revision });
       else {
         opts.logger?.warn("skipping malformed KV value", { bucket: e.bucket, key: e.key, error: d.error });
-        opts.onInvalid?.(e.key, d.error);
+        opts.onInvalid?.(e.key, d.error, e.revision);
       }
     }
     if (!isReady && (e.delta ?? 0) === 0) signalReady();

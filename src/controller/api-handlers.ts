@@ -89,7 +89,7 @@ export class ApiHandlers {
       "settings.set": async ({ actor: _a, ...change }, actor) => ({
         settings: await settings.set(change, actor),
       }),
-      "nodes.list": async () => ({ nodes: await nodes.list() }),
+      "nodes.list": async () => nodes.list(),
       "nodes.approve": async (r, actor) => ({ node: await nodes.act(r.nodeId, "approve", actor, r.reason) }),
       "nodes.drain": async (r, actor) => ({ node: await nodes.act(r.nodeId, "drain", actor, r.reason) }),
       "nodes.resume": async (r, actor) => ({ node: await nodes.act(r.nodeId, "resume", actor, r.reason) }),

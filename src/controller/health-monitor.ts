@@ -6,7 +6,7 @@ import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { LeaderDuty } from "./duties.js";
 import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
-import { isCasConflict } from "../client/index.js";
+import { isCasConflict, MalformedRecordError } from "../client/index.js";
 import type { ClusterView } from "./view.js";
 
 export interface HealthMonitorDeps {
@@ -90,12 +90,17 @@ export class HealthMonitor implements LeaderDuty {
     }
   }
 
-  /** CAS write of one node record; `decide` is re-run on a fresh read after a conflict. */
+  /**
+   * CAS write of one node record; `decide` is re-run on a fresh read after a conflict. A
+   * malformed record is decided on as no record (a heartbeat writes a fresh one over it).
+   */
   private async write(
     id: string,
     decide: (prev: NodeRecord | undefined, now: number) => NodeRecord | null,
   ): Promise<void> {
-    let cur = this.current(id);
+    let cur: { value?: NodeRecord; revision: number } | undefined = this.current(id);
+    const bad = this.d.view.unreadable.nodes.get(id);
+    if (bad && (!cur || bad.revision > cur.revision)) cur = { revision: bad.revision };
     for (let attempt = 0; attempt < 10 && this.active; attempt++) {
       const now = Date.now();
       const next = decide(cur?.value, now);
@@ -105,18 +110,25 @@ export class HealthMonitor implements LeaderDuty {
           ? await this.d.client.update("nodes", id, next, cur.revision)
           : await this.d.client.create("nodes", id, next);
         this.known.set(id, { value: next, revision });
-        if (!cur || cur.value.status !== next.status) {
+        if (cur && !cur.value) this.log.warn("node record was unreadable; rewritten", { nodeId: id });
+        if (!cur?.value || cur.value.status !== next.status) {
           void this.d.audit.post("node.status", {
             actor: "health-monitor",
             nodeId: id,
-            message: `${cur?.value.status ?? "new"} -> ${next.status}: ${next.statusReason ?? ""}`,
+            message: `${cur ? (cur.value?.status ?? "unreadable") : "new"} -> ${next.status}: ${next.statusReason ?? ""}`,
           });
         }
         return;
       } catch (e) {
         if (!isCasConflict(e)) throw e;
-        const fresh = await this.d.client.get("nodes", id);
-        cur = fresh ?? undefined;
+        cur = await this.d.client.get("nodes", id).then(
+          (fresh) => fresh ?? undefined,
+          (r: unknown) => {
+            if (!(r instanceof MalformedRecordError)) throw r;
+            this.d.client.reportMalformed("nodes", id, r.revision, r.reason);
+            return { revision: r.revision };
+          },
+        );
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { ClusterClient, Entry, Watcher } from "../client/index.js";
+import type { ClusterClient, Entry, UnreadableRow, Watcher } from "../client/index.js";
 import {
   onlyKey,
   SETTINGS_KEY,
@@ -71,6 +71,13 @@ function valuesOf<V>(entries: ReadonlyMap<string, Entry<V>>): Map<string, V> {
 export class ClusterView {
   /** Every mirrored bucket's records by KV key, with their revisions. */
   readonly records: Mirror = Object.fromEntries(MIRRORED.map((b) => [b, new Map()])) as unknown as Mirror;
+  /**
+   * Keys of mirrored buckets whose latest value does not validate, with why: left out of
+   * `records` (a decision never runs on a stale copy) but known, so they can be shown and repaired.
+   */
+  readonly unreadable: { readonly [B in MirroredBucket]: Map<string, UnreadableRow> } = Object.fromEntries(
+    MIRRORED.map((b) => [b, new Map()]),
+  ) as unknown as { [B in MirroredBucket]: Map<string, UnreadableRow> };
   private readonly watchers: Watcher[] = [];
   private readonly listeners = new Set<(c: ViewChange, initial: boolean) => void>();
   private ready = false;
@@ -114,6 +121,7 @@ export class ClusterView {
   private mirror<B extends MirroredBucket>(b: B): Watcher {
     const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
     const change: Announce<B> = announce[b];
+    const unreadable = this.unreadable[b];
     const only = onlyKey(b);
     return this.client.watch(
       b,
@@ -125,10 +133,21 @@ export class ClusterView {
           if (cur && cur.revision >= e.revision) return;
           records.set(e.key, { value: e.value, revision: e.revision });
         } else records.delete(e.key);
+        unreadable.delete(e.key);
         this.emit(change(e.key, e.type === "put" ? e.value : null, cur?.value ?? null));
       },
-      // A one-record bucket (settings) is watched at its key only.
-      only === undefined ? {} : { key: only },
+      {
+        // A one-record bucket (settings) is watched at its key only.
+        ...(only === undefined ? {} : { key: only }),
+        // The watch has logged it (once per revision); the stale copy goes, the key is remembered.
+        onInvalid: (key, error, revision) => {
+          const cur = records.get(key);
+          if (cur && cur.revision >= revision) return;
+          records.delete(key);
+          unreadable.set(key, { key, error, revision });
+          if (cur) this.emit(change(key, null, cur.value));
+        },
+      },
     );
   }
 
