@@ -115,7 +115,17 @@ export class ApiHandlers {
     if (!isApiMethod(method)) {
       return { ok: false, error: { code: "not_found", message: `no API method ${JSON.stringify(method)}` } };
     }
-    const parsed = api[method].req.safeParse(body ?? {});
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      const got = body === null ? "null" : Array.isArray(body) ? "an array" : typeof body;
+      return {
+        ok: false,
+        error: {
+          code: "bad_request",
+          message: `invalid ${method} request: the body must be an object, not ${got}`,
+        },
+      };
+    }
+    const parsed = api[method].req.safeParse(body);
     if (!parsed.success) {
       return {
         ok: false,
