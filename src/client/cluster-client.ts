@@ -313,6 +313,11 @@ export class ClusterClient {
     await this.bucket(b).delete(key, revision === undefined ? undefined : { previousSeq: revision });
   }
 
+  /** The bucket's latest revision (its stream's last sequence): a watch that has seen it is current. */
+  async lastRevision(b: BucketKey): Promise<number> {
+    return (await this.jsm.streams.info(`KV_${bucketNames(this.prefix)[b]}`)).state.last_seq;
+  }
+
   /** Keys holding a value, malformed ones too (so they can be cleaned up), matching `filter`, sorted. */
   async keys(b: BucketKey, filter = ">"): Promise<string[]> {
     return (await readKeys(this.js, bucketNames(this.prefix)[b], filter)).sort();
