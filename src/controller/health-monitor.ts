@@ -5,7 +5,7 @@ import type { Telemetry } from "../lib/telemetry.js";
 import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { LeaderDuty } from "./duties.js";
-import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
+import { applyHeartbeat, healthTick, StallGuard, type HealthRules } from "./decide/health.js";
 import { isCasConflict, MalformedRecordError } from "../client/index.js";
 import type { ClusterView } from "./view.js";
 
@@ -33,9 +33,11 @@ export class HealthMonitor implements LeaderDuty {
   private readonly drains = new Set<Promise<void>>();
   private active = false;
   private readonly log: Logger;
+  private readonly stall: StallGuard;
 
   constructor(private readonly d: HealthMonitorDeps) {
     this.log = d.telemetry.log;
+    this.stall = new StallGuard(d.tickMs, d.rules);
     this.ticks = new Periodic({
       intervalMs: d.tickMs,
       run: () => this.tick(),
@@ -47,6 +49,8 @@ export class HealthMonitor implements LeaderDuty {
     if (this.active) return;
     this.active = true;
     this.known.clear();
+    // A new leader has read no heartbeats yet: the records' ages say nothing until it has.
+    this.stall.hold(Date.now());
     this.unsubscribe = this.d.client.onHeartbeat((hb) => this.onHeartbeat(hb));
     this.ticks.start();
   }
@@ -133,8 +137,30 @@ export class HealthMonitor implements LeaderDuty {
     }
   }
 
+  /** Note that the monitor is running now; false while it may not judge silence (after a stall). */
+  private mayJudge(): boolean {
+    const now = Date.now();
+    const stalled = this.stall.observe(now);
+    if (stalled) {
+      this.log.warn("health monitor was stalled; holding node status changes for one heartbeat interval", {
+        stalledMs: stalled.stalledMs,
+      });
+    }
+    return this.stall.mayJudge(now);
+  }
+
   /** One pass over every node: unhealthy after missed heartbeats, offline after long silence. */
   async tick(): Promise<void> {
+    try {
+      await this.pass();
+    } finally {
+      // The gap to the next tick is measured from here: a long pass is not a stall.
+      this.stall.observe(Date.now());
+    }
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.mayJudge()) return;
     const ids = new Set([...this.d.view.nodes.keys(), ...this.known.keys()]);
     for (const id of ids) {
       if (!this.active) return;
@@ -142,6 +168,8 @@ export class HealthMonitor implements LeaderDuty {
       if (!cur || !healthTick(cur.value, Date.now(), this.d.rules)) continue;
       await this.write(id, (prev, now) => {
         if (!prev) return null;
+        // Checked at the write: a stall during this pass holds it too.
+        if (!this.mayJudge()) return null;
         const change = healthTick(prev, now, this.d.rules);
         return change
           ? { ...prev, status: change.status, statusReason: change.reason, statusSince: now }
