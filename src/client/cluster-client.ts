@@ -418,6 +418,7 @@ export class ClusterClient {
       },
       {
         logger: this.log,
+        closed: () => this.closing,
         ...opts,
         onReconnect:
           opts.resumeOnReconnect === false
