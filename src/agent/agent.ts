@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
 import { WorkQueue } from "../client/work-queue.js";
+import { untilJetStream } from "../client/startup.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import type { Credentials } from "../oci/auth.js";
 import { RegistryClient } from "../oci/registry-client.js";
@@ -146,7 +147,14 @@ export class Agent {
     });
     const executor = new Executor({ store: this.store, installer, log: this.log });
     this.inventory = new InventoryPublisher(client, this.store, this.nodeId, this.log);
-    await this.inventory.publish();
+    const inventory = this.inventory;
+    // A cluster that has just started may have no stream leaders yet: wait, do not exit.
+    const retry = { log: this.log, signal };
+    await untilJetStream(
+      "the inventory bucket (publishing this node's backends)",
+      () => inventory.publish(),
+      retry,
+    );
 
     this.worker = new Worker({
       client,
@@ -158,7 +166,8 @@ export class Agent {
       changed: () => this.inventory!.publish(),
     });
     this.unsubscribeCancel = client.onCancel(this.nodeId, (c) => void this.worker?.cancel(c.opId));
-    await this.worker.start();
+    const worker = this.worker;
+    await untilJetStream("the work stream (creating this node's consumer)", () => worker.start(), retry);
 
     this.heartbeat = new HeartbeatPublisher({
       client,

@@ -83,12 +83,7 @@ export class Installer {
       }
       const version = target.version ?? resolved.version;
       if (job.kind !== "reinstall" && live && sameAsLive(live, resolved.uri, resolved.digest, version)) {
-        return {
-          noop: true,
-          version: live.metadata.version,
-          digest: live.metadata.digest,
-          generation: live.generation,
-        };
+        return this.noop(target.name, live);
       }
       await this.checkDisk(resolved.totalBytes);
       try {
@@ -103,6 +98,22 @@ export class Installer {
     throw new Error(
       uris.length === 1 ? (errors[0] ?? "no source") : `every source failed: ${errors.join("; ")}`,
     );
+  }
+
+  /**
+   * Already live: nothing to install, but old generations are collected all the same (a kill
+   * between activation and clean-up, then this retry, would otherwise keep one too many).
+   */
+  private async noop(name: string, live: LiveBackend): Promise<InstallResult> {
+    await this.d.store
+      .collect(name)
+      .catch((e) => this.d.log.warn("old generations not collected", { name, error: errorMessage(e) }));
+    return {
+      noop: true,
+      version: live.metadata.version,
+      digest: live.metadata.digest,
+      generation: live.generation,
+    };
   }
 
   private async checkDisk(total: number | null): Promise<void> {
@@ -161,12 +172,7 @@ export class Installer {
       staging = await this.hoist(staging);
       if (job.kind !== "reinstall" && live && sameAsLive(live, resolved.uri, digest, version)) {
         await store.trash(staging);
-        return {
-          noop: true,
-          version: live.metadata.version,
-          digest: live.metadata.digest,
-          generation: live.generation,
-        };
+        return await this.noop(target.name, live);
       }
       const metadata: BackendMetadata = {
         name: target.name,

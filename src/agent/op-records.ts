@@ -1,8 +1,8 @@
 import type { ClusterClient, Entry } from "../client/cluster-client.js";
+import { MalformedRecordError } from "../client/errors.js";
 import {
-  decode,
   finishOp,
-  OpRecord,
+  type OpRecord,
   opKey,
   phaseOp,
   requeueOp,
@@ -19,12 +19,7 @@ export type StartDecision = { action: "skip"; why: string } | { action: "run"; r
 
 export type Outcome = OpOutcome;
 
-export class MalformedRecordError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "MalformedRecordError";
-  }
-}
+export { MalformedRecordError };
 
 /**
  * The agent's side of the op lifecycle (its transitions are in protocol/op-lifecycle.ts). Every
@@ -43,11 +38,7 @@ export class OpRecords {
 
   /** The op record; throws MalformedRecordError for one that does not validate. */
   async read(opId: string): Promise<Entry<OpRecord> | null> {
-    const e = await this.client.bucket("ops").get(this.key(opId));
-    if (!e || e.operation !== "PUT") return null;
-    const d = decode(OpRecord, e.value);
-    if (!d.ok) throw new MalformedRecordError(`op record ${this.key(opId)}: ${d.error}`);
-    return { value: d.value, revision: e.revision };
+    return this.client.get("ops", this.key(opId));
   }
 
   /** Turn a record into `running` (attempts + 1), or say why it must not run. */
@@ -80,9 +71,30 @@ export class OpRecords {
     await this.client.modify("ops", this.key(opId), (cur) => written(touchOp(cur, Date.now())));
   }
 
-  /** Write the final state; a record already final (reaped, cancelled while queued) is returned as is. */
-  async finish(opId: string, outcome: Outcome, now = Date.now()): Promise<OpRecord | null> {
-    const r = await this.client.modify("ops", this.key(opId), (cur) => written(finishOp(cur, outcome, now)));
+  /**
+   * Write the final state; a record already final (reaped, cancelled while queued) is returned as
+   * is. The agent owns its running op: if the record has become unreadable, `running` (the record
+   * as this agent last wrote it) is ended `failed` over it, with the reason.
+   */
+  async finish(
+    opId: string,
+    outcome: Outcome,
+    now = Date.now(),
+    running?: OpRecord,
+  ): Promise<OpRecord | null> {
+    const r = await this.client.modify(
+      "ops",
+      this.key(opId),
+      (cur) => written(finishOp(cur, outcome, now)),
+      10,
+      running
+        ? (bad) => {
+            const why = `op record became unreadable (${bad.reason.slice(0, 300)})`;
+            const error = outcome.state === "failed" && outcome.error ? `${why}; ${outcome.error}` : why;
+            return written(finishOp(running, { state: "failed", error: error.slice(0, 1024) }, now));
+          }
+        : undefined,
+    );
     return r?.value ?? null;
   }
 

@@ -299,19 +299,36 @@ export class Worker {
     if (op.running) {
       await this.d.changed().catch((e) => log.warn("inventory update failed", { error: errorMessage(e) }));
     }
-    const final = await this.finish(opId, outcome, log);
+    const final = await this.finish(opId, outcome, log, op.running ? record : undefined);
     void progress?.finish();
     if (!final) return; // stopping while NATS is unreachable: the redelivery will settle it
+    if (final === "unreadable") {
+      op.msg.ack();
+      return;
+    }
     log.info("op finished", { state: final.state, error: final.error });
     op.msg.ack();
   }
 
-  /** Write the final state, retrying while NATS is unreachable (unless the agent is stopping). */
-  private async finish(opId: string, outcome: Outcome, log: Logger): Promise<OpRecord | null> {
+  /**
+   * Write the final state, retrying while NATS is unreachable (unless the agent is stopping). A
+   * record that has become unreadable is written over when this agent ran the op (`running`),
+   * else left alone: retrying would not mend it.
+   */
+  private async finish(
+    opId: string,
+    outcome: Outcome,
+    log: Logger,
+    running?: OpRecord,
+  ): Promise<OpRecord | "unreadable" | null> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.records.finish(opId, outcome);
+        return await this.records.finish(opId, outcome, Date.now(), running);
       } catch (e) {
+        if (e instanceof MalformedRecordError) {
+          log.warn("op record is unreadable; its final state is not written", { error: e.message });
+          return "unreadable";
+        }
         if (this.stopping && attempt > 2) return null;
         log.warn("cannot write the final op state yet", { error: errorMessage(e), attempt });
         await sleep(Math.min(5_000, 250 * 2 ** attempt));

@@ -1,4 +1,4 @@
-import type { NodeRecord } from "../protocol/index.js";
+import type { NodeRecord, UnreadableNode } from "../protocol/index.js";
 import { UsageError } from "./args.js";
 import { age, bytes } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
@@ -14,6 +14,11 @@ function nodeRows(nodes: NodeRecord[]): string[][] {
     age(n.lastHeartbeatAt, Date.now()),
     String(n.last.runningOps),
   ]);
+}
+
+/** A node whose record does not validate: listed as such, never left out. */
+function unreadableRows(nodes: UnreadableNode[]): string[][] {
+  return nodes.map((n) => [n.id, `unreadable (${n.error})`, "-", "-", "-", "-", "-"]);
 }
 
 function nodeAction(verb: "drain" | "resume" | "approve", what: string): Subcommand {
@@ -46,7 +51,7 @@ export const subcommands: Record<string, Subcommand> = {
         if (p.values.json) return (printJson(res), 0);
         printTable(
           ["NODE", "STATUS", "CAPABILITY", "GPU", "DISK FREE", "SEEN", "OPS"],
-          nodeRows(res.nodes),
+          [...nodeRows(res.nodes), ...unreadableRows(res.unreadable)],
           "no nodes yet",
         );
         return 0;

@@ -1,5 +1,13 @@
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { AuditEvent, decode, encode, sanitizeToken, streamNames, validate } from "../protocol/index.js";
+import {
+  AUDIT_EVENT_MAX_BYTES,
+  AuditEvent,
+  decode,
+  encode,
+  sanitizeToken,
+  streamNames,
+  validate,
+} from "../protocol/index.js";
 import type { ClusterClient } from "./cluster-client.js";
 
 /** Where the stream stands: sequences of its oldest and newest message, and how many it holds. */
@@ -29,7 +37,10 @@ export class AuditStream {
     const subject = this.subject(ev.kind, ev.nodeId, ev.opId);
     const checked = validate(AuditEvent, ev);
     if (!checked.ok) throw new Error(`not publishing an invalid audit event on ${subject}: ${checked.error}`);
-    await this.client.js.publish(subject, encode(checked.value), msgID ? { msgID } : undefined);
+    const bytes = encode(checked.value);
+    if (bytes.byteLength > AUDIT_EVENT_MAX_BYTES)
+      throw new Error(`not publishing a ${bytes.byteLength}-byte audit event on ${subject}: over the cap`);
+    await this.client.js.publish(subject, bytes, msgID ? { msgID } : undefined);
   }
 
   async bounds(): Promise<StreamBounds> {
@@ -39,9 +50,15 @@ export class AuditStream {
 
   /**
    * The valid events from sequence `start` up to `last`, oldest first, optionally of one node
-   * only (malformed ones are skipped).
+   * only. Anything else (not JSON, another version, over the size cap: whoever may publish there
+   * can store it) is skipped and handed to `onSkip` with its sequence and why.
    */
-  async read(start: number, last: number, nodeId?: string): Promise<AuditEvent[]> {
+  async read(
+    start: number,
+    last: number,
+    nodeId?: string,
+    onSkip?: (seq: number, subject: string, error: string) => void,
+  ): Promise<AuditEvent[]> {
     const filter = nodeId
       ? this.client.subjects.eventsAll().replace(/>$/, `*.${sanitizeToken(nodeId)}.*`)
       : undefined;
@@ -57,8 +74,12 @@ export class AuditStream {
       const it = await c.fetch({ max_messages: pending, expires: 5_000 });
       for await (const m of it) {
         if (m.seq > last) break;
-        const d = decode(AuditEvent, m.data);
+        const d =
+          m.data.byteLength > AUDIT_EVENT_MAX_BYTES
+            ? { ok: false as const, error: `${m.data.byteLength} bytes, over the cap` }
+            : decode(AuditEvent, m.data);
         if (d.ok) out.push(d.value);
+        else onSkip?.(m.seq, m.subject, d.error);
         if (m.info.pending === 0 || m.seq === last) break;
       }
     } finally {

@@ -20,14 +20,17 @@ export async function readBucket<S extends z.ZodType>(
   bucket: string,
   schema: S,
   filter = ">",
-  onInvalid?: (key: string, error: string) => void,
+  onInvalid?: (key: string, error: string, revision: number) => void,
 ): Promise<Array<BucketRow<z.infer<S>>>> {
   const out = new Map<string, BucketRow<z.infer<S>>>();
   await scanLast(js, bucket, filter, false, (key, m) => {
     if (!m) return out.delete(key);
     const d = decode(schema, m.data);
     if (d.ok) out.set(key, { key, value: d.value, revision: m.seq });
-    else onInvalid?.(key, d.error);
+    else {
+      out.delete(key);
+      onInvalid?.(key, d.error, m.seq);
+    }
   });
   return [...out.values()];
 }

@@ -30,8 +30,9 @@ import {
   type ConnectionStatus,
   type ConnectOptions,
 } from "./connection.js";
-import { connectProblem, isCasConflict } from "./errors.js";
+import { connectProblem, isCasConflict, MalformedRecordError } from "./errors.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { ReportOnce } from "../lib/report-once.js";
 import { ensureTopology, openOrCreate, type TopologyOptions } from "./topology.js";
 import { watchBucket, type WatchEvent, type Watcher, type WatchOptions } from "./watch.js";
 
@@ -53,6 +54,13 @@ export interface ClusterClientOptions extends ConnectOptions {
 export interface Entry<T> {
   value: T;
   revision: number;
+}
+
+/** A key whose value does not validate: listed so it can be shown and repaired, not hidden. */
+export interface UnreadableRow {
+  key: string;
+  revision: number;
+  error: string;
 }
 
 /** A request as `serve` hands it over. */
@@ -92,6 +100,8 @@ export class ClusterClient {
   private readonly log: Logger;
   /** Records already reported for naming another key than their own (reported once each). */
   private readonly disbelieved = new Set<string>();
+  /** Malformed values already logged (bucket, key, revision): a loop meeting one says so once. */
+  private readonly reported = new ReportOnce();
 
   private constructor(private readonly opts: ClusterClientOptions) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
@@ -257,7 +267,7 @@ export class ClusterClient {
     const e = await this.bucket(b).get(key);
     if (!e || e.operation !== "PUT") return null;
     const d = decode(BUCKETS[b].schema, e.value);
-    if (!d.ok) throw new Error(`${b}/${key}: ${d.error}`);
+    if (!d.ok) throw new MalformedRecordError(b, key, e.revision, d.error);
     if (!this.believable(b, key, d.value as BucketValue<B>)) return null;
     return { value: d.value as BucketValue<B>, revision: e.revision };
   }
@@ -303,36 +313,82 @@ export class ClusterClient {
     await this.bucket(b).delete(key, revision === undefined ? undefined : { previousSeq: revision });
   }
 
+  /** The bucket's latest revision (its stream's last sequence): a watch that has seen it is current. */
+  async lastRevision(b: BucketKey): Promise<number> {
+    return (await this.jsm.streams.info(`KV_${bucketNames(this.prefix)[b]}`)).state.last_seq;
+  }
+
   /** Keys holding a value, malformed ones too (so they can be cleaned up), matching `filter`, sorted. */
   async keys(b: BucketKey, filter = ">"): Promise<string[]> {
     return (await readKeys(this.js, bucketNames(this.prefix)[b], filter)).sort();
   }
 
-  /** Every valid record of a bucket, read in one pass (malformed ones are logged and skipped). */
+  /** Every valid record of a bucket, read in one pass (malformed ones are logged once and skipped). */
   async list<B extends BucketKey>(b: B, filter = ">"): Promise<Array<BucketRow<BucketValue<B>>>> {
+    return (await this.listAll(b, filter)).rows;
+  }
+
+  /** Every record of a bucket in one pass, the valid ones and the keys whose value does not validate. */
+  async listAll<B extends BucketKey>(
+    b: B,
+    filter = ">",
+  ): Promise<{ rows: Array<BucketRow<BucketValue<B>>>; unreadable: UnreadableRow[] }> {
+    const unreadable: UnreadableRow[] = [];
     const rows = await readBucket(
       this.js,
       bucketNames(this.prefix)[b],
       BUCKETS[b].schema,
       filter,
-      (key, error) => this.log.warn("skipping malformed record", { bucket: b, key, error }),
+      (key, error, revision) => {
+        unreadable.push({ key, error, revision });
+        this.reportMalformed(b, key, revision, error);
+      },
     );
-    return (rows as Array<BucketRow<BucketValue<B>>>).filter((r) => this.believable(b, r.key, r.value));
+    const believed: Array<BucketRow<BucketValue<B>>> = [];
+    for (const r of rows as Array<BucketRow<BucketValue<B>>>) {
+      if (this.believable(b, r.key, r.value)) believed.push(r);
+      else unreadable.push({ key: r.key, revision: r.revision, error: "its body names another key" });
+    }
+    return { rows: believed, unreadable };
+  }
+
+  /** Log a malformed value once per key revision, however many readers meet it. */
+  reportMalformed(b: BucketKey, key: string, revision: number, error: string): void {
+    if (this.reported.first(`${b}\u0000${key}\u0000${revision}`))
+      this.log.warn("skipping malformed record", { bucket: b, key, revision, error });
   }
 
   /**
    * Read-modify-write with compare-and-set, retrying when another writer got there first.
    * `change` returns the new value, or null to leave the record as it is. Resolves to null when
-   * there is no record; throws ContentionError once `attempts` writes have all lost.
+   * there is no record; throws ContentionError once `attempts` writes have all lost. A value that
+   * does not validate throws MalformedRecordError, unless `repair` (for the key's owner) gives
+   * the value to write over it.
    */
   async modify<B extends BucketKey>(
     b: B,
     key: string,
     change: (current: BucketValue<B>) => BucketValue<B> | null,
     attempts = 10,
+    repair?: (bad: MalformedRecordError) => BucketValue<B> | null,
   ): Promise<Entry<BucketValue<B>> | null> {
     for (let i = 0; i < attempts; i++) {
-      const cur = await this.get(b, key);
+      let cur: Entry<BucketValue<B>> | null;
+      try {
+        cur = await this.get(b, key);
+      } catch (e) {
+        if (!(e instanceof MalformedRecordError) || !repair) throw e;
+        const value = repair(e);
+        if (value === null) throw e;
+        try {
+          const revision = await this.update(b, key, value, e.revision);
+          this.log.warn("overwrote a malformed record", { bucket: b, key, error: e.reason });
+          return { value, revision };
+        } catch (w) {
+          if (!isCasConflict(w)) throw w;
+          continue;
+        }
+      }
       if (!cur) return null;
       const next = change(cur.value);
       if (next === null) return cur;
@@ -362,6 +418,7 @@ export class ClusterClient {
       },
       {
         logger: this.log,
+        closed: () => this.closing,
         ...opts,
         onReconnect:
           opts.resumeOnReconnect === false

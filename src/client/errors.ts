@@ -56,6 +56,33 @@ export function isNoResponders(e: unknown): boolean {
   return e instanceof RequestError && e.isNoResponders();
 }
 
+/**
+ * JetStream errors that time fixes: JetStream or a stream without a leader yet (a cluster just
+ * started, a server restarting, an election under way). nats.js reports a JetStream API request
+ * nobody answers as "jetstream is not enabled", so that counts too.
+ */
+const TRANSIENT_CODES: ReadonlySet<number> = new Set([
+  10004, // cluster incomplete results
+  10005, // no peers available (yet)
+  10008, // JetStream system temporarily unavailable
+  10009, // cluster cannot handle the request (no leader)
+  10039, // JetStream not enabled for the account (yet)
+  10076, // JetStream not enabled (yet)
+  10118, // stream is offline
+  10119, // consumer is offline
+]);
+
+export function isTransientJetStream(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    if (cur.name === "JetStreamNotEnabled") return true;
+    if (cur instanceof JetStreamApiError && TRANSIENT_CODES.has(cur.code)) return true;
+    if (isNoResponders(cur) || isRequestTimeout(cur)) return true;
+    const status = (cur as { code?: unknown }).code;
+    if (cur.name === "JetStreamStatusError" && (status === 503 || status === 408)) return true;
+  }
+  return false;
+}
+
 /** A request that got no reply in time. */
 export function isRequestTimeout(e: unknown): boolean {
   return e instanceof TimeoutError || (e instanceof RequestError && e.cause instanceof TimeoutError);
@@ -78,4 +105,20 @@ export function connectProblem(e: unknown): ConnectProblem {
     if (syscall === "open" || code === "ENOENT" || code === "EACCES") return "local";
   }
   return "other";
+}
+
+/**
+ * A KV value that does not validate against its bucket's schema (a buggy writer, a manual
+ * `nats kv put`). `revision` lets the key's owner overwrite it with compare-and-set.
+ */
+export class MalformedRecordError extends Error {
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly revision: number,
+    readonly reason: string,
+  ) {
+    super(`${bucket}/${key} is unreadable: ${reason}`);
+    this.name = "MalformedRecordError";
+  }
 }

@@ -6,3 +6,4 @@ export * from "./topology.js";
 export * from "./errors.js";
 export * from "./work-queue.js";
 export * from "./audit-stream.js";
+export * from "./startup.js";

@@ -13,6 +13,7 @@ import {
   BUCKET_KEYS,
   BUCKETS,
   bucketNames,
+  AUDIT_EVENT_MAX_BYTES,
   EVENTS_MAX_AGE_MS,
   LEASE_TTL_MS,
   REQUEST_DEDUPE_TTL_MS,
@@ -53,8 +54,6 @@ export interface TopologyOptions {
 
 export const EVENTS_MAX_BYTES = 1024 ** 3;
 
-const MiB = 1024 * 1024;
-
 /** A bucket's KV options, as its row in the bucket table says, for this role's topology. */
 function bucketOptions(key: BucketKey, o: TopologyOptions): Partial<KvOptions> {
   const kv: BucketKv = BUCKETS[key].kv;
@@ -92,7 +91,7 @@ export function streamConfigs(o: TopologyOptions): StreamConfig[] {
       max_age: nanos(EVENTS_MAX_AGE_MS),
       max_bytes: o.eventsMaxBytes ?? EVENTS_MAX_BYTES,
       discard: DiscardPolicy.Old,
-      max_msg_size: 1 * MiB,
+      max_msg_size: AUDIT_EVENT_MAX_BYTES,
     } as StreamConfig,
   ];
 }

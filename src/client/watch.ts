@@ -3,6 +3,7 @@ import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { z } from "zod";
 import { decode } from "../protocol/index.js";
 import { countKeys } from "./bucket-read.js";
+import { backoffMs } from "./connection.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 
 export type WatchEvent<T> =
@@ -20,7 +21,7 @@ export interface Watcher {
 export interface WatchOptions {
   key?: string;
   /** Called once per bad key revision with the reason; the entry is skipped. */
-  onInvalid?: (key: string, error: string) => void;
+  onInvalid?: (key: string, error: string, revision: number) => void;
   logger?: Logger;
   /**
    * Restart from the next revision after every reconnect (default). Off for a caller that
@@ -43,12 +44,17 @@ export function watchBucket<S extends z.ZodType>(
   kv: KV,
   schema: S,
   onEvent: (e: WatchEvent<z.infer<S>>) => void,
-  opts: WatchOptions & { onReconnect?: (restart: () => void) => () => void } = {},
+  opts: WatchOptions & {
+    onReconnect?: (restart: () => void) => () => void;
+    /** The connection is closing for good: an error then ends the watch instead of a retry. */
+    closed?: () => boolean;
+  } = {},
 ): Watcher {
   let stopped = false;
   let current: { stop(): void } | undefined;
   let lastRevision = 0;
   let generation = 0;
+  let failures = 0;
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
   let isReady = false;
@@ -69,7 +75,7 @@ export function watchBucket<S extends z.ZodType>(
       if (d.ok) onEvent({ type: "put", key: e.key, value: d.value, revision: e.revision });
       else {
         opts.logger?.warn("skipping malformed KV value", { bucket: e.bucket, key: e.key, error: d.error });
-        opts.onInvalid?.(e.key, d.error);
+        opts.onInvalid?.(e.key, d.error, e.revision);
       }
     }
     if (!isReady && (e.delta ?? 0) === 0) signalReady();
@@ -89,9 +95,16 @@ export function watchBucket<S extends z.ZodType>(
         if (stopped || mine !== generation) break;
         handle(e);
       }
+      failures = 0;
     } catch (e) {
-      if (!stopped && mine === generation)
-        opts.logger?.warn("KV watch interrupted", { bucket, error: errorMessage(e) });
+      if (stopped || mine !== generation || opts.closed?.()) return;
+      // Not started yet (no stream leader after a cluster start, say) or cut off: try again
+      // later, from the revision after the last one delivered; a reconnect restarts it sooner.
+      const retryInMs = backoffMs(++failures);
+      opts.logger?.warn("KV watch interrupted; retrying", { bucket, error: errorMessage(e), retryInMs });
+      setTimeout(() => {
+        if (!stopped && mine === generation) void start();
+      }, retryInMs).unref();
     }
   };
   void start();

@@ -1,3 +1,4 @@
+import { Limiter, LimiterFullError } from "../lib/limiter.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import { isMeta, type GalleryCatalog } from "../gallery/index.js";
@@ -47,7 +48,12 @@ export interface ApiDeps {
   telemetry: Telemetry;
   /** Keyed writes applied once; without it the key is ignored. */
   dedupe?: RequestDedupe;
+  /** Requests handled at once, and how many more may wait (beyond that: `unavailable`). */
+  limits?: { concurrent: number; queued: number };
 }
+
+/** Enough for many clients at once; small enough that requests cannot crowd out the leader's loops. */
+export const API_LIMITS = { concurrent: 16, queued: 1_000 };
 
 type Req<M extends ApiMethod> = z.infer<(typeof api)[M]["req"]>;
 type Handlers = { [M in ApiMethod]: (req: Req<M>, actor: string) => Promise<ApiResult<M>> };
@@ -59,9 +65,12 @@ type Handlers = { [M in ApiMethod]: (req: Req<M>, actor: string) => Promise<ApiR
 export class ApiHandlers {
   private readonly log: Logger;
   private readonly h: Handlers;
+  private readonly limiter: Limiter;
 
   constructor(private readonly d: ApiDeps) {
     this.log = d.telemetry.log;
+    const limits = d.limits ?? API_LIMITS;
+    this.limiter = new Limiter(limits.concurrent, limits.queued);
     const { ops, nodes, settings, checker, audit, client, rollouts } = d;
     this.h = {
       "ops.install": (r, actor) =>
@@ -88,7 +97,7 @@ export class ApiHandlers {
       "settings.set": async ({ actor: _a, ...change }, actor) => ({
         settings: await settings.set(change, actor),
       }),
-      "nodes.list": async () => ({ nodes: await nodes.list() }),
+      "nodes.list": async () => nodes.list(),
       "nodes.approve": async (r, actor) => ({ node: await nodes.act(r.nodeId, "approve", actor, r.reason) }),
       "nodes.drain": async (r, actor) => ({ node: await nodes.act(r.nodeId, "drain", actor, r.reason) }),
       "nodes.resume": async (r, actor) => ({ node: await nodes.act(r.nodeId, "resume", actor, r.reason) }),
@@ -110,11 +119,37 @@ export class ApiHandlers {
     };
   }
 
+  /**
+   * Validate and run one request. At most `limits.concurrent` run at once (the rest wait their
+   * turn), so no caller can take the event loop the leader's duties share.
+   */
   async handle(method: string, body: unknown, ctx: ApiContext): Promise<ApiEnvelope> {
+    try {
+      return await this.limiter.run(() => this.dispatch(method, body, ctx));
+    } catch (e) {
+      if (!(e instanceof LimiterFullError)) throw e;
+      return {
+        ok: false,
+        error: { code: "unavailable", message: "too many API requests waiting; try again shortly" },
+      };
+    }
+  }
+
+  private async dispatch(method: string, body: unknown, ctx: ApiContext): Promise<ApiEnvelope> {
     if (!isApiMethod(method)) {
       return { ok: false, error: { code: "not_found", message: `no API method ${JSON.stringify(method)}` } };
     }
-    const parsed = api[method].req.safeParse(body ?? {});
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      const got = body === null ? "null" : Array.isArray(body) ? "an array" : typeof body;
+      return {
+        ok: false,
+        error: {
+          code: "bad_request",
+          message: `invalid ${method} request: the body must be an object, not ${got}`,
+        },
+      };
+    }
+    const parsed = api[method].req.safeParse(body);
     if (!parsed.success) {
       return {
         ok: false,

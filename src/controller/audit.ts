@@ -1,5 +1,6 @@
 import { AuditStream, type ClusterClient } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
+import { ReportOnce } from "../lib/report-once.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import { SCHEMA_VERSION, type AuditEvent, type AuditKind } from "../protocol/index.js";
 
@@ -19,6 +20,7 @@ export interface HistoryQuery {
 export class Audit {
   private readonly log: Logger;
   private readonly stream: AuditStream;
+  private readonly skipped = new ReportOnce();
 
   constructor(client: ClusterClient, telemetry: Telemetry) {
     this.log = telemetry.log;
@@ -49,7 +51,10 @@ export class Audit {
     let window = Math.max(256, q.limit * 4);
     for (;;) {
       const start = Math.max(first, last - window + 1);
-      const events = await this.stream.read(start, last, q.nodeId);
+      const events = await this.stream.read(start, last, q.nodeId, (seq, subject, error) => {
+        if (this.skipped.first(String(seq)))
+          this.log.warn("skipping a malformed audit event", { seq, subject, error });
+      });
       const matching = events.filter((e) => !q.backend || e.backend === q.backend);
       if (matching.length >= q.limit || start === first) return matching.reverse().slice(0, q.limit);
       window *= 4;

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { WorkQueue, type ClusterClient } from "../client/index.js";
+import { untilJetStream, WorkQueue, type ClusterClient } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import { Periodic } from "../lib/periodic.js";
 import { silentTelemetry, withFields, type Telemetry } from "../lib/telemetry.js";
@@ -186,11 +186,11 @@ export class Controller {
 
   static async start(o: ControllerOptions): Promise<Controller> {
     const id = o.id ?? defaultReplicaId();
-    const claims = await ClaimStore.open(
-      o.client,
-      id,
-      o.replicas ?? 1,
-      defaultTimings(o.timings).claimSettleMs,
+    // A cluster that has just started may have no stream leaders yet: wait, do not exit.
+    const claims = await untilJetStream(
+      "the claims bucket",
+      () => ClaimStore.open(o.client, id, o.replicas ?? 1, defaultTimings(o.timings).claimSettleMs),
+      { log: (o.telemetry ?? silentTelemetry).log },
     );
     const c = new Controller({ ...o, id }, claims);
     // A replica that cannot start (HTTP not served, say) stops what it had started, so that the
@@ -252,7 +252,7 @@ export class Controller {
     serveHttp();
 
     this.lease.onChange((leader) => void this.duties.follow(leader));
-    await this.lease.start();
+    await untilJetStream("the leases bucket", () => this.lease.start(), { log: this.log });
     this.log.info("controller replica started", { leader: this.lease.isLeader() });
   }
 

@@ -5,8 +5,8 @@ import type { Telemetry } from "../lib/telemetry.js";
 import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { LeaderDuty } from "./duties.js";
-import { applyHeartbeat, healthTick, type HealthRules } from "./decide/health.js";
-import { isCasConflict } from "../client/index.js";
+import { applyHeartbeat, healthTick, StallGuard, type HealthRules } from "./decide/health.js";
+import { isCasConflict, MalformedRecordError } from "../client/index.js";
 import type { ClusterView } from "./view.js";
 
 export interface HealthMonitorDeps {
@@ -33,9 +33,11 @@ export class HealthMonitor implements LeaderDuty {
   private readonly drains = new Set<Promise<void>>();
   private active = false;
   private readonly log: Logger;
+  private readonly stall: StallGuard;
 
   constructor(private readonly d: HealthMonitorDeps) {
     this.log = d.telemetry.log;
+    this.stall = new StallGuard(d.tickMs, d.rules);
     this.ticks = new Periodic({
       intervalMs: d.tickMs,
       run: () => this.tick(),
@@ -47,6 +49,8 @@ export class HealthMonitor implements LeaderDuty {
     if (this.active) return;
     this.active = true;
     this.known.clear();
+    // A new leader has read no heartbeats yet: the records' ages say nothing until it has.
+    this.stall.hold(Date.now());
     this.unsubscribe = this.d.client.onHeartbeat((hb) => this.onHeartbeat(hb));
     this.ticks.start();
   }
@@ -90,12 +94,17 @@ export class HealthMonitor implements LeaderDuty {
     }
   }
 
-  /** CAS write of one node record; `decide` is re-run on a fresh read after a conflict. */
+  /**
+   * CAS write of one node record; `decide` is re-run on a fresh read after a conflict. A
+   * malformed record is decided on as no record (a heartbeat writes a fresh one over it).
+   */
   private async write(
     id: string,
     decide: (prev: NodeRecord | undefined, now: number) => NodeRecord | null,
   ): Promise<void> {
-    let cur = this.current(id);
+    let cur: { value?: NodeRecord; revision: number } | undefined = this.current(id);
+    const bad = this.d.view.unreadable.nodes.get(id);
+    if (bad && (!cur || bad.revision > cur.revision)) cur = { revision: bad.revision };
     for (let attempt = 0; attempt < 10 && this.active; attempt++) {
       const now = Date.now();
       const next = decide(cur?.value, now);
@@ -105,24 +114,53 @@ export class HealthMonitor implements LeaderDuty {
           ? await this.d.client.update("nodes", id, next, cur.revision)
           : await this.d.client.create("nodes", id, next);
         this.known.set(id, { value: next, revision });
-        if (!cur || cur.value.status !== next.status) {
+        if (cur && !cur.value) this.log.warn("node record was unreadable; rewritten", { nodeId: id });
+        if (!cur?.value || cur.value.status !== next.status) {
           void this.d.audit.post("node.status", {
             actor: "health-monitor",
             nodeId: id,
-            message: `${cur?.value.status ?? "new"} -> ${next.status}: ${next.statusReason ?? ""}`,
+            message: `${cur ? (cur.value?.status ?? "unreadable") : "new"} -> ${next.status}: ${next.statusReason ?? ""}`,
           });
         }
         return;
       } catch (e) {
         if (!isCasConflict(e)) throw e;
-        const fresh = await this.d.client.get("nodes", id);
-        cur = fresh ?? undefined;
+        cur = await this.d.client.get("nodes", id).then(
+          (fresh) => fresh ?? undefined,
+          (r: unknown) => {
+            if (!(r instanceof MalformedRecordError)) throw r;
+            this.d.client.reportMalformed("nodes", id, r.revision, r.reason);
+            return { revision: r.revision };
+          },
+        );
       }
     }
   }
 
+  /** Note that the monitor is running now; false while it may not judge silence (after a stall). */
+  private mayJudge(): boolean {
+    const now = Date.now();
+    const stalled = this.stall.observe(now);
+    if (stalled) {
+      this.log.warn("health monitor was stalled; holding node status changes for one heartbeat interval", {
+        stalledMs: stalled.stalledMs,
+      });
+    }
+    return this.stall.mayJudge(now);
+  }
+
   /** One pass over every node: unhealthy after missed heartbeats, offline after long silence. */
   async tick(): Promise<void> {
+    try {
+      await this.pass();
+    } finally {
+      // The gap to the next tick is measured from here: a long pass is not a stall.
+      this.stall.observe(Date.now());
+    }
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.mayJudge()) return;
     const ids = new Set([...this.d.view.nodes.keys(), ...this.known.keys()]);
     for (const id of ids) {
       if (!this.active) return;
@@ -130,6 +168,8 @@ export class HealthMonitor implements LeaderDuty {
       if (!cur || !healthTick(cur.value, Date.now(), this.d.rules)) continue;
       await this.write(id, (prev, now) => {
         if (!prev) return null;
+        // Checked at the write: a stall during this pass holds it too.
+        if (!this.mayJudge()) return null;
         const change = healthTick(prev, now, this.d.rules);
         return change
           ? { ...prev, status: change.status, statusReason: change.reason, statusSince: now }

@@ -347,6 +347,8 @@ export class HttpApi {
       }
       if (!this.serving) return this.fail(res, "unavailable", "the controller is starting");
       const url = new URL(req.url ?? "/", "http://x");
+      const badQuery = malformedQuery(url.search);
+      if (badQuery) return this.fail(res, "bad_request", badQuery);
       let body: Body = {};
       if (method === "POST" || method === "PUT") {
         if (!isJson(req.headers["content-type"])) {
@@ -426,6 +428,21 @@ export class HttpApi {
 }
 
 type AdmitData = ApiResult<"ops.install">;
+
+/**
+ * Why a query string cannot be read, or undefined: URLSearchParams passes a stray `%` through as
+ * it is, so `?node=%` would silently ask for a node named "%".
+ */
+export function malformedQuery(search: string): string | undefined {
+  for (const part of search.replace(/^\?/, "").split(/[&=]/)) {
+    try {
+      decodeURIComponent(part.replace(/\+/g, " "));
+    } catch {
+      return `malformed query string: ${JSON.stringify(part.slice(0, 64))} is not valid percent-encoding`;
+    }
+  }
+  return undefined;
+}
 
 function stripUndefined(v: unknown): unknown {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return v;

@@ -1,5 +1,5 @@
 import type { ClusterClient } from "../client/index.js";
-import type { NodeRecord } from "../protocol/index.js";
+import type { NodeRecord, UnreadableNode } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { applyAdminAction, type AdminAction, type HealthRules } from "./decide/health.js";
 import { conflict, notFound, unavailableWhenContended } from "./errors.js";
@@ -14,8 +14,15 @@ export class NodeAdmin {
     private readonly rules: () => HealthRules,
   ) {}
 
-  async list(): Promise<NodeRecord[]> {
-    return (await this.client.list("nodes")).map((s) => s.value).sort((a, b) => a.id.localeCompare(b.id));
+  /** Every node, and the ids whose record does not validate (shown as unreadable, not dropped). */
+  async list(): Promise<{ nodes: NodeRecord[]; unreadable: UnreadableNode[] }> {
+    const { rows, unreadable } = await this.client.listAll("nodes");
+    return {
+      nodes: rows.map((s) => s.value).sort((a, b) => a.id.localeCompare(b.id)),
+      unreadable: unreadable
+        .map((u) => ({ id: u.key, error: u.error.slice(0, 1024) }))
+        .sort((a, b) => a.id.localeCompare(b.id)),
+    };
   }
 
   async act(nodeId: string, action: AdminAction, actor: string, reason?: string): Promise<NodeRecord> {

@@ -64,6 +64,10 @@ export interface ListQuery {
 
 /** In-flight admissions per request: enough to keep JetStream busy, bounded for huge fan-outs. */
 const CONCURRENCY = 512;
+/** Direct reads in flight for nodes a lagging view does not know; beyond this many, whole-bucket reads. */
+const READ_CONCURRENCY = 64;
+/** How long admission waits for a lagging view to catch up before reading nodes directly. */
+const MIRROR_WAIT_MS = 250;
 
 /**
  * Operations as the API sees them: admission (record first, then work), cancel (persisted
@@ -131,19 +135,33 @@ export class Operations {
     return this.admitOne({ ...req }, nodeId, target, from, opId);
   }
 
-  /** What admission decides from: this replica's view, with direct reads for nodes it has not seen yet. */
+  /**
+   * What admission decides from: this replica's view. Nodes it does not know are unknown when the
+   * view is current (its watches have seen the buckets' latest revisions); otherwise (a watch
+   * catching up after a reconnect) they are read directly: concurrently, or for many of them in
+   * one pass over each bucket.
+   */
   private async facts(explicit?: string[]): Promise<ClusterFacts> {
     const { view, client } = this.d;
     const nodes = view.nodeRecords();
     const inventories = new Map<string, Inventory>(view.inventories);
-    for (const id of explicit ?? []) {
-      if (!nodes.has(id)) {
-        const n = await client.get("nodes", id).catch(() => null);
-        if (n) nodes.set(id, n.value);
-      }
-      if (!inventories.has(id)) {
-        const inv = await client.get("inventory", id).catch(() => null);
-        if (inv) inventories.set(id, inv.value);
+    const unseen = [...new Set(explicit ?? [])].filter((id) => !nodes.has(id) || !inventories.has(id));
+    if (unseen.length > 0 && !(await view.current(["nodes", "inventory"], MIRROR_WAIT_MS))) {
+      if (unseen.length > READ_CONCURRENCY) {
+        // Many: one streamed pass over each bucket costs less than a read per node.
+        const [ns, invs] = await Promise.all([client.list("nodes"), client.list("inventory")]);
+        const want = new Set(unseen);
+        for (const n of ns) if (want.has(n.key) && !nodes.has(n.key)) nodes.set(n.key, n.value);
+        for (const i of invs) if (want.has(i.key) && !inventories.has(i.key)) inventories.set(i.key, i.value);
+      } else {
+        await mapLimit(unseen, READ_CONCURRENCY, async (id) => {
+          const [n, inv] = await Promise.all([
+            nodes.has(id) ? null : client.get("nodes", id).catch(() => null),
+            inventories.has(id) ? null : client.get("inventory", id).catch(() => null),
+          ]);
+          if (n) nodes.set(id, n.value);
+          if (inv) inventories.set(id, inv.value);
+        });
       }
     }
     return { nodes, inventories, activeOps: view.activeOps(), catalog: this.d.catalog() };

@@ -1,4 +1,4 @@
-import type { ClusterClient, WorkQueue } from "../client/index.js";
+import { MalformedRecordError, type ClusterClient, type WorkQueue } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import { Periodic } from "../lib/periodic.js";
 import { SingleFlight } from "../lib/single-flight.js";
@@ -103,7 +103,12 @@ export class ReaperLoop implements LeaderDuty {
       const present = new Set((await work.pending(nodeId).catch(() => [])).map((m) => m.opId));
       for (const c of candidates) {
         if (present.has(c.opId)) continue;
-        const cur = await ops.readOp(nodeId, c.opId);
+        // One record that cannot be read (the client logs it once) must not stop the pass.
+        const cur = await ops.readOp(nodeId, c.opId).catch((e: unknown) => {
+          if (!(e instanceof MalformedRecordError)) throw e;
+          this.d.client.reportMalformed("ops", e.key, e.revision, e.reason);
+          return null;
+        });
         if (cur?.state !== "queued") continue;
         await work.publish(nodeId, c.opId, `${c.opId}.orphan.${cur.updatedAt}`);
         report.republished++;

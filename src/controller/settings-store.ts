@@ -2,7 +2,7 @@ import type { ClusterClient } from "../client/index.js";
 import { SCHEMA_VERSION, SETTINGS_KEY, type Settings } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import { DEFAULT_CHECK_INTERVAL_MS } from "./config.js";
-import { isCasConflict } from "../client/index.js";
+import { isCasConflict, MalformedRecordError, type Entry } from "../client/index.js";
 import { ApiError } from "./errors.js";
 import type { ClusterView } from "./view.js";
 
@@ -27,8 +27,20 @@ export class SettingsStore {
     return this.view.settings ?? DEFAULT_SETTINGS;
   }
 
+  /** The stored settings; a malformed value reads as the defaults (and is logged once). */
   async get(): Promise<Settings> {
-    return (await this.client.get("settings", SETTINGS_KEY))?.value ?? DEFAULT_SETTINGS;
+    return (await this.read())?.value ?? DEFAULT_SETTINGS;
+  }
+
+  /** The record, or for a malformed value its revision (so `set` can write over it). */
+  private async read(): Promise<Entry<Settings> | { value: null; revision: number } | null> {
+    try {
+      return await this.client.get("settings", SETTINGS_KEY);
+    } catch (e) {
+      if (!(e instanceof MalformedRecordError)) throw e;
+      this.client.reportMalformed("settings", e.key, e.revision, e.reason);
+      return { value: null, revision: e.revision };
+    }
   }
 
   async set(
@@ -36,7 +48,7 @@ export class SettingsStore {
     actor: string,
   ): Promise<Settings> {
     for (let i = 0; i < 10; i++) {
-      const cur = await this.client.get("settings", SETTINGS_KEY);
+      const cur = await this.read();
       const base = cur?.value ?? DEFAULT_SETTINGS;
       const next: Settings = {
         ...base,

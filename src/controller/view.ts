@@ -1,4 +1,4 @@
-import type { ClusterClient, Entry, Watcher } from "../client/index.js";
+import type { ClusterClient, Entry, UnreadableRow, Watcher } from "../client/index.js";
 import {
   onlyKey,
   SETTINGS_KEY,
@@ -71,6 +71,16 @@ function valuesOf<V>(entries: ReadonlyMap<string, Entry<V>>): Map<string, V> {
 export class ClusterView {
   /** Every mirrored bucket's records by KV key, with their revisions. */
   readonly records: Mirror = Object.fromEntries(MIRRORED.map((b) => [b, new Map()])) as unknown as Mirror;
+  /**
+   * Keys of mirrored buckets whose latest value does not validate, with why: left out of
+   * `records` (a decision never runs on a stale copy) but known, so they can be shown and repaired.
+   */
+  readonly unreadable: { readonly [B in MirroredBucket]: Map<string, UnreadableRow> } = Object.fromEntries(
+    MIRRORED.map((b) => [b, new Map()]),
+  ) as unknown as { [B in MirroredBucket]: Map<string, UnreadableRow> };
+  /** The latest revision each mirrored bucket's watch has delivered (puts, deletes, malformed). */
+  private readonly seen = new Map<MirroredBucket, number>();
+  private readonly progress = new Set<() => void>();
   private readonly watchers: Watcher[] = [];
   private readonly listeners = new Set<(c: ViewChange, initial: boolean) => void>();
   private ready = false;
@@ -114,21 +124,39 @@ export class ClusterView {
   private mirror<B extends MirroredBucket>(b: B): Watcher {
     const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
     const change: Announce<B> = announce[b];
+    const unreadable = this.unreadable[b];
     const only = onlyKey(b);
+    const saw = (revision: number) => {
+      this.seen.set(b, Math.max(this.seen.get(b) ?? 0, revision));
+      for (const p of this.progress) p();
+    };
     return this.client.watch(
       b,
       (e) => {
         if (e.type === "ready") return;
+        saw(e.revision);
         const cur = records.get(e.key);
         if (e.type === "put") {
           // A re-created watch may replay revisions already seen.
           if (cur && cur.revision >= e.revision) return;
           records.set(e.key, { value: e.value, revision: e.revision });
         } else records.delete(e.key);
+        unreadable.delete(e.key);
         this.emit(change(e.key, e.type === "put" ? e.value : null, cur?.value ?? null));
       },
-      // A one-record bucket (settings) is watched at its key only.
-      only === undefined ? {} : { key: only },
+      {
+        // A one-record bucket (settings) is watched at its key only.
+        ...(only === undefined ? {} : { key: only }),
+        // The watch has logged it (once per revision); the stale copy goes, the key is remembered.
+        onInvalid: (key, error, revision) => {
+          saw(revision);
+          const cur = records.get(key);
+          if (cur && cur.revision >= revision) return;
+          records.delete(key);
+          unreadable.set(key, { key, error, revision });
+          if (cur) this.emit(change(key, null, cur.value));
+        },
+      },
     );
   }
 
@@ -146,6 +174,33 @@ export class ClusterView {
     const only = onlyKey(b);
     if (only !== undefined) return [change(only, records.get(only)?.value ?? null, null)];
     return [...records].map(([key, e]) => change(key, e.value, null));
+  }
+
+  /**
+   * True once the whole-bucket watches of `buckets` have delivered everything written to them up to
+   * now (the buckets' latest revisions), waiting up to `timeoutMs` for them to catch up; false if
+   * they have not (a watch restarting after a reconnect), or the revisions cannot be read.
+   */
+  async current(buckets: readonly MirroredBucket[], timeoutMs: number): Promise<boolean> {
+    if (!this.ready || buckets.some((b) => onlyKey(b) !== undefined)) return false;
+    let latest: number[];
+    try {
+      latest = await Promise.all(buckets.map((b) => this.client.lastRevision(b)));
+    } catch {
+      return false;
+    }
+    const caughtUp = () => buckets.every((b, i) => (this.seen.get(b) ?? 0) >= latest[i]!);
+    if (caughtUp()) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(t);
+        this.progress.delete(check);
+        resolve(v);
+      };
+      const check = () => caughtUp() && done(true);
+      const t = setTimeout(() => done(false), timeoutMs);
+      this.progress.add(check);
+    });
   }
 
   activeOps(): OpRecord[] {

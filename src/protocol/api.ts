@@ -15,6 +15,10 @@ const Targets = z
   })
   .strict();
 
+/** A node whose record is in the bucket but does not validate; its next heartbeat rewrites it. */
+export const UnreadableNode = z.object({ id: Text(512), error: Text(1024) });
+export type UnreadableNode = z.infer<typeof UnreadableNode>;
+
 const OpRef = z.object({ opId: OpId, actor }).strict();
 const NodeRef = z.object({ nodeId: NodeId, actor, reason: Text(512).optional() }).strict();
 
@@ -155,7 +159,14 @@ export const api = {
       .strict(),
     res: z.object({ settings: Settings }),
   },
-  "nodes.list": { req: z.object({}).strict(), res: z.object({ nodes: z.array(NodeRecord) }) },
+  "nodes.list": {
+    req: z.object({}).strict(),
+    res: z.object({
+      nodes: z.array(NodeRecord),
+      /** Node records that do not validate (a buggy writer, a manual put), by node id, with why. */
+      unreadable: z.array(UnreadableNode).default([]),
+    }),
+  },
   "nodes.approve": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "nodes.drain": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "nodes.resume": { req: NodeRef, res: z.object({ node: NodeRecord }) },

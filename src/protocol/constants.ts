@@ -15,3 +15,10 @@ export const DEFAULT_API_TIMEOUT_MS = 10_000;
 export const REQUEST_DEDUPE_TTL_MS = 10 * 60_000;
 export const DEFAULT_KEEP_GENERATIONS = 2;
 export const DEV_SUFFIX = "development";
+
+/**
+ * Largest audit event the EVENTS stream keeps (its max_msg_size): above any event the schema
+ * accepts (text fields are capped, so an event with its op record stays well under), below what a
+ * publisher with stream access could otherwise pile in.
+ */
+export const AUDIT_EVENT_MAX_BYTES = 512 * 1024;

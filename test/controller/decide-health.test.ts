@@ -3,6 +3,7 @@ import {
   applyAdminAction,
   applyHeartbeat,
   healthTick,
+  StallGuard,
   type HealthRules,
 } from "../../src/controller/decide/health.js";
 import type { NodeStatus } from "../../src/protocol/index.js";
@@ -125,4 +126,46 @@ describe("applyAdminAction", () => {
       if (r.ok && c.action === "approve") expect(r.record.approved).toBe(true);
     });
   }
+});
+
+describe("StallGuard: silence is judged only on heartbeats the monitor could read", () => {
+  const tickMs = 1_000;
+  it("a tick on time may judge; a late one (a stall) holds for one heartbeat interval plus slack", () => {
+    const g = new StallGuard(tickMs, rules);
+    expect(g.observe(T0)).toBeNull();
+    expect(g.mayJudge(T0)).toBe(true);
+    expect(g.observe(T0 + 1_000)).toBeNull();
+    expect(g.observe(T0 + 1_000 + tickMs + rules.heartbeatIntervalMs)).toBeNull(); // late, not stalled
+    const back = T0 + 2_000 + tickMs + rules.heartbeatIntervalMs + 75_000; // SIGSTOP 75 s
+    expect(g.observe(back)).toEqual({ stalledMs: 75_000 + 1_000 });
+    expect(g.mayJudge(back)).toBe(false);
+    const until = back + rules.heartbeatIntervalMs + rules.slackMs;
+    for (let t = back + tickMs; t < until; t += tickMs) {
+      expect(g.observe(t)).toBeNull();
+      expect(g.mayJudge(t)).toBe(false);
+    }
+    expect(g.observe(until)).toBeNull();
+    expect(g.mayJudge(until)).toBe(true);
+  });
+
+  it("a monitor that has just started (a new leader) holds too", () => {
+    const g = new StallGuard(tickMs, rules);
+    g.hold(T0);
+    expect(g.mayJudge(T0 + rules.heartbeatIntervalMs)).toBe(false);
+    expect(g.mayJudge(T0 + rules.heartbeatIntervalMs + rules.slackMs)).toBe(true);
+  });
+
+  it("the monitor's decisions after a 75 s stall: no node goes offline on the stall alone", () => {
+    const g = new StallGuard(tickMs, rules);
+    g.observe(T0);
+    const n = node("n1", "healthy", { lastHeartbeatAt: T0 });
+    const back = T0 + 75_000;
+    g.observe(back);
+    // Without the guard the tick would decide offline:
+    expect(healthTick(n, back, rules)?.status).toBe("offline");
+    expect(g.mayJudge(back)).toBe(false);
+    // The heartbeat read meanwhile refreshes the record before any judgement.
+    const fresh = applyHeartbeat(n, heartbeat("n1"), back + 10, rules);
+    expect(healthTick(fresh, back + rules.heartbeatIntervalMs + rules.slackMs, rules)).toBeNull();
+  });
 });

@@ -93,6 +93,50 @@ export function statusBySilence(silenceMs: number, rules: HealthRules): StatusCh
   return { status: "healthy", reason: "heartbeat is fresh" };
 }
 
+/**
+ * The health monitor's own liveness. Silence is judged only on heartbeats the monitor had the
+ * chance to read: if it did not run for longer than it should have (a SIGSTOP, a long GC pause,
+ * a blocked event loop, becoming leader), heartbeats may be waiting unread, so no node changes
+ * state on silence until it has been running again for one heartbeat interval (plus slack).
+ * Time is passed in: the decision is pure.
+ */
+export class StallGuard {
+  private last?: number;
+  private holdUntil = 0;
+
+  /**
+   * `expectedGapMs`: the longest the monitor normally goes between two observations (its tick);
+   * a gap longer than that plus one heartbeat interval is a stall.
+   */
+  constructor(
+    private readonly expectedGapMs: number,
+    private readonly rules: Pick<HealthRules, "heartbeatIntervalMs" | "slackMs">,
+  ) {}
+
+  /** Hold from `now` (the monitor starts, or was away). */
+  hold(now: number): void {
+    this.last = now;
+    this.holdUntil = Math.max(this.holdUntil, now + this.rules.heartbeatIntervalMs + this.rules.slackMs);
+  }
+
+  /**
+   * The monitor is running at `now`. Returns the stall just detected (its length), if any; a
+   * stall starts a hold.
+   */
+  observe(now: number): { stalledMs: number } | null {
+    const gap = this.last === undefined ? 0 : now - this.last;
+    this.last = now;
+    if (gap <= this.expectedGapMs + this.rules.heartbeatIntervalMs) return null;
+    this.hold(now);
+    return { stalledMs: gap };
+  }
+
+  /** May silence change a node's state at `now`? */
+  mayJudge(now: number): boolean {
+    return now >= this.holdUntil;
+  }
+}
+
 export type AdminAction = "approve" | "drain" | "resume";
 
 export type AdminResult = { ok: true; record: NodeRecord; changed: boolean } | { ok: false; error: string };
