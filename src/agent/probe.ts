@@ -39,7 +39,6 @@ export interface ProbeOutcome {
 
 const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
 
-
 /** Pids of the live (not zombie) members of a process group, from /proc; null where there is none. */
 async function groupMembers(pgid: number): Promise<number[] | null> {
   let entries: string[];
