@@ -49,7 +49,7 @@ export class Executor {
       case "delete":
         return this.delete(op.backend, ctx);
       case "rollback":
-        return this.rollback(op.backend, ctx);
+        return this.rollback(op.backend, op.generation, ctx);
     }
   }
 
@@ -114,12 +114,12 @@ export class Executor {
     return { noop: true };
   }
 
-  private async rollback(name: string, ctx: RunContext): Promise<OpResult> {
+  private async rollback(name: string, generation: string | undefined, ctx: RunContext): Promise<OpResult> {
     const store = this.d.store;
     const meta = await store.readMeta(name);
     const concrete = meta?.meta_backend_for ?? name;
     await ctx.observe.phase("activating");
-    const now = await store.rollback(concrete);
+    const now = await store.rollback(concrete, generation);
     for (const m of await store.metasPointingAt(concrete)) {
       const md = await store.readMeta(m);
       if (md && md.version !== now.metadata.version) {

@@ -508,16 +508,29 @@ export class BackendStore {
     }
   }
 
-  /** Make the newest older generation live again; the one rolled back from is removed. */
-  async rollback(name: string): Promise<LiveBackend> {
+  /**
+   * Make an older generation live again: `generation` when given (it must be kept), else the
+   * newest kept one. The one rolled back from is removed, and so is every kept generation newer
+   * than the target (else it would linger unlisted: only older generations count as kept).
+   */
+  async rollback(name: string, generation?: string): Promise<LiveBackend> {
     const live = await this.live(name);
     if (!live) throw new OpRefusedError(`${name} is not installed here`);
-    const target = live.previous[0];
+    if (generation === live.generation) {
+      throw new OpRefusedError(`${name}: generation ${generation} is already live`);
+    }
+    if (generation !== undefined && !live.previous.includes(generation)) {
+      const kept = live.previous.length > 0 ? live.previous.join(", ") : "none";
+      throw new OpRefusedError(`${name}: generation ${generation} is not kept here (kept: ${kept})`);
+    }
+    const target = generation ?? live.previous[0];
     if (!target) throw new OpRefusedError(`${name} has no previous generation to roll back to`);
     await this.activate(name, target);
     await this.step("rollback-activated", name);
-    await this.trash(live.dir);
-    this.sizes.delete(`${name}/${live.generation}`);
+    for (const g of [live.generation, ...live.previous.filter((p) => p > target)]) {
+      await this.trash(join(this.gensRoot, name, g));
+      this.sizes.delete(`${name}/${g}`);
+    }
     const now = await this.live(name);
     if (!now) throw new Error(`${name}: rollback left no live generation`);
     return now;

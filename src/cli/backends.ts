@@ -57,16 +57,16 @@ function admitExitCode(refused: number, waited?: readonly OpRecord[]): number {
 async function callAdmit(
   client: ClusterClient,
   method: AdmitMethod,
-  req: { backend: string; nodes?: string[]; source?: string; actor: string },
+  req: { backend: string; nodes?: string[]; source?: string; actor: string; generation?: string },
 ): Promise<ApiResult<AdmitMethod>> {
-  const { nodes, source, ...rest } = req;
+  const { nodes, source, generation, ...rest } = req;
   switch (method) {
     case "ops.install":
       if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
       return client.call(method, { ...rest, nodes, ...(source ? { source } : {}) });
     case "ops.rollback":
       if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
-      return client.call(method, { ...rest, nodes });
+      return client.call(method, { ...rest, nodes, ...(generation ? { generation } : {}) });
     default:
       return client.call(method, nodes ? { ...rest, nodes } : rest);
   }
@@ -95,16 +95,32 @@ function externalImage(
   return { name: nameFlag, source: arg };
 }
 
-function admit(method: AdmitMethod, verb: string, nodesRequired: boolean, example: string): Subcommand {
+function admit(
+  method: AdmitMethod,
+  verb: string,
+  nodesRequired: boolean,
+  example: string,
+  extra: { usage: string; flags: Subcommand["flags"] } = { usage: "", flags: {} },
+): Subcommand {
   return {
-    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | --all" : "[--node ID[,ID] | --all]"} [--wait] [--progress] [--json]\n\nExample:\n  ${example}`,
-    flags: targetFlags,
+    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | --all" : "[--node ID[,ID] | --all]"}${extra.usage} [--wait] [--progress] [--json]\n\nExample:\n  ${example}`,
+    flags: { ...targetFlags, ...extra.flags },
     async run(p, [arg]) {
       if (!arg) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
       const { name, source } = externalImage(method, arg, p.values.name);
+      const generation = p.values.generation;
+      if (generation !== undefined && (typeof generation !== "string" || generation === "")) {
+        throw new UsageError("--generation needs a generation id (see backends list --json: previous)");
+      }
       return withSession(p, async (client) => {
         const nodes = await targetNodes(client, p, method);
-        const res = await callAdmit(client, method, { backend: name, nodes, source, actor: actor() });
+        const res = await callAdmit(client, method, {
+          backend: name,
+          nodes,
+          source,
+          actor: actor(),
+          generation,
+        });
         if (p.values.json && !p.values.wait) printJson(res);
         else {
           for (const a of res.admitted) {
@@ -203,7 +219,11 @@ export const subcommands: Record<string, Subcommand> = {
     "ops.rollback",
     "rollback",
     true,
-    "backplane backends rollback llama-cpp --node gpu-01 --wait",
+    "backplane backends rollback llama-cpp --node gpu-01 --wait\n  backplane backends rollback llama-cpp --node gpu-01 --generation 20261120T100000000Z-a1b2 --wait",
+    {
+      usage: " [--generation G]  (a kept generation of that node; default the newest kept)",
+      flags: { generation: { type: "string" } },
+    },
   ),
 };
 

@@ -80,7 +80,7 @@ export class ApiHandlers {
         ops.admit({ kind: "reinstall", backend: r.backend, nodes: r.nodes, actor }),
       "ops.delete": (r, actor) => ops.admit({ kind: "delete", backend: r.backend, nodes: r.nodes, actor }),
       "ops.rollback": (r, actor) =>
-        ops.admit({ kind: "rollback", backend: r.backend, nodes: r.nodes, actor }),
+        ops.admit({ kind: "rollback", backend: r.backend, nodes: r.nodes, generation: r.generation, actor }),
       "ops.cancel": async (r, actor) => ({ op: await ops.cancel(r.opId, actor) }),
       "ops.dismiss": async (r, actor) => ({ op: await ops.dismiss(r.opId, actor) }),
       "ops.retry": async (r, actor) => ({ op: await ops.retry(r.opId, actor) }),

@@ -52,6 +52,8 @@ export interface AdmitRequest {
   nodes?: string[];
   /** install only: an image reference outside every gallery. */
   source?: string;
+  /** Rollback only: the kept generation to go back to. */
+  generation?: string;
   actor: string;
 }
 
@@ -189,6 +191,7 @@ export class Operations {
       kind: req.kind,
       backend: req.backend,
       target,
+      ...(req.kind === "rollback" && req.generation ? { generation: req.generation } : {}),
       ...(from ? { from } : {}),
       state: "queued",
       requestedBy: req.actor,

@@ -108,7 +108,14 @@ export const api = {
   "ops.upgrade": { req: Targets, res: AdmitReply },
   "ops.reinstall": { req: Targets, res: AdmitReply },
   "ops.delete": { req: Targets, res: AdmitReply },
-  "ops.rollback": { req: Targets.extend({ nodes: z.array(NodeId).min(1).max(10_000) }), res: AdmitReply },
+  "ops.rollback": {
+    req: Targets.extend({
+      nodes: z.array(NodeId).min(1).max(10_000),
+      /** A kept generation id as the node's inventory reports it; omitted means the newest kept one. */
+      generation: z.string().min(1).max(64).optional(),
+    }),
+    res: AdmitReply,
+  },
   "ops.cancel": { req: OpRef, res: z.object({ op: OpRecord }) },
   "ops.dismiss": { req: OpRef, res: z.object({ op: OpRecord }) },
   "ops.retry": { req: OpRef, res: z.object({ op: OpRecord }) },

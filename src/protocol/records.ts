@@ -148,6 +148,8 @@ export const OpRecord = z.object({
   /** The name the user asked for (a meta, an alias or a concrete). */
   backend: BackendName,
   target: InstallTarget.optional(),
+  /** Rollback only: the kept generation to make live (absent: the newest kept one). */
+  generation: z.string().min(1).max(64).optional(),
   /** What the node had when the op was admitted (from its inventory), so the op can say from → to. */
   from: z.object({ version: Text(128).optional(), digest: Text(128).optional() }).optional(),
   state: OpState,

@@ -19,6 +19,8 @@ export interface AdmissionRequest {
    * reinstall and upgrade pull that image again.
    */
   source?: string;
+  /** Rollback only: the kept generation to go back to (it must be kept on every target node). */
+  generation?: string;
 }
 
 export interface ClusterFacts {
@@ -132,6 +134,12 @@ function planNode(req: AdmissionRequest, nodeId: string, facts: ClusterFacts): N
     if (!row) return refuse("not_found", `${req.backend} is not installed on node ${nodeId}`);
     if (req.kind === "rollback" && row.previousGenerations.length === 0) {
       return refuse("conflict", `no previous generation of ${req.backend} on node ${nodeId} to roll back to`);
+    }
+    if (req.kind === "rollback" && req.generation && !row.previousGenerations.includes(req.generation)) {
+      return refuse(
+        "not_found",
+        `node ${nodeId} keeps no generation ${req.generation} of ${req.backend} (kept: ${row.previousGenerations.join(", ")})`,
+      );
     }
   }
 
