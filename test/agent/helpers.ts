@@ -69,6 +69,8 @@ export interface SubmitOptions {
   backend: string;
   target?: Partial<InstallTarget> & { uri?: string };
   opId?: string;
+  /** Rollback: the kept generation to go back to. */
+  generation?: string;
   /** Write the record in this state instead of `queued` (e.g. `cancelling`). */
   state?: OpState;
 }
@@ -87,6 +89,7 @@ export async function submit(c: ClusterClient, o: SubmitOptions): Promise<string
     kind: o.kind,
     backend: o.backend,
     target,
+    ...(o.generation ? { generation: o.generation } : {}),
     state: o.state ?? "queued",
     requestedBy: "test",
     createdAt: now,

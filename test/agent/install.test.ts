@@ -277,6 +277,33 @@ describe("agent: install, upgrade, reinstall, delete, rollback against real serv
     expect(none.error).toMatch(/no previous generation/);
   });
 
+  it("rollback to a chosen generation: the older of two kept ones, the newer removed; a gone one fails", async () => {
+    const trees: Record<string, string>[] = [];
+    for (const v of ["1", "2", "3"]) {
+      const img = await pushBackendImage(registry, "backends/pick", v, { files: { "lib/v": `v${v}` } });
+      await runOp(client, {
+        nodeId,
+        kind: v === "1" ? "install" : "upgrade",
+        backend: "pick",
+        target: { uri: img.ref, version: v },
+      });
+      trees.push(await treeDigest(join(agent.dir, "pick")));
+    }
+    const gens = (await readdir(join(agent.dir, ".generations", "pick"))).sort();
+    expect(gens).toHaveLength(3);
+    const [g1, g2] = gens as [string, string, string];
+    const rb = await runOp(client, { nodeId, kind: "rollback", backend: "pick", generation: g1 });
+    expect(rb.result).toMatchObject({ version: "1", generation: g1 });
+    expect(await treeDigest(join(agent.dir, "pick"))).toEqual(trees[0]);
+    // The one rolled back from and the kept one newer than the target are both gone.
+    expect(await readdir(join(agent.dir, ".generations", "pick"))).toEqual([g1]);
+    const gone = await runOp(client, { nodeId, kind: "rollback", backend: "pick", generation: g2 }, "failed");
+    expect(gone.error).toContain(`generation ${g2} is not kept here (kept: none)`);
+    const live = await runOp(client, { nodeId, kind: "rollback", backend: "pick", generation: g1 }, "failed");
+    expect(live.error).toContain(`generation ${g1} is already live`);
+    expect(await treeDigest(join(agent.dir, "pick"))).toEqual(trees[0]);
+  });
+
   it("keeps the previous N generations and no more", async () => {
     for (const v of ["1", "2", "3", "4"]) {
       const img = await pushBackendImage(registry, "backends/keep", v, { files: { v } });

@@ -161,6 +161,26 @@ describe("planAdmission", () => {
     });
   });
 
+  it.each([
+    { generation: "g0", plan: { action: "admit" } },
+    {
+      generation: "g9",
+      plan: {
+        action: "refuse",
+        code: "not_found",
+        error: "node gpu keeps no generation g9 of cuda12-llama-cpp (kept: g0)",
+      },
+    },
+    // The live generation is not a kept one: rolling back to it would change nothing.
+    { generation: "g1", plan: { action: "refuse", code: "not_found", error: /keeps no generation g1/ } },
+  ])("rollback to a chosen generation $generation: $plan.action", ({ generation, plan }) => {
+    const r = planAdmission(
+      { kind: "rollback", backend: "cuda12-llama-cpp", nodes: ["gpu"], generation },
+      facts(),
+    );
+    expect(r.ok && r.plans[0]).toMatchObject({ nodeId: "gpu", ...plan });
+  });
+
   it("an installed concrete that left the gallery, or became a meta, cannot be upgraded", () => {
     const cat = catalogOf(
       entry("flip", { capabilities: { default: "cpu-flip" } }),
