@@ -64,6 +64,12 @@ export function useAppKeys(): void {
       case "dialog.switch":
         actions().updateDialog({ focus: d.focus === "cancel" ? "action" : "cancel" });
         break;
+      case "dialog.next":
+        runner.chooseInDialog(1);
+        break;
+      case "dialog.prev":
+        runner.chooseInDialog(-1);
+        break;
       case "dialog.activate":
         if (d.focus === "action") runner.confirmDialog();
         else cancel();

@@ -59,7 +59,7 @@ export function ConfirmDialog({ width, height }: { width: number; height: number
         <Text dimColor wrap="truncate">
           {typed
             ? "type the name, enter confirms, esc cancels"
-            : "y confirm · n/esc cancel · tab switch · enter press"}
+            : `${d.choices ? "j/k choose · " : ""}y confirm · n/esc cancel · tab switch · enter press`}
         </Text>
       </Box>
     </Box>

@@ -119,6 +119,18 @@ export const BASE_COMMANDS = {
     layer: "dialog",
     keys: ["tab", "shift+tab", "left", "right"],
   },
+  "dialog.next": {
+    description: "choose the next one listed (which kept generation a rollback goes to)",
+    category: "dialog",
+    layer: "dialog",
+    keys: ["j", "down"],
+  },
+  "dialog.prev": {
+    description: "choose the previous one listed",
+    category: "dialog",
+    layer: "dialog",
+    keys: ["k", "up"],
+  },
   "dialog.activate": {
     description: "press the focused button (Cancel is focused first)",
     category: "dialog",

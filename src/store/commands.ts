@@ -16,6 +16,8 @@ export interface CommandRunner {
   request(intent: Intent): void;
   /** Run the intent of the open dialog (its action button). */
   confirmDialog(): void;
+  /** Move the open dialog's choice by `step` (when it offers choices), described afresh. */
+  chooseInDialog(step: number): void;
   run(intent: Intent): Promise<void>;
   loadHistory(): Promise<void>;
   /** One op's audit events, oldest first (ops.history of its node, kept when they name the op). */
@@ -240,6 +242,17 @@ export function createCommandRunner(
       }
       ui().closeDialog();
       void runner.run(d.intent);
+    },
+
+    chooseInDialog(step) {
+      const d = store.getState().dialog;
+      if (!d?.choices || d.choices.length === 0) return;
+      const i = Math.min(d.choices.length - 1, Math.max(0, (d.chosen ?? 0) + step));
+      if (i === d.chosen) return;
+      const next = handlerOf(d.choices[i]!).describe?.(d.choices[i]!, store) ?? null;
+      if (!next) return;
+      ui().openDialog(next);
+      ui().updateDialog({ focus: d.focus });
     },
 
     async run(intent) {

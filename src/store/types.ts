@@ -48,6 +48,12 @@ export interface Dialog {
   action: string;
   /** When set, the action is enabled only once this text has been typed (fleet-wide actions). */
   typeToConfirm?: string;
+  /**
+   * Intents the operator can choose between with j/k (which kept generation a rollback goes to),
+   * listed in the dialog's order; `chosen` is the index of `intent` among them.
+   */
+  choices?: Intent[];
+  chosen?: number;
   typed: string;
   /** Cancel is focused first, so a stray Enter never confirms. */
   focus: "cancel" | "action";

@@ -14,7 +14,8 @@ declare module "../../store/types.js" {
   interface IntentTypes {
     upgrade: { backend: string; nodes?: string[] };
     reinstall: { backend: string; nodes?: string[] };
-    rollback: { backend: string; nodes: string[] };
+    /** `generation`: a kept one chosen in the dialog (one node only); absent means the newest kept. */
+    rollback: { backend: string; nodes: string[]; generation?: string };
     delete: { backend: string; nodes?: string[] };
   }
 }
@@ -124,10 +125,20 @@ export function keptGenerations(
   return { live: concrete, kept };
 }
 
-/** Roll back to the newest kept generation; the dialog lists every kept one, per node. */
+/**
+ * Roll back to the newest kept generation; the dialog lists every kept one, per node. On a single
+ * node with more than one kept, j/k chooses which one (the intent then names it).
+ */
 const rollback: IntentHandler<"rollback"> = {
   describe: (intent, store) => {
     const lines: string[] = [];
+    const single =
+      intent.nodes.length === 1 ? keptGenerations(store, intent.backend, intent.nodes[0]!) : null;
+    const choices =
+      single && single.kept.length > 1
+        ? single.kept.map((g) => ({ ...intent, generation: g.generation }))
+        : undefined;
+    const chosen = Math.max(0, single?.kept.findIndex((g) => g.generation === intent.generation) ?? 0);
     for (const nodeId of intent.nodes) {
       const { live, kept } = keptGenerations(store, intent.backend, nodeId);
       const now = live
@@ -139,11 +150,16 @@ const rollback: IntentHandler<"rollback"> = {
         : "?";
       lines.push(`${nodeId}: now ${now}`);
       if (kept.length === 0) lines.push("· no kept generation: nothing to roll back to");
-      kept.forEach((g, i) => lines.push(`${i === 0 ? "→" : "·"} ${generationText(g)}`));
+      kept.forEach((g, i) => lines.push(`${i === (choices ? chosen : 0) ? "→" : "·"} ${generationText(g)}`));
     }
-    lines.push("It goes back to the one marked →; the generation rolled back from is removed.");
+    lines.push(
+      choices && chosen > 0
+        ? "It goes back to the one marked → (j/k to choose); the generation rolled back from and the kept ones newer than it are removed."
+        : `It goes back to the one marked →${choices ? " (j/k to choose)" : ""}; the generation rolled back from is removed.`,
+    );
     return {
       intent,
+      ...(choices ? { choices, chosen } : {}),
       title: `Roll back ${intent.backend} on ${intent.nodes.length === 1 ? intent.nodes[0] : plural(intent.nodes.length, "node")}`,
       lines,
       action: "Roll back",
@@ -151,7 +167,13 @@ const rollback: IntentHandler<"rollback"> = {
   },
   run: (intent, { api, actor, attempt, track }) =>
     attempt(`rollback ${intent.backend} on ${plural(intent.nodes.length, "node")}`, async () => {
-      const r = await api.call("ops.rollback", { backend: intent.backend, nodes: intent.nodes, actor });
+      const { generation } = intent;
+      const r = await api.call("ops.rollback", {
+        backend: intent.backend,
+        nodes: intent.nodes,
+        actor,
+        ...(generation ? { generation } : {}),
+      });
       track(
         "rollback",
         intent.backend,

@@ -66,6 +66,26 @@ describe("rollback and delete from the dashboard", () => {
     });
   });
 
+  it("node detail: j chooses the second kept generation and the rollback names it", async () => {
+    const { r, api } = setup([{ id: "nodes" }, { id: "node", param: "gpu-01" }]);
+    await r.waitForFrame("whisper");
+    await r.press("j", "b");
+    await r.waitForFrame("j/k choose");
+    await r.press("j");
+    const f = await r.waitForFrame(/→ 0\.7\.0/);
+    expect(f).toMatch(/· 0\.8\.0 sha256:080d{9} installed 2026-11-20 10:00/);
+    expect(f).toContain("the kept ones newer than it are removed");
+    await r.press("j"); // already the last one: stays
+    await r.press("k", "j", "y");
+    await r.waitForFrame("rollback whisper: 1 admitted");
+    expect(api.calls).toEqual([
+      {
+        method: "ops.rollback",
+        req: { backend: "whisper", nodes: ["gpu-01"], actor: "test@dash", generation: "g-0.7.0" },
+      },
+    ]);
+  });
+
   it("Backends: b rolls back where a generation is kept; ctrl+d deletes everywhere after the name is typed", async () => {
     const { r, api } = setup([{ id: "backends" }]);
     await r.waitForFrame("whisper");
