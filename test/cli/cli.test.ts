@@ -130,6 +130,28 @@ describe("backplane CLI", () => {
     expect(rollback.stderr).toMatch(/refused: node-2: .*(previous|generation)/);
   });
 
+  it("backends rollback --generation goes back to that kept generation; one not kept is refused", async () => {
+    const generations = async () => {
+      const list = await json(BackendsListOutput, "backends", "list", "--node", "node-2");
+      const row = list.backends.find((b) => b.name === "piper")!;
+      return { live: row.generation, kept: row.previousGenerations };
+    };
+    const before = await generations();
+    await json(WaitOutput, "backends", "reinstall", "piper", "--node", "node-2", "--wait");
+    const after = await generations();
+    expect(after.kept[0]).toBe(before.live);
+    const bad = await cli("backends", "rollback", "piper", "--node", "node-2", "--generation", "nope");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`refused: node-2: node node-2 keeps no generation nope of piper`);
+    const res = await json(
+      WaitOutput,
+      ...["backends", "rollback", "piper", "--node", "node-2", "--generation", before.live!, "--wait"],
+    );
+    expect(res.ops[0]).toMatchObject({ generation: before.live, state: "succeeded" });
+    expect(res.ops[0]!.result?.generation).toBe(before.live);
+    expect((await generations()).live).toBe(before.live);
+  });
+
   it("ops list, ops history, settings, upgrades and check print schema-valid JSON", async () => {
     const ops = await json(api["ops.list"].res, "ops", "list", "--all");
     expect(ops.ops.some((o) => o.backend === "piper" && o.state === "succeeded")).toBe(true);

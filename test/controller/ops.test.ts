@@ -147,6 +147,30 @@ describe("seed 003: asynchronous per-node installs", () => {
     expect((await e.op("n2", on2!.opId))?.from).toBeUndefined();
   });
 
+  it("a rollback to a chosen generation carries it on the op; one the node does not keep is refused", async () => {
+    const e = await env();
+    await e.node("n1", {
+      behave: () => "hang",
+      backends: [
+        {
+          name: "cpu-foo",
+          metadata: { name: "cpu-foo", version: "3" },
+          isMeta: false,
+          generation: "g3",
+          previousGenerations: ["g2", "g1"],
+        },
+      ],
+    });
+    const bad = await e.client.call("ops.rollback", { backend: "cpu-foo", nodes: ["n1"], generation: "g0" });
+    expect(bad.admitted).toEqual([]);
+    expect(bad.refused).toEqual([
+      { nodeId: "n1", error: "node n1 keeps no generation g0 of cpu-foo (kept: g2, g1)" },
+    ]);
+    const r = await e.client.call("ops.rollback", { backend: "cpu-foo", nodes: ["n1"], generation: "g1" });
+    expect(r.refused).toEqual([]);
+    expect(await e.op("n1", r.admitted[0]!.opId)).toMatchObject({ kind: "rollback", generation: "g1" });
+  });
+
   it("installs of the same backend on two nodes at once are two independent ops", async () => {
     const e = await env();
     await e.node("n1");
