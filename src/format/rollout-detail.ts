@@ -7,7 +7,7 @@ import {
   type RolloutNode,
 } from "../protocol/index.js";
 import type { Tone } from "../theme/tokens.js";
-import { budgetUse, gateText, nodeBar, OUTCOME_WORD, STATE_TONE, tallyRows, waveText } from "./rollouts.js";
+import { budgetUse, gateText, nodeBar, OUTCOME_WORD, STATE_TONE, tallyOf, waveText } from "./rollouts.js";
 import { age } from "./units.js";
 
 /** A line of a rollout's detail: a labelled field, or a node under its wave (with its op's live progress). */
@@ -43,7 +43,7 @@ export function rolloutDetailLines(
       `${r.state}${r.dismissed ? " (dismissed)" : ""}${r.reason ? ` — ${r.reason}` : ""}`,
       STATE_TONE[r.state],
     ),
-    f("wave", `${waveText(r)}   ${nodeBar(tallyRows(rows.filter((x) => x.o !== "skip")))}`),
+    f("wave", `${waveText(r)}   ${nodeBar(tallyOf(r, rows))}`),
     f("gate", gateText(r, rows, now)),
     f(
       "failures",

@@ -50,6 +50,7 @@ export function RolloutDetailView({ entry, width, height }: ViewProps): ReactNod
   const r = useDash((s) => s.rollouts.get(id));
   const nodes = useDash((s) => s.rollout_nodes);
   const ops = useDash((s) => s.ops);
+  const synced = useDash((s) => s.synced.rollouts);
   const scroll = useDash((s) => (s.tables[`rollout:${id}`] ?? EMPTY_TABLE).selectedIndex);
   const now = useNow(1000);
   const { runner } = useDashEnv();
@@ -97,7 +98,9 @@ export function RolloutDetailView({ entry, width, height }: ViewProps): ReactNod
     return (
       <Box flexDirection="column" height={height}>
         <TitleLine crumbs={crumbs} width={width} />
-        <Text dimColor>{`rollout ${id} is not in the rollouts bucket`}</Text>
+        <Text dimColor>
+          {synced ? `rollout ${id} is not in the rollouts bucket` : "waiting for the rollouts bucket…"}
+        </Text>
       </Box>
     );
   }
