@@ -6,7 +6,7 @@ import { displayWidth, truncate } from "../format/text.js";
 import { age } from "../format/units.js";
 import { useDash, useDashEnv } from "../hooks/context.js";
 import { useNow } from "../hooks/useNow.js";
-import { isActive, needsAttention } from "../protocol/index.js";
+import { isActive, needsAttention, rolloutEnded } from "../protocol/index.js";
 import { nodeStatusLook, toneStyle, UPGRADE_BADGE, useTheme, type Tone } from "../theme/index.js";
 import { STALE_NODE_LOOK } from "../theme/symbols.js";
 import type { ConnectionStatus } from "../store/index.js";
@@ -63,6 +63,7 @@ export function Header({ width }: { width: number }): ReactNode {
   const nodes = useDash((s) => s.nodes);
   const ops = useDash((s) => s.ops);
   const upgrades = useDash((s) => s.upgrades);
+  const rollouts = useDash((s) => s.rollouts);
   const settings = useDash((s) => s.settings);
   const readOnly = useDash((s) => s.readOnly);
   const controller = useDash((s) => s.controller);
@@ -79,6 +80,7 @@ export function Header({ width }: { width: number }): ReactNode {
     if (isActive(o)) running++;
     else if (needsAttention(o)) failed++;
   }
+  const activeRollouts = [...rollouts.values()].filter((r) => !rolloutEnded(r.state)).length;
   const upgradable = [...upgrades.values()].filter((u) => u.nodes.some((n) => n.upgradable)).length;
   const statusParts = (["healthy", "unhealthy", "offline", "draining", "pending"] as const)
     .filter((s) => counts.byStatus[s] > 0)
@@ -122,6 +124,8 @@ export function Header({ width }: { width: number }): ReactNode {
         {statusParts ? <Text> {statusParts}</Text> : null}
         <Text> │ ops ▶{running}</Text>
         {failed > 0 ? <Seg text={` ✗${failed}`} tone="err" /> : null}
+        {activeRollouts > 0 ? <Text> │ </Text> : null}
+        {activeRollouts > 0 ? <Seg text={`rollouts ▶${activeRollouts}`} tone="accent" /> : null}
         <Text> │ </Text>
         <Seg text={`${UPGRADE_BADGE}${upgradable} upgradable`} tone={upgradable > 0 ? "upgrade" : "muted"} />
         <Text> │ </Text>

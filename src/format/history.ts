@@ -52,6 +52,7 @@ export interface Outcome {
   text: string;
   backend: string;
   at: number;
+  what?: "fan-out" | "rollout";
 }
 
 export function outcomeRows(outcomes: readonly Outcome[], actor: string, now: number): Row[] {
@@ -59,7 +60,10 @@ export function outcomeRows(outcomes: readonly Outcome[], actor: string, now: nu
     key: `outcome-${o.id}`,
     cells: {
       time: { text: clock(o.at, now), sort: o.at },
-      event: { text: "fan-out", tone: o.level === "ok" ? "ok" : o.level === "info" ? undefined : o.level },
+      event: {
+        text: o.what ?? "fan-out",
+        tone: o.level === "ok" ? "ok" : o.level === "info" ? undefined : o.level,
+      },
       node: { text: "" },
       backend: { text: o.backend },
       detail: { text: o.text },

@@ -9,6 +9,7 @@ import {
   type NodeResolution,
 } from "../protocol/index.js";
 import { applyBatch } from "./apply-batch.js";
+import { watchRolloutEnds } from "./rollout-outcome.js";
 import type {
   ClusterSlice,
   ContextInfo,
@@ -115,7 +116,7 @@ function mergeEvents(a: readonly AuditEvent[], b: readonly AuditEvent[]): AuditE
 export function createDashStore(init: DashStoreInit = {}): DashStore {
   const now = init.now ?? Date.now;
   let toastSeq = 0;
-  return createStore<DashState>()((set, get) => ({
+  const store = createStore<DashState>()((set, get) => ({
     ...emptySlices(),
     heartbeats: new Map(),
     progress: new Map(),
@@ -209,6 +210,9 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
       setPicked: (backend, nodes) => set((s) => ({ picked: { ...s.picked, [backend]: nodes } })),
     },
   }));
+  // For the store's life: a rollout seen running that ends is told, whichever view is open.
+  watchRolloutEnds(store);
+  return store;
 }
 
 export function currentView(s: Pick<UiSlice, "stack">): ViewEntry {

@@ -83,6 +83,8 @@ export interface FanOutOutcome {
   text: string;
   backend: string;
   at: number;
+  /** What ended: a fan-out started here (the default), or a rollout seen to end. */
+  what?: "fan-out" | "rollout";
 }
 
 export interface Loadable<T> {

@@ -9,6 +9,8 @@ import { NodeDetailView } from "./node/NodeDetailView.js";
 import { NodesView } from "./nodes/NodesView.js";
 import { OpDetailView } from "./op/OpDetailView.js";
 import { OperationsView } from "./ops/OperationsView.js";
+import { RolloutDetailView } from "./rollout/RolloutDetailView.js";
+import { RolloutsView } from "./rollouts/RolloutsView.js";
 import { SettingsView } from "./settings/SettingsView.js";
 import type { ViewProps } from "./types.js";
 
@@ -19,6 +21,8 @@ export const VIEWS = {
   backend: BackendView,
   ops: OperationsView,
   op: OpDetailView,
+  rollouts: RolloutsView,
+  rollout: RolloutDetailView,
   node: NodeDetailView,
   install: InstallView,
   history: HistoryView,

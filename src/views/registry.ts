@@ -15,6 +15,9 @@ import { spec as nodes } from "./nodes/spec.js";
 import { intents as opsIntents } from "./ops/intents.js";
 import { spec as op } from "./op/spec.js";
 import { spec as ops } from "./ops/spec.js";
+import { spec as rollout } from "./rollout/spec.js";
+import { intents as rolloutsIntents } from "./rollouts/intents.js";
+import { spec as rollouts } from "./rollouts/spec.js";
 import { globalKeys as settingsKeys, intents as settingsIntents } from "./settings/intents.js";
 import { spec as settings } from "./settings/spec.js";
 import type { KeyContext, ViewSpec } from "./types.js";
@@ -28,7 +31,20 @@ import type { KeyContext, ViewSpec } from "./types.js";
  * send new intents; then its spec (and intents) here and its screen in index.ts, where the
  * compiler asks for them. This file loads no React: `backplane dash` builds the keymap before Ink.
  */
-const SPECS = { nodes, backends, backend, install, ops, op, node, history, settings, help } satisfies {
+const SPECS = {
+  nodes,
+  backends,
+  backend,
+  install,
+  ops,
+  op,
+  node,
+  history,
+  settings,
+  rollouts,
+  rollout,
+  help,
+} satisfies {
   [V in ViewId]: ViewSpec & { id: V };
 };
 
@@ -38,6 +54,7 @@ export const INTENTS = {
   ...installIntents,
   ...opsIntents,
   ...nodeIntents,
+  ...rolloutsIntents,
   ...settingsIntents,
 } satisfies IntentTable;
 

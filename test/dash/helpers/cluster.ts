@@ -9,6 +9,8 @@ import {
   type NodeStatus,
   type OpRecord,
   type ProgressEvent,
+  type Rollout,
+  type RolloutNode,
   type Settings,
   type UpgradeInfo,
 } from "../../../src/protocol/index.js";
@@ -145,6 +147,8 @@ export interface ClusterFixture {
   progress?: ProgressEvent[];
   upgrades?: UpgradeInfo[];
   settings?: Settings;
+  rollouts?: Rollout[];
+  rolloutNodes?: RolloutNode[];
 }
 
 /** Fill a store through the same batch path the NATS feed uses, buckets marked as synced. */
@@ -156,6 +160,12 @@ export function feed(store: DashStore, f: ClusterFixture): void {
     ...(f.progress ?? []).map((v) => ({ kind: "progress" as const, key: v.opId, value: v })),
     ...(f.upgrades ?? []).map((v) => ({ kind: "upgrades" as const, key: v.backend, value: v })),
     ...(f.settings ? [{ kind: "settings" as const, key: SETTINGS_KEY, value: f.settings }] : []),
+    ...(f.rollouts ?? []).map((v) => ({ kind: "rollouts" as const, key: v.id, value: v })),
+    ...(f.rolloutNodes ?? []).map((v) => ({
+      kind: "rollout_nodes" as const,
+      key: `${v.rollout}.${v.node}`,
+      value: v,
+    })),
   ];
   store.getState().actions.applyBatch(events, events.length);
   const s = store.getState();
@@ -165,6 +175,8 @@ export function feed(store: DashStore, f: ClusterFixture): void {
     ops: [...s.ops.values()].map((o) => `${o.nodeId}.${o.id}`),
     upgrades: [...s.upgrades.keys()],
     settings: s.settings ? [SETTINGS_KEY] : [],
+    rollouts: [...s.rollouts.keys()],
+    rollout_nodes: [...s.rollout_nodes.keys()],
   };
   store.getState().actions.applyBatch(
     (Object.keys(keys) as Array<keyof typeof keys>).map((b) => ({
@@ -206,5 +218,66 @@ export function smallCluster(): ClusterFixture {
     progress: [progress(running, 50 * 1024 * 1024, 200 * 1024 * 1024)],
     upgrades: [upgrade("llama-cpp", "1.1.0", ["gpu-01", "gpu-02"], ["cpu-01"])],
     settings: settings(false),
+  };
+}
+
+/** A running rollout of llama-cpp to 1.1.0 over `eligible` nodes in waves 1,50%,100%. */
+export function rollout(o: Partial<Rollout> = {}): Rollout {
+  return {
+    v: 1,
+    id: "ro-abc-0001",
+    backend: "llama-cpp",
+    galleryVersion: "1.1.0",
+    builds: {
+      "cuda12-llama-cpp": {
+        target: { name: "cuda12-llama-cpp", uri: "oci://quay.io/x:y", mirrors: [], version: "1.1.0" },
+      },
+    },
+    byCapability: {},
+    targeting: { kind: "installed" },
+    total: 4,
+    eligible: 3,
+    waves: [1, 2, 3],
+    strategy: {
+      waves: ["1", "50%", "100%"],
+      maxParallel: "1",
+      soakMs: 60_000,
+      autoPromote: true,
+      autoRevert: false,
+    },
+    state: "running",
+    wave: 1,
+    waveStartedAt: NOW - 30_000,
+    forgiven: 0,
+    pauses: [],
+    actions: [],
+    dismissed: false,
+    createdAt: NOW - 300_000,
+    createdBy: "alice@laptop",
+    updatedAt: NOW - 10_000,
+    ...o,
+  };
+}
+
+/** A rollout's row for one node. */
+export function rolloutNode(
+  node: string,
+  i: number,
+  w: number,
+  o: RolloutNode["o"],
+  extra: Partial<RolloutNode> = {},
+): RolloutNode {
+  return {
+    v: 1,
+    rollout: "ro-abc-0001",
+    node,
+    i,
+    w,
+    o,
+    c: "cuda12-llama-cpp",
+    fromVersion: "1.0.0",
+    gen: "g1",
+    at: NOW - 20_000,
+    ...extra,
   };
 }

@@ -3,7 +3,17 @@ import { displayWidth } from "../../../src/format/text.js";
 import type { ViewId } from "../../../src/keymap/index.js";
 import type { ViewEntry } from "../../../src/store/index.js";
 import { VIEW_IDS, viewSpec } from "../../../src/views/registry.js";
-import { feed, inventory, installed, node, op, progress, smallCluster } from "../helpers/cluster.js";
+import {
+  feed,
+  inventory,
+  installed,
+  node,
+  op,
+  progress,
+  rollout,
+  rolloutNode,
+  smallCluster,
+} from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 
 afterEach(unmountAll);
@@ -25,7 +35,18 @@ function wideCluster() {
   const o = op(long, { id: "op-long", backend: "a-backend-with-an-extremely-long-name-development" });
   f.ops!.push(o, op(long, { id: "op-long-f", state: "failed", error: "x".repeat(300) + "\nsecond line" }));
   f.progress!.push(progress(o, 3 * 2 ** 30, 7 * 2 ** 30));
-  return f;
+  // A rollout with a long reason and a node of each kind, for Rollouts and its detail.
+  const ro = rollout({
+    reason: "r".repeat(200),
+    backend: "a-backend-with-an-extremely-long-name-development",
+  });
+  const nodes = [
+    rolloutNode(long, 0, 0, "ok"),
+    rolloutNode("gpu-01", 1, 1, "run"),
+    rolloutNode("gpu-02", 2, 1, "fail", { why: "y".repeat(300) }),
+    rolloutNode("cpu-01", 3, -1, "skip", { skip: "held", why: "held" }),
+  ];
+  return { ...f, rollouts: [ro], rolloutNodes: nodes };
 }
 
 /** The parameter of each view that needs one (it has no `:` name); the rest open as they are. */
@@ -33,6 +54,7 @@ const PARAMS: Partial<Record<ViewId, string>> = {
   backend: "llama-cpp",
   node: "gpu-node-with-a-very-long-name-0001",
   op: "op-long-f",
+  rollout: "ro-abc-0001",
 };
 
 /** Every view of the registry. */
