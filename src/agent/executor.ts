@@ -102,7 +102,10 @@ export class Executor {
     });
   }
 
-  private async writeMetaPointer(target: NonNullable<OpRecord["target"]>, result: OpResult): Promise<OpResult> {
+  private async writeMetaPointer(
+    target: NonNullable<OpRecord["target"]>,
+    result: OpResult,
+  ): Promise<OpResult> {
     const store = this.d.store;
     if (!target.meta) return result;
     const current = await store.readMeta(target.meta);
