@@ -99,7 +99,7 @@ export async function reapOrphanedProbes(pidDir: string, log: Logger): Promise<n
         try {
           process.kill(-pgid, "SIGKILL");
           reaped++;
-          log.info("stopped the processes of an interrupted health probe", { pgid });
+          log.info("stopped the processes of an interrupted health probe or hook", { pgid });
         } catch {
           // nothing left in that group
         }

@@ -7,15 +7,8 @@ import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { tempDir, waitFor } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
+import { running } from "./health-backends.js";
 import { connectClient, runOp, startAgent, type TestAgent } from "./helpers.js";
-
-/** Running (not a zombie, not gone), read from /proc: a zombie nobody reaps is not left running. */
-async function running(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-  if (stat === null) return false;
-  const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  return state !== "Z" && state !== "X";
-}
 
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -186,6 +179,36 @@ describe("agent hooks: --on-activate, --on-delete, --hook-timeout, --hook-failur
     const fresh = await runOp(client, install("rb", "install", "fresh", "2"), "failed");
     expect(fresh.error).toContain("was not installed before: the new version was removed");
     expect(await a.agent.store.kind("fresh")).toBe("missing");
+  });
+
+  it("--hook-failure rollback through a meta: the pointer goes back with its concrete", async () => {
+    const out = await tempDir("hook-meta");
+    const a = await agentWith("rbmeta", {
+      onActivate: `env | grep '^BACKPLANE_' > ${sh(out)}/$BACKPLANE_VERSION; [ "$BACKPLANE_VERSION" != 2 ]`,
+      timeoutMs: 10_000,
+      failure: "rollback",
+    });
+    const viaMeta = (kind: "install" | "upgrade", v: string, meta = "mhooked") => ({
+      nodeId: "rbmeta",
+      kind,
+      backend: meta,
+      target: { name: `cpu-${meta}`, uri: images[v]!.ref, version: v, meta },
+    });
+    await runOp(client, viaMeta("install", "1"));
+    expect(await envFile(join(out, "1"))).toMatchObject({
+      BACKPLANE_BACKEND: "cpu-mhooked",
+      BACKPLANE_META: "mhooked",
+      BACKPLANE_PATH: join(a.dir, "cpu-mhooked"),
+    });
+    const up = await runOp(client, viaMeta("upgrade", "2"), "failed");
+    expect(up.error).toContain("the on-activate hook exited with code 1");
+    expect(await liveVersion(a.dir, "cpu-mhooked")).toBe("1");
+    expect(await liveVersion(a.dir, "mhooked")).toBe("1");
+    expect((await a.agent.store.readMeta("mhooked"))?.meta_backend_for).toBe("cpu-mhooked");
+
+    await runOp(client, viaMeta("install", "2", "mfresh"), "failed");
+    expect(await a.agent.store.kind("mfresh")).toBe("missing");
+    expect(await a.agent.store.kind("cpu-mfresh")).toBe("missing");
   });
 
   it("--hook-failure warn: a failing hook is recorded and the op succeeds with the new version live", async () => {
