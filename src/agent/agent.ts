@@ -12,6 +12,7 @@ import { Executor } from "./executor.js";
 import { DEFAULT_LIMITS, type ExtractLimits } from "./extract.js";
 import { BackendStore, type StepHook } from "./generations.js";
 import { HeartbeatPublisher } from "./heartbeat.js";
+import type { HookConfig } from "./hooks.js";
 import { Installer } from "./installer.js";
 import { InventoryPublisher } from "./inventory.js";
 import { NameLocks, Slots } from "./locks.js";
@@ -50,6 +51,8 @@ export interface AgentOptions {
   probe?: CapabilityProbe;
   /** Health probe of each new version before it goes live; default LocalAI's gRPC Health, 60 s. */
   healthProbe?: ProbeConfig;
+  /** --on-activate / --on-delete hooks, their timeout and failure policy; default none. */
+  hooks?: HookConfig;
   freeBytes?: (path: string) => Promise<number>;
   /** Test seam: crash points in the commit sequence. */
   onStep?: StepHook;
@@ -87,7 +90,7 @@ export class Agent {
     });
   }
 
-  /** Process groups of running health probes (private, next to the generations). */
+  /** Process groups of running health probes and hooks (private, next to the generations). */
   private get probePids(): string {
     return join(this.store.root, ".probes");
   }
@@ -145,7 +148,12 @@ export class Agent {
       },
       log: this.log,
     });
-    const executor = new Executor({ store: this.store, installer, log: this.log });
+    const executor = new Executor({
+      store: this.store,
+      installer,
+      log: this.log,
+      hooks: o.hooks && { ...o.hooks, pidDir: this.probePids },
+    });
     this.inventory = new InventoryPublisher(client, this.store, this.nodeId, this.log);
     const inventory = this.inventory;
     // A cluster that has just started may have no stream leaders yet: wait, do not exit.

@@ -1,3 +1,5 @@
+import type { OpHookResult } from "../protocol/index.js";
+
 /** The op was cancelled (by the controller or the dashboard): roll back, write `cancelled`. */
 export class CancelledError extends Error {
   constructor(message = "cancelled") {
@@ -55,5 +57,16 @@ export class ProbeFailedError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ProbeFailedError";
+  }
+}
+
+/** A hook failed under --hook-failure rollback: the change was undone; the op fails carrying the hook's result. */
+export class HookFailedError extends Error {
+  constructor(
+    message: string,
+    readonly hook: OpHookResult,
+  ) {
+    super(message);
+    this.name = "HookFailedError";
   }
 }

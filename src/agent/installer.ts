@@ -1,7 +1,7 @@
 import { readdir, rename, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, type Logger } from "../lib/log.js";
-import type { BackendMetadata, InstallTarget, Phase } from "../protocol/index.js";
+import type { BackendMetadata, InstallTarget, OpHookResult, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
 import { abortReason, isFatal, OpRefusedError } from "./errors.js";
 import { extractState, type ExtractLimits } from "./extract.js";
@@ -44,6 +44,7 @@ export interface InstallResult {
   generation?: string;
   noop: boolean;
   probe?: ProbeOutcome;
+  hook?: OpHookResult;
 }
 
 /** RFC 3339 without fractions, as LocalAI's Go writes `installed_at`. */

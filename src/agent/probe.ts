@@ -67,10 +67,14 @@ async function startTime(pid: number): Promise<string | null> {
   return stat === null ? null : (stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null);
 }
 
-/** Record a probe's process group in `pidDir`; returns the function that forgets it. */
-async function track(pidDir: string | undefined, pgid: number | undefined): Promise<() => Promise<void>> {
+/** Record a probe's (or hook's) process group in `pidDir`; returns the function that forgets it. */
+export async function track(
+  pidDir: string | undefined,
+  pgid: number | undefined,
+  label = "probe",
+): Promise<() => Promise<void>> {
   if (!pidDir || !pgid) return async () => {};
-  const file = join(pidDir, `probe-${pgid}`);
+  const file = join(pidDir, `${label}-${pgid}`);
   try {
     await mkdir(pidDir, { recursive: true });
     await writeFile(file, `${pgid} ${(await startTime(pgid)) ?? ""}\n`);
@@ -95,7 +99,7 @@ export async function reapOrphanedProbes(pidDir: string, log: Logger): Promise<n
         try {
           process.kill(-pgid, "SIGKILL");
           reaped++;
-          log.info("stopped the processes of an interrupted health probe", { pgid });
+          log.info("stopped the processes of an interrupted health probe or hook", { pgid });
         } catch {
           // nothing left in that group
         }
@@ -119,24 +123,36 @@ async function groupAlive(pgid: number): Promise<boolean> {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
+export type Exit = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
 
-/** A command started in its own process group, with the tail of its stderr kept. */
-class ProcessGroup {
+/**
+ * A command started in its own process group, with the tail of its stderr (with `combined`, of its
+ * stdout and stderr together) kept.
+ */
+export class ProcessGroup {
   readonly child: ChildProcess;
   readonly exited: Promise<Exit>;
   exit?: Exit;
   private readonly lines: string[] = [];
   private partial = "";
 
-  constructor(file: string, args: string[], cwd: string) {
-    this.child = spawn(file, args, { cwd, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  constructor(
+    file: string,
+    args: string[],
+    cwd: string,
+    o: { env?: NodeJS.ProcessEnv; combined?: boolean } = {},
+  ) {
+    this.child = spawn(file, args, {
+      cwd,
+      env: o.env,
+      detached: true,
+      stdio: ["ignore", o.combined ? "pipe" : "ignore", "pipe"],
+    });
     this.exited = new Promise<Exit>((resolve) => {
       this.child.once("exit", (code, signal) => resolve({ code, signal }));
       this.child.once("error", (error) => resolve({ error }));
     }).then((x) => (this.exit = x));
-    this.child.stderr?.setEncoding("utf8");
-    this.child.stderr?.on("data", (chunk: string) => {
+    const take = (chunk: string) => {
       const parts = (this.partial + chunk).split("\n");
       this.partial = parts.pop() ?? "";
       for (const l of parts) this.keep(l);
@@ -144,7 +160,11 @@ class ProcessGroup {
         this.keep(this.partial);
         this.partial = "";
       }
-    });
+    };
+    for (const stream of [this.child.stdout, this.child.stderr]) {
+      stream?.setEncoding("utf8");
+      stream?.on("data", take);
+    }
   }
 
   private keep(line: string): void {

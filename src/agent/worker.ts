@@ -8,7 +8,7 @@ import {
   type OpRecord,
   type ProgressEvent,
 } from "../protocol/index.js";
-import { CancelledError, ShutdownError } from "./errors.js";
+import { CancelledError, HookFailedError, ShutdownError } from "./errors.js";
 import type { Executor } from "./executor.js";
 import type { NameLocks, Slots } from "./locks.js";
 import { MalformedRecordError, OpRecords, type Outcome } from "./op-records.js";
@@ -293,7 +293,9 @@ export class Worker {
       outcome =
         reason instanceof CancelledError
           ? { state: "cancelled", error: reason.message === "cancelled" ? undefined : reason.message }
-          : { state: "failed", error: errorMessage(e) };
+          : e instanceof HookFailedError
+            ? { state: "failed", error: e.message, result: { hook: e.hook } }
+            : { state: "failed", error: errorMessage(e) };
     }
     // The inventory first: whoever sees the final state can trust the inventory already.
     if (op.running) {

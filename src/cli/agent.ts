@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
+import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_FAILURE_POLICIES } from "../agent/hooks.js";
 import { DEFAULT_PROBE_TIMEOUT_MS, PROBE_MODES } from "../agent/probe.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
 import { onStopSignal } from "./stop-signal.js";
@@ -47,6 +48,10 @@ export const flags = {
   probe: { type: "string" },
   "probe-timeout": { type: "string" },
   "probe-command": { type: "string" },
+  "on-activate": { type: "string" },
+  "on-delete": { type: "string" },
+  "hook-timeout": { type: "string" },
+  "hook-failure": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -84,6 +89,15 @@ Agent (each also from the env var in brackets):
   --probe-timeout D         [BACKPLANE_PROBE_TIMEOUT] how long the probe may take, default 60s
   --probe-command CMD       [BACKPLANE_PROBE_COMMAND] with --probe exec: a shell command run in
                             the new version's directory; exit 0 passes
+  --on-activate CMD         [BACKPLANE_ON_ACTIVATE] shell command run (/bin/sh -c) after a
+                            backend went live here (install, upgrade, reinstall, rollback), with
+                            BACKPLANE_BACKEND, _VERSION, _DIGEST, _PATH, _PREVIOUS_VERSION,
+                            _OP_ID, _OP_KIND in its environment
+  --on-delete CMD           [BACKPLANE_ON_DELETE] shell command run after a backend was deleted
+  --hook-timeout D          [BACKPLANE_HOOK_TIMEOUT] a hook still running then is killed (its
+                            whole process group), default 60s
+  --hook-failure P          [BACKPLANE_HOOK_FAILURE] warn (default: record it, the op succeeds)
+                            or rollback (put the previous version back, fail the op)
 
 ${LOG_HELP}
 
@@ -130,6 +144,10 @@ export async function run(argv: string[]): Promise<number> {
   const probeCommand = str(v["probe-command"]);
   if (probeMode === "exec" && !probeCommand) throw new UsageError("--probe exec needs --probe-command");
   if (probeMode !== "exec" && probeCommand) throw new UsageError("--probe-command needs --probe exec");
+  const onActivate = str(v["on-activate"]);
+  const onDelete = str(v["on-delete"]);
+  const hookTimeoutMs = parseDuration(v["hook-timeout"], "hook-timeout", 100) ?? DEFAULT_HOOK_TIMEOUT_MS;
+  const hookFailure = oneOf(v["hook-failure"], "hook-failure", HOOK_FAILURE_POLICIES) ?? "warn";
   const maxBytes = parseBytes(v["max-extract-bytes"], "max-extract-bytes");
   const maxEntries = int(v["max-extract-entries"], "max-extract-entries", 1);
   const agent = new Agent({
@@ -157,6 +175,10 @@ export async function run(argv: string[]): Promise<number> {
       timeoutMs: parseDuration(v["probe-timeout"], "probe-timeout", 100) ?? DEFAULT_PROBE_TIMEOUT_MS,
       command: probeCommand,
     },
+    hooks:
+      onActivate || onDelete
+        ? { onActivate, onDelete, timeoutMs: hookTimeoutMs, failure: hookFailure }
+        : undefined,
     agentVersion: VERSION,
     log,
   });

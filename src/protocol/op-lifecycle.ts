@@ -138,7 +138,8 @@ export function touchOp(op: OpRecord, now: number): Step {
 /** How the agent's run ended. */
 export type OpOutcome =
   | { state: "succeeded"; result: NonNullable<OpRecord["result"]> }
-  | { state: "failed"; error: string }
+  /** A failed op may still carry a result (the hook that failed it, with --hook-failure rollback). */
+  | { state: "failed"; error: string; result?: NonNullable<OpRecord["result"]> }
   | { state: "cancelled"; error?: string };
 
 /** finish (agent): any active op → the outcome's state; an op already over (reaped, cancelled while queued) is refused. */
@@ -146,7 +147,13 @@ export function finishOp(op: OpRecord, outcome: OpOutcome, now: number): Step {
   if (isTerminal(op)) return refuse(`already ${op.state}`);
   if (outcome.state === "succeeded")
     return write(ended(op, "succeeded", now, { result: outcome.result, error: undefined }));
-  if (outcome.state === "failed") return write(ended(op, "failed", now, { error: clipError(outcome.error) }));
+  if (outcome.state === "failed")
+    return write(
+      ended(op, "failed", now, {
+        error: clipError(outcome.error),
+        ...(outcome.result ? { result: outcome.result } : {}),
+      }),
+    );
   return write(ended(op, "cancelled", now, { error: outcome.error ? clipError(outcome.error) : undefined }));
 }
 

@@ -140,6 +140,21 @@ export const InstallTarget = z.object({
 });
 export type InstallTarget = z.infer<typeof InstallTarget>;
 
+/** How a node's hook ran: exit status (or signal, or timeout) and the last lines of its output. */
+export const OpHookResult = z.object({
+  hook: z.enum(["on-activate", "on-delete"]),
+  ok: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().max(32).optional(),
+  timedOut: z.boolean().optional(),
+  durationMs: z.number().int().nonnegative(),
+  /** The last lines of its stdout and stderr together (at most 20, each clipped). */
+  output: z.array(Text(256)).max(20),
+  /** With --hook-failure rollback, what was done about the failure. */
+  action: Text(512).optional(),
+});
+export type OpHookResult = z.infer<typeof OpHookResult>;
+
 export const OpRecord = z.object({
   v,
   id: OpId,
@@ -182,6 +197,8 @@ export const OpRecord = z.object({
           durationMs: z.number().int().nonnegative(),
         })
         .optional(),
+      /** The agent's --on-activate / --on-delete hook, run after the change went live. */
+      hook: OpHookResult.optional(),
     })
     .optional(),
 });

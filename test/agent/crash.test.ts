@@ -156,4 +156,36 @@ describe("the real `backplane agent` process", () => {
     for (const pid of await pidsOf(pidfile)) expect(await running(pid), `pid ${pid}`).toBe(false);
     await stopProcess(again);
   });
+
+  it("kill -9 mid-hook: the restart stops what the hook left running; the retried op finds it live", async () => {
+    const nodeId = "hooky";
+    const pidfile = join(dir, "hook-sleep");
+    const p = await start(nodeId, [
+      "--on-activate",
+      `sleep 600 & echo $! > '${pidfile}'; wait`,
+      "--hook-timeout",
+      "10m",
+    ]);
+    const v1 = await pushBackendImage(registry, "backends/hooked", "1", { files: { v: "1" } });
+    const opId = await submit(client, {
+      nodeId,
+      kind: "install",
+      backend: "hooked",
+      target: { uri: v1.ref },
+    });
+    await waitFor("the hook to run", () => readFile(pidfile, "utf8").then(Boolean, () => false));
+    const [pid] = await pidsOf(pidfile);
+    p.child.kill("SIGKILL");
+    await p.exited;
+    expect(await running(pid!)).toBe(true);
+
+    const again = await start(nodeId, ["--on-activate", "true"]);
+    expect(again.output()).toMatch(/stopped the processes of an interrupted health probe or hook/);
+    expect(await running(pid!)).toBe(false);
+    const op = await waitOp(client, nodeId, opId, ["succeeded"]);
+    expect(op.attempts).toBe(2);
+    expect(op.result).toMatchObject({ noop: true });
+    expect((await localaiSummary(join(dir, nodeId)))["hooked"]).toEqual([v1.ref, v1.digest, null]);
+    await stopProcess(again);
+  });
 });

@@ -190,6 +190,26 @@ describe("op lifecycle: what each transition writes", () => {
     expect(long.kind === "write" && OpRecord.safeParse(long.op).success).toBe(true);
   });
 
+  it("a failed finish may keep a result (the hook that failed the op) and validates", () => {
+    const hook = {
+      hook: "on-activate" as const,
+      ok: false,
+      exitCode: 3,
+      durationMs: 12,
+      output: ["nope"],
+      action: "the previous version of x (1) was put back",
+    };
+    const step = finishOp(inState("running"), { state: "failed", error: "hook", result: { hook } }, NOW);
+    expect(step.kind === "write" && step.op).toMatchObject({
+      state: "failed",
+      error: "hook",
+      result: { hook },
+    });
+    expect(step.kind === "write" && OpRecord.safeParse(step.op).success).toBe(true);
+    const plain = finishOp(inState("running"), { state: "failed", error: "disk full" }, NOW);
+    expect(plain.kind === "write" && "result" in plain.op).toBe(false);
+  });
+
   it("requeue says where the agent stopped", () => {
     const step = requeueOp(inState("running", { phase: "extracting" }), NOW);
     expect(step.kind === "write" && step.op).toMatchObject({
