@@ -167,8 +167,8 @@ function needId(verb: string, id: string | undefined): string {
 
 function action(verb: "pause" | "resume" | "promote" | "abort" | "dismiss", what: string): Subcommand {
   return {
-    usage: `backplane rollouts ${verb} ID${verb === "pause" || verb === "abort" ? " [--reason TEXT]" : ""} [--json]   ${what}`,
-    flags: verb === "pause" || verb === "abort" ? { reason: { type: "string" } } : {},
+    usage: `backplane rollouts ${verb} ID${verb === "pause" ? " [--reason TEXT]" : ""} [--json]   ${what}`,
+    flags: verb === "pause" ? { reason: { type: "string" } } : {},
     async run(p, [arg]) {
       const id = needId(verb, arg);
       const reason = str(p.values.reason);
