@@ -175,6 +175,13 @@ describe("backplane rollouts (CLI)", () => {
     expect(ended.counts).toMatchObject({ done: 1, failed: 0 });
     expect(await versionOn("node-2")).toBe("1.1.0");
     expect(await versionOn("node-1")).toBe("1.0.0");
+    const watched = await cli("rollouts", "watch", ended.id, "--json");
+    expect(watched.code, watched.stderr).toBe(0);
+    const lines = watched.stdout
+      .trim()
+      .split("\n")
+      .map((l) => Rollout.parse(JSON.parse(l)));
+    expect(lines.map((r) => [r.id, r.state])).toEqual([[ended.id, "succeeded"]]);
 
     const text = await cli("rollouts", "start", "llama-cpp", "--node", "node-1", "--soak", "0", "--wait");
     expect(text.code, text.stderr).toBe(0);
