@@ -139,24 +139,56 @@ function printRollout(r: Rollout, nodes: readonly RolloutNode[]): void {
 
 const POLL_MS = 500;
 
+/** Ctrl-C while following a rollout: the rollout itself keeps running. */
+class RolloutWaitInterrupted extends Error {
+  readonly exitCode = 130;
+  constructor(id: string) {
+    super(
+      `interrupted: rollout ${id} keeps running; to stop it:\n` +
+        `  backplane rollouts pause ${id}   # ops in flight finish\n` +
+        `  backplane rollouts abort ${id}   # and revert the nodes it moved`,
+    );
+  }
+}
+
 /**
- * Follow a rollout until it ends, printing a timestamped line whenever its state, wave or counts
- * change (`out` undefined: print nothing). Polls `rollouts.get`, which survives reconnects and
- * controller failovers without extra machinery.
+ * Follow a rollout until it ends, calling `changed` whenever its state, wave or counts change
+ * (its line differs). Polls `rollouts.get`, which survives reconnects and controller failovers
+ * without extra machinery. Ctrl-C rejects with RolloutWaitInterrupted.
  */
-async function follow(client: ClusterClient, id: string, out?: (line: string) => void): Promise<Rollout> {
-  let last = "";
-  for (;;) {
-    const { rollout } = await client.call("rollouts.get", { id });
-    const line = rolloutLine(rollout);
-    if (line !== last && out) out(`${localTime(Date.now())} ${line}`);
-    last = line;
-    if (rolloutEnded(rollout.state)) return rollout;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+async function follow(
+  client: ClusterClient,
+  id: string,
+  changed: (r: Rollout, line: string) => void,
+): Promise<Rollout> {
+  let interrupt = () => {};
+  const interrupted = new Promise<"interrupted">((resolve) => (interrupt = () => resolve("interrupted")));
+  process.once("SIGINT", interrupt);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    let last = "";
+    for (;;) {
+      const got = await Promise.race([client.call("rollouts.get", { id }), interrupted]);
+      if (got === "interrupted") throw new RolloutWaitInterrupted(id);
+      const line = rolloutLine(got.rollout);
+      if (line !== last) changed(got.rollout, line);
+      last = line;
+      if (rolloutEnded(got.rollout.state)) return got.rollout;
+      const slept = await Promise.race([
+        new Promise<"slept">((resolve) => (timer = setTimeout(() => resolve("slept"), POLL_MS))),
+        interrupted,
+      ]);
+      if (slept === "interrupted") throw new RolloutWaitInterrupted(id);
+    }
+  } finally {
+    clearTimeout(timer);
+    process.off("SIGINT", interrupt);
   }
 }
 
 const print = (l: string) => process.stdout.write(l + "\n");
+/** Timestamped progress lines on stdout. */
+const stamped = (_: Rollout, line: string) => print(`${localTime(Date.now())} ${line}`);
 const exitFor = (r: Rollout) => (r.state === "succeeded" ? 0 : 1);
 
 function needId(verb: string, id: string | undefined): string {
@@ -217,7 +249,7 @@ export const subcommands: Record<string, Subcommand> = {
           return 0;
         }
         if (!p.values.json) print(`started ${rollout.id} (${describeStrategy(rollout.strategy)})`);
-        const ended = await follow(client, rollout.id, p.values.json ? undefined : print);
+        const ended = await follow(client, rollout.id, p.values.json ? () => {} : stamped);
         if (p.values.json) printJson(ended);
         return exitFor(ended);
       });
@@ -267,19 +299,8 @@ export const subcommands: Record<string, Subcommand> = {
     async run(p, [arg]) {
       const id = needId("watch", arg);
       return withSession(p, async (client) => {
-        let last = "";
-        const ndjson = (r: Rollout) => {
-          const line = rolloutLine(r);
-          if (line !== last) process.stdout.write(JSON.stringify(r) + "\n");
-          last = line;
-        };
-        if (!p.values.json) return exitFor(await follow(client, id, print));
-        for (;;) {
-          const { rollout } = await client.call("rollouts.get", { id });
-          ndjson(rollout);
-          if (rolloutEnded(rollout.state)) return exitFor(rollout);
-          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-        }
+        const ndjson = (r: Rollout) => process.stdout.write(JSON.stringify(r) + "\n");
+        return exitFor(await follow(client, id, p.values.json ? ndjson : stamped));
       });
     },
   },

@@ -5,7 +5,7 @@ import { DemoCluster } from "../../src/demo/cluster.js";
 import { waitFor } from "../../src/demo/processes.js";
 import { api, OpRecord, Refused } from "../../src/protocol/index.js";
 import { Rollout } from "../../src/protocol/rollout.js";
-import { runBackplane } from "../harness/backplane.js";
+import { runBackplane, spawnBackplane } from "../harness/backplane.js";
 
 /**
  * `backplane rollouts ...` and `-l/--selector` on op commands: the real binary against a real
@@ -142,6 +142,16 @@ describe("backplane rollouts (CLI)", () => {
     const shown = await cli("rollouts", "get", id);
     expect(shown.stdout).toMatch(/^state\s+running$/m);
     expect(shown.stdout).toMatch(/^node-2\s+2\s+wait\b/m);
+
+    // Ctrl-C while watching leaves the rollout running and says how to stop it.
+    const interrupted = spawnBackplane(["rollouts", "watch", id, "--server", server]);
+    await waitFor("watch to print its first line", () =>
+      interrupted.output().includes(`${id} llama-cpp running`),
+    );
+    interrupted.child.kill("SIGINT");
+    expect(await interrupted.exited).toBe(130);
+    expect(interrupted.output()).toMatch(`rollout ${id} keeps running`);
+    expect((await json(Got, "rollouts", "get", id)).rollout.state).toBe("running");
 
     const watching = cli("rollouts", "watch", id);
     const aborted = await cli("rollouts", "abort", id);
