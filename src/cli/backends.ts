@@ -11,6 +11,7 @@ import { list, UsageError, type Parsed } from "./args.js";
 import { localTime, shortDigest } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
+import { resolveSelector, selectorFlag, selectorOf } from "./targets.js";
 import { exitCodeFor, waitForOps } from "./wait.js";
 
 /** What `backplane backends list --json` prints. */
@@ -28,6 +29,7 @@ const targetFlags = {
   all: { type: "boolean" },
   wait: { type: "boolean" },
   progress: { type: "boolean" },
+  ...selectorFlag,
 } as const;
 
 /**
@@ -41,11 +43,14 @@ async function targetNodes(
   method: AdmitMethod,
 ): Promise<string[] | undefined> {
   const nodes = list(p.values.node);
+  const selector = selectorOf(p);
   const explicitOnly = method === "ops.install" || method === "ops.rollback";
-  if (nodes.length > 0 && p.values.all) throw new UsageError("give --node or --all, not both");
+  if ((nodes.length > 0 || selector) && p.values.all)
+    throw new UsageError("give --node, --selector or --all, not more than one");
   if (nodes.length > 0) return nodes;
+  if (selector) return resolveSelector(client, selector);
   if (p.values.all && explicitOnly) return (await client.call("nodes.list", {})).nodes.map((n) => n.id);
-  if (explicitOnly) throw new UsageError("say where: --node ID[,ID] or --all");
+  if (explicitOnly) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
   return undefined;
 }
 
@@ -62,10 +67,10 @@ async function callAdmit(
   const { nodes, source, generation, ...rest } = req;
   switch (method) {
     case "ops.install":
-      if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
+      if (!nodes) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
       return client.call(method, { ...rest, nodes, ...(source ? { source } : {}) });
     case "ops.rollback":
-      if (!nodes) throw new UsageError("say where: --node ID[,ID] or --all");
+      if (!nodes) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
       return client.call(method, { ...rest, nodes, ...(generation ? { generation } : {}) });
     default:
       return client.call(method, nodes ? { ...rest, nodes } : rest);
@@ -103,15 +108,20 @@ function admit(
   extra: { usage: string; flags: Subcommand["flags"] } = { usage: "", flags: {} },
 ): Subcommand {
   return {
-    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | --all" : "[--node ID[,ID] | --all]"}${extra.usage} [--wait] [--progress] [--json]\n\nExample:\n  ${example}`,
+    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | -l SELECTOR | --all" : "[--node ID[,ID] | -l SELECTOR | --all]"}${extra.usage} [--wait] [--progress] [--json]\n\n-l/--selector takes a label selector over the agents' --label values (gpu=h100,zone!=eu,\ntier in (a,b), key, !key), resolved to node ids here; no matching node is an error.\n\nExample:\n  ${example}`,
     flags: { ...targetFlags, ...extra.flags },
     async run(p, [arg]) {
       if (!arg) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
       const { name, source } = externalImage(method, arg, p.values.name);
+      selectorOf(p); // a malformed selector is a usage error before connecting
       const generation = p.values.generation;
       if (generation !== undefined && (typeof generation !== "string" || generation === "")) {
         throw new UsageError("--generation needs a generation id (see backends list --json: previous)");
       }
+      if (method === "ops.upgrade" && p.values.all)
+        process.stderr.write(
+          `hint: --all upgrades every node at once; 'backplane rollouts start ${name}' moves them in waves gated by health\n`,
+        );
       return withSession(p, async (client) => {
         const nodes = await targetNodes(client, p, method);
         const res = await callAdmit(client, method, {

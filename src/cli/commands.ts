@@ -17,6 +17,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
   },
   nodes: { summary: "list, drain, resume, approve nodes", load: () => import("./nodes.js") },
   ops: { summary: "list, watch, cancel, dismiss, retry operations", load: () => import("./ops.js") },
+  rollouts: {
+    summary: "plan, start, watch, pause, resume, promote, abort rollouts (upgrades in waves)",
+    load: () => import("./rollouts.js"),
+  },
   settings: {
     summary: "get or set cluster settings (auto-upgrade, check interval)",
     load: () => import("./settings.js"),

@@ -28,6 +28,8 @@ export interface DemoOptions {
   log: (line: string) => void;
   /** The agents' node ids by 1-based index; default node-1, node-2, ... */
   nodeId?: (index: number) => string;
+  /** The agents' `--label` values by 1-based index (KEY=VALUE each); default none. */
+  labels?: (index: number) => string[];
 }
 
 /** A whole local cluster: nats-server, registry, a controller and N agents, all children of this process. */
@@ -105,6 +107,7 @@ export class DemoCluster {
         // The broken build fails its probe after this long instead of the default minute.
         "--probe-timeout",
         "10s",
+        ...(this.o.labels?.(i + 1) ?? []).flatMap((l) => ["--label", l]),
       ]);
     }
     this.client = await ClusterClient.connect({

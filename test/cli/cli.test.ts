@@ -249,7 +249,7 @@ describe("backplane CLI", () => {
   it("usage errors exit 2 and say what is wrong", async () => {
     const r = await cli("backends", "install", "piper");
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--node ID\[,ID\] or --all/);
+    expect(r.stderr).toMatch(/--node ID\[,ID\], -l SELECTOR or --all/);
     // A malformed server is a usage error at once, not a wait for the connect timeout.
     const bad = await runBackplane(["nodes", "list", "--server", "http://nats.example:4222"]);
     expect(bad.code).toBe(2);
