@@ -5,7 +5,6 @@ import { decodeReply, encodeReply } from "../../src/agent/health-grpc.js";
 import { probeBackend, reapOrphanedProbes, type ProbeConfig } from "../../src/agent/probe.js";
 import type { ClusterClient } from "../../src/client/index.js";
 import { silentLogger } from "../../src/lib/log.js";
-import type { ProgressEvent } from "../../src/protocol/index.js";
 import { NatsServer } from "../harness/nats-server.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { removeDir, tempDir, waitFor } from "../harness/proc.js";
@@ -195,18 +194,17 @@ describe("agent: a new version goes live only after its health probe passed", ()
 
   it("installs a build that answers OK and records the probe on the op's result", async () => {
     const v1 = await image("good", "1", "ok");
-    const events: ProgressEvent[] = [];
-    const unsub = client.onProgress((e) => events.push(e), nodeId);
     const op = await runOp(client, {
       nodeId,
       kind: "install",
       backend: "good",
       target: { uri: v1.ref, version: "1" },
     });
-    unsub();
     expect(op.result?.probe).toMatchObject({ mode: "grpc", ran: true });
     expect(op.result!.probe!.durationMs).toBeGreaterThan(0);
-    expect(events.some((e) => e.opId === op.id && e.phase === "probing")).toBe(true);
+    // The record is the truth; progress events are rate-limited (4/s), so a probe shorter than
+    // their interval may not be seen there.
+    expect(op.phases?.map((p) => p.phase)).toContain("probing");
     await expectNoneRunning(v1.pidfile);
     expect((await localaiSummary(agent.dir))["good"]).toEqual([v1.ref, v1.digest, "1"]);
   });
