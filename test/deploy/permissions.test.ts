@@ -170,14 +170,17 @@ describe("deploy/nats-server.conf permissions, on a real server", () => {
     expect(nats.output().slice(quietFrom)).not.toMatch(/Violation/);
   });
 
-  it("the dashboard's feed runs as the dashboard user: every bucket, heartbeats and progress, no refusal", async () => {
+  it("the dashboard's feed runs as the dashboard user: every bucket, heartbeats, progress and the live audit trail, no refusal", async () => {
     const dash = ClusterClient.open({ servers: [nats.url], user: "dash", pass: "dash-pass", name: "dash" });
     const store = createDashStore();
     const a = store.getState().actions;
+    // The same sink as `backplane dash` (src/cli/dash-screen.tsx): everything it subscribes to.
     const feed = startClusterFeed(dash, {
       batch: (e, n) => a.applyBatch(e, n),
       status: (st) => a.setConn(st),
       problem: (m) => a.setFeedProblem(m),
+      leaseTtl: (ms) => a.setLeaseTtl(ms),
+      audit: (events) => a.addHistoryEvents(events),
     });
     try {
       await feed.synced;
