@@ -115,24 +115,34 @@ describe("README commands", () => {
         const watch = spawn("bash", ["-c", cmd], { cwd: work, env, detached: true, stdio: "ignore" });
         const exited = new Promise<number | null>((r) => watch.on("close", r));
         const log = join(work, "rollout.log");
-        await waitFor("ops watch to subscribe", () =>
-          readFile(log, "utf8").then(
-            () => true,
-            () => false,
-          ),
-        );
-        await ok("backplane backends reinstall piper --node gpu-01 --json");
-        await waitFor(
-          "the reinstall's lines in rollout.log",
-          async () => /gpu-01 .*piper.* succeeded/.test(await readFile(log, "utf8")),
-          60_000,
-          100,
-        );
-        await ok("backplane backends install piper --node gpu-02 --wait");
-        process.kill(-watch.pid!, "SIGINT");
-        // Ctrl-C ends both sides of the pipe: the watcher cleanly, tee by the signal (130).
-        expect([0, 130]).toContain(await exited);
-        expect(await readFile(log, "utf8")).not.toMatch(/gpu-02/);
+        let interrupted = false;
+        const interrupt = () => {
+          if (interrupted) return;
+          interrupted = true;
+          process.kill(-watch.pid!, "SIGINT");
+        };
+        try {
+          await waitFor("ops watch to subscribe", () =>
+            readFile(log, "utf8").then(
+              () => true,
+              () => false,
+            ),
+          );
+          await ok("backplane backends reinstall piper --node gpu-01 --json");
+          await waitFor(
+            "the reinstall's lines in rollout.log",
+            async () => /gpu-01 .*piper.* succeeded/.test(await readFile(log, "utf8")),
+            60_000,
+            100,
+          );
+          await ok("backplane backends install piper --node gpu-02 --wait");
+          interrupt();
+          // Ctrl-C ends both sides of the pipe: the watcher cleanly, tee by the signal (130).
+          expect([0, 130]).toContain(await exited);
+          expect(await readFile(log, "utf8")).not.toMatch(/gpu-02/);
+        } finally {
+          interrupt(); // a failed step must not leave the detached watcher running
+        }
       },
     },
     {
