@@ -77,13 +77,20 @@ function describe(verb: string, intent: Rollout, store: DashStore): DialogText {
     title: `${verb} ${intent.backend} everywhere`,
     lines: [
       change && plan
-        ? `${change} on ${plan.nodes.length} of the ${plural(n, "node")} that have it.`
+        ? `${change} on ${howMany(plan.nodes.length, n)}.`
         : `on every node that has it (${plural(n, "node")} known here).`,
       `Type the backend name to confirm: ${intent.backend}`,
     ],
     action: `${verb} all`,
     typeToConfirm: intent.backend,
   };
+}
+
+/** "2 of the 3 nodes that have it", "all 3 nodes that have it", "the only node that has it". */
+export function howMany(planned: number, having: number): string {
+  if (planned === having)
+    return having === 1 ? "the only node that has it" : `all ${having} nodes that have it`;
+  return `${planned} of the ${plural(having, "node")} that ${having === 1 ? "has" : "have"} it`;
 }
 
 async function run(intent: Rollout, { api, actor, attempt, track }: IntentContext): Promise<void> {

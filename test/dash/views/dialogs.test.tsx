@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { displayWidth } from "../../../src/format/text.js";
+import { howMany } from "../../../src/views/backends/intents.js";
 import { feed, op, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 
@@ -20,6 +21,14 @@ describe("confirm dialogs", () => {
     await r.press("g", "u");
     f = await r.waitForFrame("Upgrade llama-cpp everywhere");
     expect(f).toContain("1.0.0 → 1.1.0 on 2 of the 3 nodes that have it.");
+  });
+
+  it("says how many nodes in words that agree with the number", () => {
+    expect([howMany(2, 3), howMany(3, 3), howMany(1, 1)]).toEqual([
+      "2 of the 3 nodes that have it",
+      "all 3 nodes that have it",
+      "the only node that has it",
+    ]);
   });
 
   it("upgrade everywhere is not offered when no node has a newer version", async () => {
