@@ -4,6 +4,7 @@ import { applyQuery, countRows, nextSort, type Column, type Row } from "../forma
 import { EMPTY_TABLE, type TableState } from "../store/index.js";
 import { useActions, useDash } from "./context.js";
 import { useViewCommands } from "./useKeys.js";
+import { navTarget } from "../format/nav.js";
 
 export interface TableModel {
   /** Rows after filter and sort, groups flattened. */
@@ -67,25 +68,12 @@ export function useTable(
   useViewCommands(view, (cmd) => {
     const page = Math.max(1, pageSize - 1);
     const cur = Math.max(0, selected);
+    const next = navTarget(cmd, cur, page, rows.length - 1);
+    if (next !== undefined) {
+      moveTo(next);
+      return true;
+    }
     switch (cmd) {
-      case "nav.up":
-        moveTo(cur - 1);
-        return true;
-      case "nav.down":
-        moveTo(cur + 1);
-        return true;
-      case "nav.pageUp":
-        moveTo(cur - page);
-        return true;
-      case "nav.pageDown":
-        moveTo(cur + page);
-        return true;
-      case "nav.top":
-        moveTo(0);
-        return true;
-      case "nav.bottom":
-        moveTo(rows.length - 1);
-        return true;
       case "table.sort":
         setTable(tableKey, { sort: nextSort(columns, sort) });
         return true;

@@ -2,6 +2,7 @@ import { Box, Text } from "ink";
 import { useEffect, useMemo, useRef, type ReactNode } from "react";
 import { TitleLine } from "../../components/TitleLine.js";
 import { auditLine, opDetailFields, type InstalledBefore } from "../../format/op-detail.js";
+import { navTarget } from "../../format/nav.js";
 import { displayWidth } from "../../format/text.js";
 import { wrapText } from "../../format/wrap.js";
 import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
@@ -90,27 +91,12 @@ export function OpDetailView({ entry, width, height }: ViewProps): ReactNode {
   const maxScroll = Math.max(0, lines.length - body);
   const top = Math.min(scroll, maxScroll);
   useViewCommands("op", (cmd) => {
-    const to = (n: number) =>
-      actions.setTable(`op:${id}`, { selectedIndex: Math.max(0, Math.min(maxScroll, n)) });
+    const next = navTarget(cmd, top, Math.max(1, body - 1), maxScroll);
+    if (next !== undefined) {
+      actions.setTable(`op:${id}`, { selectedIndex: next });
+      return true;
+    }
     switch (cmd) {
-      case "nav.up":
-        to(top - 1);
-        return true;
-      case "nav.down":
-        to(top + 1);
-        return true;
-      case "nav.pageUp":
-        to(top - body + 1);
-        return true;
-      case "nav.pageDown":
-        to(top + body - 1);
-        return true;
-      case "nav.top":
-        to(0);
-        return true;
-      case "nav.bottom":
-        to(maxScroll);
-        return true;
       case "op.cancel":
       case "op.dismiss":
       case "op.retry":

@@ -12,6 +12,7 @@ import type { RolloutNode } from "../../protocol/index.js";
 import { EMPTY_TABLE } from "../../store/index.js";
 import { rolloutLabel, runRolloutAction } from "../rollouts/actions.js";
 import type { ViewProps } from "../types.js";
+import { navTarget } from "../../format/nav.js";
 
 const LABEL = 12;
 const NODE = 20;
@@ -67,30 +68,10 @@ export function RolloutDetailView({ entry, width, height }: ViewProps): ReactNod
   const maxScroll = Math.max(0, lines.length - body);
   const top = Math.min(scroll, maxScroll);
   useViewCommands("rollout", (cmd) => {
-    const to = (n: number) =>
-      actions.setTable(`rollout:${id}`, { selectedIndex: Math.max(0, Math.min(maxScroll, n)) });
-    switch (cmd) {
-      case "nav.up":
-        to(top - 1);
-        return true;
-      case "nav.down":
-        to(top + 1);
-        return true;
-      case "nav.pageUp":
-        to(top - body + 1);
-        return true;
-      case "nav.pageDown":
-        to(top + body - 1);
-        return true;
-      case "nav.top":
-        to(0);
-        return true;
-      case "nav.bottom":
-        to(maxScroll);
-        return true;
-      default:
-        return runRolloutAction(cmd, r, rows, runner, actions.toast);
-    }
+    const next = navTarget(cmd, top, Math.max(1, body - 1), maxScroll);
+    if (next === undefined) return runRolloutAction(cmd, r, rows, runner, actions.toast);
+    actions.setTable(`rollout:${id}`, { selectedIndex: next });
+    return true;
   });
 
   const crumbs = ["Rollouts", r ? rolloutLabel(r, rows) : id];
