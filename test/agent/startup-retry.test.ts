@@ -4,24 +4,7 @@ import type { Logger } from "../../src/lib/log.js";
 import { NatsCluster } from "../harness/nats-server.js";
 import { waitFor } from "../harness/proc.js";
 import { startAgent } from "./helpers.js";
-
-function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const make = (base: Record<string, unknown>): Logger => {
-    const at =
-      (level: string) =>
-      (msg: string, fields: Record<string, unknown> = {}) =>
-        void lines.push({ ...base, ...fields, level, msg });
-    return {
-      debug: at("debug"),
-      info: at("info"),
-      warn: at("warn"),
-      error: at("error"),
-      child: (f) => make({ ...base, ...f }),
-    };
-  };
-  return { logger: make({}), lines };
-}
+import { captureLog } from "../harness/capture-log.js";
 
 describe("JetStream not ready at start-up is waited for, never fatal", () => {
   let cluster: NatsCluster;
@@ -37,7 +20,7 @@ describe("JetStream not ready at start-up is waited for, never fatal", () => {
     await setup.close();
     const [, b, c] = cluster.servers;
     const others = [b!.pid!, c!.pid!];
-    const log = capture();
+    const log = captureLog();
     let paused = false;
     // The moment the agent's client has connected (buckets and streams checked), quorum goes.
     const logger: Logger = {

@@ -1,35 +1,17 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readHttpToken } from "../../src/lib/http-token.js";
-import type { Logger } from "../../src/lib/log.js";
 import { telemetryOf } from "../../src/lib/telemetry.js";
 import { api, decode, ApiEnvelope, streamNames } from "../../src/protocol/index.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
+import { captureLog } from "../harness/capture-log.js";
 
 const suite = controllerSuite("bad-input");
-
-function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const make = (base: Record<string, unknown>): Logger => {
-    const at =
-      (level: string) =>
-      (msg: string, fields: Record<string, unknown> = {}) =>
-        void lines.push({ ...base, ...fields, level, msg });
-    return {
-      debug: at("debug"),
-      info: at("info"),
-      warn: at("warn"),
-      error: at("error"),
-      child: (f) => make({ ...base, ...f }),
-    };
-  };
-  return { logger: make({}), lines };
-}
 
 async function setup() {
   const prefix = uniquePrefix();
   const tokenFile = join(suite.dir, prefix, "http-token");
-  const log = capture();
+  const log = captureLog();
   const r = await startReplica(suite.nats.url, prefix, {
     http: { listen: "127.0.0.1:0", tokenFile },
     telemetry: telemetryOf(log.logger),

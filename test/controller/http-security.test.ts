@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { defaultHttpTokenFile, ensureHttpToken, readHttpToken } from "../../src/lib/http-token.js";
-import type { Logger } from "../../src/lib/log.js";
 import { telemetryOf } from "../../src/lib/telemetry.js";
 import { SCHEMA_VERSION, type ProgressEvent } from "../../src/protocol/index.js";
 import { runBackplane, spawnBackplane } from "../harness/backplane.js";
@@ -14,6 +13,7 @@ import { stopProcess, waitFor } from "../harness/proc.js";
 import { FakeNode } from "./fake-node.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
 import type { ControllerOptions } from "../../src/controller/controller.js";
+import { captureLog } from "../harness/capture-log.js";
 
 /**
  * Issue 11 §3: no web page and no other local user can drive the HTTP API. Every test talks to
@@ -25,28 +25,11 @@ const suite = controllerSuite("http-security", {
 });
 
 /** A logger that keeps every line as `msg` plus fields, for assertions on what was logged. */
-function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const make = (base: Record<string, unknown>): Logger => {
-    const at =
-      (level: string) =>
-      (msg: string, fields: Record<string, unknown> = {}) =>
-        void lines.push({ ...base, ...fields, level, msg });
-    return {
-      debug: at("debug"),
-      info: at("info"),
-      warn: at("warn"),
-      error: at("error"),
-      child: (f) => make({ ...base, ...f }),
-    };
-  };
-  return { logger: make({}), lines };
-}
 
 async function setup(http: Partial<NonNullable<ControllerOptions["http"]>> = {}) {
   const prefix = uniquePrefix();
   const tokenFile = join(suite.dir, prefix, "backplane", "http-token");
-  const log = capture();
+  const log = captureLog();
   const r = await startReplica(suite.nats.url, prefix, {
     galleryPath: suite.galleryPath,
     http: { listen: "127.0.0.1:0", tokenFile, ...http },
