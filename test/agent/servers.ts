@@ -102,8 +102,22 @@ export class RegistryProxy {
   readonly cdnSeen: SeenRequest[] = [];
   faults: ProxyFaults = {};
   dropped = 0;
-  /** Bytes of padded manifest bodies handed to clients. */
+  /** Bytes of padded manifest bodies handed to clients (counted when each response has ended). */
   manifestBytesSent = 0;
+  /** Padded manifest responses still being sent, and those that have ended. */
+  manifestsSending = 0;
+  manifestsSent = 0;
+
+  /** The padded bytes sent since `before`, once a padded response has ended and none is left. */
+  manifestBytesSentSince(before: { bytes: number; sent: number }): number | undefined {
+    return this.manifestsSending === 0 && this.manifestsSent > before.sent
+      ? this.manifestBytesSent - before.bytes
+      : undefined;
+  }
+
+  manifestMark(): { bytes: number; sent: number } {
+    return { bytes: this.manifestBytesSent, sent: this.manifestsSent };
+  }
   private constructor(
     private readonly server: Server,
     private readonly cdn: Server,
@@ -182,9 +196,12 @@ export class RegistryProxy {
               const headers = { ...u.headers };
               delete headers["content-length"];
               res.writeHead(u.statusCode ?? 502, headers);
-              void sendPadded(res, Buffer.concat(chunks), f.padManifests!).then(
-                (n) => (proxy.manifestBytesSent += n),
-              );
+              proxy.manifestsSending++;
+              void sendPadded(res, Buffer.concat(chunks), f.padManifests!).then((n) => {
+                proxy.manifestBytesSent += n;
+                proxy.manifestsSending--;
+                proxy.manifestsSent++;
+              });
             });
             return;
           }

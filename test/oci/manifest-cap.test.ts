@@ -61,16 +61,9 @@ describe("manifest and index size cap", () => {
     await registry?.dispose();
   });
 
-  /** The proxy's bytes for the padded manifests sent so far, once every response has ended. */
-  async function sentSince(before: number): Promise<number> {
-    let last = -1;
-    return waitFor("the proxy to stop sending", async () => {
-      const now = proxy.manifestBytesSent;
-      if (now === last && now > before) return now - before;
-      last = now;
-      await new Promise((r) => setTimeout(r, 100));
-      return undefined;
-    });
+  /** The proxy's bytes for the padded manifests sent since `before`, once every response has ended. */
+  function sentSince(before: { bytes: number; sent: number }): Promise<number> {
+    return waitFor("the padded responses to end", () => proxy.manifestBytesSentSince(before));
   }
 
   it("reads a manifest of exactly 4 MiB and refuses one byte more", async () => {
@@ -84,14 +77,14 @@ describe("manifest and index size cap", () => {
   });
 
   it("stops reading a huge manifest at the cap instead of holding it all", async () => {
-    const before = proxy.manifestBytesSent;
+    const before = proxy.manifestMark();
     proxy.faults = { padManifests: HUGE };
     await expect(client.getManifest(viaProxy("1"))).rejects.toThrow(/larger than 4 MiB/);
     expect(await sentSince(before)).toBeLessThan(64 * 1024 * 1024);
   });
 
   it("the controller's digest check refuses a huge index the same way", async () => {
-    const before = proxy.manifestBytesSent;
+    const before = proxy.manifestMark();
     proxy.faults = { padManifests: HUGE };
     const round = new DigestRound(client, new Map());
     const got = await round.resolve(`${proxy.host}/backends/capped:multi`);
