@@ -127,7 +127,11 @@ export function computeUpgrades(plan: UpgradeCheckPlan, digests: DigestLookup, n
   for (const [row, judged] of [...byRow].sort(([a], [b]) => a.localeCompare(b))) {
     const drift = new Set<Judged>();
     const byConcrete = new Map<string, Judged[]>();
-    for (const j of judged) byConcrete.set(j.r.concrete, [...(byConcrete.get(j.r.concrete) ?? []), j]);
+    for (const j of judged) {
+      const group = byConcrete.get(j.r.concrete);
+      if (group) group.push(j);
+      else byConcrete.set(j.r.concrete, [j]);
+    }
     let majority: Judged | undefined;
     for (const group of byConcrete.values()) {
       const counts = new Map<string, { n: number; first: Judged }>();
