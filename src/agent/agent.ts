@@ -1,8 +1,11 @@
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { ClusterClient, type ClusterClientOptions } from "../client/cluster-client.js";
 import { WorkQueue } from "../client/work-queue.js";
 import { untilJetStream } from "../client/startup.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { StatusServer, type ReadinessCheck } from "../lib/status-endpoints.js";
 import type { Credentials } from "../oci/auth.js";
 import { RegistryClient } from "../oci/registry-client.js";
 import { DEFAULT_KEEP_GENERATIONS, HEARTBEAT_INTERVAL_MS, NodeId, type GpuInfo } from "../protocol/index.js";
@@ -16,6 +19,7 @@ import type { HookConfig } from "./hooks.js";
 import { Installer } from "./installer.js";
 import { InventoryPublisher } from "./inventory.js";
 import { NameLocks, Slots } from "./locks.js";
+import { AgentMetrics } from "./metrics.js";
 import { DEFAULT_PROBE_TIMEOUT_MS, reapOrphanedProbes, type ProbeConfig } from "./probe.js";
 import { RateLimiter } from "./rate-limit.js";
 import { systemProbe } from "./system-probe.js";
@@ -54,6 +58,11 @@ export interface AgentOptions {
   /** --on-activate / --on-delete hooks, their timeout and failure policy; default none. */
   hooks?: HookConfig;
   freeBytes?: (path: string) => Promise<number>;
+  /**
+   * Serve /healthz, /readyz and /metrics on `listen` (host:port); `token` guards /metrics and is
+   * required beyond loopback.
+   */
+  http?: { listen: string; token?: string };
   /** Test seam: crash points in the commit sequence. */
   onStep?: StepHook;
   log?: Logger;
@@ -66,7 +75,12 @@ export interface AgentOptions {
 export class Agent {
   readonly nodeId: string;
   readonly store: BackendStore;
+  readonly metrics = new AgentMetrics();
+  /** Where the status endpoints listen, once started with `http`. */
+  httpUrl?: string;
   private readonly log: Logger;
+  private status?: StatusServer;
+  private unsubscribeStatus?: () => void;
   private client?: ClusterClient;
   private worker?: Worker;
   private heartbeat?: HeartbeatPublisher;
@@ -88,6 +102,11 @@ export class Agent {
       log: this.log,
       onStep: o.onStep,
     });
+    this.metrics.watch({
+      ops: () => ({ running: this.worker?.runningOps ?? 0, waiting: this.worker?.waitingOps ?? 0 }),
+      backendsDir: this.store.root,
+      natsConnected: () => this.client?.status.state === "connected",
+    });
   }
 
   /** Process groups of running health probes and hooks (private, next to the generations). */
@@ -104,8 +123,56 @@ export class Agent {
     return this.client;
   }
 
+  /** What /readyz checks: NATS connected, the work consumer bound, the backends dir writable. */
+  readonly readinessChecks: readonly ReadinessCheck[] = [
+    {
+      name: "nats",
+      check: () => {
+        const s = this.client?.status;
+        return s?.state === "connected" ? undefined : `NATS is ${s?.state ?? "not connected yet"}`;
+      },
+    },
+    {
+      name: "work-consumer",
+      check: () => (this.worker?.consuming ? undefined : "not pulling work from this node's consumer"),
+    },
+    {
+      name: "backends-dir",
+      check: () =>
+        access(this.store.root, constants.W_OK).then(
+          () => undefined,
+          (e: NodeJS.ErrnoException) => `${this.store.root} is not writable (${e.code ?? errorMessage(e)})`,
+        ),
+    },
+  ];
+
+  /** Serve the status endpoints first: /readyz says why while NATS is still out of reach. */
+  private async serveStatus(): Promise<void> {
+    const http = this.o.http;
+    if (!http) return;
+    this.status = new StatusServer({
+      listen: http.listen,
+      token: http.token,
+      registry: this.metrics.withProcessMetrics().registry,
+      checks: this.readinessChecks,
+      log: this.log,
+    });
+    this.httpUrl = (await this.status.start()).url;
+    this.log.info("status endpoints listening", { url: this.httpUrl, metricsToken: !!http.token });
+  }
+
+  /** Count the times the NATS connection comes back. */
+  private countReconnects(client: ClusterClient): void {
+    let last = client.status.state;
+    this.unsubscribeStatus = client.onStatus((s) => {
+      if (s.state === "connected" && last !== "connected") this.metrics.natsReconnects.inc();
+      last = s.state;
+    });
+  }
+
   async start(signal?: AbortSignal): Promise<void> {
     const o = this.o;
+    await this.serveStatus();
     await reapOrphanedProbes(this.probePids, this.log);
     await this.store.init();
     this.detected = await detectCapability(o.probe ?? systemProbe(), {
@@ -122,6 +189,7 @@ export class Agent {
       signal,
     );
     this.client = client;
+    this.countReconnects(client);
 
     const limiter = o.rateLimit ? new RateLimiter(o.rateLimit) : undefined;
     const registry = new RegistryClient({
@@ -147,6 +215,7 @@ export class Agent {
         pidDir: this.probePids,
       },
       log: this.log,
+      metrics: this.metrics,
     });
     const executor = new Executor({
       store: this.store,
@@ -154,7 +223,7 @@ export class Agent {
       log: this.log,
       hooks: o.hooks && { ...o.hooks, pidDir: this.probePids },
     });
-    this.inventory = new InventoryPublisher(client, this.store, this.nodeId, this.log);
+    this.inventory = new InventoryPublisher(client, this.store, this.nodeId, this.log, this.metrics);
     const inventory = this.inventory;
     // A cluster that has just started may have no stream leaders yet: wait, do not exit.
     const retry = { log: this.log, signal };
@@ -172,6 +241,7 @@ export class Agent {
       slots: new Slots(o.maxParallel ?? DEFAULT_MAX_PARALLEL),
       log: this.log,
       changed: () => this.inventory!.publish(),
+      metrics: this.metrics,
     });
     this.unsubscribeCancel = client.onCancel(this.nodeId, (c) => void this.worker?.cancel(c.opId));
     const worker = this.worker;
@@ -189,6 +259,7 @@ export class Agent {
       runningOps: () => this.worker?.runningOps ?? 0,
       intervalMs: o.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
       log: this.log,
+      metrics: this.metrics,
     });
     this.heartbeat.start();
     this.log.info("agent started", {
@@ -203,7 +274,9 @@ export class Agent {
       this.heartbeat?.stop();
       await this.worker?.stop().catch((e) => this.log.warn("worker stop", { error: errorMessage(e) }));
       this.unsubscribeCancel?.();
+      this.unsubscribeStatus?.();
       await this.client?.close();
+      await this.status?.close();
       this.log.info("agent stopped");
     })();
     return this.stopped;

@@ -3,6 +3,7 @@ import type { ClusterClient } from "../client/cluster-client.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import { HEARTBEAT_INTERVAL_MS, type GpuInfo, type Heartbeat } from "../protocol/index.js";
 import { diskSpace } from "./disk.js";
+import type { AgentMetrics } from "./metrics.js";
 
 export interface HeartbeatDeps {
   client: ClusterClient;
@@ -16,6 +17,7 @@ export interface HeartbeatDeps {
   runningOps(): number;
   intervalMs?: number;
   log: Logger;
+  metrics?: AgentMetrics;
 }
 
 /** Publishes this node's heartbeat now and every interval (skipped while NATS is unreachable). */
@@ -41,10 +43,14 @@ export class HeartbeatPublisher {
   }
 
   async beat(): Promise<void> {
-    if (this.d.client.status.state !== "connected") return;
+    if (this.d.client.status.state !== "connected") {
+      this.d.metrics?.heartbeatFailures.inc({ reason: "disconnected" });
+      return;
+    }
     try {
       this.d.client.publishHeartbeat(await this.build());
     } catch (e) {
+      this.d.metrics?.heartbeatFailures.inc({ reason: "error" });
       this.d.log.warn("heartbeat not sent", { error: errorMessage(e) });
     }
   }

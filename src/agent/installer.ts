@@ -3,9 +3,10 @@ import { join } from "node:path";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { BackendMetadata, InstallTarget, OpHookResult, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
-import { abortReason, isFatal, OpRefusedError } from "./errors.js";
+import { abortReason, isFatal, OpRefusedError, ProbeFailedError } from "./errors.js";
 import { extractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";
+import type { AgentMetrics } from "./metrics.js";
 import { probeBackend, type ProbeConfig, type ProbeOutcome } from "./probe.js";
 import { candidates, sourceFor, type Resolved, type SourceDeps } from "./sources/index.js";
 
@@ -19,6 +20,7 @@ export interface InstallerDeps {
   /** Health probe of each new version before it goes live; default none. */
   probe?: ProbeConfig;
   log: Logger;
+  metrics?: AgentMetrics;
 }
 
 /** What the installer reports back while it works. */
@@ -131,6 +133,24 @@ export class Installer {
     }
   }
 
+  /** The health probe, timed and counted (a cancel is neither a pass nor a failure). */
+  private async probe(dir: string, cfg: ProbeConfig, signal: AbortSignal, backend: string) {
+    const started = Date.now();
+    const seconds = () => (Date.now() - started) / 1000;
+    const m = this.d.metrics;
+    try {
+      const outcome = await probeBackend(dir, cfg, signal, this.d.log.child({ backend }));
+      m?.probeDuration.observe({ mode: cfg.mode, result: "passed" }, seconds());
+      return outcome;
+    } catch (e) {
+      if (e instanceof ProbeFailedError) {
+        m?.probeDuration.observe({ mode: cfg.mode, result: "failed" }, seconds());
+        m?.probeFailures.inc({ mode: cfg.mode });
+      }
+      throw e;
+    }
+  }
+
   /** A tarball with everything under one top directory: that directory is the backend. */
   private async hoist(staging: string): Promise<string> {
     if (await stat(join(staging, "run.sh")).catch(() => null)) return staging;
@@ -195,12 +215,7 @@ export class Installer {
           probeConfig.mode === "none"
             ? undefined
             : async (dir) => {
-                probe = await probeBackend(
-                  dir,
-                  probeConfig,
-                  signal,
-                  this.d.log.child({ backend: target.name }),
-                );
+                probe = await this.probe(dir, probeConfig, signal, target.name);
               },
       });
       return { noop: false, version, digest, generation, probe };

@@ -3,6 +3,7 @@ import { errorMessage, type Logger } from "../lib/log.js";
 import { rerunWhileBusy } from "../lib/rerun.js";
 import { sanitizeToken, type Inventory } from "../protocol/index.js";
 import type { BackendStore } from "./generations.js";
+import type { AgentMetrics } from "./metrics.js";
 
 /**
  * Writes this node's inventory (one row per installed backend) to the inventory bucket. Calls that
@@ -14,6 +15,7 @@ export class InventoryPublisher {
     private readonly store: BackendStore,
     private readonly nodeId: string,
     private readonly log: Logger,
+    private readonly metrics?: AgentMetrics,
   ) {}
 
   async build(): Promise<Inventory> {
@@ -23,7 +25,9 @@ export class InventoryPublisher {
   /** Write the inventory; calls made while a write is in flight get one more write after it. */
   readonly publish = rerunWhileBusy(async () => {
     try {
-      await this.client.put("inventory", sanitizeToken(this.nodeId), await this.build());
+      const inventory = await this.build();
+      this.metrics?.inventory(inventory.backends);
+      await this.client.put("inventory", sanitizeToken(this.nodeId), inventory);
     } catch (e) {
       this.log.warn("cannot write the inventory", { error: errorMessage(e) });
       throw e;

@@ -11,6 +11,7 @@ import {
 import { CancelledError, HookFailedError, ShutdownError } from "./errors.js";
 import type { Executor } from "./executor.js";
 import type { NameLocks, Slots } from "./locks.js";
+import type { AgentMetrics } from "./metrics.js";
 import { MalformedRecordError, OpRecords, type Outcome } from "./op-records.js";
 import { ProgressReporter } from "./progress.js";
 
@@ -31,6 +32,7 @@ export interface WorkerDeps {
   log: Logger;
   /** Called after every op that reached a final state (the disk may have changed). */
   changed(): Promise<void>;
+  metrics?: AgentMetrics;
 }
 
 interface ActiveOp {
@@ -72,6 +74,16 @@ export class Worker {
     let n = 0;
     for (const a of this.active.values()) if (a.running) n++;
     return n;
+  }
+
+  /** Ops taken from the queue that wait for their locks or a slot (or are being decided). */
+  get waitingOps(): number {
+    return this.active.size - this.runningOps;
+  }
+
+  /** Whether the work consumer is bound: deliveries are being pulled (for readiness). */
+  get consuming(): boolean {
+    return this.messages !== undefined && !this.stopping;
   }
 
   private consume(): Promise<WorkDeliveries> {
@@ -234,6 +246,7 @@ export class Worker {
     let outcome: Outcome;
     let progress: ProgressReporter | undefined;
     let record: OpRecord = first.value;
+    let startedAt = 0;
     try {
       if (!isRunnable(record)) throw new CancelledError();
       releases.push(await granted);
@@ -246,6 +259,7 @@ export class Worker {
       }
       record = decision.record;
       op.running = true;
+      startedAt = Date.now();
       log.info("op started", { kind: record.kind, backend: record.backend, attempt: record.attempts });
       const reporter = new ProgressReporter({
         opId,
@@ -275,7 +289,10 @@ export class Worker {
           },
           total: (t) => reporter.setTotal(t),
           newAttempt: () => reporter.newAttempt(),
-          bytes: (n) => reporter.add(n),
+          bytes: (n) => {
+            reporter.add(n);
+            this.d.metrics?.downloadedBytes.inc(n);
+          },
         },
       });
       outcome = { state: "succeeded", result };
@@ -287,6 +304,7 @@ export class Worker {
           await this.records.requeue(opId).catch(() => {});
         }
         log.info("op interrupted by shutdown; it will run again after the restart");
+        this.count(record.kind, "interrupted", startedAt);
         op.msg.nak();
         return;
       }
@@ -297,6 +315,7 @@ export class Worker {
             ? { state: "failed", error: e.message, result: { hook: e.hook } }
             : { state: "failed", error: errorMessage(e) };
     }
+    this.count(record.kind, outcome.state, startedAt);
     // The inventory first: whoever sees the final state can trust the inventory already.
     if (op.running) {
       await this.d.changed().catch((e) => log.warn("inventory update failed", { error: errorMessage(e) }));
@@ -310,6 +329,16 @@ export class Worker {
     }
     log.info("op finished", { state: final.state, error: final.error });
     op.msg.ack();
+  }
+
+  /** An op ended here: by kind and outcome, and how long it ran when it installed something. */
+  private count(kind: OpRecord["kind"], outcome: string, startedAt: number): void {
+    const m = this.d.metrics;
+    if (!m) return;
+    m.ops.inc({ kind, outcome });
+    if (startedAt && (kind === "install" || kind === "upgrade" || kind === "reinstall")) {
+      m.installDuration.observe({ kind, outcome }, (Date.now() - startedAt) / 1000);
+    }
   }
 
   /**

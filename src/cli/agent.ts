@@ -1,10 +1,12 @@
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_FAILURE_POLICIES } from "../agent/hooks.js";
 import { DEFAULT_PROBE_TIMEOUT_MS, PROBE_MODES } from "../agent/probe.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
+import { statusListenProblem } from "../lib/status-endpoints.js";
 import { onStopSignal } from "./stop-signal.js";
 import {
   CONNECTION_HELP,
@@ -52,6 +54,9 @@ export const flags = {
   "on-delete": { type: "string" },
   "hook-timeout": { type: "string" },
   "hook-failure": { type: "string" },
+  http: { type: "string" },
+  "http-token": { type: "string" },
+  "http-token-file": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -99,6 +104,14 @@ Agent (each also from the env var in brackets):
   --hook-failure P          [BACKPLANE_HOOK_FAILURE] warn (default: record it, the op succeeds)
                             or rollback (put the previous version back, fail the op)
 
+Status endpoints (read-only; default off):
+  --http HOST:PORT          [BACKPLANE_HTTP] serve GET /healthz, /readyz (NATS connected, work
+                            consumer bound, backends dir writable; 503 naming what is not) and
+                            /metrics (Prometheus text); loopback only unless a token is set
+  --http-token T            [BACKPLANE_HTTP_TOKEN] bearer token /metrics requires (Prometheus
+                            authorization credentials); needed to bind beyond loopback
+  --http-token-file F       [BACKPLANE_HTTP_TOKEN_FILE] read the token from this file instead
+
 ${LOG_HELP}
 
 ${CONNECTION_HELP}
@@ -122,6 +135,31 @@ export function labels(values: string[]): Record<string, string> {
   }
   if (Object.keys(out).length > 64) throw new UsageError("at most 64 --label values");
   return out;
+}
+
+/** `--http` with its token (from `--http-token` or `--http-token-file`), checked before starting. */
+export async function statusHttp(
+  v: Record<string, unknown>,
+): Promise<{ listen: string; token?: string } | undefined> {
+  const listen = str(v.http);
+  const file = str(v["http-token-file"]);
+  if (file && str(v["http-token"])) throw new UsageError("give --http-token or --http-token-file, not both");
+  let token = str(v["http-token"]);
+  if (file) {
+    token = (
+      await readFile(file, "utf8").catch((e: unknown) => {
+        throw new UsageError(`cannot read --http-token-file ${file}: ${(e as Error).message}`);
+      })
+    ).trim();
+    if (!token) throw new UsageError(`--http-token-file ${file} is empty`);
+  }
+  if (!listen) {
+    if (token) throw new UsageError("--http-token needs --http HOST:PORT");
+    return undefined;
+  }
+  const problem = statusListenProblem(listen, token);
+  if (problem) throw new UsageError(problem);
+  return { listen, token };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -150,6 +188,7 @@ export async function run(argv: string[]): Promise<number> {
   const hookFailure = oneOf(v["hook-failure"], "hook-failure", HOOK_FAILURE_POLICIES) ?? "warn";
   const maxBytes = parseBytes(v["max-extract-bytes"], "max-extract-bytes");
   const maxEntries = int(v["max-extract-entries"], "max-extract-entries", 1);
+  const http = await statusHttp(v);
   const agent = new Agent({
     nodeId: str(v["node-id"]) ?? defaultNodeId(),
     nodeName: str(v["node-name"]),
@@ -179,6 +218,7 @@ export async function run(argv: string[]): Promise<number> {
       onActivate || onDelete
         ? { onActivate, onDelete, timeoutMs: hookTimeoutMs, failure: hookFailure }
         : undefined,
+    http,
     agentVersion: VERSION,
     log,
   });

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, link, lstat, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -80,4 +80,17 @@ export async function ensureHttpToken(file: string): Promise<{ token: string; ge
   } finally {
     await rm(tmp, { force: true });
   }
+}
+
+/**
+ * Whether an `Authorization` header carries `Bearer <expected>`, compared in constant time (both
+ * sides hashed first, so neither the token's length nor its prefix leaks through timing).
+ */
+export function bearerMatches(expected: string, header: string | undefined): boolean {
+  if (!expected) return false;
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
+  if (!m) return false;
+  const a = createHash("sha256").update(m[1]!.trim()).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
 }

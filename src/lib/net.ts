@@ -12,3 +12,17 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** A bind address (no port) that only this host can reach: `localhost`, `::1`, 127.x.x.x. */
+export function isLoopbackAddress(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** `host:port` (`[v6]:port` for IPv6) as `--http` takes it; port 0 picks a free one. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen.trim());
+  if (!m) throw new Error(`--http must be host:port, got ${JSON.stringify(listen)}`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`--http port out of range: ${port}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
