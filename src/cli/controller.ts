@@ -74,7 +74,8 @@ Controller (each also from the env var in brackets):
   --gallery-cache DIR      [BACKPLANE_GALLERY_CACHE] last good gallery copies,
                            default ~/.cache/backplane/gallery
   --dev-suffix S           [BACKPLANE_DEV_SUFFIX] development variant suffix, default development
-  --http HOST:PORT         [BACKPLANE_HTTP] also serve the API over HTTP (+ /api/events WebSocket)
+  --http HOST:PORT         [BACKPLANE_HTTP] also serve the API over HTTP (+ /api/events WebSocket),
+                           and GET /healthz, /readyz (no token) and /metrics (Prometheus, token)
   --token T                [BACKPLANE_TOKEN] bearer token for HTTP; required beyond loopback.
                            Without it the token is read from, or generated into, --http-token-file
   --http-token-file F      [BACKPLANE_HTTP_TOKEN_FILE] mode 0600, default

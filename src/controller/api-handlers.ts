@@ -1,6 +1,5 @@
 import { Limiter, LimiterFullError } from "../lib/limiter.js";
 import { errorMessage, type Logger } from "../lib/log.js";
-import type { Telemetry } from "../lib/telemetry.js";
 import { isMeta, type GalleryCatalog } from "../gallery/index.js";
 import {
   api,
@@ -19,6 +18,7 @@ import {
 import type { z } from "zod";
 import type { Audit } from "./audit.js";
 import { ApiError } from "./errors.js";
+import type { ControllerTelemetry } from "./metrics.js";
 import type { NodeAdmin } from "./node-admin.js";
 import type { RequestDedupe } from "./request-dedupe.js";
 import type { Operations } from "./operations.js";
@@ -45,7 +45,7 @@ export interface ApiDeps {
   rollouts: Rollouts;
   audit: Audit;
   catalog: () => GalleryCatalog;
-  telemetry: Telemetry;
+  telemetry: ControllerTelemetry;
   /** Keyed writes applied once; without it the key is ignored. */
   dedupe?: RequestDedupe;
   /** Requests handled at once, and how many more may wait (beyond that: `unavailable`). */
@@ -124,6 +124,17 @@ export class ApiHandlers {
    * turn), so no caller can take the event loop the leader's duties share.
    */
   async handle(method: string, body: unknown, ctx: ApiContext): Promise<ApiEnvelope> {
+    const started = performance.now();
+    const env = await this.limited(method, body, ctx);
+    this.d.telemetry.metrics?.apiRequest(
+      method,
+      env.ok ? "ok" : env.error.code,
+      (performance.now() - started) / 1000,
+    );
+    return env;
+  }
+
+  private async limited(method: string, body: unknown, ctx: ApiContext): Promise<ApiEnvelope> {
     try {
       return await this.limiter.run(() => this.dispatch(method, body, ctx));
     } catch (e) {

@@ -21,6 +21,7 @@ import { EventStream, type EventLimits } from "./events-ws.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { HttpApi, type HttpApiOptions } from "./http-api.js";
 import { LeaderLease } from "./lease.js";
+import { ControllerMetrics, type ControllerTelemetry } from "./metrics.js";
 import { serveNatsApi } from "./nats-api.js";
 import { NodeAdmin } from "./node-admin.js";
 import { OpAuditor } from "./op-auditor.js";
@@ -47,7 +48,7 @@ export interface ControllerOptions {
   registry?: RegistryClient;
   /** JetStream replicas for the controller's own claims bucket. */
   replicas?: number;
-  /** Where the controller reports (logs now, metrics next); silent by default. */
+  /** Where the controller logs; silent by default. Its metrics are its own (`metrics`). */
   telemetry?: Telemetry;
 }
 
@@ -75,8 +76,10 @@ export class Controller {
   readonly gallery: GalleryLoader;
   /** What only the leader does, started in this order and stopped in reverse. */
   private readonly duties: LeaderDuties;
+  /** This replica's Prometheus metrics (served on /metrics of the HTTP listener). */
+  readonly metrics = new ControllerMetrics();
   httpUrl?: string;
-  private readonly telemetry: Telemetry;
+  private readonly telemetry: ControllerTelemetry;
   private readonly log: Logger;
   private readonly stops: Array<() => void | Promise<void>> = [];
 
@@ -85,7 +88,10 @@ export class Controller {
     claims: ClaimStore,
   ) {
     this.id = o.id ?? defaultReplicaId();
-    const telemetry = withFields(o.telemetry ?? silentTelemetry, { replica: this.id });
+    const telemetry = withFields(
+      { ...(o.telemetry ?? silentTelemetry), metrics: this.metrics },
+      { replica: this.id },
+    );
     this.telemetry = telemetry;
     this.log = telemetry.log;
     this.timings = defaultTimings(o.timings);
@@ -100,6 +106,11 @@ export class Controller {
     const catalog = (): GalleryCatalog => this.gallery.catalog;
     this.view = new ClusterView(client);
     this.lease = new LeaderLease(client, { holder: this.id, telemetry });
+    this.metrics.watch({
+      isLeader: () => this.lease.isLeader(),
+      nodes: () => this.view.nodeRecords().values(),
+      ops: () => [...this.view.ops.values()].map((e) => e.value),
+    });
     const audit = new Audit(client, telemetry);
     const work = new WorkQueue(client);
     this.ops = new Operations({ client, view: this.view, claims, work, audit, catalog, telemetry });
@@ -202,6 +213,17 @@ export class Controller {
     return c;
   }
 
+  /** What /readyz checks besides the replica having started: NATS connected. */
+  readonly readinessChecks = [
+    {
+      name: "nats",
+      check: () => {
+        const s = this.o.client.status.state;
+        return s === "connected" ? undefined : `NATS is ${s}`;
+      },
+    },
+  ];
+
   get galleryStatus(): GalleryStatus[] {
     return this.gallery.status;
   }
@@ -219,6 +241,7 @@ export class Controller {
       const http = new HttpApi(this.api, events, {
         ...httpOpts,
         galleries: () => this.gallery.status,
+        status: { registry: this.metrics.withProcessMetrics().registry, checks: this.readinessChecks },
         telemetry: this.telemetry,
       });
       this.stops.push(async () => {

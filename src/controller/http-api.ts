@@ -1,10 +1,11 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
-import { defaultHttpTokenFile, ensureHttpToken } from "../lib/http-token.js";
+import { bearerMatches, defaultHttpTokenFile, ensureHttpToken } from "../lib/http-token.js";
 import { errorMessage, type Logger } from "../lib/log.js";
+import { parseListen } from "../lib/net.js";
+import { serveStatus, STATUS_PATHS, type StatusSources } from "../lib/status-endpoints.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import { isLoopbackHost } from "../oci/reference.js";
 import {
@@ -33,6 +34,11 @@ export interface HttpApiOptions {
   requestTimeoutMs?: number;
   /** Each gallery's load status (`GET /api/galleries`): what is in use and why a reload failed. */
   galleries?: () => unknown[];
+  /**
+   * `/healthz` and `/readyz` (no token: probes and load balancers; they name checks and nothing
+   * else) and `/metrics` (with the token, as Prometheus scrapes with `authorization`).
+   */
+  status?: StatusSources;
   telemetry: Telemetry;
 }
 
@@ -125,15 +131,6 @@ const ROUTES: Route[] = [
   })),
 ];
 
-function tokenMatches(expected: string, header: string | undefined): boolean {
-  if (!expected) return false;
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
-  if (!m) return false;
-  const a = createHash("sha256").update(m[1]!.trim()).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const STATUS_TEXT: Record<number, string> = {
@@ -190,14 +187,6 @@ function allowedHosts(listenHost: string, bound: string, extra: string[]): Set<s
 /** The URL as it may be logged: a `?token=` value is replaced. */
 export function redactUrl(url: string | undefined): string {
   return (url ?? "").replace(/([?&]token=)[^&#]*/gi, "$1REDACTED");
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen.trim());
-  if (!m) throw new Error(`--http must be host:port, got ${JSON.stringify(listen)}`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new Error(`--http port out of range: ${port}`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 /**
@@ -309,7 +298,7 @@ export class HttpApi {
     if (bad) return refuse(bad.status, bad.message);
     const query = url.searchParams.get("token");
     const bearer = req.headers.authorization ?? (query ? `Bearer ${query}` : undefined);
-    if (!tokenMatches(this.token, bearer)) return refuse(401, "missing or wrong bearer token");
+    if (!bearerMatches(this.token, bearer)) return refuse(401, "missing or wrong bearer token");
     if (!this.serving) return refuse(503, "the controller is starting");
     const full = this.events.refusal(from);
     if (full) return refuse(full.status, full.reason);
@@ -341,7 +330,9 @@ export class HttpApi {
           error: { code: bad.status === 403 ? "unauthorized" : "bad_request", message: bad.message },
         });
       }
-      if (!tokenMatches(this.token, req.headers.authorization)) {
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (this.opts.status && STATUS_PATHS.includes(path)) return await this.status(req, res, path);
+      if (!bearerMatches(this.token, req.headers.authorization)) {
         res.setHeader("www-authenticate", 'Bearer realm="backplane"');
         return this.fail(res, "unauthorized", "missing or wrong bearer token");
       }
@@ -406,6 +397,20 @@ export class HttpApi {
       this.log.error("HTTP request failed", { url: redactUrl(req.url), error: errorMessage(e) });
       if (!res.headersSent) this.fail(res, "internal", errorMessage(e));
     }
+  }
+
+  /** The status endpoints: GET only; the token for /metrics alone; served while starting too. */
+  private async status(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method !== "GET") {
+      res.setHeader("allow", "GET");
+      return this.send(res, 405, { ok: false, error: { code: "bad_request", message: "only GET" } });
+    }
+    if (path === "/metrics" && !bearerMatches(this.token, req.headers.authorization)) {
+      res.setHeader("www-authenticate", 'Bearer realm="backplane"');
+      return this.fail(res, "unauthorized", "missing or wrong bearer token");
+    }
+    const starting = { name: "api", check: () => (this.serving ? undefined : "the controller is starting") };
+    await serveStatus(path, res, { ...this.opts.status!, checks: [...this.opts.status!.checks, starting] });
   }
 
   /** 202 with the op ids at once; when every node was refused, the refusals as an error. */

@@ -1,6 +1,5 @@
 import { ContentionError, type ClusterClient, type Entry, type WorkQueue } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
-import type { Telemetry } from "../lib/telemetry.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import {
   SCHEMA_VERSION,
@@ -28,6 +27,7 @@ import type { ClaimStore } from "./claims.js";
 import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
 import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
+import type { ControllerTelemetry } from "./metrics.js";
 import type { ClusterView } from "./view.js";
 
 /** A user's transition inside a compare-and-set: the record to write, null to leave it, or a 409. */
@@ -43,7 +43,7 @@ export interface OpsDeps {
   work: WorkQueue;
   audit: Audit;
   catalog: () => GalleryCatalog;
-  telemetry: Telemetry;
+  telemetry: ControllerTelemetry;
 }
 
 export interface AdmitRequest {
@@ -96,7 +96,10 @@ export class Operations {
   async admit(req: AdmitRequest): Promise<{ admitted: Admitted[]; refused: Refused[] }> {
     const facts = await this.facts(req.nodes);
     const plan = planAdmission(req, facts);
-    if (!plan.ok) throw new ApiError(plan.code, plan.error, plan.field);
+    if (!plan.ok) {
+      this.d.telemetry.metrics?.opsRefused.inc({ kind: req.kind });
+      throw new ApiError(plan.code, plan.error, plan.field);
+    }
     const admitted: Admitted[] = [];
     const refused: Refused[] = [];
     await mapLimit(plan.plans, CONCURRENCY, async (p) => {
@@ -114,6 +117,7 @@ export class Operations {
         }
       }
     });
+    this.count(req.kind, [...admitted, ...refused]);
     const order = new Map(plan.plans.map((p, i) => [p.nodeId, i]));
     const byPlan = (a: { nodeId: string }, b: { nodeId: string }) =>
       order.get(a.nodeId)! - order.get(b.nodeId)!;
@@ -134,7 +138,19 @@ export class Operations {
   ): Promise<Admitted | Refused> {
     if (await this.readOp(nodeId, opId)) return { nodeId, opId, existing: true, concrete: target?.name };
     const from = installedBefore(this.d.view.inventories.get(nodeId), target?.name ?? req.backend);
-    return this.admitOne({ ...req }, nodeId, target, from, opId);
+    const r = await this.admitOne({ ...req }, nodeId, target, from, opId);
+    this.count(req.kind, [r]);
+    return r;
+  }
+
+  /** New ops count as admitted; an existing op handed back again counts as neither. */
+  private count(kind: OpKind, results: ReadonlyArray<Admitted | Refused>): void {
+    const m = this.d.telemetry.metrics;
+    if (!m) return;
+    for (const r of results) {
+      if ("error" in r) m.opsRefused.inc({ kind });
+      else if (!r.existing) m.opsAdmitted.inc({ kind });
+    }
   }
 
   /**

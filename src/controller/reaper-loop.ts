@@ -2,10 +2,10 @@ import { MalformedRecordError, type ClusterClient, type WorkQueue } from "../cli
 import { errorMessage, type Logger } from "../lib/log.js";
 import { Periodic } from "../lib/periodic.js";
 import { SingleFlight } from "../lib/single-flight.js";
-import type { Telemetry } from "../lib/telemetry.js";
 import type { Audit } from "./audit.js";
 import { planReaping, type ReapRules } from "./decide/reaper.js";
 import type { LeaderDuty } from "./duties.js";
+import type { ControllerTelemetry } from "./metrics.js";
 import type { Operations } from "./operations.js";
 import type { ClusterView } from "./view.js";
 
@@ -17,7 +17,7 @@ export interface ReaperDeps {
   audit: Audit;
   rules: ReapRules;
   intervalMs: number;
-  telemetry: Telemetry;
+  telemetry: ControllerTelemetry;
 }
 
 export interface ReapReport {
@@ -70,9 +70,26 @@ export class ReaperLoop implements LeaderDuty {
     return this.passes.run();
   }
 
+  private count(report: ReapReport): void {
+    const m = this.d.telemetry.metrics;
+    if (m) {
+      const { ended, republished, cancelsResent, deleted, purged } = report;
+      const by = { ended, republished, cancels_resent: cancelsResent, deleted, purged };
+      for (const [action, n] of Object.entries(by)) if (n > 0) m.reaperActions.inc({ action }, n);
+    }
+  }
+
   private async run(): Promise<ReapReport> {
-    const { view, ops, work, audit } = this.d;
     const report: ReapReport = { ended: 0, republished: 0, cancelsResent: 0, deleted: 0, purged: 0 };
+    try {
+      return await this.reap(report);
+    } finally {
+      this.count(report);
+    }
+  }
+
+  private async reap(report: ReapReport): Promise<ReapReport> {
+    const { view, ops, work, audit } = this.d;
     const keyed = [...view.ops].map(([key, e]) => ({ key, op: e.value }));
     const plan = planReaping(keyed, view.nodeRecords(), Date.now(), this.d.rules);
 

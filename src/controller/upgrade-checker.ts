@@ -2,7 +2,6 @@ import type { ClusterClient } from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import { Periodic } from "../lib/periodic.js";
 import { SingleFlight } from "../lib/single-flight.js";
-import type { Telemetry } from "../lib/telemetry.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import type { RegistryClient } from "../oci/index.js";
 import {
@@ -21,6 +20,7 @@ import type { Audit } from "./audit.js";
 import type { LeaderDuty } from "./duties.js";
 import { computeUpgrades, planUpgradeCheck } from "./decide/upgrades.js";
 import { DigestRound } from "./digest-resolver.js";
+import type { ControllerTelemetry } from "./metrics.js";
 import type { SettingsStore } from "./settings-store.js";
 import type { ClusterView } from "./view.js";
 
@@ -41,7 +41,7 @@ export interface CheckerDeps {
   refreshCatalog?: () => Promise<unknown>;
   /** How long a non-leader waits for the leader's answer to an on-demand check. */
   forwardTimeoutMs: number;
-  telemetry: Telemetry;
+  telemetry: ControllerTelemetry;
 }
 
 /** What a check found, for whoever acts on it (auto-upgrade). */
@@ -182,6 +182,20 @@ export class UpgradeChecker implements LeaderDuty {
   }
 
   private async exec(actor: string, force: boolean): Promise<CheckResult> {
+    const m = this.d.telemetry.metrics;
+    const end = m?.upgradeCheckDuration.startTimer();
+    let heads = 0;
+    try {
+      const r = await this.check(actor, force);
+      heads = r.headRequests;
+      return r;
+    } finally {
+      end?.();
+      m?.upgradeCheckHeads.inc(heads);
+    }
+  }
+
+  private async check(actor: string, force: boolean): Promise<CheckResult> {
     const { client } = this.d;
     const inventories = (await client.list("inventory")).map((s) => s.value);
     const plan = planUpgradeCheck(inventories, this.d.catalog());

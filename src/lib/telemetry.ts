@@ -1,8 +1,9 @@
 import { silentLogger, type Logger } from "./log.js";
 
 /**
- * What a component reports through: its logger today, metrics next. One object is injected into
- * every constructor so that adding a channel changes this type, not every constructor.
+ * What a component reports through: its logger, and (a role's extension of this type, such as the
+ * controller's) its metrics. One object is injected into every constructor so that adding a
+ * channel changes this type, not every constructor.
  */
 export interface Telemetry {
   readonly log: Logger;
@@ -14,7 +15,7 @@ export function telemetryOf(log: Logger): Telemetry {
   return { log };
 }
 
-/** The same telemetry with `fields` on every log line. */
-export function withFields(t: Telemetry, fields: Record<string, unknown>): Telemetry {
+/** The same telemetry (metrics included) with `fields` on every log line. */
+export function withFields<T extends Telemetry>(t: T, fields: Record<string, unknown>): T {
   return { ...t, log: t.log.child(fields) };
 }
