@@ -2,6 +2,8 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { AgentMetrics } from "../src/agent/metrics.js";
+import { ControllerMetrics } from "../src/controller/metrics.js";
 import { runBackplane } from "./harness/backplane.js";
 
 /** The README is the configuration reference: every flag a role's --help prints must be in it. */
@@ -17,6 +19,34 @@ describe("README", () => {
       expect(missing, `missing from README: ${missing.join(", ")}`).toEqual([]);
     });
   }
+
+  it("lists every metric the agent and the controller register, with its type and labels", async () => {
+    const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+    const rows = new Map(
+      [...readme.matchAll(/^\| `(backplane_[a-z_]+)` \| (\w+) \|([^|]*)\|/gm)].map((m) => [
+        m[1]!,
+        { type: m[2]!, labels: [...m[3]!.matchAll(/`(\w+)`/g)].map((l) => l[1]!).sort() },
+      ]),
+    );
+    const registered = new Map<string, { type: string; labels: string[] }>();
+    for (const registry of [new AgentMetrics().registry, new ControllerMetrics().registry]) {
+      for (const m of registry.getMetricsAsArray()) {
+        // prom-client keeps a metric's label names on it (not in its typings).
+        const labels = [...((m as unknown as { labelNames?: string[] }).labelNames ?? [])].sort();
+        registered.set(m.name, { type: String(m.type), labels });
+      }
+    }
+    expect(registered.size).toBeGreaterThan(15);
+    const missing = [...registered.keys()].filter((n) => !rows.has(n));
+    expect(missing, `metrics missing from the README: ${missing.join(", ")}`).toEqual([]);
+    const stale = [...rows.keys()].filter((n) => !registered.has(n));
+    expect(stale, `README lists metrics that do not exist: ${stale.join(", ")}`).toEqual([]);
+    for (const [name, m] of registered) {
+      const row = rows.get(name)!;
+      expect(row.type, name).toBe(m.type);
+      expect(row.labels, name).toEqual(m.labels);
+    }
+  });
 
   it("has the two-command quick start", async () => {
     const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");

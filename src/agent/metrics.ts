@@ -107,6 +107,7 @@ export class AgentMetrics {
     for (const kind of OP_KINDS)
       for (const outcome of ["succeeded", "failed"]) this.ops.inc({ kind, outcome }, 0);
     for (const mode of ["grpc", "exec"]) this.probeFailures.inc({ mode }, 0);
+    for (const reason of ["disconnected", "error"]) this.heartbeatFailures.inc({ reason }, 0);
     this.downloadedBytes.inc(0);
     this.natsReconnects.inc(0);
   }
