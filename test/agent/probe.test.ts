@@ -230,6 +230,7 @@ describe("agent: a new version goes live only after its health probe passed", ()
       const v1 = await image(name, "1", "ok");
       await runOp(client, { nodeId, kind: "install", backend: name, target: { uri: v1.ref, version: "1" } });
       const v2 = await image(name, "2", mode);
+      const failures = await probeFailures();
       const opId = await submit(client, {
         nodeId,
         kind: "upgrade",
@@ -248,7 +249,14 @@ describe("agent: a new version goes live only after its health probe passed", ()
       expect(await readdir(join(agent.dir, ".staging"))).toEqual([]);
       expect(await agent.agent.store.generationIds(name)).toHaveLength(1);
       await expectNoneRunning(v2.pidfile);
+      // Counted before the op's final state is written.
+      expect(await probeFailures()).toBe(failures + 1);
     });
+  }
+
+  async function probeFailures(): Promise<number> {
+    const m = await agent.agent.metrics.probeFailures.get();
+    return m.values.find((v) => v.labels.mode === "grpc")?.value ?? 0;
   }
 
   it("a cancel during the probe ends the op cancelled at once, v1 live, no process left", async () => {
