@@ -89,11 +89,7 @@ describe("agent --http", () => {
       runSh: "#!/bin/sh\necho one\n",
       files: { "blob.bin": randomBytes(64 * 1024) },
     });
-    const gallery = await writeGallery(
-      suite.dir,
-      `- name: one\n  uri: ${img.ref}\n  version: "1.0.0"\n`,
-      `${prefix}.yaml`,
-    );
+    const gallery = await writeGallery(suite.dir, `- name: one\n  uri: ${img.ref}\n`, `${prefix}.yaml`);
     const ctl = await startReplica(suite.nats.url, prefix, { galleryPath: gallery });
     suite.defer(() => ctl.stop());
     const tokenFile = join(suite.dir, `${prefix}-token`);
@@ -166,6 +162,15 @@ describe("agent --http", () => {
     expect(sampleValue(after, "backplane_agent_probe_failures_total", { mode: "exec" })).toBe(0);
     expect(sampleValue(after, "backplane_agent_generations_kept", { backend: "one" })).toBe(0);
     expect(sampleValue(after, "backplane_agent_ops_active", { state: "running" })).toBe(0);
+
+    // The controller's upgrade check now has an image to HEAD (no gallery version to compare
+    // with): its counter moves by what it sent.
+    const heads = async () => (await ctl.ctl.metrics.upgradeCheckHeads.get()).values[0]?.value ?? 0;
+    const sent = await heads();
+    const check = await ctl.ctl.checker.checkNow("test");
+    expect(check.headRequests).toBeGreaterThanOrEqual(1);
+    // At least: the check the op's success triggered may have run meanwhile.
+    expect(await heads()).toBeGreaterThanOrEqual(sent + check.headRequests);
   }, 60_000);
 
   it("refuses to serve /metrics beyond loopback without a token", async () => {
