@@ -1,6 +1,6 @@
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
-import { truncate } from "../format/text.js";
+import { displayWidth, sanitize, truncate } from "../format/text.js";
 import { wrapText } from "../format/wrap.js";
 import { useDash } from "../hooks/context.js";
 import { toneStyle, useTheme } from "../theme/index.js";
@@ -19,11 +19,13 @@ export function ConfirmDialog({ width, height }: { width: number; height: number
   // Border, blank line, buttons and hint take 5 lines, the typed field one more: the text gets the
   // rest, and says how much it left out rather than pushing the buttons off the screen.
   const titleLines = wrapText(d.title, inner).length;
-  const all = [...wrapText(d.title, inner), ...d.lines.flatMap((l) => wrapText(l, inner))];
+  // A line that fits keeps its spacing (a plan's columns); a longer one wraps between words.
+  const fitOrWrap = (l: string) => (displayWidth(sanitize(l)) <= inner ? [sanitize(l)] : wrapText(l, inner));
+  const all = [...wrapText(d.title, inner), ...d.lines.flatMap(fitOrWrap)];
   const room = Math.max(titleLines + 1, height - 5 - (typed ? 1 : 0));
   const text =
     all.length <= room ? all : [...all.slice(0, room - 1), `… ${all.length - room + 1} more lines not shown`];
-  const ready = !typed || d.typed === d.typeToConfirm;
+  const ready = d.blocked === undefined && (!typed || d.typed === d.typeToConfirm);
   const button = (label: string, focused: boolean, enabled = true) => (
     <Text inverse={focused} bold={focused} dimColor={!enabled}>
       {focused ? `▸[ ${label} ]` : ` [ ${label} ]`}
@@ -57,9 +59,11 @@ export function ConfirmDialog({ width, height }: { width: number; height: number
           {button(d.action, d.focus === "action" || (typed && ready), ready)}
         </Box>
         <Text dimColor wrap="truncate">
-          {typed
-            ? "type the name, enter confirms, esc cancels"
-            : `${d.choices ? "j/k choose · " : ""}y confirm · n/esc cancel · tab switch · enter press`}
+          {d.blocked !== undefined
+            ? `${d.blocked} · n/esc cancel`
+            : typed
+              ? "type the name, enter confirms, esc cancels"
+              : `${d.choices ? "j/k choose · " : ""}y confirm · n/esc cancel · tab switch · enter press`}
         </Text>
       </Box>
     </Box>

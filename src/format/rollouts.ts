@@ -186,18 +186,42 @@ export function gateText(r: Rollout, rows: readonly RolloutNode[], now: number):
   return r.state === "paused" ? "paused" : "waiting for the leader";
 }
 
-/** The nodes an abort now would revert (upgraded) and cancel (upgrading). */
-export function abortEffect(rows: readonly RolloutNode[]): { revert: string[]; cancel: string[] } {
+/** A node an abort reverts: from the version this rollout gave it back to the one it had. */
+export interface RevertPlan {
+  node: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * What an abort now does: the nodes this rollout moved are reverted (from the version of their
+ * build back to the one before), the ops still running cancelled, the waiting left alone.
+ */
+export function abortEffect(
+  r: Rollout,
+  rows: readonly RolloutNode[],
+): { revert: RevertPlan[]; cancel: string[]; waiting: number } {
   return {
-    revert: rows.filter((x) => x.o === "ok").map((x) => x.node),
+    revert: rows
+      .filter((x) => x.o === "ok")
+      .map((x) => ({
+        node: x.node,
+        from: (x.c ? r.builds[x.c]?.target.version : undefined) ?? toVersion(r),
+        to: x.fromVersion ?? (x.gen ? `generation ${x.gen}` : "its previous generation"),
+      })),
     cancel: rows.filter((x) => x.o === "run").map((x) => x.node),
+    waiting: rows.filter((x) => x.o === "wait").length,
   };
 }
 
-/** Up to `max` names, then "and N more". */
-export function listNames(names: readonly string[], max = 6): string {
-  if (names.length <= max) return names.join(", ");
-  return `${names.slice(0, max).join(", ")} and ${names.length - max} more`;
+/** `1.1.0 → 1.0.0: a, b`: the reverts grouped by the change they undo, largest group first. */
+export function revertGroups(revert: readonly RevertPlan[]): Array<{ change: string; nodes: string[] }> {
+  const m = new Map<string, string[]>();
+  for (const x of revert) {
+    const k = `${x.from} → ${x.to}`;
+    m.set(k, [...(m.get(k) ?? []), x.node]);
+  }
+  return [...m].map(([change, nodes]) => ({ change, nodes })).sort((a, b) => b.nodes.length - a.nodes.length);
 }
 
 export const OUTCOME_WORD: Record<NodeOutcome, { text: string; tone: Tone }> = {

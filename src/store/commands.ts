@@ -54,10 +54,22 @@ export interface IntentContext {
   each(what: string, ids: string[], call: (opId: string) => Promise<unknown>): Promise<void>;
 }
 
+/** What an intent's `prepare` gets: the store to put what it loads in, and the controller's API. */
+export interface PrepareContext {
+  store: DashStore;
+  api: ApiCaller;
+}
+
 /** How one kind of intent is confirmed and carried out (in src/views/<view>/intents.ts). */
 export interface IntentHandler<K extends IntentKind> {
   /** The confirm dialog, or null when this one runs at once; absent when the kind never asks. */
   describe?(intent: IntentOf<K>, store: DashStore): DialogText | null;
+  /**
+   * Load what `describe` reads (a rollout's plan) into the store. The runner calls it before the
+   * dialog opens (its synchronous part, such as marking the data loading, comes first) and
+   * describes the dialog again when it settles, if that dialog is still open.
+   */
+  prepare?(intent: IntentOf<K>, ctx: PrepareContext): Promise<void>;
   run(intent: IntentOf<K>, ctx: IntentContext): Promise<void>;
 }
 
@@ -228,14 +240,33 @@ export function createCommandRunner(
         ui().toast("warn", "read-only mode: commands are disabled");
         return;
       }
-      const d = handlerOf(intent).describe?.(intent, store) ?? null;
-      if (d) ui().openDialog(d);
-      else void runner.run(intent);
+      const h = handlerOf(intent);
+      const loading = h.prepare?.(intent, { store, api });
+      const d = h.describe?.(intent, store) ?? null;
+      if (!d) {
+        void runner.run(intent);
+        return;
+      }
+      ui().openDialog(d);
+      void loading
+        ?.catch(() => {})
+        .then(() => {
+          const open = store.getState().dialog;
+          if (open?.intent !== intent) return;
+          const next = h.describe?.(intent, store);
+          if (!next) return;
+          ui().openDialog(next);
+          ui().updateDialog({ focus: open.focus, typed: open.typed });
+        });
     },
 
     confirmDialog() {
       const d = store.getState().dialog;
       if (!d) return;
+      if (d.blocked !== undefined) {
+        ui().toast("warn", d.blocked);
+        return;
+      }
       if (d.typeToConfirm !== undefined && d.typed !== d.typeToConfirm) {
         ui().toast("warn", `type "${d.typeToConfirm}" to confirm`);
         return;

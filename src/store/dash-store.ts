@@ -7,6 +7,7 @@ import {
   type AuditEvent,
   type GalleryEntrySummary,
   type NodeResolution,
+  type RolloutPlanView,
 } from "../protocol/index.js";
 import { applyBatch } from "./apply-batch.js";
 import { watchRolloutEnds } from "./rollout-outcome.js";
@@ -50,6 +51,7 @@ export interface DashActions {
   setOpEvents(opId: string, e: Loadable<AuditEvent[]>): void;
   setGallery(g: Loadable<GalleryEntrySummary[]>): void;
   setResolution(backend: string, r: Loadable<NodeResolution[]>): void;
+  setPlan(backend: string, p: Loadable<RolloutPlanView | null>): void;
   setPicked(backend: string, nodes: readonly string[]): void;
   /** Open the install picker, with nothing selected or with nodes pre-selected from a view that says so. */
   openInstall(preselect?: { from: string; nodes: readonly string[] }): void;
@@ -141,6 +143,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
     outcomes: [],
     gallery: { status: "idle", data: [] },
     resolutions: {},
+    plans: {},
     picked: {},
     pickedFrom: null,
     opsKeep: {
@@ -202,6 +205,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
       setOpEvents: (opId, e) => set((s) => ({ opEvents: { ...s.opEvents, [opId]: e } })),
       setGallery: (gallery) => set({ gallery }),
       setResolution: (backend, r) => set((s) => ({ resolutions: { ...s.resolutions, [backend]: r } })),
+      setPlan: (backend, p) => set((s) => ({ plans: { ...s.plans, [backend]: p } })),
       toggleOpsAll: () => set((s) => ({ opsKeep: { ...s.opsKeep, all: !s.opsKeep.all } })),
       openInstall: (pre) => {
         get().actions.navigate({ id: "install" });

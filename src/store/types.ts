@@ -7,6 +7,7 @@ import type {
   Heartbeat,
   NodeResolution,
   ProgressEvent,
+  RolloutPlanView,
 } from "../protocol/index.js";
 
 export interface ViewEntry {
@@ -54,6 +55,8 @@ export interface Dialog {
    */
   choices?: Intent[];
   chosen?: number;
+  /** Why the action cannot be pressed yet (a plan still loading, nothing to do); unset when it can. */
+  blocked?: string;
   typed: string;
   /** Cancel is focused first, so a stray Enter never confirms. */
   focus: "cancel" | "action";
@@ -141,6 +144,8 @@ export interface UiSlice {
   opEvents: Readonly<Record<string, Loadable<AuditEvent[]>>>;
   gallery: Loadable<GalleryEntrySummary[]>;
   resolutions: Readonly<Record<string, Loadable<NodeResolution[]>>>;
+  /** A rollout's plan (dry run) per backend, as the `u` dialog last asked for it; null before it came. */
+  plans: Readonly<Record<string, Loadable<RolloutPlanView | null>>>;
   /**
    * Which finished ops Operations lists: all of them (a key toggles it), or those that ended since
    * the operator opened it (`since`, null while it is not on the stack), for up to `keepMs`.

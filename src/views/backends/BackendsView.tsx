@@ -58,10 +58,10 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
         navigate({ id: "backend", param: name });
         return true;
       case "backend.upgrade":
-        // Everywhere is offered only where an upgrade is known.
+        // Everywhere is offered only where an upgrade is known, and goes in waves: a rollout.
         if ((idx.upgradable.get(name)?.size ?? 0) === 0)
           toast("warn", `${name}: no node has a newer version known (U checks now; r reinstalls)`);
-        else runner.request({ kind: "upgrade", backend: name });
+        else runner.request({ kind: "rolloutStart", backend: name });
         return true;
       case "backend.reinstall":
         runner.request({ kind: "reinstall", backend: name });

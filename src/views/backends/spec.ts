@@ -8,11 +8,12 @@ export const spec = {
   jumpKey: "2",
   commands: {
     "backend.upgrade": {
-      description: "upgrade the selected backend (on the selected node, or everywhere from Backends)",
+      description:
+        "upgrade the selected backend: on the selected node at once, or everywhere from Backends as a rollout in waves (its plan is shown first)",
       category: "actions",
       layer: "global",
       views: ["backends", "backend", "node"],
-      sends: ["upgrade"],
+      sends: ["upgrade", "rolloutStart"],
       keys: ["u"],
       hint: "upgrade",
     },

@@ -34,7 +34,7 @@ export function runRolloutAction(
       return true;
     case "rollout.abort":
       if (!rolloutEnded(r.state) && r.state !== "aborting")
-        runner.request({ kind: "rolloutAbort", ...ref, ...abortEffect(rows) });
+        runner.request({ kind: "rolloutAbort", ...ref, ...abortEffect(r, rows) });
       else refuse("it cannot be aborted");
       return true;
     default:

@@ -1,5 +1,8 @@
-import type { IntentContext, IntentHandler } from "../../store/commands.js";
-import { listNames } from "../../format/rollouts.js";
+import { errorMessage } from "../../lib/log.js";
+import { plural, type IntentContext, type IntentHandler } from "../../store/commands.js";
+import { fitNames, planChange, planDialogLines } from "../../format/rollout-plan.js";
+import { revertGroups, type RevertPlan } from "../../format/rollouts.js";
+import type { DashStore } from "../../store/dash-store.js";
 import type { IntentOf } from "../../store/types.js";
 
 interface RolloutRef {
@@ -10,11 +13,13 @@ interface RolloutRef {
 
 declare module "../../store/types.js" {
   interface IntentTypes {
+    /** `u` on a backend everywhere: a rollout in waves over every node that has it (the plan shown first). */
+    rolloutStart: { backend: string };
     rolloutPause: RolloutRef;
     rolloutResume: RolloutRef;
     rolloutPromote: RolloutRef & { wave: number; waves: number };
     /** What an abort now does: the nodes it moved are reverted, the ones upgrading cancelled. */
-    rolloutAbort: RolloutRef & { revert: string[]; cancel: string[] };
+    rolloutAbort: RolloutRef & { revert: RevertPlan[]; cancel: string[]; waiting: number };
     rolloutDismiss: RolloutRef;
   }
 }
@@ -60,22 +65,107 @@ const rolloutPromote: IntentHandler<"rolloutPromote"> = {
   run,
 };
 
+/** The revert groups the abort dialog lists before "+N more". */
+const REVERT_LINES = 4;
+
 const rolloutAbort: IntentHandler<"rolloutAbort"> = {
-  describe: (intent) => ({
-    intent,
-    title: `Abort rollout ${intent.label}`,
-    lines: [
-      intent.revert.length > 0
-        ? `Reverted to their previous generation (${intent.revert.length}): ${listNames(intent.revert)}`
-        : "No node has been upgraded yet: nothing to revert.",
-      ...(intent.cancel.length > 0
-        ? [`Cancelled, the old version stays (${intent.cancel.length}): ${listNames(intent.cancel)}`]
-        : []),
-      "Nodes still waiting are not touched.",
-    ],
-    action: "Abort",
-  }),
+  describe: (intent) => {
+    const groups = revertGroups(intent.revert);
+    const shown = groups.length > REVERT_LINES ? REVERT_LINES - 1 : groups.length;
+    const rest = groups.slice(shown).reduce((n, g) => n + g.nodes.length, 0);
+    const n = intent.cancel.length;
+    return {
+      intent,
+      title: `Abort rollout ${intent.label}`,
+      lines: [
+        intent.revert.length > 0
+          ? `Reverted to the generation they had before, no download (${plural(intent.revert.length, "node")}):`
+          : "No node has been upgraded by it yet: nothing to revert.",
+        ...groups
+          .slice(0, shown)
+          .map(
+            (g) =>
+              `  ${g.change.padEnd(17)} ${plural(g.nodes.length, "node").padEnd(9)} ${fitNames(g.nodes)}`,
+          ),
+        ...(shown < groups.length ? [`  +${rest} more on other versions`] : []),
+        n > 0
+          ? `${n} in-flight ${n === 1 ? "op is" : "ops are"} cancelled (the old version stays): ${fitNames(intent.cancel, 30)}`
+          : "No op is in flight: nothing to cancel.",
+        intent.waiting > 0
+          ? `${plural(intent.waiting, "waiting node")} ${intent.waiting === 1 ? "is" : "are"} not touched.`
+          : "",
+      ].filter((l) => l !== ""),
+      action: "Abort",
+    };
+  },
   run,
 };
 
-export const intents = { rolloutPause, rolloutResume, rolloutPromote, rolloutAbort, rolloutDismiss };
+function nodesHaving(store: DashStore, backend: string): number {
+  let n = 0;
+  for (const inv of store.getState().inventory.values())
+    if (inv.backends.some((b) => b.name === backend)) n++;
+  return n;
+}
+
+/**
+ * Start a rollout of a backend over every node that has it: the dialog shows the controller's
+ * plan (rollouts.plan, a dry run) and the action stays disabled until it has come and has nodes.
+ */
+const rolloutStart: IntentHandler<"rolloutStart"> = {
+  async prepare(intent, { store, api }) {
+    const set = store.getState().actions.setPlan;
+    set(intent.backend, { status: "loading", data: null });
+    try {
+      const r = await api.call("rollouts.plan", { backend: intent.backend });
+      set(intent.backend, { status: "ok", data: r.plan, at: Date.now() });
+    } catch (e) {
+      set(intent.backend, { status: "error", data: null, error: errorMessage(e) });
+    }
+  },
+  describe: (intent, store) => {
+    const p = store.getState().plans[intent.backend];
+    const base = { intent, action: "Start rollout" };
+    if (!p || p.status === "loading" || p.status === "idle")
+      return {
+        ...base,
+        title: `Roll out ${intent.backend}`,
+        lines: ["Asking the controller for the plan: which nodes go in which wave…"],
+        blocked: "waiting for the plan",
+      };
+    if (!p.data)
+      return {
+        ...base,
+        title: `Roll out ${intent.backend}`,
+        lines: [`No plan: ${p.error ?? "the controller did not give one"}`],
+        blocked: "no plan, nothing to start",
+      };
+    const lines = planDialogLines(p.data, nodesHaving(store, intent.backend));
+    const planned = p.data.waves.reduce((n, w) => n + w.length, 0);
+    return {
+      ...base,
+      title: `Roll out ${intent.backend} ${planChange(p.data)}`,
+      lines,
+      ...(planned === 0 ? { blocked: "nothing to upgrade" } : {}),
+    };
+  },
+  run: (intent, { api, actor, attempt, store }) =>
+    attempt(`start rollout ${intent.backend}`, async () => {
+      const { rollout: r } = await api.call("rollouts.start", { backend: intent.backend, actor });
+      // Where it can be watched, paused and aborted; esc goes back to where `u` was pressed.
+      store.getState().actions.navigate({ id: "rollout", param: r.id });
+      return {
+        level: "ok",
+        text: `rollout ${intent.backend} started: ${plural(r.eligible, "node")} in ${plural(r.waves.length, "wave")} (${r.id})`,
+      };
+    }),
+};
+
+export const intents = {
+  rolloutStart,
+  rolloutPause,
+  rolloutResume,
+  rolloutPromote,
+  rolloutAbort,
+  rolloutDismiss,
+};

@@ -69,7 +69,16 @@ describe("a rollout's gate, budget and abort", () => {
       rolloutNode("e", 4, 2, "wait"),
     ];
     expect(budgetUse(rollout({ forgiven: 1 }), rows)).toEqual({ used: 1, budget: 1, forgiven: 1 });
-    expect(abortEffect(rows)).toEqual({ revert: ["c"], cancel: ["d"] });
+    expect(
+      abortEffect(rollout(), [...rows, rolloutNode("f", 5, 0, "ok", { fromVersion: undefined })]),
+    ).toEqual({
+      revert: [
+        { node: "c", from: "1.1.0", to: "1.0.0" },
+        { node: "f", from: "1.1.0", to: "generation g1" },
+      ],
+      cancel: ["d"],
+      waiting: 1,
+    });
   });
 
   it("wave k/n, and how it ended", () => {

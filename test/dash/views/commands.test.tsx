@@ -129,22 +129,6 @@ describe("commands: key → confirm → a real request to a controller peer over
     expect(sent("ops.reinstall")).toHaveLength(1);
   });
 
-  it("upgrading everywhere from Backends needs the backend name typed", async () => {
-    const r = open({ stack: [{ id: "backends" }] });
-    await r.waitForFrame("Backends [");
-    await r.press("u");
-    await r.waitForFrame("Upgrade llama-cpp everywhere");
-    await r.press("y", "enter");
-    expect(await r.waitForFrame('type "llama-cpp" to confirm')).toContain("Upgrade llama-cpp everywhere");
-    for (let i = 0; i < 2; i++) await r.press("backspace");
-    await r.type("llama-cpp");
-    await r.press("enter");
-    await r.waitForFrame("upgrade llama-cpp: 3 admitted");
-    expect(sent("ops.upgrade")).toEqual([
-      { method: "ops.upgrade", req: { backend: "llama-cpp", actor: "test@dash" } },
-    ]);
-  });
-
   it("c cancels the selected op after confirming; x dismisses a failed one at once; R shows the controller's refusal", async () => {
     const r = open({ stack: [{ id: "ops" }] });
     await r.waitForFrame("install whisper @gpu-01");

@@ -121,9 +121,9 @@ describe("Rollouts view", () => {
     await r.waitForFrame("wave 2");
     await r.press("A");
     const d = await r.waitForFrame("Abort rollout llama-cpp 1.0.0 → 1.1.0");
-    expect(d).toContain("Reverted to their previous generation (1): gpu-01");
-    expect(d).toContain("Cancelled, the old version stays (1): gpu-02");
-    expect(d).toContain("Nodes still waiting are not touched.");
+    expect(d).toContain("Reverted to the generation they had before, no download (1 node):");
+    expect(d).toMatch(/1\.1\.0 → 1\.0\.0\s+1 node\s+gpu-01/);
+    expect(d).toContain("1 in-flight op is cancelled (the old version stays): gpu-02");
     expect(api.calls).toEqual([]);
     await r.press("y");
     await r.waitForFrame("is aborting: aborted by test@dash");
