@@ -47,8 +47,12 @@ const CONCRETES = [
   "silero-vad",
 ];
 
-/** Backends whose new builds appear ~30 s into the demo. */
-export const DEMO_UPGRADED = ["cuda12-llama-cpp", "piper"];
+/**
+ * Backends whose new builds appear ~30 s into the demo: every build of llama-cpp, so that `u` on
+ * it starts a rollout over all four nodes in three waves (1, 2 and 4 nodes by the default
+ * strategy), and piper.
+ */
+export const DEMO_UPGRADED = ["cuda12-llama-cpp", "rocm-llama-cpp", "cpu-llama-cpp", "piper"];
 /** Of those, the new build that never answers its health probe: its upgrade fails, the old stays. */
 export const DEMO_BROKEN = "piper";
 

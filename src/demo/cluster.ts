@@ -142,18 +142,24 @@ export class DemoCluster {
     await client.call("ops.install", { backend: "piper", nodes: ids.slice(-1), actor: "demo" });
   }
 
-  /** Publish new builds of two backends (the tag moves, the gallery version goes up) and check. */
-  async publishUpgrades(): Promise<void> {
+  /**
+   * Publish 1.1.0 builds of `names` (by default the demo's: every llama-cpp build and piper): the
+   * tag moves, the gallery version goes up; then check for upgrades.
+   */
+  async publishUpgrades(names: readonly string[] = DEMO_UPGRADED): Promise<void> {
     const next = this.builds.map((b) =>
-      DEMO_UPGRADED.includes(b.name) ? { ...b, version: "1.1.0", neverAnswers: b.name === DEMO_BROKEN } : b,
+      names.includes(b.name) ? { ...b, version: "1.1.0", neverAnswers: b.name === DEMO_BROKEN } : b,
     );
-    await this.publish(next.filter((b) => DEMO_UPGRADED.includes(b.name)));
+    await this.publish(next.filter((b) => names.includes(b.name)));
     this.builds = next;
     await writeFile(join(this.dir, "index.yaml"), galleryYaml(this.registry!.host, this.builds));
     await this.need().call("upgrades.check", { actor: "demo" }, 60_000);
     this.o.log(
-      `published new builds of ${DEMO_UPGRADED.join(", ")}; ${DEMO_BROKEN} 1.1.0 is broken (its server ` +
-        `never answers the health probe): upgrading it fails and the node keeps running 1.0.0`,
+      `published new builds of ${names.join(", ")}` +
+        (names.includes(DEMO_BROKEN)
+          ? `; ${DEMO_BROKEN} 1.1.0 is broken (its server never answers the health probe): upgrading ` +
+            `it fails and the node keeps running 1.0.0`
+          : ""),
     );
   }
 

@@ -74,7 +74,8 @@ describe("backplane rollouts (CLI)", () => {
     const hint = await cli("backends", "upgrade", "llama-cpp", "--all");
     expect(hint.code, hint.stderr).toBe(0);
     expect(hint.stderr).toMatch(/backplane rollouts start llama-cpp/);
-    await cluster.publishUpgrades(); // cuda12-llama-cpp 1.1.0: node-1 and node-2 can move
+    // cuda12-llama-cpp 1.1.0: node-1 and node-2 can move; node-3's rocm build stays current.
+    await cluster.publishUpgrades(["cuda12-llama-cpp", "piper"]);
   }, 120_000);
 
   it("plan --json with a selector: only matching nodes, changes nothing", async () => {
