@@ -8,7 +8,8 @@ const HELP = `Usage: backplane demo [--nodes N] [--no-dash] [--payload-mb N] [--
 
 Run a whole cluster on this machine, in a temp dir: nats-server, a docker-registry on loopback with
 six synthetic backends, a controller and N agents (default 4: two nvidia-cuda-12, one amd, one
-default), start a few installs, publish new builds of two backends about 30 s in, and open the
+default), start a few installs, publish new builds about 30 s in (every llama-cpp build, so that
+u on llama-cpp in Backends rolls out over all four nodes in waves, and a broken piper), and open the
 dashboard. Quitting (q, Ctrl-C, SIGTERM, or closing the terminal) stops every process it started
 and removes the temp dir, the gallery cache included.
 
