@@ -1,5 +1,6 @@
 import {
   describeStrategy,
+  rolloutEnded,
   rolloutNodeOpId,
   rolloutNodeRevertId,
   type OpRecord,
@@ -56,12 +57,24 @@ export function rolloutDetailLines(
   ];
   for (let w = 0; w < r.waves.length; w++) {
     const inWave = rows.filter((x) => x.w === w);
-    const where = r.state === "succeeded" || w < r.wave ? "passed" : w === r.wave ? "current" : "not started";
+    const ended = rolloutEnded(r.state);
+    const where =
+      r.state === "succeeded" || w < r.wave
+        ? "passed"
+        : w === r.wave
+          ? ended
+            ? `${r.state} in it`
+            : "current"
+          : ended
+            ? "never started"
+            : "not started";
     out.push(
       f(`wave ${w + 1}`, `${plural(inWave.length, "node")} · ${where}`, w === r.wave ? "accent" : undefined),
     );
     for (const row of inWave) {
-      const word = OUTCOME_WORD[row.o];
+      // A node an ended rollout never reached keeps what it had.
+      const word =
+        ended && row.o === "wait" ? { text: "untouched", tone: "muted" as const } : OUTCOME_WORD[row.o];
       const opId = nodeOpId(row);
       const op = ops.get(opId);
       const live = row.o === "run" || row.o === "revert";

@@ -137,6 +137,9 @@ describe("a rollout in the dashboard (tmux, 80×24, real cluster)", () => {
     await t.press("enter");
     const detail = await t.waitFor(new RegExp(`${wave1}\\s+↺ reverted`), "the node reverted in the detail");
     expect(detail).toMatch(/state\s+aborted/);
+    expect(detail).toMatch(/wave 1\s+1 node · aborted in it/);
+    expect(detail).toMatch(/wave 3\s+2 nodes · never started/);
+    expect(detail).toMatch(/node-\d\s+untouched/);
     await t.press("4");
     await t.waitFor(/rollout\s.*llama-cpp\s.*aborted/, "the end in History");
   }, 240_000);

@@ -10,6 +10,7 @@ import {
   tallyOf,
   waveText,
 } from "../../../src/format/rollouts.js";
+import { rolloutDetailLines } from "../../../src/format/rollout-detail.js";
 import { NOW, rollout, rolloutNode } from "../helpers/cluster.js";
 
 const tally = (done: number, running: number, failed: number, waiting: number, reverted = 0) => ({
@@ -92,5 +93,35 @@ describe("a rollout's gate, budget and abort", () => {
       text: "rollout llama-cpp 1.0.0 → 1.1.0 failed: failure budget exceeded",
       history: "1.0.0 → 1.1.0 failed: failure budget exceeded",
     });
+  });
+});
+
+describe("a rollout's detail lines", () => {
+  it("an ended rollout says where it stopped, and that the nodes it never reached are untouched", () => {
+    const r = rollout({ state: "aborted", wave: 0, reason: "aborted by bob; 1 node reverted" });
+    const lines = rolloutDetailLines(
+      r,
+      [rolloutNode("a", 0, 0, "reverted"), rolloutNode("b", 1, 1, "wait")],
+      new Map(),
+      NOW,
+    );
+    const text = (l: (typeof lines)[number]) =>
+      l.kind === "field" ? `${l.label} ${l.text}` : `${l.node} ${l.outcome}`;
+    expect(lines.map(text)).toEqual(
+      expect.arrayContaining([
+        "wave 1 1 node · aborted in it",
+        "a ↺ reverted",
+        "wave 2 1 node · never started",
+        "b untouched",
+      ]),
+    );
+    // Running, the same rows read as the current wave and a node waiting its turn.
+    const live = rolloutDetailLines(
+      { ...r, state: "running" },
+      [rolloutNode("b", 1, 1, "wait")],
+      new Map(),
+      NOW,
+    );
+    expect(live.map(text)).toEqual(expect.arrayContaining(["wave 1 0 nodes · current", "b waiting"]));
   });
 });
