@@ -1,4 +1,5 @@
 import { errorMessage } from "../../lib/log.js";
+import { rolloutEnded } from "../../protocol/index.js";
 import { plural, type IntentContext, type IntentHandler } from "../../store/commands.js";
 import { fitNames, planChange, planDialogLines } from "../../format/rollout-plan.js";
 import { revertGroups, type RevertPlan } from "../../format/rollouts.js";
@@ -142,11 +143,16 @@ const rolloutStart: IntentHandler<"rolloutStart"> = {
       };
     const lines = planDialogLines(p.data, nodesHaving(store, intent.backend));
     const planned = p.data.waves.reduce((n, w) => n + w.length, 0);
+    // One rollout per backend at a time: the controller refuses a second, so say it here first.
+    const active = [...store.getState().rollouts.values()].find(
+      (r) => r.backend === intent.backend && !rolloutEnded(r.state),
+    );
+    const busy = active ? `a rollout of ${intent.backend} is already ${active.state}` : undefined;
     return {
       ...base,
       title: `Roll out ${intent.backend} ${planChange(p.data)}`,
-      lines,
-      ...(planned === 0 ? { blocked: "nothing to upgrade" } : {}),
+      lines: busy ? [`${busy}: ${active!.id}`, ...lines] : lines,
+      ...(busy ? { blocked: busy } : planned === 0 ? { blocked: "nothing to upgrade" } : {}),
     };
   },
   run: (intent, { api, actor, attempt, store }) =>

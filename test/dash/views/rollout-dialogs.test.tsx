@@ -129,6 +129,19 @@ describe("u on a backend everywhere: a rollout, its plan shown first", () => {
     await r.waitForFrame("cancelled: nothing was sent");
   });
 
+  it("does not offer a second rollout of a backend while one is active", async () => {
+    const a = api({ "rollouts.plan": () => ({ plan: plan() }) });
+    const r = renderDash({ api: a.caller, columns: 80, rows: 24, stack: [{ id: "backends" }] });
+    feed(r.store, { ...smallCluster(), rollouts: [rollout({ state: "paused" })] });
+    await r.waitForFrame("Backends [");
+    await r.press("g", "u");
+    const f = await r.waitForFrame("a rollout of llama-cpp is already paused: ro-abc-0001");
+    expect(f).toMatch(/wave 1\s+1 node\s+gpu-01/);
+    await r.press("y");
+    await r.waitForFrame("a rollout of llama-cpp is already paused · n/esc cancel");
+    expect(a.calls.map((c) => c.method)).toEqual(["rollouts.plan"]);
+  });
+
   it("says why there is no plan when the controller refuses one", async () => {
     const a = api({
       "rollouts.plan": () => {
