@@ -3,6 +3,17 @@ import { COMMAND_IDS } from "../../../src/views/registry.js";
 import { feed, NOW, node, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 
+/**
+ * The row shows a heartbeat age of `seenAgo` seconds counted from the fixtures' clock, which was
+ * read when the file loaded: on a loaded machine the render comes seconds later.
+ */
+function expectAge(row: string, seenAgo: number): void {
+  const [, min, sec] = /(\d+)m(\d\d)s/.exec(row) ?? [];
+  const age = Number(min) * 60 + Number(sec);
+  expect(age).toBeGreaterThanOrEqual(seenAgo);
+  expect(age).toBeLessThanOrEqual(seenAgo + Math.ceil((Date.now() - NOW) / 1000));
+}
+
 afterEach(unmountAll);
 
 function rowOrder(frame: string, names: string[]): string[] {
@@ -98,7 +109,7 @@ describe("Nodes view", () => {
     let f = await r.waitForFrame("gpu-09");
     const row = f.split("\n").find((l) => l.includes("gpu-09"))!;
     expect(row).toMatch(/✗ stale\s+gpu-09/);
-    expect(row).toMatch(/1m1[5-9]s/);
+    expectAge(row, 75);
     expect(f.split("\n").find((l) => l.includes("gpu-01"))).toMatch(/✓ healthy/);
     // The header counts it as the row shows it, not as its record says.
     expect(f.split("\n")[1]).toMatch(/^nodes 2 ✓1 ✗1 stale │/);
@@ -173,7 +184,10 @@ describe("Nodes view", () => {
     const r = renderDash();
     feed(r.store, { nodes: [node("gpu-01"), node("gpu-77", { seenAgoMs: 95_000 })] });
     let f = await r.waitForFrame("gpu-77");
-    expect(f).toMatch(/gpu-77.*1m\d\ds/);
+    expectAge(
+      f.split("\n").find((l) => l.includes("gpu-77"))!,
+      95,
+    );
     r.store.getState().actions.setConn({
       state: "disconnected",
       since: Date.now() - 42_000,
