@@ -50,8 +50,8 @@ describe("health probe (LocalAI's backend.Backend/Health) on a staged backend", 
 
   it("fails when nothing ever listens: no answer on the address within the timeout", async () => {
     const { dir, pidfile } = await backendDir("never");
-    await expect(probeBackend(dir, grpcProbe(1_500), never, silentLogger)).rejects.toThrow(
-      /^health probe failed: no answer on 127\.0\.0\.1:\d+ within 1\.5 s\nlast 1 lines of stderr:\nstarting in mode never$/,
+    await expect(probeBackend(dir, grpcProbe(5_000), never, silentLogger)).rejects.toThrow(
+      /^health probe failed: no answer on 127\.0\.0\.1:\d+ within 5 s\nlast 1 lines of stderr:\nstarting in mode never$/,
     );
     await expectNoneRunning(pidfile);
   });
@@ -70,16 +70,16 @@ describe("health probe (LocalAI's backend.Backend/Health) on a staged backend", 
 
   it('fails when Health answers something else than "OK", naming the answer', async () => {
     const { dir, pidfile } = await backendDir("loading");
-    await expect(probeBackend(dir, grpcProbe(1_500), never, silentLogger)).rejects.toThrow(
-      /^health probe failed: answered "LOADING" instead of "OK" within 1\.5 s/,
+    await expect(probeBackend(dir, grpcProbe(5_000), never, silentLogger)).rejects.toThrow(
+      /^health probe failed: answered "LOADING" instead of "OK" within 5 s/,
     );
     await expectNoneRunning(pidfile);
   });
 
   it("fails when the backend accepts the connection but Health never answers", async () => {
     const { dir, pidfile } = await backendDir("hang");
-    await expect(probeBackend(dir, grpcProbe(1_500), never, silentLogger)).rejects.toThrow(
-      /^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 1\.5 s \(it accepted the connection\)/,
+    await expect(probeBackend(dir, grpcProbe(5_000), never, silentLogger)).rejects.toThrow(
+      /^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 5 s \(it accepted the connection\)/,
     );
     await expectNoneRunning(pidfile);
   });
@@ -87,7 +87,7 @@ describe("health probe (LocalAI's backend.Backend/Health) on a staged backend", 
   it("kills with SIGKILL a backend that ignores SIGTERM, after the grace period", async () => {
     const { dir, pidfile } = await backendDir("hang", "--ignore-term");
     await expect(
-      probeBackend(dir, { ...grpcProbe(1_000), killGraceMs: 300 }, never, silentLogger),
+      probeBackend(dir, { ...grpcProbe(4_000), killGraceMs: 300 }, never, silentLogger),
     ).rejects.toThrow(/no answer to Health/);
     await expectNoneRunning(pidfile);
   });
@@ -173,7 +173,7 @@ describe("agent: a new version goes live only after its health probe passed", ()
     work = await tempDir("probe-agent");
     agent = await startAgent(nats.url, {
       nodeId,
-      healthProbe: { mode: "grpc", timeoutMs: 2_000, killGraceMs: 1_000 },
+      healthProbe: { mode: "grpc", timeoutMs: 6_000, killGraceMs: 1_000 },
     });
   });
   afterAll(async () => {
@@ -210,13 +210,13 @@ describe("agent: a new version goes live only after its health probe passed", ()
   });
 
   for (const [mode, reason] of [
-    ["never", /^health probe failed: no answer on 127\.0\.0\.1:\d+ within 2 s/],
+    ["never", /^health probe failed: no answer on 127\.0\.0\.1:\d+ within 6 s/],
     [
       "exit",
       /^health probe failed: run\.sh exited with code 1\nlast 2 lines of stderr:\n.*\nboom: cannot load/,
     ],
-    ["loading", /^health probe failed: answered "LOADING" instead of "OK" within 2 s/],
-    ["hang", /^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 2 s/],
+    ["loading", /^health probe failed: answered "LOADING" instead of "OK" within 6 s/],
+    ["hang", /^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 6 s/],
   ] as Array<[Mode, RegExp]>) {
     const what = {
       ok: "answers OK",
