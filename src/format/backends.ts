@@ -300,20 +300,20 @@ export function backendNodeRows(
   entry: BackendEntry | undefined,
   nodes: ReadonlyMap<string, NodeRecord>,
   idx: UpgradeIndex,
+  policy?: PolicyLookup,
 ): Row[] {
   if (!entry) return [];
   const available = idx.available.get(entry.name);
   const style: InstallStyle = { driftText: `${DRIFT_MARK} drift`, versionWarns: true };
   return [...entry.perNode].map(([nodeId, b]) => {
     const status = nodes.get(nodeId)?.status;
+    const cells = installCells(b, marksOn(idx, entry.name, nodeId), available, style);
+    const glyphs = policyGlyphs(policy?.(nodeId, entry.name));
+    if (glyphs) cells.version = { ...cells.version!, text: `${cells.version!.text}${glyphs}` };
     return {
       key: nodeId,
       dim: status === "offline",
-      cells: {
-        node: { text: nodeId },
-        status: nodeStatusText(status),
-        ...installCells(b, marksOn(idx, entry.name, nodeId), available, style),
-      },
+      cells: { node: { text: nodeId }, status: nodeStatusText(status), ...cells },
     };
   });
 }

@@ -47,4 +47,17 @@ describe("holds and pins show in the cells they cover, with the reason", () => {
     expect(f).toMatch(/vllm-development \(dev\)\s+0\.1\.0⏸ /);
     expect(f).toContain("⏸ held for every backend: flaky PSU · ⊤ llama-cpp pinned to 1.0.0: 2.0 leaks");
   });
+
+  it("a backend's nodes: the version cell carries the glyphs and the title says why", async () => {
+    const r = renderDash({
+      columns: 80,
+      rows: 24,
+      stack: [{ id: "backends" }, { id: "backend", param: "llama-cpp" }],
+    });
+    feed(r.store, cluster());
+    const f = await r.waitForFrame("pinned to");
+    expect(f).toMatch(/gpu-02\s+.*1\.0\.0⏸⊤/);
+    expect(f).toMatch(/cpu-01\s+.*0\.9\.0⊤/);
+    expect(f).toContain("⊤ llama-cpp pinned to 1.0.0");
+  });
 });
