@@ -44,13 +44,18 @@ interface Env {
   events(kind: AuditEvent["kind"], n: number): Promise<AuditEvent[]>;
 }
 
-async function env(n: number, labels?: (i: number) => Record<string, string>): Promise<Env> {
+async function env(
+  n: number,
+  labels?: (i: number) => Record<string, string>,
+  httpToken?: string,
+): Promise<Env> {
   const prefix = uniquePrefix();
   const client = await connect(suite.nats.url, prefix);
   suite.defer(() => client.close());
   const rep = await startReplica(suite.nats.url, prefix, {
     galleryPath: suite.galleryPath,
     id: "ctl-0",
+    http: httpToken ? { listen: "127.0.0.1:0", token: httpToken } : undefined,
     timings: { rolloutIntervalMs: 50, health: { offlineAfterMs: 10_000 } },
   });
   suite.defer(() => rep.stop());
@@ -243,5 +248,31 @@ describe("holds and pins (a real NATS server, fake nodes)", () => {
       ["n2", "held"],
       ["n4", "pinned"],
     ]);
+  });
+
+  it("is served over HTTP too", async () => {
+    const token = "policy-test-token";
+    const e = await env(1, undefined, token);
+    const http = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${e.leader.ctl.httpUrl}${path}`, {
+        method,
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, json: (await res.json()) as { ok: boolean; data: unknown } };
+    };
+    expect((await http("POST", "/api/nodes/n1/hold", { reason: "rma" })).status).toBe(200);
+    expect((await http("POST", "/api/backends/pin/foo", { version: "1.0.0" })).status).toBe(200);
+    const listed = await http("GET", "/api/policy");
+    expect(listed.json.data).toMatchObject({
+      holds: [{ nodeId: "n1", holds: [{ reason: "rma" }] }],
+      pins: [{ backend: "foo", version: "1.0.0" }],
+    });
+    expect((await http("POST", "/api/nodes/n1/unhold", {})).json.data).toEqual({ nodeId: "n1", holds: [] });
+    expect((await http("POST", "/api/backends/unpin/foo", {})).json.data).toMatchObject({
+      backend: "foo",
+      pin: { version: "1.0.0" },
+    });
+    expect((await http("GET", "/api/policy")).json.data).toEqual({ holds: [], pins: [] });
   });
 });
