@@ -250,6 +250,24 @@ describe("holds and pins (a real NATS server, fake nodes)", () => {
     ]);
   });
 
+  it("auto-upgrade leaves held nodes and pinned backends alone", async () => {
+    const e = await env(3, (i) => ({ gpu: i === 3 ? "a100" : "h100" }));
+    await waitFor("labels seen", () =>
+      [...e.leader.ctl.view.nodeRecords().values()].every((n) => n.last.labels.gpu),
+    );
+    await e.client.call("nodes.hold", { nodeId: "n1", reason: "on call watching it" });
+    await e.client.call("backends.pin", { backend: "foo", version: "1.0.0", selector: "gpu=a100" });
+    await waitFor("the view has the policy", () => {
+      const p = e.leader.ctl.view.policy;
+      return p.holds.length === 1 && p.pins.length === 1;
+    });
+    await e.client.call("settings.set", { autoUpgrade: true });
+    await waitFor("n2 upgraded by auto-upgrade", () => version(e.nodes[1]!) === "2.0.0", 20_000);
+    // Whatever path auto-upgrade takes, n1 and n3 were decided with n2: none of them got an op.
+    expect((await e.ops()).map((o) => o.nodeId)).toEqual(["n2"]);
+    expect(e.nodes.map(version)).toEqual(["1.0.0", "2.0.0", "1.0.0"]);
+  });
+
   it("is served over HTTP too", async () => {
     const token = "policy-test-token";
     const e = await env(1, undefined, token);
