@@ -162,6 +162,24 @@ describe("README commands", () => {
       },
     },
     {
+      match: /^backplane nodes hold gpu-03 --reason "driver update"$/,
+      check: async (cmd) => {
+        expect((await ok(cmd)).stdout).toBe("gpu-03: held for every backend: driver update\n");
+        expect((await ok("backplane nodes list")).stdout).toMatch(/^gpu-03\b.*all: driver update$/m);
+        // Released again: the commands after this one act on every node.
+        expect((await ok("backplane nodes unhold gpu-03")).stdout).toBe("gpu-03: not held\n");
+      },
+    },
+    {
+      match: /^backplane backends pin llama-cpp 1\.0\.0 --selector gpu=h100$/,
+      check: async (cmd) => {
+        expect((await ok(cmd)).stdout).toBe("llama-cpp: pinned to 1.0.0 on gpu=h100\n");
+        const list = await ok("backplane backends list --json");
+        expect(JSON.parse(list.stdout)).toMatchObject({ pins: [{ backend: "llama-cpp", version: "1.0.0" }] });
+        await ok("backplane backends unpin llama-cpp");
+      },
+    },
+    {
       match: /^backplane gallery resolve llama-cpp --capability nvidia-cuda-12$/,
       check: async (cmd) => expect((await ok(cmd)).stdout).toMatch(/nvidia-cuda-12\s+cuda12-llama-cpp/),
     },

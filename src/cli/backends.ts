@@ -1,6 +1,8 @@
 import type { ClusterClient } from "../client/index.js";
 import { z } from "zod";
 import {
+  BackendPin,
+  HoldEntry,
   InstalledBackend,
   NodeId,
   type ApiMethod,
@@ -8,6 +10,7 @@ import {
   type OpRecord,
 } from "../protocol/index.js";
 import { list, UsageError, type Parsed } from "./args.js";
+import { holdLine, pinLine, policyLookup } from "../format/policy.js";
 import { localTime, shortDigest } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
@@ -16,7 +19,17 @@ import { exitCodeFor, waitForOps } from "./wait.js";
 
 /** What `backplane backends list --json` prints. */
 export const BackendsListOutput = z.object({
-  backends: z.array(InstalledBackend.extend({ nodeId: NodeId })),
+  backends: z.array(
+    InstalledBackend.extend({
+      nodeId: NodeId,
+      /** The hold that keeps rollouts and unforced ops off this backend on this node. */
+      held: HoldEntry.optional(),
+      /** The pin that applies to this backend on this node. */
+      pinned: BackendPin.optional(),
+    }),
+  ),
+  /** Every pin, of backends installed somewhere or not. */
+  pins: z.array(BackendPin),
 });
 
 type AdmitMethod = Extract<
@@ -29,6 +42,7 @@ const targetFlags = {
   all: { type: "boolean" },
   wait: { type: "boolean" },
   progress: { type: "boolean" },
+  force: { type: "boolean" },
   ...selectorFlag,
 } as const;
 
@@ -62,9 +76,17 @@ function admitExitCode(refused: number, waited?: readonly OpRecord[]): number {
 async function callAdmit(
   client: ClusterClient,
   method: AdmitMethod,
-  req: { backend: string; nodes?: string[]; source?: string; actor: string; generation?: string },
+  req: {
+    backend: string;
+    nodes?: string[];
+    source?: string;
+    actor: string;
+    generation?: string;
+    force?: boolean;
+  },
 ): Promise<ApiResult<AdmitMethod>> {
-  const { nodes, source, generation, ...rest } = req;
+  const { nodes, source, generation, force, ...withoutForce } = req;
+  const rest = force ? { ...withoutForce, force } : withoutForce;
   switch (method) {
     case "ops.install":
       if (!nodes) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
@@ -108,7 +130,7 @@ function admit(
   extra: { usage: string; flags: Subcommand["flags"] } = { usage: "", flags: {} },
 ): Subcommand {
   return {
-    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | -l SELECTOR | --all" : "[--node ID[,ID] | -l SELECTOR | --all]"}${extra.usage} [--wait] [--progress] [--json]\n\n-l/--selector takes a label selector over the agents' --label values (gpu=h100,zone!=eu,\ntier in (a,b), key, !key), resolved to node ids here; no matching node is an error.\n\nExample:\n  ${example}`,
+    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | -l SELECTOR | --all" : "[--node ID[,ID] | -l SELECTOR | --all]"}${extra.usage} [--force] [--wait] [--progress] [--json]\n\n-l/--selector takes a label selector over the agents' --label values (gpu=h100,zone!=eu,\ntier in (a,b), key, !key), resolved to node ids here; no matching node is an error.\n--force also acts on held nodes (backplane nodes hold) and past a pinned version\n(backplane backends pin); without it those nodes are refused, with the reason.\n\nExample:\n  ${example}`,
     flags: { ...targetFlags, ...extra.flags },
     async run(p, [arg]) {
       if (!arg) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
@@ -130,6 +152,7 @@ function admit(
           source,
           actor: actor(),
           generation,
+          force: p.values.force === true,
         });
         if (p.values.json && !p.values.wait) printJson(res);
         else {
@@ -150,9 +173,59 @@ function admit(
   };
 }
 
+const PIN_HELP = `
+
+Rollouts and auto-upgrade never take NAME to another version than VERSION on the nodes the
+selector matches (every node without one); a manual install, upgrade or reinstall that would is
+refused unless given --force. One pin per backend: pinning again replaces it. Kept in the cluster
+and audited until 'backplane backends unpin NAME'.
+
+Example:
+  backplane backends pin llama-cpp 1.0.0 --selector gpu=h100 --reason "1.1 leaks memory"`;
+
+const pinCommands: Record<string, Subcommand> = {
+  pin: {
+    usage: `backplane backends pin NAME VERSION [--selector S] [--reason TEXT] [--json]   keep a backend at a version${PIN_HELP}`,
+    flags: { selector: { type: "string", short: "l" }, reason: { type: "string" } },
+    async run(p, [name, version, extra]) {
+      if (!name || !version)
+        throw new UsageError("backplane backends pin needs a backend NAME and a VERSION");
+      if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
+      const selector = typeof p.values.selector === "string" ? p.values.selector : undefined;
+      const reason = typeof p.values.reason === "string" ? p.values.reason : undefined;
+      return withSession(p, async (client) => {
+        const res = await client.call("backends.pin", {
+          backend: name,
+          version,
+          actor: actor(),
+          ...(selector ? { selector } : {}),
+          ...(reason ? { reason } : {}),
+        });
+        if (p.values.json) printJson(res);
+        else process.stdout.write(`${res.pin.backend}: ${pinLine(res.pin)}\n`);
+        return 0;
+      });
+    },
+  },
+  unpin: {
+    usage: "backplane backends unpin NAME [--json]   remove a backend's pin",
+    async run(p, [name]) {
+      if (!name) throw new UsageError("backplane backends unpin needs a backend NAME");
+      return withSession(p, async (client) => {
+        const res = await client.call("backends.unpin", { backend: name, actor: actor() });
+        if (p.values.json) printJson(res);
+        else
+          process.stdout.write(
+            res.pin ? `${name}: unpinned (was ${res.pin.version})\n` : `${name}: not pinned\n`,
+          );
+        return 0;
+      });
+    },
+  },
+};
 export const subcommands: Record<string, Subcommand> = {
   list: {
-    usage: "backplane backends list [--node ID] [--json]   installed backends per node",
+    usage: "backplane backends list [--node ID] [--json]   installed backends per node, with holds and pins",
     flags: { node: { type: "string", multiple: true } },
     async run(p) {
       return withSession(p, async (client) => {
@@ -162,14 +235,35 @@ export const subcommands: Record<string, Subcommand> = {
           const unknown = [...only].filter((id) => !known.has(id));
           if (unknown.length > 0) throw new Error(`unknown node ${unknown.join(", ")}`);
         }
-        const rows = (await client.list("inventory"))
+        const inventories = await client.list("inventory");
+        const [policy, nodes] = await Promise.all([client.list("policy"), client.list("nodes")]);
+        const covers = policyLookup(
+          new Map(policy.map((r) => [r.key, r.value])),
+          new Map(nodes.map((n) => [n.key, n.value])),
+          new Map(inventories.map((i) => [i.key, i.value])),
+        );
+        const pins = policy
+          .map((r) => r.value)
+          .filter((r): r is BackendPin => r.kind === "pin")
+          .sort((a, b) => a.backend.localeCompare(b.backend));
+        const rows = inventories
           .filter((e) => only.size === 0 || only.has(e.key))
-          .flatMap((e) => e.value.backends.map((b) => ({ nodeId: e.value.nodeId, ...b })))
+          .flatMap((e) =>
+            e.value.backends.map((b) => {
+              const m = covers(e.value.nodeId, b.name);
+              return {
+                nodeId: e.value.nodeId,
+                ...b,
+                ...(m?.hold ? { held: m.hold } : {}),
+                ...(m?.pin ? { pinned: m.pin } : {}),
+              };
+            }),
+          )
           .sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.name.localeCompare(b.name));
         const upgrades = new Map((await client.list("upgrades")).map((u) => [u.key, u.value]));
-        if (p.values.json) return (printJson({ backends: rows }), 0);
+        if (p.values.json) return (printJson({ backends: rows, pins }), 0);
         printTable(
-          ["NODE", "BACKEND", "VERSION", "DIGEST", "META FOR", "UPGRADE"],
+          ["NODE", "BACKEND", "VERSION", "DIGEST", "META FOR", "UPGRADE", "HOLD / PIN"],
           rows.map((b) => {
             const u = upgrades.get(b.name)?.nodes.find((n) => n.nodeId === b.nodeId && n.upgradable);
             return [
@@ -179,10 +273,14 @@ export const subcommands: Record<string, Subcommand> = {
               shortDigest(b.metadata.digest),
               b.metadata.meta_backend_for ?? "",
               u ? "↑ available" : "",
+              [b.held ? holdLine(b.held) : "", b.pinned ? `${b.pinned.backend} ${pinLine(b.pinned)}` : ""]
+                .filter(Boolean)
+                .join("; "),
             ];
           }),
           "no backends installed",
         );
+        for (const pin of pins) process.stdout.write(`pin: ${pin.backend} ${pinLine(pin)}\n`);
         return 0;
       });
     },
@@ -235,6 +333,7 @@ export const subcommands: Record<string, Subcommand> = {
       flags: { generation: { type: "string" } },
     },
   ),
+  ...pinCommands,
 };
 
 function printUpgrades(upgrades: ApiResult<"upgrades.list">["upgrades"]): void {
@@ -255,7 +354,7 @@ function printUpgrades(upgrades: ApiResult<"upgrades.list">["upgrades"]): void {
 export function run(argv: string[]): Promise<number> {
   return runGroup(
     "backends",
-    "List, install, upgrade, reinstall, delete and roll back backends.",
+    "List, install, upgrade, reinstall, delete and roll back backends; pin and unpin versions.",
     subcommands,
     argv,
   );

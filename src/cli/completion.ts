@@ -60,11 +60,15 @@ const POSITIONAL: Record<string, "backend" | "node" | "op"> = {
   "backends reinstall": "backend",
   "backends delete": "backend",
   "backends rollback": "backend",
+  "backends pin": "backend",
+  "backends unpin": "backend",
   "gallery show": "backend",
   "gallery resolve": "backend",
   "nodes drain": "node",
   "nodes resume": "node",
   "nodes approve": "node",
+  "nodes hold": "node",
+  "nodes unhold": "node",
   "ops cancel": "op",
   "ops dismiss": "op",
   "ops retry": "op",
@@ -94,6 +98,7 @@ export async function complete(words: string[]): Promise<string[]> {
   if (cur.startsWith("-")) return match(Object.keys(specs).map((f) => `--${f}`));
   const prev = done.at(-1);
   if (prev === "--node") return match(await fromCluster(words, "node"));
+  if (prev === "--backend") return match(await fromCluster(words, "backend"));
   if (prev?.startsWith("--") && specs[prev.slice(2)]?.type === "string") return [];
   const what = POSITIONAL[`${done[0]} ${sub ?? ""}`];
   const ownPositionals = positionals.length - 1; // after the subcommand

@@ -20,6 +20,7 @@ import type { Audit } from "./audit.js";
 import { ApiError } from "./errors.js";
 import type { ControllerTelemetry } from "./metrics.js";
 import type { NodeAdmin } from "./node-admin.js";
+import type { PolicyStore } from "./policy-store.js";
 import type { RequestDedupe } from "./request-dedupe.js";
 import type { Operations } from "./operations.js";
 import type { Rollouts } from "./rollouts.js";
@@ -43,6 +44,7 @@ export interface ApiDeps {
   settings: SettingsStore;
   checker: UpgradeChecker;
   rollouts: Rollouts;
+  policy: PolicyStore;
   audit: Audit;
   catalog: () => GalleryCatalog;
   telemetry: ControllerTelemetry;
@@ -71,16 +73,33 @@ export class ApiHandlers {
     this.log = d.telemetry.log;
     const limits = d.limits ?? API_LIMITS;
     this.limiter = new Limiter(limits.concurrent, limits.queued);
-    const { ops, nodes, settings, checker, audit, client, rollouts } = d;
+    const { ops, nodes, settings, checker, audit, client, rollouts, policy } = d;
+    const force = (r: { force?: boolean }) => (r.force ? { force: true } : {});
     this.h = {
       "ops.install": (r, actor) =>
-        ops.admit({ kind: "install", backend: r.backend, nodes: r.nodes, source: r.source, actor }),
-      "ops.upgrade": (r, actor) => ops.admit({ kind: "upgrade", backend: r.backend, nodes: r.nodes, actor }),
+        ops.admit({
+          kind: "install",
+          backend: r.backend,
+          nodes: r.nodes,
+          source: r.source,
+          actor,
+          ...force(r),
+        }),
+      "ops.upgrade": (r, actor) =>
+        ops.admit({ kind: "upgrade", backend: r.backend, nodes: r.nodes, actor, ...force(r) }),
       "ops.reinstall": (r, actor) =>
-        ops.admit({ kind: "reinstall", backend: r.backend, nodes: r.nodes, actor }),
-      "ops.delete": (r, actor) => ops.admit({ kind: "delete", backend: r.backend, nodes: r.nodes, actor }),
+        ops.admit({ kind: "reinstall", backend: r.backend, nodes: r.nodes, actor, ...force(r) }),
+      "ops.delete": (r, actor) =>
+        ops.admit({ kind: "delete", backend: r.backend, nodes: r.nodes, actor, ...force(r) }),
       "ops.rollback": (r, actor) =>
-        ops.admit({ kind: "rollback", backend: r.backend, nodes: r.nodes, generation: r.generation, actor }),
+        ops.admit({
+          kind: "rollback",
+          backend: r.backend,
+          nodes: r.nodes,
+          generation: r.generation,
+          actor,
+          ...force(r),
+        }),
       "ops.cancel": async (r, actor) => ({ op: await ops.cancel(r.opId, actor) }),
       "ops.dismiss": async (r, actor) => ({ op: await ops.dismiss(r.opId, actor) }),
       "ops.retry": async (r, actor) => ({ op: await ops.retry(r.opId, actor) }),
@@ -97,10 +116,15 @@ export class ApiHandlers {
       "settings.set": async ({ actor: _a, ...change }, actor) => ({
         settings: await settings.set(change, actor),
       }),
-      "nodes.list": async () => nodes.list(),
+      "nodes.list": async () => ({ ...(await nodes.list()), holds: (await policy.list()).holds }),
       "nodes.approve": async (r, actor) => ({ node: await nodes.act(r.nodeId, "approve", actor, r.reason) }),
       "nodes.drain": async (r, actor) => ({ node: await nodes.act(r.nodeId, "drain", actor, r.reason) }),
       "nodes.resume": async (r, actor) => ({ node: await nodes.act(r.nodeId, "resume", actor, r.reason) }),
+      "nodes.hold": (r, actor) => policy.hold(r.nodeId, r.backend, r.reason, actor),
+      "nodes.unhold": (r, actor) => policy.unhold(r.nodeId, r.backend, actor),
+      "backends.pin": (r, actor) => policy.pin(r, actor),
+      "backends.unpin": (r, actor) => policy.unpin(r.backend, actor),
+      "policy.list": () => policy.list(),
       "rollouts.plan": async (r) => rollouts.dryRun(r),
       "rollouts.start": (r, actor) => rollouts.start(r, actor),
       "rollouts.list": async (r) => rollouts.list(r.all),

@@ -24,6 +24,7 @@ import { LeaderLease } from "./lease.js";
 import { ControllerMetrics, type ControllerTelemetry } from "./metrics.js";
 import { serveNatsApi } from "./nats-api.js";
 import { NodeAdmin } from "./node-admin.js";
+import { PolicyStore } from "./policy-store.js";
 import { OpAuditor } from "./op-auditor.js";
 import { Operations } from "./operations.js";
 import { ReaperLoop } from "./reaper-loop.js";
@@ -173,6 +174,7 @@ export class Controller {
       view: this.view,
       ops: this.ops,
       rollouts: new Rollouts(rolloutDeps),
+      policy: new PolicyStore(client, this.view, audit, catalog),
       nodes,
       settings,
       checker: this.checker,

@@ -114,6 +114,11 @@ const ROUTES: Route[] = [
   ...(["drain", "resume", "approve"] as const).map((verb) =>
     route("POST", `/api/nodes/:id/${verb}`, `nodes.${verb}`, (p, _q, b) => ({ ...b, nodeId: p.id })),
   ),
+  route("POST", "/api/nodes/:id/hold", "nodes.hold", (p, _q, b) => ({ ...b, nodeId: p.id })),
+  route("POST", "/api/nodes/:id/unhold", "nodes.unhold", (p, _q, b) => ({ ...b, nodeId: p.id })),
+  route("POST", "/api/backends/pin/:name", "backends.pin", (p, _q, b) => ({ ...b, backend: p.name })),
+  route("POST", "/api/backends/unpin/:name", "backends.unpin", (p, _q, b) => ({ ...b, backend: p.name })),
+  route("GET", "/api/policy", "policy.list", () => ({})),
   route("GET", "/api/rollouts", "rollouts.list", (_p, q) => ({ all: q.get("all") === "true" })),
   route("POST", "/api/rollouts/plan", "rollouts.plan", (_p, _q, b) => b),
   route("POST", "/api/rollouts", "rollouts.start", (_p, _q, b) => b),

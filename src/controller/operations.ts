@@ -54,6 +54,8 @@ export interface AdmitRequest {
   source?: string;
   /** Rollback only: the kept generation to go back to. */
   generation?: string;
+  /** Act on held nodes, and past a pinned version, too. */
+  force?: boolean;
   actor: string;
 }
 
@@ -182,7 +184,13 @@ export class Operations {
         });
       }
     }
-    return { nodes, inventories, activeOps: view.activeOps(), catalog: this.d.catalog() };
+    return {
+      nodes,
+      inventories,
+      activeOps: view.activeOps(),
+      catalog: this.d.catalog(),
+      policy: view.policy,
+    };
   }
 
   private async admitOne(

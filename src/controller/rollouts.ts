@@ -22,7 +22,6 @@ import {
   createRollout,
   decideRollout,
   dismissRollout,
-  NO_POLICY,
   pauseRollout,
   planRollout,
   promoteRollout,
@@ -79,7 +78,7 @@ function factsOf(view: ClusterView, catalog: GalleryCatalog): RolloutFacts {
     nodes: view.nodeRecords(),
     inventories: view.inventories,
     ops,
-    policy: NO_POLICY,
+    policy: view.policy,
     devSuffix: catalog.devSuffix,
   };
 }

@@ -1,6 +1,7 @@
 import type { ClusterClient, Entry, UnreadableRow, Watcher } from "../client/index.js";
 import {
   onlyKey,
+  policyOf,
   SETTINGS_KEY,
   isTerminal,
   type BucketKey,
@@ -8,8 +9,10 @@ import {
   type Inventory,
   type NodeRecord,
   type OpRecord,
+  type PolicyRecord,
   type Rollout,
   type RolloutNode,
+  type RolloutPolicy,
   type Settings,
   type UpgradeInfo,
 } from "../protocol/index.js";
@@ -21,7 +24,8 @@ export type ViewChange =
   | { type: "upgrade"; key: string; value: UpgradeInfo | null }
   | { type: "settings"; value: Settings | null }
   | { type: "rollout"; key: string; value: Rollout | null }
-  | { type: "rolloutNode"; key: string; value: RolloutNode | null };
+  | { type: "rolloutNode"; key: string; value: RolloutNode | null }
+  | { type: "policy"; key: string; value: PolicyRecord | null };
 
 /** How a change to one record of bucket B is announced (and streamed on /api/events). */
 export type Announce<B extends BucketKey> = (
@@ -47,6 +51,8 @@ export const MIRROR = {
   checks: null,
   rollouts: (key, value) => ({ type: "rollout", key, value }),
   rollout_nodes: (key, value) => ({ type: "rolloutNode", key, value }),
+  // Holds and pins: rollouts and admission decide with them.
+  policy: (key, value) => ({ type: "policy", key, value }),
   // The lease reads and writes its own key; nothing else looks at it.
   leases: null,
   requests: null,
@@ -100,6 +106,10 @@ export class ClusterView {
   /** A copy, by backend name. */
   get upgrades(): Map<string, UpgradeInfo> {
     return valuesOf(this.records.upgrades);
+  }
+  /** The holds and pins in force, as rollouts and admission read them. */
+  get policy(): RolloutPolicy {
+    return policyOf([...this.records.policy.values()].map((e) => e.value));
   }
   get settings(): Settings | null {
     return this.records.settings.get(SETTINGS_KEY)?.value ?? null;

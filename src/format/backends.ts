@@ -11,6 +11,7 @@ import {
 import { DEV_MARK, DRIFT_MARK, opStateLook, UPGRADE_BADGE } from "../theme/symbols.js";
 import type { Tone } from "../theme/tokens.js";
 import { byName } from "./nodes.js";
+import { policyGlyphs, type PolicyLookup } from "./policy.js";
 import { nodeStatusText } from "./status.js";
 import type { Cell, Column, Row } from "./table.js";
 import { GUTTER } from "./table.js";
@@ -176,6 +177,7 @@ export function matrixRows(
   nodeIds: readonly string[],
   idx: UpgradeIndex,
   ops?: OpIndex,
+  policy?: PolicyLookup,
 ): Row[] {
   const rows: Row[] = [];
   for (const e of entries) {
@@ -190,7 +192,7 @@ export function matrixRows(
         continue;
       }
       const marks = marksOn(idx, e.name, id);
-      const text = installedText(b, marks.up, marks.drift);
+      const text = installedText(b, marks.up, marks.drift) + policyGlyphs(policy?.(id, e.name));
       cells[`n:${id}`] = op
         ? { text: `${op.glyph}${text}`, tone: op.tone }
         : { text, tone: marksTone(marks, e.dev ? "dev" : undefined) };
@@ -298,20 +300,20 @@ export function backendNodeRows(
   entry: BackendEntry | undefined,
   nodes: ReadonlyMap<string, NodeRecord>,
   idx: UpgradeIndex,
+  policy?: PolicyLookup,
 ): Row[] {
   if (!entry) return [];
   const available = idx.available.get(entry.name);
   const style: InstallStyle = { driftText: `${DRIFT_MARK} drift`, versionWarns: true };
   return [...entry.perNode].map(([nodeId, b]) => {
     const status = nodes.get(nodeId)?.status;
+    const cells = installCells(b, marksOn(idx, entry.name, nodeId), available, style);
+    const glyphs = policyGlyphs(policy?.(nodeId, entry.name));
+    if (glyphs) cells.version = { ...cells.version!, text: `${cells.version!.text}${glyphs}` };
     return {
       key: nodeId,
       dim: status === "offline",
-      cells: {
-        node: { text: nodeId },
-        status: nodeStatusText(status),
-        ...installCells(b, marksOn(idx, entry.name, nodeId), available, style),
-      },
+      cells: { node: { text: nodeId }, status: nodeStatusText(status), ...cells },
     };
   });
 }
@@ -327,7 +329,12 @@ export const NODE_BACKEND_COLUMNS: Column[] = [
 ];
 
 /** The backends installed on one node (node detail). */
-export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex, ops?: OpIndex): Row[] {
+export function nodeBackendRows(
+  inv: Inventory | undefined,
+  idx: UpgradeIndex,
+  ops?: OpIndex,
+  policy?: PolicyLookup,
+): Row[] {
   if (!inv) return [];
   const style: InstallStyle = { driftText: DRIFT_MARK, versionWarns: false };
   return inv.backends.map((b) => {
@@ -335,6 +342,8 @@ export function nodeBackendRows(inv: Inventory | undefined, idx: UpgradeIndex, o
     const cells = installCells(b, marksOn(idx, b.name, inv.nodeId), idx.available.get(b.name), style);
     const op = opMark(ops, inv.nodeId, b.name);
     if (op) cells.version = { text: `${op.glyph}${cells.version!.text}`, tone: op.tone };
+    const glyphs = policyGlyphs(policy?.(inv.nodeId, b.name));
+    if (glyphs) cells.version = { ...cells.version!, text: `${cells.version!.text}${glyphs}` };
     return {
       key: b.name,
       cells: {

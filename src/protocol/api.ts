@@ -2,6 +2,7 @@ import { z } from "zod";
 import { BackendName, Capability, NodeId, OpId, Text } from "./ids.js";
 import { AuditEvent, NodeRecord, OpKind, OpRecord, Settings, UpgradeInfo } from "./records.js";
 import { Rollout, RolloutId, RolloutNode, RolloutPlanView } from "./rollout.js";
+import { BackendPin, HoldEntry, NodeHolds } from "./policy.js";
 
 /** Who is asking: the API client's name, recorded on every op and audit event. */
 const actor = Text(128).optional();
@@ -11,6 +12,8 @@ const Targets = z
     backend: BackendName,
     /** Explicit nodes; omitted means every node that has the backend (upgrade, reinstall) . */
     nodes: z.array(NodeId).min(1).max(10_000).optional(),
+    /** Act on held nodes, and upgrade past a pinned version, too. */
+    force: z.boolean().optional(),
     actor,
   })
   .strict();
@@ -84,6 +87,8 @@ const RolloutRequest = z
     actor,
   })
   .strict();
+
+const HoldsReply = z.object({ nodeId: NodeId, holds: z.array(HoldEntry) });
 
 const RolloutRef = z.object({ id: RolloutId, actor, reason: Text(512).optional() }).strict();
 const RolloutReply = z.object({ rollout: Rollout });
@@ -172,11 +177,50 @@ export const api = {
       nodes: z.array(NodeRecord),
       /** Node records that do not validate (a buggy writer, a manual put), by node id, with why. */
       unreadable: z.array(UnreadableNode).default([]),
+      /** Nodes held for some or every backend. */
+      holds: z.array(NodeHolds).default([]),
     }),
   },
   "nodes.approve": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "nodes.drain": { req: NodeRef, res: z.object({ node: NodeRecord }) },
   "nodes.resume": { req: NodeRef, res: z.object({ node: NodeRecord }) },
+  "nodes.hold": {
+    req: z
+      .object({
+        nodeId: NodeId,
+        /** Hold only this backend; unset: every backend. */
+        backend: BackendName.optional(),
+        reason: Text(512).optional(),
+        actor,
+      })
+      .strict(),
+    res: HoldsReply,
+  },
+  "nodes.unhold": {
+    req: z.object({ nodeId: NodeId, backend: BackendName.optional(), actor }).strict(),
+    res: HoldsReply,
+  },
+  "backends.pin": {
+    req: z
+      .object({
+        backend: BackendName,
+        version: Text(128).min(1),
+        selector: Text(1024).optional(),
+        reason: Text(512).optional(),
+        actor,
+      })
+      .strict(),
+    res: z.object({ pin: BackendPin }),
+  },
+  "backends.unpin": {
+    req: z.object({ backend: BackendName, actor }).strict(),
+    /** The pin removed; null when there was none. */
+    res: z.object({ backend: BackendName, pin: BackendPin.nullable() }),
+  },
+  "policy.list": {
+    req: z.object({}).strict(),
+    res: z.object({ holds: z.array(NodeHolds), pins: z.array(BackendPin) }),
+  },
   "rollouts.plan": { req: RolloutRequest, res: z.object({ plan: RolloutPlanView }) },
   "rollouts.start": {
     req: RolloutRequest.extend({
@@ -265,6 +309,10 @@ export const API_WRITES: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   "nodes.approve",
   "nodes.drain",
   "nodes.resume",
+  "nodes.hold",
+  "nodes.unhold",
+  "backends.pin",
+  "backends.unpin",
   "rollouts.start",
   "rollouts.pause",
   "rollouts.resume",

@@ -4,6 +4,7 @@ import { DEFAULT_PREFIX } from "./subjects.js";
 import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
 import { RequestRecord } from "./api.js";
 import { Rollout, RolloutNode } from "./rollout.js";
+import { holdKey, pinKey, PolicyRecord, policyKeyOf, type PolicyKey } from "./policy.js";
 
 /** The roles that write to KV. The dashboard and the CLI only read (they write through the API). */
 export type Writer = "controller" | "agent";
@@ -92,6 +93,21 @@ const rolloutNodeKeyShape: KeyShape<{ rolloutId: string; nodeId: string }> = {
   },
 };
 
+/** A hold by node id, a pin by backend name: `hold.<nodeId>`, `pin.<backend>` (names may hold dots). */
+const policyKeyShape: KeyShape<PolicyKey> = {
+  describe: "hold.<nodeId> or pin.<backend>",
+  build: (k) => (k.kind === "hold" ? holdKey(sanitizeToken(k.nodeId)) : pinKey(k.backend)),
+  parse(key) {
+    const dot = key.indexOf(".");
+    const kind = key.slice(0, dot);
+    const rest = key.slice(dot + 1);
+    if (dot < 0 || rest.length === 0) return null;
+    if (kind === "hold") return sanitizeToken(rest) === rest ? { kind, nodeId: rest } : null;
+    if (kind === "pin") return { kind, backend: rest };
+    return null;
+  },
+};
+
 /** A name used as the key as it is (the writer checks it is a valid KV key). */
 const nameKey = (describe: string): KeyShape<string> => ({
   describe,
@@ -165,6 +181,14 @@ export const BUCKETS = {
     kv: { history: 1, replicas: "cluster", maxValueBytes: 64 * 1024 },
     key: rolloutNodeKeyShape,
     writers: ["controller"],
+  }),
+  // Holds and pins: small records, one per held node and per pinned backend.
+  policy: bucket({
+    schema: PolicyRecord,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 64 * 1024 },
+    key: policyKeyShape,
+    writers: ["controller"],
+    bodyKey: policyKeyOf,
   }),
   leases: bucket({
     schema: Lease,

@@ -8,3 +8,4 @@ export * from "./op-lifecycle.js";
 export * from "./buckets.js";
 export * from "./api.js";
 export * from "./codec.js";
+export * from "./policy.js";

@@ -310,6 +310,10 @@ export const AuditKind = z.enum([
   "node.status",
   "upgrades.checked",
   "settings.changed",
+  "node.hold",
+  "node.unhold",
+  "backend.pin",
+  "backend.unpin",
   ...ROLLOUT_EVENT_KINDS,
 ]);
 export type AuditKind = z.infer<typeof AuditKind>;

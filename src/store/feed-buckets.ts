@@ -29,6 +29,8 @@ export const FEED = {
   rollouts: byKvKey,
   // Kept by `<rolloutId>.<nodeId>`; a rollout's detail reads the rows under its id.
   rollout_nodes: byKvKey,
+  // Holds (`hold.<nodeId>`) and pins (`pin.<backend>`): glyphs in Backends and node detail.
+  policy: byKvKey,
   // The controller's liveness in the header: who leads, and how long since it renewed.
   leases: byKvKey,
   requests: null,

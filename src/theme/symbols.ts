@@ -43,6 +43,10 @@ export const phaseWord: Record<Phase, string> = {
 
 export const UPGRADE_BADGE = "↑";
 export const DRIFT_MARK = "≠";
+/** A node held (for this backend or all): rollouts and auto-upgrade skip it. */
+export const HELD_MARK = "⏸";
+/** A backend pinned to a version on this node. */
+export const PINNED_MARK = "⊤";
 export const DEV_MARK = "dev";
 export const SELECTED_MARK = "›";
 export const MARKED = "[x]";

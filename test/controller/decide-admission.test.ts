@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planAdmission, type ClusterFacts } from "../../src/controller/decide/admission.js";
 import { GalleryCatalog, parseGalleryIndex } from "../../src/gallery/index.js";
 import { fixtureText } from "../gallery/fixture.js";
+import { parseSelector, type RolloutPolicy } from "../../src/protocol/index.js";
 import { catalogOf, entry, installed, inventory, mapOf, node, op } from "./facts.js";
 
 const real = new GalleryCatalog(
@@ -199,5 +200,54 @@ describe("planAdmission", () => {
   it("deduplicates repeated node ids", () => {
     const r = planAdmission({ kind: "install", backend: "llama-cpp", nodes: ["cpu", "cpu"] }, facts());
     expect(r.ok && r.plans).toHaveLength(1);
+  });
+});
+
+describe("planAdmission with holds and pins", () => {
+  const sel = (source: string) => {
+    const s = parseSelector(source);
+    if (!s.ok) throw new Error(s.error);
+    return s.selector;
+  };
+  const policy: RolloutPolicy = {
+    holds: [
+      { nodeId: "gpu", reason: "debugging" },
+      { nodeId: "cpu", backend: "whisper" },
+    ],
+    pins: [
+      { backend: "cpu-llama-cpp", version: "1.0.0" },
+      { backend: "llama-cpp", version: "1.0.0", selector: sel("gpu=h100") },
+    ],
+  };
+  const refusals = (r: ReturnType<typeof planAdmission>) =>
+    r.ok && r.plans.map((p) => (p.action === "refuse" ? [p.nodeId, p.error] : [p.nodeId, p.action]));
+
+  it("refuses every kind of op on a held node, and a move past a pin, unless forced", () => {
+    const f = facts({ policy });
+    expect(
+      refusals(planAdmission({ kind: "install", backend: "llama-cpp", nodes: ["gpu", "cpu"] }, f)),
+    ).toEqual([
+      ["gpu", "node gpu is held for every backend: debugging; force overrides it (--force)"],
+      // The meta's pin has a selector the node does not match; its concrete's pin has none.
+      [
+        "cpu",
+        "cpu-llama-cpp is pinned to 1.0.0 on cpu, not cpu-llama-cpp (unversioned); force overrides it (--force)",
+      ],
+    ]);
+    expect(
+      refusals(planAdmission({ kind: "rollback", backend: "cuda12-llama-cpp", nodes: ["gpu"] }, f)),
+    ).toEqual([["gpu", "node gpu is held for every backend: debugging; force overrides it (--force)"]]);
+    // A hold for another backend leaves this one alone; a delete moves no version past a pin.
+    expect(refusals(planAdmission({ kind: "delete", backend: "cpu-llama-cpp", nodes: ["cpu"] }, f))).toEqual([
+      ["cpu", "admit"],
+    ]);
+    const forced = planAdmission(
+      { kind: "install", backend: "llama-cpp", nodes: ["gpu", "cpu"], force: true },
+      f,
+    );
+    expect(refusals(forced)).toEqual([
+      ["gpu", "admit"],
+      ["cpu", "admit"],
+    ]);
   });
 });

@@ -100,7 +100,7 @@ describe("record schemas", () => {
 describe("API schemas", () => {
   const valid: { [M in P.ApiMethod]: P.ApiRequest<M> } = {
     "ops.install": { backend: "llama-cpp", nodes: ["gpu-01", "gpu-02"], actor: "cli" },
-    "ops.upgrade": { backend: "llama-cpp" },
+    "ops.upgrade": { backend: "llama-cpp", force: true },
     "ops.reinstall": { backend: "llama-cpp", nodes: ["gpu-01"] },
     "ops.delete": { backend: "llama-cpp", nodes: ["gpu-01"] },
     "ops.rollback": { backend: "llama-cpp", nodes: ["gpu-01"] },
@@ -118,6 +118,11 @@ describe("API schemas", () => {
     "nodes.approve": { nodeId: "gpu-01" },
     "nodes.drain": { nodeId: "gpu-01", reason: "maintenance" },
     "nodes.resume": { nodeId: "gpu-01" },
+    "nodes.hold": { nodeId: "gpu-01", backend: "llama-cpp", reason: "debugging" },
+    "nodes.unhold": { nodeId: "gpu-01" },
+    "backends.pin": { backend: "llama-cpp", version: "1.0.0", selector: "gpu=h100" },
+    "backends.unpin": { backend: "llama-cpp" },
+    "policy.list": {},
     "gallery.list": {},
     "gallery.resolve": { backend: "llama-cpp", nodes: ["gpu-01"] },
     "rollouts.plan": { backend: "llama-cpp", selector: "gpu=h100", waves: "1,50%,100%" },

@@ -1,11 +1,16 @@
 import { isMeta, type GalleryCatalog, type GalleryEntry } from "../../gallery/index.js";
-import type {
-  InstallTarget,
-  InstalledBackend,
-  Inventory,
-  NodeRecord,
-  OpKind,
-  OpRecord,
+import {
+  holdOn,
+  holdText,
+  pinAgainst,
+  pinText,
+  type InstallTarget,
+  type InstalledBackend,
+  type Inventory,
+  type NodeRecord,
+  type OpKind,
+  type OpRecord,
+  type RolloutPolicy,
 } from "../../protocol/index.js";
 
 export interface AdmissionRequest {
@@ -21,6 +26,8 @@ export interface AdmissionRequest {
   source?: string;
   /** Rollback only: the kept generation to go back to (it must be kept on every target node). */
   generation?: string;
+  /** Act on held nodes, and past a pinned version, too. */
+  force?: boolean;
 }
 
 export interface ClusterFacts {
@@ -29,6 +36,8 @@ export interface ClusterFacts {
   /** Ops in queued, running or cancelling state. */
   activeOps: readonly OpRecord[];
   catalog: GalleryCatalog;
+  /** Holds and pins; none when unset. */
+  policy?: RolloutPolicy;
 }
 
 export type RefusalCode = "not_found" | "conflict" | "unresolvable";
@@ -140,6 +149,18 @@ function planNode(req: AdmissionRequest, nodeId: string, facts: ClusterFacts): N
         "not_found",
         `node ${nodeId} keeps no generation ${req.generation} of ${req.backend} (kept: ${row.previousGenerations.join(", ")})`,
       );
+    }
+  }
+
+  const policy = facts.policy;
+  if (policy && !req.force) {
+    // A hold freezes the node for every kind of op; a pin stops a move to another version.
+    const hold = holdOn(policy, nodeId, req.backend, target?.name);
+    if (hold) return refuse("conflict", `${holdText(hold)}; force overrides it (--force)`);
+    const pin = target && pinAgainst(policy, req.backend, target, node.last.labels);
+    if (target && pin) {
+      const to = target.version ? `${target.name} ${target.version}` : `${target.name} (unversioned)`;
+      return refuse("conflict", `${pinText(pin, nodeId)}, not ${to}; force overrides it (--force)`);
     }
   }
 

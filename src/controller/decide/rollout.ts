@@ -2,11 +2,15 @@ import { isMeta, type GalleryCatalog } from "../../gallery/index.js";
 import {
   appendBounded,
   failureBudget,
+  holdOn,
+  holdText,
   isActive,
   matchesSelector,
   maxParallelOf,
   MAX_PAUSES,
   MAX_ROLLOUT_ACTIONS,
+  pinAgainst,
+  pinText,
   rolloutEnded,
   rolloutNodeOpId,
   rolloutNodeRevertId,
@@ -23,6 +27,7 @@ import {
   type RolloutCounts,
   type RolloutEventKind,
   type RolloutNode,
+  type RolloutPolicy,
   type RolloutState,
   type Selector,
   type SkipReason,
@@ -39,26 +44,8 @@ import { installedRow, targetFromEntry } from "./admission.js";
 
 // ---------------------------------------------------------------- policy (holds and pins)
 
-/** A held node is skipped by rollouts (for one backend, or all when `backend` is unset). */
-export interface Hold {
-  nodeId: string;
-  backend?: string;
-  reason?: string;
-}
-
-/** Upgrades never go past `version` of `backend` on the nodes the selector matches (all when unset). */
-export interface Pin {
-  backend: string;
-  version: string;
-  selector?: Selector;
-}
-
-export interface RolloutPolicy {
-  holds: readonly Hold[];
-  pins: readonly Pin[];
-}
-
-export const NO_POLICY: RolloutPolicy = { holds: [], pins: [] };
+// Defined with the records they come from (src/protocol/policy.ts); the admission reads them too.
+export { NO_POLICY, type Hold, type Pin, type RolloutPolicy } from "../../protocol/index.js";
 
 // ---------------------------------------------------------------- facts
 
@@ -114,13 +101,8 @@ function nodeSkip(
     case "healthy":
       break;
   }
-  const hold = f.policy.holds.find(
-    (h) => h.nodeId === nodeId && (!h.backend || h.backend === backend || h.backend === concrete),
-  );
-  if (hold) {
-    const what = hold.backend ? `for ${hold.backend}` : "for every backend";
-    return { skip: "held", why: `node ${nodeId} is held ${what}${hold.reason ? `: ${hold.reason}` : ""}` };
-  }
+  const hold = holdOn(f.policy, nodeId, backend, concrete);
+  if (hold) return { skip: "held", why: holdText(hold) };
   const inv = f.inventories.get(nodeId);
   if (!installedRow(inv, backend))
     return { skip: "not-installed", why: `${backend} is not installed on ${nodeId}` };
@@ -138,13 +120,8 @@ function buildSkip(nodeId: string, backend: string, build: PinnedBuild, f: Rollo
   const node = f.nodes.get(nodeId);
   const labels = node?.last.labels ?? {};
   const t = build.target;
-  const pin = f.policy.pins.find(
-    (p) =>
-      (p.backend === backend || p.backend === t.name || (!!t.meta && p.backend === t.meta)) &&
-      (!p.selector || matchesSelector(p.selector, labels)) &&
-      p.version !== t.version,
-  );
-  if (pin) return { skip: "pinned", why: `${pin.backend} is pinned to ${pin.version} on ${nodeId}` };
+  const pin = pinAgainst(f.policy, backend, t, labels);
+  if (pin) return { skip: "pinned", why: pinText(pin, nodeId) };
   const row = installedRow(f.inventories.get(nodeId), t.name);
   if (row) {
     const v = row.metadata.version;

@@ -1,6 +1,7 @@
 import { useMemo, type ReactNode } from "react";
 import { TableView } from "../../components/TableView.js";
 import { BACKEND_NODE_COLUMNS, backendIndex, backendNodeRows, upgradeIndex } from "../../format/backends.js";
+import { backendPolicyLine, policyLookup } from "../../format/policy.js";
 import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useTable } from "../../hooks/useTable.js";
@@ -13,14 +14,16 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
   const inventory = useDash((s) => s.inventory);
   const nodes = useDash((s) => s.nodes);
   const upgrades = useDash((s) => s.upgrades);
+  const policy = useDash((s) => s.policy);
   const live = useLive();
   const { runner, store } = useDashEnv();
   const { navigate, toast } = useActions();
 
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const covers = useMemo(() => policyLookup(policy, nodes, inventory), [policy, nodes, inventory]);
   const rows = useMemo(
-    () => backendNodeRows(backendIndex(inventory).get(name), nodes, idx),
-    [inventory, nodes, idx, name],
+    () => backendNodeRows(backendIndex(inventory).get(name), nodes, idx, covers),
+    [inventory, nodes, idx, name, covers],
   );
   const tableKey = `backend:${name}`;
   const t = useTable("backend", tableKey, rows, BACKEND_NODE_COLUMNS, height - 2);
@@ -52,12 +55,18 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
   });
 
   const avail = idx.available.get(name);
+  const covered = backendPolicyLine(
+    name,
+    rows.map((r) => r.key),
+    covers,
+  );
+  const note = [avail ? `available: ${avail}` : "", covered].filter(Boolean).join(" · ");
   return (
     <TableView
       t={t}
       columns={BACKEND_NODE_COLUMNS}
       crumbs={["Backends", name]}
-      note={avail ? `available: ${avail}` : undefined}
+      note={note || undefined}
       width={width}
       height={height}
       stale={!live}

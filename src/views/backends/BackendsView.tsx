@@ -1,3 +1,4 @@
+import { Box, Text } from "ink";
 import { useMemo, type ReactNode } from "react";
 import { TableView } from "../../components/TableView.js";
 import {
@@ -11,6 +12,8 @@ import {
   upgradeIndex,
 } from "../../format/backends.js";
 import { byName } from "../../format/nodes.js";
+import { backendPolicyLine, POLICY_LEGEND, policyLookup } from "../../format/policy.js";
+import { truncate } from "../../format/text.js";
 import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useTable } from "../../hooks/useTable.js";
@@ -26,6 +29,7 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const inventory = useDash((s) => s.inventory);
   const nodes = useDash((s) => s.nodes);
   const upgrades = useDash((s) => s.upgrades);
+  const policy = useDash((s) => s.policy);
   const opsMap = useDash((s) => s.ops);
   const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const synced = useDash((s) => s.synced.inventory);
@@ -40,15 +44,18 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const matrix = matrixFits(nodeIds.length, width);
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
   const entries = useMemo(() => backendIndex(inventory), [inventory]);
+  const covers = useMemo(() => policyLookup(policy, nodes, inventory), [policy, nodes, inventory]);
+  // A line under the matrix says what its ⏸ and ⊤ marks mean for the selected backend.
+  const detailLines = matrix && policy.size > 0 ? 1 : 0;
   const columns = useMemo(() => (matrix ? matrixColumns(nodeIds) : SUMMARY_COLUMNS), [matrix, nodeIds]);
   const rows = useMemo(
     () =>
       matrix
-        ? matrixRows(entries.values(), nodeIds, idx, ops)
+        ? matrixRows(entries.values(), nodeIds, idx, ops, covers)
         : summaryRows(entries.values(), nodeIds.length, idx),
-    [matrix, entries, nodeIds, idx, ops],
+    [matrix, entries, nodeIds, idx, ops, covers],
   );
-  const t = useTable("backends", "backends", rows, columns, height - 2);
+  const t = useTable("backends", "backends", rows, columns, height - 2 - detailLines);
 
   useViewCommands("backends", (cmd) => {
     const name = t.selectedRow?.key;
@@ -84,22 +91,33 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
     }
   });
 
+  const selected = t.selectedRow?.key;
+  const detail = detailLines
+    ? (selected && backendPolicyLine(selected, nodeIds, covers)) || POLICY_LEGEND
+    : "";
   return (
-    <TableView
-      t={t}
-      columns={columns}
-      crumbs={["Backends"]}
-      note={matrix ? undefined : `${nodeIds.length} nodes: enter for per-node versions`}
-      width={width}
-      height={height}
-      stale={!live}
-      empty={
-        t.total > 0
-          ? `no backend matches "${t.state.filter}"`
-          : synced
-            ? "no backends installed anywhere yet: press i to install one"
-            : "waiting for the inventory bucket…"
-      }
-    />
+    <Box flexDirection="column" height={height}>
+      <TableView
+        t={t}
+        columns={columns}
+        crumbs={["Backends"]}
+        note={matrix ? undefined : `${nodeIds.length} nodes: enter for per-node versions`}
+        width={width}
+        height={height - detailLines}
+        stale={!live}
+        empty={
+          t.total > 0
+            ? `no backend matches "${t.state.filter}"`
+            : synced
+              ? "no backends installed anywhere yet: press i to install one"
+              : "waiting for the inventory bucket…"
+        }
+      />
+      {detailLines > 0 && (
+        <Text wrap="truncate" dimColor={!live}>
+          {truncate(detail, width)}
+        </Text>
+      )}
+    </Box>
   );
 }

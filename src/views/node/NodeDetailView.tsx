@@ -5,6 +5,7 @@ import { PlainTable } from "../../components/PlainTable.js";
 import { TitleLine } from "../../components/TitleLine.js";
 import { NODE_BACKEND_COLUMNS, nodeBackendRows, opIndex, upgradeIndex } from "../../format/backends.js";
 import { gpuText, isLost, nodeView, STALE_AFTER_MS } from "../../format/nodes.js";
+import { holdLine, holdsOf, pinLine, policyLookup } from "../../format/policy.js";
 import { nodeStatusText, statusText } from "../../format/status.js";
 import type { Column, Row } from "../../format/table.js";
 import { truncate } from "../../format/text.js";
@@ -14,7 +15,7 @@ import { useViewCommands } from "../../hooks/useKeys.js";
 import { useNow } from "../../hooks/useNow.js";
 import { useTable } from "../../hooks/useTable.js";
 import { nodeStatusLook } from "../../theme/index.js";
-import { STALE_NODE_LOOK } from "../../theme/symbols.js";
+import { HELD_MARK, PINNED_MARK, STALE_NODE_LOOK } from "../../theme/symbols.js";
 import { keptGenerations } from "../backends/intents.js";
 import type { ViewProps } from "../types.js";
 
@@ -36,6 +37,9 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const hb = useDash((s) => s.heartbeats.get(id));
   const inv = useDash((s) => s.inventory.get(id));
   const upgrades = useDash((s) => s.upgrades);
+  const policy = useDash((s) => s.policy);
+  const nodes = useDash((s) => s.nodes);
+  const inventory = useDash((s) => s.inventory);
   const opsMap = useDash((s) => s.ops);
   const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const live = useLive();
@@ -44,7 +48,8 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const { navigate, openInstall, toast } = useActions();
 
   const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
-  const rows = useMemo(() => nodeBackendRows(inv, idx, ops), [inv, idx, ops]);
+  const covers = useMemo(() => policyLookup(policy, nodes, inventory), [policy, nodes, inventory]);
+  const rows = useMemo(() => nodeBackendRows(inv, idx, ops, covers), [inv, idx, ops, covers]);
   const tableHeight = height - SUMMARY_LINES - 2;
   const t = useTable("node", `node:${id}`, rows, NODE_BACKEND_COLUMNS, tableHeight - 1);
 
@@ -107,7 +112,16 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const labels = Object.entries(v.hb.labels ?? {})
     .map(([k, val]) => `${k}=${val}`)
     .join(" ");
+  const holds = holdsOf(policy, id).map((h) => `${HELD_MARK} ${holdLine(h)}`);
+  const pins = new Map(
+    (inv?.backends ?? []).flatMap((b) => {
+      const pin = covers(id, b.name)?.pin;
+      return pin ? [[pin.backend, `${PINNED_MARK} ${pin.backend} ${pinLine(pin)}`] as const] : [];
+    }),
+  );
   const info = [
+    ...holds,
+    ...pins.values(),
     rec.statusReason ? `reason: ${rec.statusReason}` : "",
     `${nodeStatusLook[rec.status].word} for ${age(rec.statusSince, now)}`,
     labels ? `labels: ${labels}` : "",

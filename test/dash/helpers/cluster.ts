@@ -1,5 +1,6 @@
 import type { FeedEvent } from "../../../src/store/cluster-feed.js";
 import {
+  policyKeyOf,
   SETTINGS_KEY,
   type AuditEvent,
   type Heartbeat,
@@ -8,6 +9,7 @@ import {
   type NodeRecord,
   type NodeStatus,
   type OpRecord,
+  type PolicyRecord,
   type ProgressEvent,
   type Rollout,
   type RolloutNode,
@@ -149,6 +151,7 @@ export interface ClusterFixture {
   settings?: Settings;
   rollouts?: Rollout[];
   rolloutNodes?: RolloutNode[];
+  policy?: PolicyRecord[];
 }
 
 /** Fill a store through the same batch path the NATS feed uses, buckets marked as synced. */
@@ -166,6 +169,7 @@ export function feed(store: DashStore, f: ClusterFixture): void {
       key: `${v.rollout}.${v.node}`,
       value: v,
     })),
+    ...(f.policy ?? []).map((v) => ({ kind: "policy" as const, key: policyKeyOf(v), value: v })),
   ];
   store.getState().actions.applyBatch(events, events.length);
   const s = store.getState();
@@ -177,6 +181,7 @@ export function feed(store: DashStore, f: ClusterFixture): void {
     settings: s.settings ? [SETTINGS_KEY] : [],
     rollouts: [...s.rollouts.keys()],
     rollout_nodes: [...s.rollout_nodes.keys()],
+    policy: [...s.policy.keys()],
   };
   store.getState().actions.applyBatch(
     (Object.keys(keys) as Array<keyof typeof keys>).map((b) => ({
