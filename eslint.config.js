@@ -108,6 +108,23 @@ export default tseslint.config(
   },
   ...layoutRules(),
   {
+    // The chaos suite drives real processes with the test harness (and nothing imports chaos/ but its smoke test).
+    files: ["chaos/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(?:\\.\\./)+test/(?!harness/|agent/helpers\\.js$|agent/localai\\.js$)",
+              message: "chaos/ uses test/harness, test/agent/helpers.js and test/agent/localai.js only",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The raw connection, JetStream client and manager, and unchecked publishes, stay inside the transport.
     files: ["src/**"],
     ignores: ["src/client/**"],

@@ -58,6 +58,22 @@ const cases: Array<{ file: string; code: string; refused: "imports" | "syntax" |
     code: `import { FakeNode } from "../../test/controller/fake-node.js";`,
     refused: "imports",
   },
+  // chaos/ drives real processes with the harness, and only with it
+  {
+    file: "chaos/scenarios/x.ts",
+    code: `import { NatsServer } from "../../test/harness/nats-server.js";`,
+    refused: null,
+  },
+  {
+    file: "chaos/lib/x.ts",
+    code: `import { localaiList } from "../../test/agent/localai.js";`,
+    refused: null,
+  },
+  {
+    file: "chaos/scenarios/x.ts",
+    code: `import { FakeNode } from "../../test/controller/fake-node.js";`,
+    refused: "imports",
+  },
   // the raw connection stays inside the transport
   { file: "src/controller/x.ts", code: `export const f = (c: { nc: unknown }) => c.nc;`, refused: "syntax" },
   { file: "src/agent/x.ts", code: `export const f = (c: { jsm: unknown }) => c.jsm;`, refused: "syntax" },
