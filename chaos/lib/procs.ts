@@ -65,7 +65,7 @@ export class Procs {
       "none",
       ...(s.extra ?? []),
     ]);
-    await waitLogged(p, `agent ${s.nodeId} started`, /"agent started"/, 30_000);
+    await waitLogged(p, `agent ${s.nodeId} started`, /"agent started"/, 60_000);
     return p;
   }
 
@@ -82,7 +82,7 @@ export class Procs {
       "1s",
       ...(s.extra ?? []),
     ]);
-    await waitLogged(p, `controller ${s.id} ready`, /"controller ready"/, 30_000);
+    await waitLogged(p, `controller ${s.id} ready`, /"controller ready"/, 60_000);
     return p;
   }
 
