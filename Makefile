@@ -6,7 +6,7 @@ NPX := npx --no-install
 # command -> Debian package that provides it
 SYSTEM_DEPS := nats-server:nats-server docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils tmux:tmux
 
-.PHONY: help deps system-deps build typecheck lint format test test-only demo bench bench-scale clean
+.PHONY: help deps system-deps build typecheck lint format test test-only demo bench bench-scale chaos clean
 
 help:
 	@echo "make demo     run a whole local cluster and open the dashboard"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint     eslint + prettier --check"
 	@echo "make bench    run the benchmarks under bench/"
 	@echo "make bench-scale  fan-out and dashboard benches at 10,000 nodes x 30 backends"
+	@echo "make chaos    kill agents, controllers and NATS servers under load; print what held (docs/reliability.md)"
 
 deps: system-deps node_modules/.installed
 
@@ -80,6 +81,10 @@ bench: deps build
 SCALE := --nodes 10000 --backends 30
 bench-scale: deps build
 	@for b in fanout dash-load; do echo "== bench/$$b.ts $(SCALE)"; $(NPX) tsx bench/$$b.ts $(SCALE) || exit 1; done
+
+# The chaos suite of issue 13 (docs/reliability.md); CHAOS_ARGS e.g. "--scenario agent-kill --rounds 20".
+chaos: deps build
+	$(NPX) tsx chaos/run.ts $(CHAOS_ARGS)
 
 clean:
 	rm -rf dist coverage .bench-out
