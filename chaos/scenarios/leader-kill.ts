@@ -27,7 +27,7 @@ const HELD_MS = 10_000;
 const END_BOUND_MS = 90_000;
 
 async function run(o: ScenarioOptions): Promise<ScenarioResult> {
-  const rounds = o.rounds ?? (o.smoke ? 1 : 3);
+  const rounds = o.rounds ?? (o.smoke ? 1 : 2);
   const agents = o.smoke ? 2 : 5;
   const log = o.log ?? (() => {});
   const procs = new Procs();

@@ -41,7 +41,7 @@ async function allCurrent(client: ClusterClient): Promise<boolean> {
 }
 
 async function run(o: ScenarioOptions): Promise<ScenarioResult> {
-  const rounds = o.rounds ?? (o.smoke ? 1 : 3);
+  const rounds = o.rounds ?? (o.smoke ? 1 : 2);
   const log = o.log ?? (() => {});
   const procs = new Procs();
   const [cluster, registry, dir] = await Promise.all([
