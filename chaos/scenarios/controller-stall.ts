@@ -7,6 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ClusterClient } from "../../src/client/index.js";
+import { CONTROLLER_LEASE_KEY } from "../../src/protocol/index.js";
 import { NatsServer } from "../../test/harness/nats-server.js";
 import { removeDir, tempDir } from "../../test/harness/proc.js";
 import type { Scenario, ScenarioOptions, ScenarioResult } from "../lib/outcome.js";
@@ -86,8 +87,13 @@ async function run(o: ScenarioOptions): Promise<ScenarioResult> {
           .filter((l) => /lease|leader/.test(l))
           .map((l) => /"msg":"([^"]*)"/.exec(l)?.[1])
           .join(" → ");
+        const held = (await cl.get("leases", CONTROLLER_LEASE_KEY).catch(() => null))?.value;
+        const kv = held
+          ? `the leases bucket: ${held.holder}, renewed ${((held.renewedAt - resumed) / 1000).toFixed(1)} s after the resume`
+          : "the leases bucket: no lease";
         loopsStopped.push(
-          `round ${round + 1}: no node record written within ${LOOP_BOUND_MS / 1000} s of the resume (${lease || "no lease log"})`,
+          `round ${round + 1}: no node record written within ${LOOP_BOUND_MS / 1000} s of the resume ` +
+            `(log: ${lease || "nothing about the lease"}; ${kv})`,
         );
         break;
       }

@@ -24,6 +24,8 @@ const CALL_TIMEOUT_MS = 3_000;
 const ANSWER_BOUND_MS = 135_000;
 /** A lost reply answered later than this waited on the dead replica's claim. */
 const HELD_MS = 10_000;
+/** How long the leader lies frozen before the kill. */
+const FROZEN_MS = 300;
 const END_BOUND_MS = 90_000;
 
 async function run(o: ScenarioOptions): Promise<ScenarioResult> {
@@ -88,11 +90,16 @@ async function run(o: ScenarioOptions): Promise<ScenarioResult> {
       const leader = ctls.get(leaderId);
       if (!leader) throw new Error(`the lease names ${leaderId}, not one of ours`);
       const backends = names.slice(round * BACKENDS_PER_ROUND, (round + 1) * BACKENDS_PER_ROUND);
+      // The leader is frozen at a random moment of the fan-out (SIGSTOP: it writes nothing more, as
+      // if killed there), requests keep reaching it for a moment, then it is killed -9. A kill
+      // alone lands between the calls as often as not: each is answered in a few milliseconds.
       const calls = backends.map((b) =>
         installEverywhere(cl, b, nodes, { callTimeoutMs: CALL_TIMEOUT_MS, boundMs: ANSWER_BOUND_MS }),
       );
-      await sleep(pick([0, 20, 50, 100, 200]));
+      await sleep(pick([0, 1, 2, 5, 10]));
+      leader.child.kill("SIGSTOP");
       const killedAt = Date.now();
+      await sleep(FROZEN_MS);
       await procs.kill9(leader);
       // The new leader's loops: a node record written from a heartbeat sent after the kill.
       const loopsRunning = waitFor(

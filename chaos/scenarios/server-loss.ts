@@ -171,6 +171,10 @@ async function run(o: ScenarioOptions): Promise<ScenarioResult> {
       ).catch(() => null);
       if (!ended) c.stuck += nodes.length;
       else c.succeeded += ended.filter((x) => x.state === "succeeded").length;
+      for (const x of ended ?? []) {
+        if (x.state !== "succeeded")
+          c.notes.push(`round ${round + 1}: install on ${x.nodeId} ${x.state}: ${x.error ?? ""}`);
+      }
       log(
         `server-loss: round ${round + 1}: killed n${victimAt + 1} (${role}); ${failed.length}/${calls.length} calls failed, window ${window} ms`,
       );
