@@ -137,7 +137,7 @@ async function run(o: ScenarioOptions): Promise<ScenarioResult> {
     name: "controller-stall",
     title: `controller SIGSTOP for ${secs(STALL_MS)} (offline after ${secs(OFFLINE_AFTER_MS)}), agents heartbeating`,
     rows: [
-      ["stalls", rounds],
+      ["stalls", `${loopsBack.length + loopsStopped.length} of ${rounds}`],
       ["false offline events", offline.length],
       [
         "health loop running again after the resume",
