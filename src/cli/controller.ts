@@ -53,6 +53,7 @@ export const flags = {
   "stale-op": { type: "string" },
   "orphan-after": { type: "string" },
   "reap-interval": { type: "string" },
+  "rollout-interval": { type: "string" },
   "op-retention": { type: "string" },
   "check-interval": { type: "string" },
   "check-debounce": { type: "string" },
@@ -104,6 +105,7 @@ Timings (durations: 500ms, 5s, 15m, 6h; a bare number is seconds):
   --stale-op D             active op with no update is failed after, default 30m
   --orphan-after D         queued op without a work message is re-published after, default 30s
   --reap-interval D        reaper period, default 30s
+  --rollout-interval D     pause between the leader's passes over running rollouts, default 1s
   --op-retention D         finished ops stay in the ops bucket this long, default 24h
   --check-interval D       upgrade check period (overrides settings), default 6h
   --check-debounce D       coalesce checks after op/inventory changes, default 2s
@@ -120,6 +122,7 @@ export function timingsFromFlags(v: Record<string, unknown>): DeepPartial<Contro
   const t: DeepPartial<ControllerTimings> = {
     healthTickMs: d("health-tick"),
     reapIntervalMs: d("reap-interval"),
+    rolloutIntervalMs: d("rollout-interval"),
     upgradeCheckIntervalMs: d("check-interval"),
     checkDebounceMs: d("check-debounce"),
     galleryRefreshMs: d("gallery-refresh"),
