@@ -23,6 +23,8 @@ export class LeaderLease {
   private leaderUntil = 0;
   private since = 0;
   private ttlMs = 0;
+  /** Counts the terms this replica won; a renewal belongs to the term it started in. */
+  private term = 0;
   private timer?: NodeJS.Timeout;
   private expiry?: NodeJS.Timeout;
   private stopped = true;
@@ -85,12 +87,21 @@ export class LeaderLease {
   private async renew(): Promise<void> {
     if (this.stopped || !this.leading) return;
     const now = Date.now();
+    // An update can answer after the renewal was overdue and this replica stepped down (a
+    // blocked event loop, a slow server): by then a contend retry is scheduled, or a new term won.
+    // Acting on the late answer would cancel that retry (leaving it contending for nothing, ever)
+    // or step down from the new term.
+    const term = this.term;
+    const late = () => this.stopped || !this.leading || term !== this.term;
     try {
-      this.revision = await this.client.update("leases", this.key, this.lease(now), this.revision);
+      const revision = await this.client.update("leases", this.key, this.lease(now), this.revision);
+      if (late()) return;
+      this.revision = revision;
       this.leaderUntil = now + this.ttlMs * 0.8;
       this.armExpiry();
       this.schedule(this.ttlMs / 3, () => this.renew());
     } catch (e) {
+      if (late()) return;
       this.log.warn("lease: renewal failed, stepping down", { error: errorMessage(e) });
       this.became(false);
       this.schedule(0, () => this.contend());
@@ -118,6 +129,7 @@ export class LeaderLease {
     } else clearTimeout(this.expiry);
     if (leader === this.leading) return;
     this.leading = leader;
+    if (leader) this.term++;
     this.log.info(leader ? "became leader" : "no longer leader", { holder: this.opts.holder });
     for (const l of this.listeners) {
       try {

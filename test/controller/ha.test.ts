@@ -71,6 +71,47 @@ describe("leader lease on the TTL'd leases bucket", () => {
     await a.stop(true);
     await waitFor("b leads", () => b.isLeader(), LEASE_TTL_MS);
   });
+
+  it("a renewal that answers only after the leader stepped down leaves it contending, and it leads again", async () => {
+    const c = await client(uniquePrefix());
+    // Renewals wait here while `held` is pending, as behind a blocked event loop or a slow server.
+    let held = Promise.resolve();
+    let release = () => {};
+    let refused = 0;
+    const slow = new Proxy(c, {
+      get(target, p) {
+        if (p === "update") {
+          return async (...args: Parameters<ClusterClient["update"]>) => {
+            await held;
+            return target.update(...args);
+          };
+        }
+        if (p === "create") {
+          return (...args: Parameters<ClusterClient["create"]>) =>
+            target.create(...args).catch((e: unknown) => {
+              refused++;
+              throw e;
+            });
+        }
+        const v: unknown = Reflect.get(target, p, target);
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const a = new LeaderLease(slow, { holder: "a", telemetry: testTelemetry() });
+    const changes: boolean[] = [];
+    a.onChange((l) => changes.push(l));
+    await a.start();
+    suite.defer(() => a.stop());
+    expect(a.isLeader()).toBe(true);
+    held = new Promise<void>((r) => (release = r));
+    await waitFor("a steps down, its renewal overdue", () => changes.includes(false), LEASE_TTL_MS * 3);
+    // It contends again at once and is refused (its own lease has not expired) ...
+    await waitFor("a refused create", () => refused > 0);
+    // ... and only then does the late renewal answer, successfully (nobody else wrote the lease).
+    release();
+    await waitFor("a leads again", () => a.isLeader(), LEASE_TTL_MS * 6);
+    expect(changes).toEqual([true, false, true]);
+  });
 });
 
 describe("two controller replicas", () => {
