@@ -2,7 +2,12 @@ import { mkdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
-import type { OpRecord, Rollout, RolloutNode } from "../../src/protocol/index.js";
+import {
+  CONTROLLER_LEASE_KEY,
+  type OpRecord,
+  type Rollout,
+  type RolloutNode,
+} from "../../src/protocol/index.js";
 import { spawnBackplane } from "../harness/backplane.js";
 import { pushBackendImage } from "../harness/oci-image.js";
 import { stopProcess, waitFor, type Spawned } from "../harness/proc.js";
@@ -115,6 +120,9 @@ function agent(nodeId: string): Spawned {
       probe,
       "--probe-timeout",
       "30s",
+      // Every backend's install at once: the set-up installs six per node.
+      "--max-parallel",
+      "6",
     ],
     { BACKPLANE_LOG_LEVEL: "info" },
   );
@@ -134,7 +142,8 @@ async function settled(ids: string[], timeoutMs = 30_000): Promise<OpRecord[]> {
     `ops ${ids.join(", ")} finished`,
     async () => {
       const ops = (await k.c.call("ops.list", { all: true })).ops.filter((o) => ids.includes(o.id));
-      return ops.length === ids.length && ops.every((o) => ["succeeded", "failed", "cancelled"].includes(o.state))
+      return ops.length === ids.length &&
+        ops.every((o) => ["succeeded", "failed", "cancelled"].includes(o.state))
         ? ops
         : null;
     },
@@ -234,16 +243,21 @@ beforeAll(async () => {
     gates[b] = join(suite.dir, "gates", b);
     await mkdir(gates[b], { recursive: true });
   }
-  const v1: Record<string, string> = {};
-  const v2: Record<string, string> = {};
-  for (const b of BACKENDS) {
-    v1[b] = (await pushBackendImage(suite.registry, `rollouts/${b}`, "v1", { runSh: runSh(b, "one") })).ref;
-    const files: Record<string, string> = {};
-    if (b === "canary") files.broken = "this build fails its health probe\n";
-    if (b === "pause" || b === "ha") files.hold = gates[b]!;
-    v2[b] = (await pushBackendImage(suite.registry, `rollouts/${b}`, "v2", { runSh: runSh(b, "two"), files }))
-      .ref;
-  }
+  const refs = await Promise.all(
+    BACKENDS.map(async (b) => {
+      const files: Record<string, string> = {};
+      if (b === "canary") files.broken = "this build fails its health probe\n";
+      if (b === "pause" || b === "ha") files.hold = gates[b]!;
+      const one = await pushBackendImage(suite.registry, `rollouts/${b}`, "v1", { runSh: runSh(b, "one") });
+      const two = await pushBackendImage(suite.registry, `rollouts/${b}`, "v2", {
+        runSh: runSh(b, "two"),
+        files,
+      });
+      return [one.ref, two.ref] as const;
+    }),
+  );
+  const v1 = Object.fromEntries(BACKENDS.map((b, i) => [b, refs[i]![0]]));
+  const v2 = Object.fromEntries(BACKENDS.map((b, i) => [b, refs[i]![1]]));
   const yaml = (refs: Record<string, string>, version: string) =>
     BACKENDS.map((b) => `- name: ${b}\n  uri: ${refs[b]}\n  version: "${version}"\n`).join("");
   const gallery = await writeGallery(suite.dir, yaml(v1, "1.0.0"), "gallery.yaml");
@@ -251,10 +265,10 @@ beforeAll(async () => {
   k = { prefix, c, gallery, controllers: new Map(), dirs: new Map(), gates };
 
   const a = controller("ctl-a");
+  for (const n of NODES) agent(n);
   await waitFor("ctl-a leads", () => /"msg":"became leader"/.test(a.output()), 20_000).catch((e: Error) => {
     throw new Error(`${e.message}\n${output(a)}`);
   });
-  for (const n of NODES) agent(n);
   await waitFor(
     "five healthy labelled nodes",
     async () => {
@@ -288,6 +302,8 @@ beforeAll(async () => {
     },
     20_000,
   );
+  // The second replica boots while the first scenarios run; the failover scenario needs it.
+  controller("ctl-b");
 }, 120_000);
 
 afterAll(async () => {
@@ -384,7 +400,11 @@ describe("rollouts with real agents, a real registry and the controller binary",
       maxParallel: "100%",
       soak: "1h",
     });
-    await until(rollout.id, "canary upgraded, soaking", (r, rows) => rows[0]!.o === "ok" && !!r.soakStartedAt);
+    await until(
+      rollout.id,
+      "canary upgraded, soaking",
+      (r, rows) => rows[0]!.o === "ok" && !!r.soakStartedAt,
+    );
     await k.c.call("rollouts.promote", { id: rollout.id, actor: "bob" });
     const mid = await until(
       rollout.id,
@@ -457,7 +477,11 @@ describe("rollouts with real agents, a real registry and the controller binary",
   });
 
   it("a selector (-l gpu=h100) targets only the nodes started with --label gpu=h100", async () => {
-    const { plan } = await k.c.call("rollouts.plan", { backend: "sel", selector: "gpu=h100", waves: "1,100%" });
+    const { plan } = await k.c.call("rollouts.plan", {
+      backend: "sel",
+      selector: "gpu=h100",
+      waves: "1,100%",
+    });
     expect(plan.targeting).toEqual({ kind: "selector", selector: "gpu=h100" });
     expect(plan.waves.map((w) => w.map((m) => m.nodeId))).toEqual([["n2"], ["n4"]]);
     expect(plan.skipped).toEqual([]);
@@ -482,11 +506,14 @@ describe("rollouts with real agents, a real registry and the controller binary",
   it.todo("a held node and a pinned backend are skipped, and the plan says why");
 
   it("the leader killed (SIGKILL) mid-rollout: the other controller finishes it once, no op twice", async () => {
-    const b = controller("ctl-b");
-    await waitFor("ctl-b serving", () => /"msg":"controller replica started"/.test(b.output()), 20_000);
-    const a = k.controllers.get("ctl-a")!;
-    expect(a.output()).toMatch(/"msg":"became leader"/);
-    expect(b.output()).not.toMatch(/"msg":"became leader"/);
+    for (const [id, p] of k.controllers) {
+      await waitFor(`${id} serving`, () => /"msg":"controller replica started"/.test(p.output()), 20_000);
+    }
+    const holder = async () => (await k.c.get("leases", CONTROLLER_LEASE_KEY))?.value.holder;
+    const leaderId = await waitFor("a leader", holder);
+    const [otherId] = [...k.controllers.keys()].filter((x) => x !== leaderId);
+    const leader = k.controllers.get(leaderId)!;
+    const other = k.controllers.get(otherId!)!;
 
     await open("ha", "n1", "n2");
     const { rollout } = await k.c.call("rollouts.start", {
@@ -502,14 +529,16 @@ describe("rollouts with real agents, a real registry and the controller binary",
       (r, rows) => r.wave === 1 && byNode(rows).n2!.o === "ok" && byNode(rows).n3!.o === "run",
     );
     expect(byNode(mid.nodes).n5!.o).toBe("wait");
-    a.child.kill("SIGKILL");
-    await a.exited;
+    leader.child.kill("SIGKILL");
+    await leader.exited;
     await open("ha", "n3", "n4", "n5");
 
-    await waitFor("ctl-b leads", () => /"msg":"became leader"/.test(b.output()), 15_000);
+    // The lease expires (2 s) and the survivor takes it, and with it the rollout.
+    await waitFor(`${otherId} leads`, async () => (await holder()) === otherId, 15_000);
+    await waitFor(`${otherId} says so`, () => /"msg":"became leader"/.test(other.output()));
     const done = await until(rollout.id, "succeeded", (r) => r.state === "succeeded", 45_000);
     expect(done.rollout.reason).toBe("5 nodes upgraded");
-    expect(done.rollout.actions.some((x) => x.by === "rollouts@ctl-b")).toBe(true);
+    expect(done.rollout.actions.some((x) => x.by === `rollouts@${otherId}`)).toBe(true);
     expect(done.rollout.actions.filter((x) => x.what === "ended")).toHaveLength(1);
     const ops = await opsOf(rollout.id);
     const perNode = Object.fromEntries(NODES.map((n) => [n, ops.filter((o) => o.nodeId === n).length]));
