@@ -5,18 +5,21 @@
  * runs each op for --op-ms) is a child process (bench/lib/sim-fleet.ts), so its work is not
  * counted here. Prints
  *   1. the leader's reconcile pass over the rollout (RolloutDuty.pass: decide, admit, cancel,
- *      compare-and-set writes of rows and head): p50/p95/max ms, while the rollout runs;
- *   2. the latency of other API requests meanwhile (nodes.list, ops.list for a node,
- *      rollouts.list, rollouts.get of this rollout — what `rollouts watch` polls): p50/p95/max;
+ *      compare-and-set writes of rows and head): p50/p95/max ms, while the rollout runs, with the
+ *      controller's event-loop delay and whether it kept its lease;
+ *   2. the latency of other API requests meanwhile, from another process (bench/lib/api-probe.ts:
+ *      nodes.list, ops.list for a node, rollouts.list, rollouts.get of this rollout — what
+ *      `rollouts watch` polls): p50/p95/max;
  *   3. the ops and rollout_nodes buckets' size at the end (records, bytes).
  *
  * Run: npx tsx bench/rollout.ts [--nodes 5000] [--backends 30] [--waves 1,10%,50%,100%]
  *        [--max-parallel 10%] [--soak 1s] [--op-ms 500] [--interval 1000]
  */
-import { fork } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { ClusterClient } from "../src/client/index.js";
 import { Controller } from "../src/controller/controller.js";
@@ -45,6 +48,7 @@ const BACKENDS = Number(values.backends);
 const OP_MS = Number(values["op-ms"]);
 const INTERVAL_MS = Number(values.interval);
 const HEARTBEAT_MS = 5_000;
+const PROBE_GAP_MS = 250;
 const BACKEND = backendName(0);
 
 const line = lineWriter(44);
@@ -57,6 +61,33 @@ const dist = (xs: number[]) => {
 };
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
+interface ChildMessage {
+  type?: string;
+  ran?: number;
+  latency?: Record<string, number[]>;
+  failures?: Record<string, string[]>;
+}
+
+/** A helper process from bench/lib (run through tsx, as this one is) and its next message of a type. */
+function child(file: string, args: string[]) {
+  const proc = fork(new URL(`./lib/${file}`, import.meta.url), args, {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = (type: string) =>
+    new Promise<ChildMessage>((resolve, reject) => {
+      const on = (m: ChildMessage) => {
+        if (m.type !== type) return;
+        proc.off("message", on);
+        proc.off("exit", exit);
+        resolve(m);
+      };
+      const exit = (code: number | null) => reject(new Error(`bench/lib/${file} exited (${code})`));
+      proc.on("message", on);
+      proc.once("exit", exit);
+    });
+  return { proc, next };
+}
+
 async function main(): Promise<void> {
   const storeDir = await mkdtemp(join(tmpdir(), "bp-bench-js-"));
   const nats = await NatsServer.start({
@@ -68,7 +99,7 @@ async function main(): Promise<void> {
   let controller: Controller | undefined;
   let ctlClient: ClusterClient | undefined;
   let client: ClusterClient | undefined;
-  let fleet: ReturnType<typeof fork> | undefined;
+  const children: ChildProcess[] = [];
   try {
     const gallery = join(work, "index.yaml");
     // Versions, not digests: nothing here needs a registry (the fleet installs nothing).
@@ -97,23 +128,16 @@ async function main(): Promise<void> {
     await waitFor("leadership", () => controller!.isLeader(), 60_000);
 
     process.stdout.write(`registering ${NODES} simulated nodes × ${BACKENDS} backends... `);
-    const child = fork(
-      new URL("./lib/sim-fleet.ts", import.meta.url),
-      [nats.url, prefix, String(NODES), String(BACKENDS), String(OP_MS), String(HEARTBEAT_MS)],
-      { stdio: ["ignore", "inherit", "inherit", "ipc"] },
-    );
-    fleet = child;
-    const fromFleet = (type: string) =>
-      new Promise<{ ran?: number }>((resolve, reject) => {
-        const on = (m: { type?: string; ran?: number }) => {
-          if (m.type !== type) return;
-          child.off("message", on);
-          resolve(m);
-        };
-        child.on("message", on);
-        child.once("exit", (code) => reject(new Error(`the simulated fleet exited (${code})`)));
-      });
-    await fromFleet("ready");
+    const fleet = child("sim-fleet.ts", [
+      nats.url,
+      prefix,
+      String(NODES),
+      String(BACKENDS),
+      String(OP_MS),
+      String(HEARTBEAT_MS),
+    ]);
+    children.push(fleet.proc);
+    await fleet.next("ready");
     const view = controller.view;
     await waitFor(
       "every node healthy with its inventory, in the leader's view",
@@ -143,34 +167,26 @@ async function main(): Promise<void> {
       }
     };
 
-    // Other API requests while the rollout runs: one client, one request at a time, 250 ms apart.
-    let rolloutId = "";
-    let probing = true;
-    const latency: Record<string, number[]> = {};
-    const failures: Record<string, string[]> = {};
-    const requests: Array<[string, () => Promise<unknown>]> = [
-      ["nodes.list", () => client!.call("nodes.list", {})],
-      ["ops.list (one node)", () => client!.call("ops.list", { nodeId: nodeId(NODES - 1) })],
-      ["rollouts.list", () => client!.call("rollouts.list", {})],
-      [`rollouts.get (${NODES} rows)`, () => client!.call("rollouts.get", { id: rolloutId })],
-    ];
-    const probe = async () => {
-      for (let k = 0; probing; k++) {
-        const [name, call] = requests[k % requests.length]!;
-        const t0 = performance.now();
-        try {
-          await call();
-          (latency[name] ??= []).push(performance.now() - t0);
-        } catch (e) {
-          (failures[name] ??= []).push(String(e));
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    };
+    // Other API requests while the rollout runs, from another process (bench/lib/api-probe.ts).
+    const prober = child("api-probe.ts", [nats.url, prefix, nodeId(NODES - 1), String(PROBE_GAP_MS)]);
+    children.push(prober.proc);
+    await prober.next("ready");
 
     console.log(
       `rollout of ${BACKEND} over ${NODES} nodes: waves ${values.waves}, max ${values["max-parallel"]} at once, soak ${values.soak}, ops take ${OP_MS} ms, leader pass every ${INTERVAL_MS} ms`,
     );
+    // The controller's event loop (this process), and whether it kept the lease all along.
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    let leaderChanges = 0;
+    let leading = controller.isLeader();
+    const leadership = setInterval(() => {
+      if (controller!.isLeader() === leading) return;
+      leading = !leading;
+      leaderChanges++;
+      console.log(`  (the controller ${leading ? "leads again" : "stepped down"})`);
+    }, 50);
+
     const t0 = performance.now();
     const { rollout } = await client.call(
       "rollouts.start",
@@ -184,8 +200,7 @@ async function main(): Promise<void> {
       120_000,
     );
     const tStart = performance.now() - t0;
-    rolloutId = rollout.id;
-    const probing$ = probe();
+    prober.proc.send({ type: "start", rolloutId: rollout.id });
     // Until it ends, or pauses (the failure budget: nothing moves again without an operator).
     let shown = "";
     const ended = await waitFor(
@@ -203,8 +218,10 @@ async function main(): Promise<void> {
       100,
     );
     const tAll = performance.now() - t0;
-    probing = false;
-    await probing$;
+    prober.proc.send({ type: "stop" });
+    const { latency = {}, failures = {} } = await prober.next("latency");
+    loop.disable();
+    clearInterval(leadership);
 
     const during = passes.filter((p) => p.at >= t0 && p.at <= t0 + tAll).map((p) => p.ms);
     const ops = bucketNames(prefix);
@@ -221,9 +238,17 @@ async function main(): Promise<void> {
     line("  gates passed at", waves.map((x) => `${(x / 1000).toFixed(1)} s`).join(", "));
     console.log("\nleader's reconcile pass over the rollout, while it ran:");
     line("  RolloutDuty.pass (wall time)", dist(during));
-    console.log("\nother API requests while it ran (one client, sequential, 250 ms apart):");
-    for (const [name] of requests) {
-      line(`  ${name}`, dist(latency[name] ?? []));
+    const lag = (q: number) => ms(loop.percentile(q) / 1e6);
+    line(
+      "  controller event loop delay",
+      `p50 ${lag(50)}  p95 ${lag(95)}  p99 ${lag(99)}  max ${ms(loop.max / 1e6)}`,
+    );
+    line("  lease lost and regained", `${leaderChanges} changes`);
+    console.log(
+      `\nother API requests while it ran (another process, one at a time, ${PROBE_GAP_MS} ms apart):`,
+    );
+    for (const name of ["nodes.list", "ops.list (one node)", "rollouts.list", "rollouts.get"]) {
+      line(`  ${name}${name === "rollouts.get" ? ` (${NODES} rows)` : ""}`, dist(latency[name] ?? []));
       const f = failures[name];
       if (f?.length) line("", `${f.length} failed, e.g. ${f[0]!.slice(0, 160)}`);
     }
@@ -232,11 +257,11 @@ async function main(): Promise<void> {
     line("  rollout_nodes", `${rowsState.messages} messages, ${mb(rowsState.bytes)}`);
     line("  ops bytes per record", `${(opsState.bytes / Math.max(1, opsState.messages)).toFixed(0)} B`);
 
-    child.send({ type: "stop" });
-    const done = await fromFleet("done");
+    fleet.proc.send({ type: "stop" });
+    const done = await fleet.next("done");
     line("  ops run by the simulated fleet", String(done.ran ?? 0));
   } finally {
-    if (fleet && fleet.exitCode === null) fleet.kill("SIGKILL");
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
     await controller?.stop();
     await ctlClient?.close();
     await client?.close();
