@@ -210,7 +210,10 @@ async function fleet(b: Backend): Promise<Record<string, Where>> {
   return out;
 }
 
-/** Every node in `nodes` runs `version` of `b` (inventory and disk agree), the rest run the other. */
+/**
+ * The nodes in `two` run 2.0.0 of `b`, the others 1.0.0: the inventory, metadata.json, run.sh and
+ * the live generation on disk agree.
+ */
 async function expectVersions(b: Backend, two: readonly string[]): Promise<Record<string, Where>> {
   const f = await fleet(b);
   for (const n of NODES) {
