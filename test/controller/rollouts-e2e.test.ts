@@ -269,7 +269,8 @@ beforeAll(async () => {
 
   const a = controller("ctl-a");
   for (const n of NODES) agent(n);
-  await waitFor("ctl-a leads", () => /"msg":"became leader"/.test(a.output()), 20_000).catch((e: Error) => {
+  // Generous: six node processes boot at once, on a machine that may be busy.
+  await waitFor("ctl-a leads", () => /"msg":"became leader"/.test(a.output()), 60_000).catch((e: Error) => {
     throw new Error(`${e.message}\n${output(a)}`);
   });
   await waitFor(
@@ -278,7 +279,7 @@ beforeAll(async () => {
       const { nodes } = await c.call("nodes.list", {});
       return nodes.length === NODES.length && nodes.every((n) => n.status === "healthy" && n.last.labels.gpu);
     },
-    30_000,
+    60_000,
   );
 
   // 1.0.0 of every backend on every node, through ordinary installs.
@@ -307,7 +308,7 @@ beforeAll(async () => {
   );
   // The second replica boots while the first scenarios run; the failover scenario needs it.
   controller("ctl-b");
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => stopProcess(p, "SIGKILL")));
@@ -510,7 +511,7 @@ describe("rollouts with real agents, a real registry and the controller binary",
 
   it("the leader killed (SIGKILL) mid-rollout: the other controller finishes it once, no op twice", async () => {
     for (const [id, p] of k.controllers) {
-      await waitFor(`${id} serving`, () => /"msg":"controller replica started"/.test(p.output()), 20_000);
+      await waitFor(`${id} serving`, () => /"msg":"controller replica started"/.test(p.output()), 60_000);
     }
     const holder = async () => (await k.c.get("leases", CONTROLLER_LEASE_KEY))?.value.holder;
     const leaderId = await waitFor("a leader", holder);
