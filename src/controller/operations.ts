@@ -139,7 +139,10 @@ export class Operations {
     target?: InstallTarget,
   ): Promise<Admitted | Refused> {
     if (await this.readOp(nodeId, opId)) return { nodeId, opId, existing: true, concrete: target?.name };
-    const from = installedBefore(this.d.view.inventories.get(nodeId), target?.name ?? req.backend);
+    // One node's inventory, not `view.inventories` (a copy of every node's): a rollout pass
+    // admits hundreds of nodes, and copying 5,000 inventories for each made it O(fleet × wave).
+    const inventory = this.d.view.records.inventory.get(nodeId)?.value;
+    const from = installedBefore(inventory, target?.name ?? req.backend);
     const r = await this.admitOne({ ...req }, nodeId, target, from, opId);
     this.count(req.kind, [r]);
     return r;
