@@ -30,7 +30,7 @@ const suite = controllerSuite("rollouts-e2e", { registry: true });
 const NODES = ["n1", "n2", "n3", "n4", "n5"];
 const H100 = new Set(["n2", "n4"]);
 /** One backend per scenario; each starts at 1.0.0 on every node and has a 2.0.0 to roll out. */
-const BACKENDS = ["order", "canary", "abort", "pause", "sel", "ha"] as const;
+const BACKENDS = ["order", "canary", "abort", "pause", "sel", "policy", "ha"] as const;
 type Backend = (typeof BACKENDS)[number];
 
 const CONTROLLER_FLAGS = [
@@ -503,11 +503,46 @@ describe("rollouts with real agents, a real registry and the controller binary",
     await expectVersions("sel", ["n2", "n4"]);
   });
 
-  // Holds and pins (issue 12, item 7) are not on main yet: no nodes.hold / backends.pin to set
-  // one up with. When they land: hold n1 for the backend and pin it below the target on
-  // gpu=h100, plan (skipped: n1 "held", n2 and n4 "pinned", each with its why), roll out, and
-  // check the held and pinned nodes kept the old version while the rest moved.
-  it.todo("a held node and a pinned backend are skipped, and the plan says why");
+  it("a held node and a pinned backend are skipped, and the plan says why", async () => {
+    await k.c.call("nodes.hold", { nodeId: "n1", backend: "policy", reason: "disk swap", actor: "dana" });
+    await k.c.call("backends.pin", {
+      backend: "policy",
+      version: "1.0.0",
+      selector: "gpu=h100",
+      actor: "dana",
+    });
+    const skipped = [
+      { nodeId: "n1", skip: "held", why: "node n1 is held for policy: disk swap" },
+      { nodeId: "n2", skip: "pinned", why: "policy is pinned to 1.0.0 on n2" },
+      { nodeId: "n4", skip: "pinned", why: "policy is pinned to 1.0.0 on n4" },
+    ];
+    // The controller's view follows the policy bucket; the plan says why once it has.
+    const { plan } = await waitFor("the plan to skip the held and pinned nodes", async () => {
+      const p = await k.c.call("rollouts.plan", { backend: "policy", waves: "1,100%" });
+      return p.plan.skipped.length === skipped.length ? p : null;
+    });
+    expect(plan.skipped).toEqual(skipped);
+    expect(plan.waves.map((w) => w.map((m) => m.nodeId))).toEqual([["n3"], ["n5"]]);
+
+    const { rollout } = await k.c.call("rollouts.start", {
+      backend: "policy",
+      waves: "1,100%",
+      maxParallel: "100%",
+      soak: "0s",
+    });
+    expect(rollout).toMatchObject({ total: 5, eligible: 2 });
+    const done = await until(rollout.id, "succeeded", (r) => r.state === "succeeded");
+    expect(done.rollout.reason).toBe("2 nodes upgraded, 3 skipped");
+    expect(done.nodes.map((x) => [x.node, x.o, x.skip ?? null])).toEqual([
+      ["n3", "ok", null],
+      ["n5", "ok", null],
+      ["n1", "skip", "held"],
+      ["n2", "skip", "pinned"],
+      ["n4", "skip", "pinned"],
+    ]);
+    expect((await opsOf(rollout.id)).map((o) => o.nodeId).sort()).toEqual(["n3", "n5"]);
+    await expectVersions("policy", ["n3", "n5"]);
+  });
 
   it("the leader killed (SIGKILL) mid-rollout: the other controller finishes it once, no op twice", async () => {
     for (const [id, p] of k.controllers) {
