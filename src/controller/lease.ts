@@ -95,7 +95,12 @@ export class LeaderLease {
     const late = () => this.stopped || !this.leading || term !== this.term;
     try {
       const revision = await this.client.update("leases", this.key, this.lease(now), this.revision);
-      if (late()) return;
+      if (late()) {
+        // The late renewal still made the key ours: release it so the pending contend (here or
+        // on another replica) wins at its next try instead of after a whole TTL of nobody leading.
+        if (!this.leading) await this.client.delete("leases", this.key, revision).catch(() => {});
+        return;
+      }
       this.revision = revision;
       this.leaderUntil = now + this.ttlMs * 0.8;
       this.armExpiry();
