@@ -8,7 +8,10 @@ export interface DedupeOptions {
   logger?: Logger;
   /** How long a repeat waits for the first request to finish before answering `unavailable`. */
   waitMs?: number;
-  /** A claim pending this long was abandoned (its replica died mid-request) and is taken over. */
+  /**
+   * A claim not renewed for this long was abandoned (its replica died mid-request) and is taken
+   * over. The replica applying a request renews its claim every quarter of it.
+   */
   abandonedAfterMs?: number;
   pollMs?: number;
 }
@@ -33,7 +36,7 @@ export class RequestDedupe {
   ) {
     this.log = o.logger ?? silentLogger;
     this.waitMs = o.waitMs ?? 8_000;
-    this.abandonedAfterMs = o.abandonedAfterMs ?? 120_000;
+    this.abandonedAfterMs = o.abandonedAfterMs ?? 20_000;
     this.pollMs = o.pollMs ?? 100;
   }
 
@@ -87,7 +90,9 @@ export class RequestDedupe {
     method: string,
     apply: () => Promise<ApiEnvelope>,
   ): Promise<ApiEnvelope> {
-    const reply = await apply();
+    const claim = await this.keepingClaim(kvKey, revision, method, apply);
+    const reply = claim.reply;
+    revision = claim.revision;
     const done: RequestRecord = { v: 1, method, state: "done", by: this.o.holder, at: Date.now(), reply };
     try {
       await this.client.update("requests", kvKey, done, revision);
@@ -97,5 +102,41 @@ export class RequestDedupe {
       await this.client.delete("requests", kvKey).catch(() => {});
     }
     return reply;
+  }
+
+  /**
+   * Run `apply` while renewing the claim, so that a long request (a fan-out to thousands of
+   * nodes) is not taken for abandoned and applied a second time by another replica, while a
+   * replica that died mid-request frees its key within `abandonedAfterMs`.
+   */
+  private async keepingClaim(
+    kvKey: string,
+    revision: number,
+    method: string,
+    apply: () => Promise<ApiEnvelope>,
+  ): Promise<{ reply: ApiEnvelope; revision: number }> {
+    let current = revision;
+    let renewing: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => {
+      renewing = this.client
+        .update(
+          "requests",
+          kvKey,
+          { v: 1, method, state: "pending", by: this.o.holder, at: Date.now() },
+          current,
+        )
+        .then(
+          (r) => void (current = r),
+          (e: unknown) =>
+            this.log.warn("cannot renew a keyed request's claim", { key: kvKey, error: errorMessage(e) }),
+        );
+    }, this.abandonedAfterMs / 4);
+    try {
+      const reply = await apply();
+      return { reply, revision: current };
+    } finally {
+      clearInterval(timer);
+      await renewing;
+    }
   }
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiCallError } from "../../src/client/api-client.js";
+import { RequestDedupe } from "../../src/controller/request-dedupe.js";
+import type { ApiEnvelope } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
 import { FakeNode } from "./fake-node.js";
@@ -67,5 +69,50 @@ describe("keyed write requests (Idempotency-Key)", () => {
     const key = { idempotencyKey: "read-k-0000001" };
     expect((await client.call("nodes.list", {}, undefined, key)).nodes).toEqual([]);
     expect(await client.get("requests", "nodes.list.read-k-0000001")).toBeNull();
+  });
+});
+
+describe("claims of keyed requests across replicas", () => {
+  const reply = (data: string): ApiEnvelope => ({ ok: true, data });
+
+  it("a long request keeps its claim: another replica waits instead of applying it again", async () => {
+    const client = await connect(suite.nats.url, uniquePrefix());
+    suite.defer(() => client.close());
+    const a = new RequestDedupe(client, { holder: "a", abandonedAfterMs: 400 });
+    const b = new RequestDedupe(client, { holder: "b", abandonedAfterMs: 400, waitMs: 50 });
+    let finish!: () => void;
+    const first = a.once(
+      "ops.install",
+      "k-long-0001",
+      () => new Promise<ApiEnvelope>((r) => (finish = () => r(reply("first")))),
+    );
+    const key = "ops.install.k-long-0001";
+    const claimed = await waitFor("claimed", () => client.get("requests", key));
+    // Several abandonment periods go by while it applies; each renewal moves the claim on.
+    await waitFor(
+      "three renewals",
+      async () => ((await client.get("requests", key))?.revision ?? 0) >= claimed.revision + 3,
+    );
+    let applied = 0;
+    const repeat = await b.once("ops.install", "k-long-0001", async () => (applied++, reply("second")));
+    expect(applied).toBe(0);
+    expect(repeat).toMatchObject({ ok: false, error: { code: "unavailable" } });
+    finish();
+    expect(await first).toEqual(reply("first"));
+    expect(await b.once("ops.install", "k-long-0001", async () => reply("second"))).toEqual(reply("first"));
+  });
+
+  it("a claim its replica stopped renewing (it died) is taken over", async () => {
+    const client = await connect(suite.nats.url, uniquePrefix());
+    suite.defer(() => client.close());
+    await client.create("requests", "ops.install.k-dead-0001", {
+      v: 1,
+      method: "ops.install",
+      state: "pending",
+      by: "dead",
+      at: Date.now() - 1_000,
+    });
+    const b = new RequestDedupe(client, { holder: "b", abandonedAfterMs: 400 });
+    expect(await b.once("ops.install", "k-dead-0001", async () => reply("b's"))).toEqual(reply("b's"));
   });
 });
