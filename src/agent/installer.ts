@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { BackendMetadata, InstallTarget, OpHookResult, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
-import { abortReason, isFatal, OpRefusedError, ProbeFailedError } from "./errors.js";
+import { abortReason, isFatal, OpRefusedError, ProbeFailedError, StaleCacheError } from "./errors.js";
 import { extractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";
 import type { AgentMetrics } from "./metrics.js";
@@ -90,7 +90,17 @@ export class Installer {
       }
       await this.checkDisk(resolved.totalBytes);
       try {
-        return await this.fetchAndCommit(job, resolved, live, version);
+        try {
+          return await this.fetchAndCommit(job, resolved, live, version);
+        } catch (e) {
+          if (!(e instanceof StaleCacheError)) throw e;
+          // The cache entry is gone now: this time the layer comes from the registry.
+          this.d.log.warn("a cached layer was not valid; fetching it again", {
+            uri,
+            error: errorMessage(e.cause),
+          });
+          return await this.fetchAndCommit(job, resolved, live, version);
+        }
       } catch (e) {
         if (signal.aborted) throw abortReason(signal);
         if (isFatal(e)) throw e;
