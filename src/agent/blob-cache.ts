@@ -178,6 +178,8 @@ export class BlobCache {
         }
       },
       async finish() {
+        // A partial read but no longer written to (no room for the rest): it will not complete.
+        if (!caching && !isComplete && size > 0) await rm(partial, { force: true });
         if (!caching) return;
         try {
           await fh?.close();

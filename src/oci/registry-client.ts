@@ -73,6 +73,12 @@ function connectCause(code: string | undefined, cause: unknown): string {
   }
 }
 
+/** What a timed request is waiting for, named in its timeout error. */
+interface WaitingOn {
+  what: string;
+  host: string;
+}
+
 /** A manifest or token request that got no (complete) answer in time. */
 export class RegistryTimeoutError extends RegistryError {
   constructor(what: string, host: string, ms: number) {
@@ -153,6 +159,8 @@ interface RequestOptions {
   push?: boolean;
   /** Send the body with `duplex: "half"` (a stream). */
   stream?: boolean;
+  /** Told when the request waits on a token endpoint (for a timeout's message). */
+  at?: WaitingOn;
 }
 
 /**
@@ -167,19 +175,21 @@ export class RegistryClient {
 
   /**
    * Run `fn` (a request and the reading of its body) under the request timeout; when it fires,
-   * the request is aborted and the error says what got no answer from which host.
+   * the request is aborted and the error says what got no answer from which host: `fn` updates
+   * `at` while it waits on another host (a token endpoint).
    */
   private async timed<T>(
     what: string,
     host: string,
     signal: AbortSignal | undefined,
-    fn: (signal: AbortSignal) => Promise<T>,
+    fn: (signal: AbortSignal, at: WaitingOn) => Promise<T>,
   ): Promise<T> {
     const ms = this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const at: WaitingOn = { what, host };
     const timer = new AbortController();
-    const t = setTimeout(() => timer.abort(new RegistryTimeoutError(what, host, ms)), ms);
+    const t = setTimeout(() => timer.abort(new RegistryTimeoutError(at.what, at.host, ms)), ms);
     try {
-      return await fn(signal ? AbortSignal.any([signal, timer.signal]) : timer.signal);
+      return await fn(signal ? AbortSignal.any([signal, timer.signal]) : timer.signal, at);
     } catch (e) {
       if (timer.signal.aborted && !signal?.aborted) throw timer.signal.reason;
       throw e;
@@ -195,7 +205,7 @@ export class RegistryClient {
   private async retrying<T>(
     ref: ImageRef,
     signal: AbortSignal | undefined,
-    fn: (signal: AbortSignal) => Promise<T>,
+    fn: (signal: AbortSignal, at: WaitingOn) => Promise<T>,
   ): Promise<T> {
     const budget = new RetryAfterBudget(this.opts.retryAfter ?? DEFAULT_RETRY_AFTER);
     for (let serverErrors = 0; ;) {
@@ -252,7 +262,7 @@ export class RegistryClient {
     const challenge = parseChallenge(res.headers.get("www-authenticate"));
     await res.body?.cancel();
     if (!challenge) throw new RegistryError(`${url}: 401 without a usable WWW-Authenticate challenge`, 401);
-    const header = await this.authorize(ref, challenge, !!o.push, o.signal);
+    const header = await this.authorize(ref, challenge, !!o.push, o.signal, o.at);
     res = await send(header);
     if (res.status === 401) {
       await res.body?.cancel();
@@ -266,6 +276,7 @@ export class RegistryClient {
     ch: ReturnType<typeof parseChallenge> & object,
     push: boolean,
     signal?: AbortSignal,
+    at?: WaitingOn,
   ): Promise<string> {
     const creds = this.opts.credentials?.(ref.registry);
     const key = this.scopeKey(ref, push);
@@ -283,6 +294,8 @@ export class RegistryClient {
       "scope",
       ch.params.scope ?? `repository:${ref.repository}:${push ? "push,pull" : "pull"}`,
     );
+    const waited = at && { ...at };
+    if (at) Object.assign(at, { what: "token request", host: u.host });
     const body = await this.timed("token request", u.host, signal, async (timed) => {
       const res = await fetchFrom(u, {
         headers: creds ? { authorization: basicHeader(creds) } : {},
@@ -306,6 +319,7 @@ export class RegistryClient {
         throw new RegistryError(`token response from ${u.host} is not JSON`);
       }
     });
+    if (at && waited) Object.assign(at, waited);
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`token response from ${u.host} has no token`);
     const header = `Bearer ${token}`;
@@ -336,11 +350,12 @@ export class RegistryClient {
   /** HEAD a manifest: its digest without downloading it (not counted against Docker Hub pulls). */
   async headManifest(ref: ImageRef, signal?: AbortSignal): Promise<ManifestHead> {
     const reference = ref.digest ?? ref.tag ?? "latest";
-    const head = await this.retrying(ref, signal, async (timed) => {
+    const head = await this.retrying(ref, signal, async (timed, at) => {
       const res = await this.request(ref, `manifests/${reference}`, {
         method: "HEAD",
         headers: { accept: MANIFEST_ACCEPT },
         signal: timed,
+        at,
       });
       if (!res.ok) throw refused(`HEAD ${ref.repository}:${reference}`, res);
       return {
@@ -363,10 +378,11 @@ export class RegistryClient {
     reference = ref.digest ?? ref.tag ?? "latest",
     signal?: AbortSignal,
   ): Promise<Manifest> {
-    return this.retrying(ref, signal, async (timed) => {
+    return this.retrying(ref, signal, async (timed, at) => {
       const res = await this.request(ref, `manifests/${reference}`, {
         headers: { accept: MANIFEST_ACCEPT },
         signal: timed,
+        at,
       });
       if (!res.ok) {
         await res.body?.cancel().catch(() => {});
