@@ -243,6 +243,24 @@ export class BlobCache {
     return total + need <= max;
   }
 
+  /**
+   * Free up to `bytes` of disk for an install that is short of it, least recently used first
+   * (never a held entry); returns the bytes removed.
+   */
+  async shrink(bytes: number): Promise<number> {
+    let freed = 0;
+    const victims = (await this.entries())
+      .filter((e) => !this.held.has(e.hex))
+      .sort((a, b) => a.usedAt - b.usedAt);
+    for (const v of victims) {
+      if (freed >= bytes) break;
+      await rm(v.path, { force: true });
+      freed += v.size;
+    }
+    if (freed > 0) this.o.log.info("evicted cached blobs for disk space", { bytes: freed });
+    return freed;
+  }
+
   /** After an install: keep what the bound allows, least recently used out first. */
   async trim(): Promise<void> {
     if (this.enabled) await this.makeRoom(0);

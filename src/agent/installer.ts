@@ -130,8 +130,12 @@ export class Installer {
   }
 
   private async checkDisk(total: number | null): Promise<void> {
-    const free = await this.d.freeBytes(this.d.store.root);
+    let free = await this.d.freeBytes(this.d.store.root);
     const need = 2 * (total ?? 0) + this.d.diskMarginBytes;
+    // Cached layers of other images are the first thing to give up.
+    if (free < need && this.d.sources.blobs && (await this.d.sources.blobs.shrink(need - free)) > 0) {
+      free = await this.d.freeBytes(this.d.store.root);
+    }
     if (free < need) {
       const why =
         total === null
