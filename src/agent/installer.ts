@@ -29,7 +29,8 @@ export interface InstallObserver {
   phase(p: Phase, bytesTotal?: number): Promise<void>;
   total(bytes: number | null): void;
   newAttempt(): void;
-  bytes(n: number): void;
+  /** `n` more bytes of content; `cached` when read from the blob cache rather than downloaded. */
+  bytes(n: number, cached?: boolean): void;
 }
 
 export interface InstallJob {
@@ -194,7 +195,7 @@ export class Installer {
       const fetched = await resolved.fetch({
         signal,
         staging,
-        onBytes: (n) => observe.bytes(n),
+        onBytes: (n, cached) => observe.bytes(n, cached),
         state: await extractState(this.d.limits, {
           root: store.root,
           marginBytes: this.d.diskMarginBytes,

@@ -161,9 +161,13 @@ describe("agent against a hung, throttling or failing registry, and its blob cac
     expect(proxy.blobBytesSent - sent0).toBe(img.layer.size);
     expect(sha(await readFile(join(cached(agent), hexOf(img.layer.digest))))).toBe(img.layer.digest);
     const sent1 = proxy.blobBytesSent;
+    const downloaded = async () => (await agent.agent.metrics.downloadedBytes.get()).values[0]?.value ?? 0;
+    const counted = await downloaded();
     const re = await install("warm", img.via, "succeeded", "reinstall");
     expect(re.result).toMatchObject({ noop: false, digest: img.digest });
     expect(proxy.blobBytesSent - sent1).toBe(0);
+    // Read from the cache: progress, not downloads, for /metrics.
+    expect(await downloaded()).toBe(counted);
   });
 
   it("a corrupt cached blob is discarded and fetched again", async () => {

@@ -67,6 +67,7 @@ function cachedBlobStream(
 ): CachedStream {
   const onDisk = held.size;
   let throttled = 0;
+  let counted = 0;
   const throttle = deps.throttle;
   const vs = verifiedStream({
     ...blobLabels(ref, layer),
@@ -76,7 +77,14 @@ function cachedBlobStream(
     retries: deps.retries,
     stallMs: deps.stallMs,
     retryAfter: deps.retryAfter,
-    onBytes: ctx.onBytes,
+    onBytes: (n) => {
+      // Bytes below onDisk were read from the cache: progress, but not downloads.
+      const start = counted;
+      counted += n;
+      const fromDisk = Math.max(0, Math.min(n, onDisk - start));
+      if (fromDisk > 0) ctx.onBytes(fromDisk, true);
+      if (n > fromDisk) ctx.onBytes(n - fromDisk);
+    },
     throttle: throttle
       ? (n, signal) => {
           const start = throttled;

@@ -26,7 +26,8 @@ export interface FetchContext {
   signal: AbortSignal;
   /** Empty, private directory the content is extracted into. */
   staging: string;
-  onBytes(n: number): void;
+  /** Progress: `cached` bytes came from the blob cache, not the network. */
+  onBytes(n: number, cached?: boolean): void;
   state: ExtractState;
   /** A layer is fully extracted (the store may start flushing it to disk). */
   layerDone?(): void;
