@@ -8,7 +8,9 @@ import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { StatusServer, type ReadinessCheck } from "../lib/status-endpoints.js";
 import type { Credentials } from "../oci/auth.js";
 import { RegistryClient } from "../oci/registry-client.js";
+import type { RetryAfterLimits } from "../oci/retry-after.js";
 import { DEFAULT_KEEP_GENERATIONS, HEARTBEAT_INTERVAL_MS, NodeId, type GpuInfo } from "../protocol/index.js";
+import { BlobCache } from "./blob-cache.js";
 import { detectCapability, type CapabilityProbe } from "./capability.js";
 import { diskSpace } from "./disk.js";
 import { Executor } from "./executor.js";
@@ -27,6 +29,7 @@ import { Worker } from "./worker.js";
 
 export const DEFAULT_MAX_PARALLEL = 2;
 export const DEFAULT_DISK_MARGIN = 256 * 1024 * 1024;
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 export interface AgentOptions {
   nodeId: string;
@@ -49,9 +52,15 @@ export interface AgentOptions {
   diskMarginBytes?: number;
   fsync?: boolean;
   agentVersion?: string;
-  /** Resume attempts after a dropped connection, and the stall timeout. */
+  /** Resume attempts after a dropped connection, and the stall timeout (default 30 s). */
   retries?: number;
   stallMs?: number;
+  /** Limit on each manifest and token request (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Bounds on waiting out 429/503 answers with Retry-After. */
+  retryAfter?: RetryAfterLimits;
+  /** Bound on the blob cache (`<backends-dir>/.blobs`); default twice the largest image, 0 = off. */
+  blobCacheMaxBytes?: number;
   probe?: CapabilityProbe;
   /** Health probe of each new version before it goes live; default LocalAI's gRPC Health, 60 s. */
   healthProbe?: ProbeConfig;
@@ -78,6 +87,7 @@ export class Agent {
   readonly metrics = new AgentMetrics();
   /** Where the status endpoints listen, once started with `http`. */
   httpUrl?: string;
+  readonly blobs: BlobCache;
   private readonly log: Logger;
   private status?: StatusServer;
   private unsubscribeStatus?: () => void;
@@ -106,6 +116,11 @@ export class Agent {
       ops: () => ({ running: this.worker?.runningOps ?? 0, waiting: this.worker?.waitingOps ?? 0 }),
       backendsDir: this.store.root,
       natsConnected: () => this.client?.status.state === "connected",
+    });
+    this.blobs = new BlobCache({
+      dir: join(o.backendsDir, ".blobs"),
+      maxBytes: o.blobCacheMaxBytes,
+      log: this.log,
     });
   }
 
@@ -175,6 +190,7 @@ export class Agent {
     await this.serveStatus();
     await reapOrphanedProbes(this.probePids, this.log);
     await this.store.init();
+    await this.blobs.init();
     this.detected = await detectCapability(o.probe ?? systemProbe(), {
       forced: o.capability,
       forcedFile: o.capabilityFile,
@@ -196,6 +212,8 @@ export class Agent {
       credentials: o.registryCredentials,
       insecureRegistries: o.insecureRegistries,
       userAgent: `backplane-agent/${o.agentVersion ?? "dev"}`,
+      requestTimeoutMs: o.requestTimeoutMs,
+      retryAfter: o.retryAfter,
     });
     const installer = new Installer({
       store: this.store,
@@ -205,7 +223,10 @@ export class Agent {
         throttle: limiter?.take,
         log: this.log,
         retries: o.retries,
-        stallMs: o.stallMs ?? 60_000,
+        stallMs: o.stallMs ?? DEFAULT_STALL_TIMEOUT_MS,
+        requestTimeoutMs: o.requestTimeoutMs,
+        retryAfter: o.retryAfter,
+        blobs: this.blobs,
       },
       limits: { ...DEFAULT_LIMITS, ...o.limits },
       diskMarginBytes: o.diskMarginBytes ?? DEFAULT_DISK_MARGIN,

@@ -70,3 +70,17 @@ export class HookFailedError extends Error {
     this.name = "HookFailedError";
   }
 }
+
+/**
+ * A layer that used bytes from the blob cache failed its digest check or its extraction: those
+ * bytes were discarded, and the fetch is worth one more try from the registry.
+ */
+export class StaleCacheError extends Error {
+  constructor(
+    readonly digest: string,
+    cause: unknown,
+  ) {
+    super(`cached bytes of ${digest} were not valid: discarded`, { cause });
+    this.name = "StaleCacheError";
+  }
+}

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { BackendMetadata, InstallTarget, OpHookResult, Phase } from "../protocol/index.js";
 import { formatBytes } from "./disk.js";
-import { abortReason, isFatal, OpRefusedError, ProbeFailedError } from "./errors.js";
+import { abortReason, isFatal, OpRefusedError, ProbeFailedError, StaleCacheError } from "./errors.js";
 import { extractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";
 import type { AgentMetrics } from "./metrics.js";
@@ -29,7 +29,8 @@ export interface InstallObserver {
   phase(p: Phase, bytesTotal?: number): Promise<void>;
   total(bytes: number | null): void;
   newAttempt(): void;
-  bytes(n: number): void;
+  /** `n` more bytes of content; `cached` when read from the blob cache rather than downloaded. */
+  bytes(n: number, cached?: boolean): void;
 }
 
 export interface InstallJob {
@@ -90,7 +91,17 @@ export class Installer {
       }
       await this.checkDisk(resolved.totalBytes);
       try {
-        return await this.fetchAndCommit(job, resolved, live, version);
+        try {
+          return await this.fetchAndCommit(job, resolved, live, version);
+        } catch (e) {
+          if (!(e instanceof StaleCacheError)) throw e;
+          // The cache entry is gone now: this time the layer comes from the registry.
+          this.d.log.warn("a cached layer was not valid; fetching it again", {
+            uri,
+            error: errorMessage(e.cause),
+          });
+          return await this.fetchAndCommit(job, resolved, live, version);
+        }
       } catch (e) {
         if (signal.aborted) throw abortReason(signal);
         if (isFatal(e)) throw e;
@@ -120,8 +131,12 @@ export class Installer {
   }
 
   private async checkDisk(total: number | null): Promise<void> {
-    const free = await this.d.freeBytes(this.d.store.root);
+    let free = await this.d.freeBytes(this.d.store.root);
     const need = 2 * (total ?? 0) + this.d.diskMarginBytes;
+    // Cached layers of other images are the first thing to give up.
+    if (free < need && this.d.sources.blobs && (await this.d.sources.blobs.shrink(need - free)) > 0) {
+      free = await this.d.freeBytes(this.d.store.root);
+    }
     if (free < need) {
       const why =
         total === null
@@ -180,7 +195,7 @@ export class Installer {
       const fetched = await resolved.fetch({
         signal,
         staging,
-        onBytes: (n) => observe.bytes(n),
+        onBytes: (n, cached) => observe.bytes(n, cached),
         state: await extractState(this.d.limits, {
           root: store.root,
           marginBytes: this.d.diskMarginBytes,

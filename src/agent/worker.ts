@@ -289,9 +289,9 @@ export class Worker {
           },
           total: (t) => reporter.setTotal(t),
           newAttempt: () => reporter.newAttempt(),
-          bytes: (n) => {
+          bytes: (n, cached) => {
             reporter.add(n);
-            this.d.metrics?.downloadedBytes.inc(n);
+            if (!cached) this.d.metrics?.downloadedBytes.inc(n);
           },
         },
       });

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { Agent } from "../agent/agent.js";
+import { Agent, DEFAULT_STALL_TIMEOUT_MS } from "../agent/agent.js";
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_FAILURE_POLICIES } from "../agent/hooks.js";
 import { DEFAULT_PROBE_TIMEOUT_MS, PROBE_MODES } from "../agent/probe.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
@@ -41,6 +41,9 @@ export const flags = {
   "rate-limit": { type: "string" },
   "insecure-registry": { type: "string", multiple: true },
   "registry-auth": { type: "string" },
+  "stall-timeout": { type: "string" },
+  "registry-timeout": { type: "string" },
+  "blob-cache-max": { type: "string" },
   "heartbeat-interval": { type: "string" },
   label: { type: "string", multiple: true },
   "max-extract-bytes": { type: "string" },
@@ -79,6 +82,13 @@ Agent (each also from the env var in brackets):
                             (loopback registries always may); repeatable or comma-separated
   --registry-auth FILE      [BACKPLANE_REGISTRY_AUTH] Docker config.json with registry
                             credentials, default ~/.docker/config.json when it exists
+  --stall-timeout D         [BACKPLANE_STALL_TIMEOUT] a download that receives no byte for this
+                            long is ended and resumed (Range), default 30s
+  --registry-timeout D      [BACKPLANE_REGISTRY_TIMEOUT] how long a manifest or token request
+                            may take, answer and body, default 30s
+  --blob-cache-max BYTES    [BACKPLANE_BLOB_CACHE_MAX] bound on the downloaded layers kept in
+                            <backends-dir>/.blobs so that a retried op resumes them, e.g. 20G;
+                            default twice the largest image seen, 0 turns the cache off
   --heartbeat-interval D    [BACKPLANE_HEARTBEAT_INTERVAL] e.g. 5s, 500ms, default 5s
   --label K=V               [BACKPLANE_LABEL] node labels, repeatable or comma-separated
   --max-extract-bytes N     [BACKPLANE_MAX_EXTRACT_BYTES] cap on unpacked bytes, default the
@@ -201,6 +211,9 @@ export async function run(argv: string[]): Promise<number> {
     rateLimit: parseBytes(v["rate-limit"], "rate-limit"),
     insecureRegistries: list(v["insecure-registry"]),
     registryCredentials: (host) => auth.get(host),
+    stallMs: parseDuration(v["stall-timeout"], "stall-timeout", 100) ?? DEFAULT_STALL_TIMEOUT_MS,
+    requestTimeoutMs: parseDuration(v["registry-timeout"], "registry-timeout", 100),
+    blobCacheMaxBytes: parseBytes(v["blob-cache-max"], "blob-cache-max"),
     heartbeatMs: parseDuration(v["heartbeat-interval"], "heartbeat-interval", 100),
     labels: labels(list(v.label)),
     limits: {

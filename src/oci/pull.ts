@@ -3,7 +3,9 @@ import { isIndexType, MediaType } from "./media-types.js";
 import { rangedBody, rangedGet } from "./ranged-get.js";
 import { formatImageRef, type ImageRef } from "./reference.js";
 import { RegistryError, type RegistryClient } from "./registry-client.js";
-import { TransientError, verifiedStream, type VerifiedStream } from "./verified-stream.js";
+import { parseRetryAfter, type RetryAfterLimits } from "./retry-after.js";
+import { TransientError, verifiedStream, type OpenedBody, type VerifiedStream } from "./verified-stream.js";
+import type { HttpResponse } from "./http-get.js";
 
 export interface Platform {
   os: string;
@@ -169,21 +171,57 @@ export interface BlobStreamOptions {
   signal?: AbortSignal;
   retries?: number;
   stallMs?: number;
+  retryAfter?: RetryAfterLimits;
   onBytes?(n: number): void;
   throttle?(n: number, signal: AbortSignal): Promise<void>;
   onRetry?(info: { from: number; attempt: number; error: string }): void;
 }
 
-/** The error for a blob GET answered with neither 200 nor 206; a 416 is retried (transient). */
-function blobRefusal(layer: Descriptor, status: number): Error {
+/**
+ * The error for a blob GET answered with neither 200 nor 206: a 416 is retried (transient), and
+ * so is a 429 or 503, after what its Retry-After asks for when it says.
+ */
+function blobRefusal(layer: Descriptor, status: number, res: HttpResponse): Error {
   const msg = `GET blob ${layer.digest.slice(0, 19)}: HTTP ${status}`;
+  if (status === 429 || status === 503) {
+    return new TransientError(msg, parseRetryAfter(res.headers["retry-after"]?.toString()));
+  }
   return status === 416 ? new TransientError(msg) : new RegistryError(msg, status);
 }
 
 /**
- * A layer's bytes, size- and digest-checked, resuming with Range after a dropped connection. Each
- * resume starts again at the registry URL, so an expired presigned redirect is renewed.
+ * GET a layer's blob from byte `from` (a Range request when resuming). Each call starts again at
+ * the registry URL, so an expired presigned redirect is renewed.
  */
+export async function openBlob(
+  client: RegistryClient,
+  ref: ImageRef,
+  layer: Descriptor,
+  from: number,
+  signal: AbortSignal,
+): Promise<OpenedBody> {
+  const url = new URL(`${client.baseUrl(ref.registry)}/v2/${ref.repository}/blobs/${layer.digest}`);
+  const get = (authorization?: string) => rangedGet(url, from, { authorization, signal });
+  let res = await get(await client.pullAuthorization(ref));
+  if (res.status === 401) {
+    res.body.resume();
+    const challenge = String(res.headers["www-authenticate"] ?? "");
+    res = await get(await client.pullAuthorization(ref, challenge, signal));
+    if (res.status === 401) {
+      res.body.resume();
+      throw new RegistryError(`${ref.registry}: authentication refused for ${ref.repository}`, 401);
+    }
+  }
+  return rangedBody(res, from, (status, r) => blobRefusal(layer, status, r));
+}
+
+/** What a blob download is called in messages, and who sends it. */
+export const blobLabels = (ref: ImageRef, layer: Descriptor) => ({
+  what: `blob ${layer.digest}`,
+  source: `registry ${ref.registry}`,
+});
+
+/** A layer's bytes, size- and digest-checked, resuming with Range after a dropped connection or a stall. */
 export function blobStream(
   client: RegistryClient,
   ref: ImageRef,
@@ -191,29 +229,16 @@ export function blobStream(
   o: BlobStreamOptions = {},
 ): VerifiedStream {
   return verifiedStream({
-    what: `layer ${layer.digest}`,
+    ...blobLabels(ref, layer),
     expectedSize: layer.size,
     expectedDigest: layer.digest,
     signal: o.signal,
     retries: o.retries,
     stallMs: o.stallMs,
+    retryAfter: o.retryAfter,
     onBytes: o.onBytes,
     throttle: o.throttle,
     onRetry: o.onRetry,
-    async open(from, signal) {
-      const url = new URL(`${client.baseUrl(ref.registry)}/v2/${ref.repository}/blobs/${layer.digest}`);
-      const get = (authorization?: string) => rangedGet(url, from, { authorization, signal });
-      let res = await get(await client.pullAuthorization(ref));
-      if (res.status === 401) {
-        res.body.resume();
-        const challenge = String(res.headers["www-authenticate"] ?? "");
-        res = await get(await client.pullAuthorization(ref, challenge, signal));
-        if (res.status === 401) {
-          res.body.resume();
-          throw new RegistryError(`${ref.registry}: authentication refused for ${ref.repository}`, 401);
-        }
-      }
-      return rangedBody(res, from, (status) => blobRefusal(layer, status));
-    },
+    open: (from, signal) => openBlob(client, ref, layer, from, signal),
   });
 }

@@ -15,12 +15,16 @@ export function rangedGet(url: URL, from: number, o: RangedGetOptions = {}): Pro
 /**
  * The body of a `rangedGet` answer and the offset it starts at. A 200 starts at 0 (the server
  * ignored Range; verifiedStream skips what it already has). Any status but 200 and 206 drains the
- * body and throws `refusal(status)`.
+ * body and throws `refusal(status, res)`.
  */
-export function rangedBody(res: HttpResponse, from: number, refusal: (status: number) => Error): OpenedBody {
+export function rangedBody(
+  res: HttpResponse,
+  from: number,
+  refusal: (status: number, res: HttpResponse) => Error,
+): OpenedBody {
   if (res.status !== 200 && res.status !== 206) {
     res.body.resume();
-    throw refusal(res.status);
+    throw refusal(res.status, res);
   }
   return { body: res.body, start: res.status === 206 ? contentRangeStart(res, from) : 0 };
 }

@@ -2,6 +2,19 @@ import { createHash } from "node:crypto";
 import { parseChallenge, basicHeader, type Credentials } from "./auth.js";
 import { MANIFEST_ACCEPT } from "./media-types.js";
 import { isLoopbackHost, type ImageRef } from "./reference.js";
+import {
+  DEFAULT_RETRY_AFTER,
+  parseRetryAfter,
+  RetryAfterBudget,
+  seconds,
+  sleep,
+  type RetryAfterLimits,
+} from "./retry-after.js";
+
+/** How long a manifest or token request may take, answer and body, unless told otherwise. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** A manifest GET or HEAD answered with a 5xx (no Retry-After) is tried this many more times. */
+const SERVER_ERROR_RETRIES = 2;
 
 export interface RegistryClientOptions {
   /** Credentials per registry host (`host[:port]`); anonymous when undefined. */
@@ -9,12 +22,18 @@ export interface RegistryClientOptions {
   /** Hosts (`host:port`) allowed to speak plain HTTP besides loopback. */
   insecureRegistries?: string[];
   userAgent?: string;
+  /** Limit on each manifest and token request (answer and body), default 30 s. */
+  requestTimeoutMs?: number;
+  /** Bounds on waiting out 429/503 answers with Retry-After. */
+  retryAfter?: RetryAfterLimits;
 }
 
 export class RegistryError extends Error {
   constructor(
     message: string,
     readonly status?: number,
+    /** What a 429/503 answer's Retry-After asked for. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = "RegistryError";
@@ -54,6 +73,20 @@ function connectCause(code: string | undefined, cause: unknown): string {
   }
 }
 
+/** What a timed request is waiting for, named in its timeout error. */
+interface WaitingOn {
+  what: string;
+  host: string;
+}
+
+/** A manifest or token request that got no (complete) answer in time. */
+export class RegistryTimeoutError extends RegistryError {
+  constructor(what: string, host: string, ms: number) {
+    super(`${what} to ${host} got no answer within ${seconds(ms)}`);
+    this.name = "RegistryTimeoutError";
+  }
+}
+
 /** fetch() whose failure to connect names the host and the cause instead of "fetch failed". */
 async function fetchFrom(url: string | URL, init: RequestInit): Promise<Response> {
   try {
@@ -64,6 +97,13 @@ async function fetchFrom(url: string | URL, init: RequestInit): Promise<Response
     const code = (cause as { code?: string }).code;
     throw new RegistryConnectError(new URL(url).host, code, cause);
   }
+}
+
+/** The error for a non-2xx answer; a 429 or 503 carries what its Retry-After asks for. */
+function refused(what: string, res: Response): RegistryError {
+  const retryAfter =
+    res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers.get("retry-after")) : undefined;
+  return new RegistryError(`${what}: HTTP ${res.status}`, res.status, retryAfter);
 }
 
 /** containerd's cap on a manifest or index: bigger ones are refused before they are parsed. */
@@ -119,6 +159,8 @@ interface RequestOptions {
   push?: boolean;
   /** Send the body with `duplex: "half"` (a stream). */
   stream?: boolean;
+  /** Told when the request waits on a token endpoint (for a timeout's message). */
+  at?: WaitingOn;
 }
 
 /**
@@ -130,6 +172,57 @@ export class RegistryClient {
   private readonly tokens = new Map<string, { header: string; expires: number }>();
 
   constructor(private readonly opts: RegistryClientOptions = {}) {}
+
+  /**
+   * Run `fn` (a request and the reading of its body) under the request timeout; when it fires,
+   * the request is aborted and the error says what got no answer from which host: `fn` updates
+   * `at` while it waits on another host (a token endpoint).
+   */
+  private async timed<T>(
+    what: string,
+    host: string,
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal, at: WaitingOn) => Promise<T>,
+  ): Promise<T> {
+    const ms = this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const at: WaitingOn = { what, host };
+    const timer = new AbortController();
+    const t = setTimeout(() => timer.abort(new RegistryTimeoutError(at.what, at.host, ms)), ms);
+    try {
+      return await fn(signal ? AbortSignal.any([signal, timer.signal]) : timer.signal, at);
+    } catch (e) {
+      if (timer.signal.aborted && !signal?.aborted) throw timer.signal.reason;
+      throw e;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  /**
+   * A manifest request with the retries a registry under load deserves: a 429 or 503 with
+   * Retry-After is waited out (bounded), and other 5xx answers are tried again after a short pause.
+   */
+  private async retrying<T>(
+    ref: ImageRef,
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal, at: WaitingOn) => Promise<T>,
+  ): Promise<T> {
+    const budget = new RetryAfterBudget(this.opts.retryAfter ?? DEFAULT_RETRY_AFTER);
+    for (let serverErrors = 0; ;) {
+      try {
+        return await this.timed("manifest request", ref.registry, signal, fn);
+      } catch (e) {
+        if (!(e instanceof RegistryError) || signal?.aborted) throw e;
+        if (e.retryAfterMs !== undefined) {
+          await sleep(budget.take(e.retryAfterMs, `registry ${ref.registry}`), signal);
+          continue;
+        }
+        const status = e.status ?? 0;
+        if (status < 500 || serverErrors >= SERVER_ERROR_RETRIES) throw e;
+        await sleep(250 * 2 ** serverErrors++, signal);
+      }
+    }
+  }
 
   baseUrl(registry: string): string {
     const plain = isLoopbackHost(registry) || (this.opts.insecureRegistries ?? []).includes(registry);
@@ -169,7 +262,7 @@ export class RegistryClient {
     const challenge = parseChallenge(res.headers.get("www-authenticate"));
     await res.body?.cancel();
     if (!challenge) throw new RegistryError(`${url}: 401 without a usable WWW-Authenticate challenge`, 401);
-    const header = await this.authorize(ref, challenge, !!o.push, o.signal);
+    const header = await this.authorize(ref, challenge, !!o.push, o.signal, o.at);
     res = await send(header);
     if (res.status === 401) {
       await res.body?.cancel();
@@ -183,6 +276,7 @@ export class RegistryClient {
     ch: ReturnType<typeof parseChallenge> & object,
     push: boolean,
     signal?: AbortSignal,
+    at?: WaitingOn,
   ): Promise<string> {
     const creds = this.opts.credentials?.(ref.registry);
     const key = this.scopeKey(ref, push);
@@ -200,20 +294,32 @@ export class RegistryClient {
       "scope",
       ch.params.scope ?? `repository:${ref.repository}:${push ? "push,pull" : "pull"}`,
     );
-    const res = await fetchFrom(u, {
-      headers: creds ? { authorization: basicHeader(creds) } : {},
-      signal,
+    const waited = at && { ...at };
+    if (at) Object.assign(at, { what: "token request", host: u.host });
+    const body = await this.timed("token request", u.host, signal, async (timed) => {
+      const res = await fetchFrom(u, {
+        headers: creds ? { authorization: basicHeader(creds) } : {},
+        signal: timed,
+      });
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => {});
+        throw new RegistryError(`token request to ${u.host} failed: HTTP ${res.status}`, res.status);
+      }
+      try {
+        const raw = await readCapped(res, MAX_TOKEN_BYTES, `token response from ${u.host}`);
+        const v = JSON.parse(raw.toString("utf8")) as {
+          token?: string;
+          access_token?: string;
+          expires_in?: number;
+        };
+        if (typeof v !== "object" || v === null) throw new Error("not an object");
+        return v;
+      } catch (e) {
+        if (e instanceof RegistryError || timed.aborted) throw e;
+        throw new RegistryError(`token response from ${u.host} is not JSON`);
+      }
     });
-    if (!res.ok) throw new RegistryError(`token request to ${u.host} failed: HTTP ${res.status}`, res.status);
-    let body: { token?: string; access_token?: string; expires_in?: number };
-    try {
-      const raw = await readCapped(res, MAX_TOKEN_BYTES, `token response from ${u.host}`);
-      body = JSON.parse(raw.toString("utf8")) as typeof body;
-      if (typeof body !== "object" || body === null) throw new Error("not an object");
-    } catch (e) {
-      if (e instanceof RegistryError) throw e;
-      throw new RegistryError(`token response from ${u.host} is not JSON`);
-    }
+    if (at && waited) Object.assign(at, waited);
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`token response from ${u.host} has no token`);
     const header = `Bearer ${token}`;
@@ -244,24 +350,26 @@ export class RegistryClient {
   /** HEAD a manifest: its digest without downloading it (not counted against Docker Hub pulls). */
   async headManifest(ref: ImageRef, signal?: AbortSignal): Promise<ManifestHead> {
     const reference = ref.digest ?? ref.tag ?? "latest";
-    const res = await this.request(ref, `manifests/${reference}`, {
-      method: "HEAD",
-      headers: { accept: MANIFEST_ACCEPT },
-      signal,
+    const head = await this.retrying(ref, signal, async (timed, at) => {
+      const res = await this.request(ref, `manifests/${reference}`, {
+        method: "HEAD",
+        headers: { accept: MANIFEST_ACCEPT },
+        signal: timed,
+        at,
+      });
+      if (!res.ok) throw refused(`HEAD ${ref.repository}:${reference}`, res);
+      return {
+        digest: res.headers.get("docker-content-digest"),
+        mediaType: res.headers.get("content-type") ?? "",
+        size: Number(res.headers.get("content-length") ?? 0),
+      };
     });
-    if (!res.ok)
-      throw new RegistryError(`HEAD ${ref.repository}:${reference}: HTTP ${res.status}`, res.status);
-    const digest = res.headers.get("docker-content-digest");
-    if (!digest) {
+    if (!head.digest) {
       // No digest header: fall back to a GET and hash the bytes.
       const m = await this.getManifest(ref, reference, signal);
       return { digest: m.digest, mediaType: m.mediaType, size: m.size };
     }
-    return {
-      digest,
-      mediaType: res.headers.get("content-type") ?? "",
-      size: Number(res.headers.get("content-length") ?? 0),
-    };
+    return { ...head, digest: head.digest };
   }
 
   /** GET a manifest by tag or digest; the digest is computed from the bytes, never trusted. */
@@ -270,22 +378,27 @@ export class RegistryClient {
     reference = ref.digest ?? ref.tag ?? "latest",
     signal?: AbortSignal,
   ): Promise<Manifest> {
-    const res = await this.request(ref, `manifests/${reference}`, {
-      headers: { accept: MANIFEST_ACCEPT },
-      signal,
+    return this.retrying(ref, signal, async (timed, at) => {
+      const res = await this.request(ref, `manifests/${reference}`, {
+        headers: { accept: MANIFEST_ACCEPT },
+        signal: timed,
+        at,
+      });
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => {});
+        throw refused(`GET ${ref.repository}:${reference}`, res);
+      }
+      const body = await readCapped(
+        res,
+        MAX_MANIFEST_BYTES,
+        `manifest ${ref.repository}${reference.startsWith("sha256:") ? "@" : ":"}${reference}`,
+      );
+      const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+      if (reference.startsWith("sha256:") && reference !== digest) {
+        throw new RegistryError(`manifest ${reference} has digest ${digest}: refusing it`);
+      }
+      return { digest, mediaType: res.headers.get("content-type") ?? "", size: body.length, body };
     });
-    if (!res.ok)
-      throw new RegistryError(`GET ${ref.repository}:${reference}: HTTP ${res.status}`, res.status);
-    const body = await readCapped(
-      res,
-      MAX_MANIFEST_BYTES,
-      `manifest ${ref.repository}${reference.startsWith("sha256:") ? "@" : ":"}${reference}`,
-    );
-    const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
-    if (reference.startsWith("sha256:") && reference !== digest) {
-      throw new RegistryError(`manifest ${reference} has digest ${digest}: refusing it`);
-    }
-    return { digest, mediaType: res.headers.get("content-type") ?? "", size: body.length, body };
   }
 
   /** Start a blob download; `from` resumes with a Range request (206 expected, 200 means from 0). */

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { RegistryConnectError } from "./registry-client.js";
+import { formatSize, RetryAfterBudget, seconds, sleep, type RetryAfterLimits } from "./retry-after.js";
 
 /** The bytes did not hash to what the source promised: the content is refused. */
 export class DigestMismatchError extends Error {
@@ -32,6 +33,21 @@ export class TransientError extends Error {
   }
 }
 
+/** An attempt that received no byte for `stallMs`: ended (then resumed) instead of waiting on. */
+export class StallError extends TransientError {
+  constructor(
+    readonly source: string,
+    readonly what: string,
+    readonly stallMs: number,
+    readonly got: number,
+    readonly size: number | undefined,
+  ) {
+    const of = size !== undefined ? ` of ${formatSize(size)}` : "";
+    super(`${source} sent no byte for ${seconds(stallMs)} while fetching ${what} (${formatSize(got)}${of})`);
+    this.name = "StallError";
+  }
+}
+
 export interface OpenedBody {
   body: AsyncIterable<Uint8Array>;
   /** Offset of the first byte of `body`: `from` when the server honoured Range, 0 when it did not. */
@@ -53,6 +69,10 @@ export interface VerifiedStreamOptions {
   retries?: number;
   /** Abort an attempt that delivers no byte for this long (then resume). */
   stallMs?: number;
+  /** Who sends the bytes, for messages: `registry 127.0.0.1:5000`, `example.com`. */
+  source?: string;
+  /** Bounds on the waits a Retry-After asks for (they do not count against `retries`). */
+  retryAfter?: RetryAfterLimits;
   onBytes?(n: number): void;
   /** Wait before passing on `n` bytes (rate limiting). */
   throttle?(n: number, signal: AbortSignal): Promise<void>;
@@ -65,21 +85,6 @@ export interface VerifiedStream {
   /** Available once `chunks` has ended cleanly. */
   result(): { digest: string; size: number };
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal?.reason as Error);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 
 /**
  * Stream a resource while hashing it, resuming with Range after a dropped connection (the hash
@@ -99,6 +104,7 @@ export function verifiedStream(o: VerifiedStreamOptions): VerifiedStream {
     let failures = 0;
     let attempts = 0;
     let lastFailureAt = -1;
+    const budget = new RetryAfterBudget(o.retryAfter);
     for (;;) {
       if (o.signal?.aborted) throw o.signal.reason;
       const attempt = new AbortController();
@@ -107,7 +113,11 @@ export function verifiedStream(o: VerifiedStreamOptions): VerifiedStream {
       const arm = () => {
         if (!o.stallMs) return;
         clearTimeout(stall);
-        stall = setTimeout(() => attempt.abort(new TransientError(`no data for ${o.stallMs} ms`)), o.stallMs);
+        const ms = o.stallMs;
+        stall = setTimeout(
+          () => attempt.abort(new StallError(o.source ?? "the server", o.what, ms, got, o.expectedSize)),
+          ms,
+        );
       };
       try {
         arm();
@@ -150,18 +160,26 @@ export function verifiedStream(o: VerifiedStreamOptions): VerifiedStream {
         if (o.signal?.aborted) throw o.signal.reason;
         // An attempt we aborted ourselves (stall) fails with the reason we gave, not AbortError.
         const e: unknown = attempt.signal.aborted ? attempt.signal.reason : caught;
+        if (!isRetryable(e)) throw e;
+        if (e instanceof TransientError && e.retryAfterMs !== undefined) {
+          // The server said when to come back: wait that long (bounded), not a failure of the link.
+          const wait = budget.take(e.retryAfterMs, `${o.source ?? "the server"} (${o.what})`);
+          o.onRetry?.({ from: got, attempt: failures, error: describe(e) });
+          await sleep(wait, o.signal);
+          continue;
+        }
         if (got > lastFailureAt) failures = 0;
         lastFailureAt = got;
-        if (!isRetryable(e)) throw e;
         if (failures >= retries || ++attempts > retries * 10) {
-          throw new Error(`${o.what}: download failed after ${attempts + 1} attempts (${describe(e)})`, {
-            cause: e,
-          });
+          const why =
+            e instanceof StallError
+              ? `${e.message}; gave up after ${attempts + 1} attempts`
+              : `${o.what}: download failed after ${attempts + 1} attempts (${describe(e)})`;
+          throw new Error(why, { cause: e });
         }
         failures++;
         o.onRetry?.({ from: got, attempt: failures, error: describe(e) });
-        const wait = e instanceof TransientError && e.retryAfterMs ? e.retryAfterMs : 0;
-        await sleep(Math.max(wait, Math.min(2_000, 100 * 2 ** failures)), o.signal);
+        await sleep(Math.min(2_000, 100 * 2 ** failures), o.signal);
       }
     }
     const digest = `sha256:${hash.digest("hex")}`;

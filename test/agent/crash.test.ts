@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readFile, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
@@ -11,6 +11,8 @@ import { Registry } from "../harness/registry.js";
 import { pidsOf, running, runSh } from "./health-backends.js";
 import { connectClient, noise, opRecord, submit, treeDigest, waitOp } from "./helpers.js";
 import { localaiSummary } from "./localai.js";
+import { RegistryProxy } from "./servers.js";
+import { parseImageRef } from "../../src/oci/index.js";
 
 describe("the real `backplane agent` process", () => {
   let nats: NatsServer;
@@ -95,6 +97,50 @@ describe("the real `backplane agent` process", () => {
     expect(await readdir(join(root, ".staging"))).toEqual([]);
     expect(await readlink(join(root, "llm", "current"))).toBe(`../.generations/llm/${op.result!.generation}`);
     await stopProcess(again);
+  });
+
+  it("kill -9 at 60 % of a large blob, restart: the retried op downloads less than half of it again", async () => {
+    const nodeId = "resumy";
+    const proxy = await RegistryProxy.start(registry.host);
+    try {
+      const p = await start(nodeId, ["--rate-limit", "1M"]);
+      const img = await pushBackendImage(registry, "backends/big", "1", { files: { big: noise(4_000_000) } });
+      const m = await registry.client().getManifest(parseImageRef(img.ref));
+      const layer = (JSON.parse(m.body.toString()) as { layers: Array<{ digest: string; size: number }> })
+        .layers[0]!;
+      const events: ProgressEvent[] = [];
+      const unsub = client.onProgress((e) => events.push(e), nodeId);
+      const opId = await submit(client, {
+        nodeId,
+        kind: "install",
+        backend: "big",
+        target: { uri: img.ref.replace(registry.host, proxy.host) },
+      });
+      await waitFor("60 % of the blob", () =>
+        events.some((e) => e.opId === opId && e.bytesDone >= 0.6 * layer.size),
+      );
+      unsub();
+      p.child.kill("SIGKILL");
+      await p.exited;
+      const partial = join(dir, nodeId, ".blobs", `${layer.digest.slice(7)}.partial`);
+      const kept = (await stat(partial)).size;
+      const before = proxy.blobBytesSent;
+
+      const again = await start(nodeId);
+      const op = await waitOp(client, nodeId, opId, ["succeeded"]);
+      const refetched = proxy.blobBytesSent - before;
+      expect(op.attempts).toBe(2);
+      expect(op.result?.digest).toBe(img.digest);
+      expect(refetched).toBeLessThan(layer.size / 2);
+      expect(refetched).toBe(layer.size - kept);
+      expect(again.output()).toMatch(/resuming a cached partial layer/);
+      console.log(
+        `resume after kill -9: blob ${layer.size} B, ${kept} B kept on disk, ${refetched} B downloaded again (${((100 * refetched) / layer.size).toFixed(1)} %)`,
+      );
+      await stopProcess(again);
+    } finally {
+      await proxy.dispose();
+    }
   });
 
   it("SIGTERM: exits 0, the interrupted op goes back to queued and runs after the restart", async () => {

@@ -6,6 +6,8 @@ import { basicHeader } from "../../src/oci/auth.js";
 export interface SeenRequest {
   method: string;
   url: string;
+  /** When the proxy received it (Date.now()). */
+  at?: number;
   range?: string;
   authorization?: string;
 }
@@ -23,26 +25,33 @@ function close(server: Server): Promise<void> {
   return new Promise((r) => server.close(() => r()));
 }
 
-/** Cut a response body once `absoluteLimit` bytes of the resource have gone out. */
+/**
+ * Cut a response body once `absoluteLimit` bytes of the resource have gone out: drop the
+ * connection, or (`stall`) keep it open and send nothing more until the client hangs up.
+ */
 function pipeCut(
   up: IncomingMessage,
   res: ServerResponse,
   offset: number,
   absoluteLimit: number | undefined,
   onCut: () => void,
+  onBytes: (n: number) => void = () => {},
+  stall = false,
 ): void {
   let pos = offset;
   up.on("data", (chunk: Buffer) => {
     if (absoluteLimit !== undefined && pos + chunk.length > absoluteLimit) {
       const keep = Math.max(0, absoluteLimit - pos);
       if (keep > 0) res.write(chunk.subarray(0, keep));
+      onBytes(keep);
       pos += keep;
       onCut();
       up.destroy();
-      res.socket?.destroy();
+      if (!stall) res.socket?.destroy();
       return;
     }
     pos += chunk.length;
+    onBytes(chunk.length);
     res.write(chunk);
   });
   up.on("end", () => res.end());
@@ -60,6 +69,14 @@ export interface ProxyFaults {
   redirect?: boolean;
   /** Follow every manifest GET's body with this many spaces (still valid JSON), sent chunked. */
   padManifests?: number;
+  /** Stop sending blob responses (connection kept open, silent) once this many bytes went out... */
+  stallBlobAt?: number;
+  /** ...this many times (Infinity: always). */
+  stalls?: number;
+  /** Never answer manifest requests (GET and HEAD). */
+  hangManifests?: boolean;
+  /** Answer the next `times` requests whose path contains `/<on>/` with `status` (and Retry-After). */
+  refuse?: { on: "manifests" | "blobs"; status: number; retryAfter?: string; times: number };
 }
 
 /**
@@ -102,6 +119,10 @@ export class RegistryProxy {
   readonly cdnSeen: SeenRequest[] = [];
   faults: ProxyFaults = {};
   dropped = 0;
+  stalled = 0;
+  refused = 0;
+  /** Bytes of blob bodies sent to clients. */
+  blobBytesSent = 0;
   /** Bytes of padded manifest bodies handed to clients (counted when each response has ended). */
   manifestBytesSent = 0;
   /** Padded manifest responses still being sent, and those that have ended. */
@@ -171,11 +192,21 @@ export class RegistryProxy {
       proxy.seen.push({
         method: req.method ?? "",
         url,
+        at: Date.now(),
         range: req.headers.range,
         authorization: req.headers.authorization,
       });
       const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(url);
       const f = proxy.faults;
+      if (f.hangManifests && /\/manifests\//.test(url)) return; // no answer, ever
+      if (f.refuse && f.refuse.times > 0 && url.includes(`/${f.refuse.on}/`)) {
+        f.refuse.times--;
+        proxy.refused++;
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (f.refuse.retryAfter !== undefined) headers["retry-after"] = f.refuse.retryAfter;
+        res.writeHead(f.refuse.status, headers).end('{"errors":[{"code":"TOOMANYREQUESTS"}]}');
+        return;
+      }
       if (isBlob && f.redirect) {
         res.writeHead(307, {
           location: `http://${proxy.cdnHost}/blob?path=${encodeURIComponent(url)}&sig=x`,
@@ -206,9 +237,23 @@ export class RegistryProxy {
             return;
           }
           res.writeHead(u.statusCode ?? 502, u.headers);
+          const stall =
+            isBlob && f.stallBlobAt !== undefined && proxy.stalled < (f.stalls ?? 1)
+              ? f.stallBlobAt
+              : undefined;
           const cut =
             isBlob && f.dropBlobAt !== undefined && proxy.dropped < (f.drops ?? 1) ? f.dropBlobAt : undefined;
-          pipeCut(u, res, rangeStart(req.headers.range), cut, () => proxy.dropped++);
+          pipeCut(
+            u,
+            res,
+            rangeStart(req.headers.range),
+            stall ?? cut,
+            () => (stall !== undefined ? proxy.stalled++ : proxy.dropped++),
+            (n) => {
+              if (isBlob) proxy.blobBytesSent += n;
+            },
+            stall !== undefined,
+          );
         },
         () => res.socket?.destroy(),
       );

@@ -1,7 +1,8 @@
 import { rangedBody, rangedGet } from "../../oci/ranged-get.js";
-import { RegistryError } from "../../oci/registry-client.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS, RegistryError } from "../../oci/registry-client.js";
+import { parseRetryAfter } from "../../oci/retry-after.js";
 import { isLoopbackHost } from "../../oci/reference.js";
-import { verifiedStream } from "../../oci/verified-stream.js";
+import { TransientError, verifiedStream } from "../../oci/verified-stream.js";
 import { OpRefusedError } from "../errors.js";
 import { unpackVerified } from "./unpack-verified.js";
 import type { Resolved, Source, SourceDeps } from "./types.js";
@@ -24,7 +25,15 @@ export function httpSource(uri: string, sha256: string | undefined, deps: Source
     uri,
     async resolve(signal): Promise<Resolved> {
       let totalBytes: number | null = null;
-      const head = await fetch(uri, { method: "HEAD", signal, redirect: "follow" }).catch(() => null);
+      // Only a size hint: a server that does not answer in time is asked again by the GET.
+      const head = await fetch(uri, {
+        method: "HEAD",
+        signal: AbortSignal.any([
+          signal,
+          AbortSignal.timeout(deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+        ]),
+        redirect: "follow",
+      }).catch(() => null);
       if (head && head.status === 404) throw new RegistryError(`${uri}: HTTP 404`, 404);
       if (head?.ok) {
         const len = Number(head.headers.get("content-length"));
@@ -37,20 +46,25 @@ export function httpSource(uri: string, sha256: string | undefined, deps: Source
         async fetch(ctx) {
           const body = verifiedStream({
             what: uri,
+            source: url.host,
             expectedDigest,
             maxBytes: ctx.state.limits.maxBytes,
             signal: ctx.signal,
             retries: deps.retries,
             stallMs: deps.stallMs,
+            retryAfter: deps.retryAfter,
             onBytes: ctx.onBytes,
             throttle: deps.throttle,
             onRetry: (r) => deps.log.warn("resuming a download", { uri, from: r.from, error: r.error }),
             async open(from, sig) {
               const res = await rangedGet(url, from, { signal: sig });
-              return rangedBody(
-                res,
-                from,
-                (status) => new RegistryError(`GET ${uri}: HTTP ${status}`, status),
+              return rangedBody(res, from, (status, r) =>
+                status === 429 || status === 503
+                  ? new TransientError(
+                      `GET ${uri}: HTTP ${status}`,
+                      parseRetryAfter(r.headers["retry-after"]?.toString()),
+                    )
+                  : new RegistryError(`GET ${uri}: HTTP ${status}`, status),
               );
             },
           });

@@ -1,5 +1,7 @@
 import type { Logger } from "../../lib/log.js";
 import type { RegistryClient } from "../../oci/registry-client.js";
+import type { RetryAfterLimits } from "../../oci/retry-after.js";
+import type { BlobCache } from "../blob-cache.js";
 import type { ExtractState } from "../extract.js";
 
 /** What every source needs from the agent. */
@@ -12,13 +14,20 @@ export interface SourceDeps {
   /** Resume attempts after a dropped connection. */
   retries?: number;
   stallMs?: number;
+  /** Limit on the requests that are not downloads (an http source's HEAD). */
+  requestTimeoutMs?: number;
+  /** Bounds on waiting out 429/503 answers with Retry-After. */
+  retryAfter?: RetryAfterLimits;
+  /** Partial and complete blobs kept across attempts (OCI layers); none when undefined. */
+  blobs?: BlobCache;
 }
 
 export interface FetchContext {
   signal: AbortSignal;
   /** Empty, private directory the content is extracted into. */
   staging: string;
-  onBytes(n: number): void;
+  /** Progress: `cached` bytes came from the blob cache, not the network. */
+  onBytes(n: number, cached?: boolean): void;
   state: ExtractState;
   /** A layer is fully extracted (the store may start flushing it to disk). */
   layerDone?(): void;

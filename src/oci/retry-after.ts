@@ -1,0 +1,78 @@
+/** Retry-After asked for a longer wait than the cap, or the waits used up their budget. */
+export class RetryBudgetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RetryBudgetError";
+  }
+}
+
+export const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+
+export function formatSize(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  for (; v >= 1024 && i < units.length - 1; i++) v /= 1024;
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** How long waits asked by Retry-After may be: each, and all of one download or request together. */
+export interface RetryAfterLimits {
+  capMs: number;
+  budgetMs: number;
+}
+
+export const DEFAULT_RETRY_AFTER: RetryAfterLimits = { capMs: 60_000, budgetMs: 180_000 };
+
+/**
+ * The wait a `Retry-After` asks for, in ms (delta-seconds or an HTTP date); undefined when absent
+ * or unreadable. A date in the past is no wait.
+ */
+export function parseRetryAfter(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const v = header.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Keeps the total of Retry-After waits within limits: `take` returns the wait to honour, or
+ * throws RetryBudgetError (naming `what`) when the server asks for more than the cap or the budget.
+ */
+export class RetryAfterBudget {
+  private waited = 0;
+  constructor(private readonly limits: RetryAfterLimits = DEFAULT_RETRY_AFTER) {}
+
+  take(ms: number, what: string): number {
+    if (ms > this.limits.capMs) {
+      throw new RetryBudgetError(
+        `${what}: asked to retry after ${seconds(ms)}, more than the ${seconds(this.limits.capMs)} this agent waits`,
+      );
+    }
+    if (this.waited + ms > this.limits.budgetMs) {
+      throw new RetryBudgetError(
+        `${what}: still refused after waiting ${seconds(this.waited)} as asked (Retry-After); giving up`,
+      );
+    }
+    this.waited += ms;
+    return ms;
+  }
+}
+
+/** Wait `ms`, or reject with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }
+    function onAbort() {
+      clearTimeout(t);
+      reject(signal?.reason as Error);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
