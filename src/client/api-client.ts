@@ -1,6 +1,7 @@
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import {
   api,
+  API_WRITES,
   ApiEnvelope,
   decode,
   DEFAULT_API_TIMEOUT_MS,
@@ -15,6 +16,9 @@ import {
 } from "../protocol/index.js";
 import { errorMessage } from "../lib/log.js";
 import { isNoResponders, isRequestTimeout } from "./errors.js";
+
+/** The connection dropped while a request waited for its reply. */
+class ConnectionLost extends Error {}
 
 export class ApiCallError extends Error {
   constructor(
@@ -36,9 +40,42 @@ export interface CallOptions {
    * answers a repeat with the first reply, so the same call may be retried after a timeout.
    */
   idempotencyKey?: string;
+  /**
+   * How long a call that may be repeated (a read, or a write carrying an idempotency key) keeps
+   * asking again after a failure time may fix: no reply, no controller, a controller that says
+   * `unavailable`, the connection lost under the request. Default RETRY_BUDGET_MS; 0: ask once.
+   * A write without a key is never asked twice (it could be applied twice).
+   */
+  retryBudgetMs?: number;
 }
 
-/** Typed request/reply against the controller API, with a timeout and errors that name the subject. */
+/**
+ * Long enough to outlast what losing one NATS server of three costs (the client's reconnect,
+ * elections of the stream leaders it led); short next to a person's patience.
+ */
+export const RETRY_BUDGET_MS = 10_000;
+
+/** What the caller can tell callApi about the connection, beyond the handle itself. */
+export interface ConnectionEvents {
+  /** Call `l` when the connection drops: a reply to a request sent before then is lost. */
+  onDisconnect(l: () => void): () => void;
+}
+
+const RETRYABLE: ReadonlySet<ApiCallError["code"]> = new Set(["timeout", "no_responders", "unavailable"]);
+
+/** Whether a call may be repeated without applying anything twice. */
+export function repeatable(method: ApiMethod, opts: CallOptions): boolean {
+  return !API_WRITES.has(method) || opts.idempotencyKey !== undefined;
+}
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Typed request/reply against the controller API, with a timeout and errors that name the
+ * subject. A repeatable call (see `repeatable`) that fails for a reason time fixes is asked
+ * again, with backoff, until it has taken max(timeoutMs, retryBudgetMs); each attempt waits at
+ * most timeoutMs and no longer than what is left. A lost connection ends the attempt at once.
+ */
 export async function callApi<M extends ApiMethod>(
   nc: NatsConnection,
   subjects: Subjects,
@@ -46,17 +83,66 @@ export async function callApi<M extends ApiMethod>(
   req: ApiRequest<M>,
   timeoutMs = DEFAULT_API_TIMEOUT_MS,
   opts: CallOptions = {},
+  events?: ConnectionEvents,
+): Promise<ApiResult<M>> {
+  const budget = repeatable(method, opts) ? (opts.retryBudgetMs ?? RETRY_BUDGET_MS) : 0;
+  const started = Date.now();
+  const deadline = started + Math.max(timeoutMs, budget);
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - Date.now();
+    try {
+      return await callOnce(nc, subjects, method, req, Math.min(timeoutMs, Math.max(left, 1)), opts, events);
+    } catch (e) {
+      if (budget === 0 || !(e instanceof ApiCallError) || !RETRYABLE.has(e.code)) throw e;
+      const wait = Math.min(1_000, 100 * 2 ** attempt);
+      if (Date.now() + wait < deadline) {
+        await pause(wait);
+        continue;
+      }
+      if (e.code !== "timeout" || attempt === 0) throw e;
+      const waited = Date.now() - started;
+      throw new ApiCallError(
+        `${e.subject}: no reply within ${waited} ms (${attempt + 1} attempts)`,
+        "timeout",
+        e.subject,
+        undefined,
+        waited,
+      );
+    }
+  }
+}
+
+async function callOnce<M extends ApiMethod>(
+  nc: NatsConnection,
+  subjects: Subjects,
+  method: M,
+  req: ApiRequest<M>,
+  timeoutMs: number,
+  opts: CallOptions,
+  events?: ConnectionEvents,
 ): Promise<ApiResult<M>> {
   const subject = subjects.api(method);
   const checked = validate(api[method].req, req);
   if (!checked.ok)
     throw new ApiCallError(`invalid ${method} request: ${checked.error}`, "bad_request", subject);
   let reply;
+  let stopListening = () => {};
   try {
     const h = opts.idempotencyKey === undefined ? undefined : headers();
     if (h && opts.idempotencyKey !== undefined) h.set(IDEMPOTENCY_HEADER, opts.idempotencyKey);
-    reply = await nc.request(subject, encode(checked.value), { timeout: timeoutMs, headers: h });
+    const request = nc.request(subject, encode(checked.value), { timeout: timeoutMs, headers: h });
+    reply = await (events
+      ? Promise.race([
+          request,
+          new Promise<never>((_, reject) => {
+            stopListening = events.onDisconnect(() => reject(new ConnectionLost()));
+          }),
+        ])
+      : request);
   } catch (e) {
+    if (e instanceof ConnectionLost) {
+      throw new ApiCallError(`${subject}: connection lost before the reply`, "unavailable", subject);
+    }
     if (isNoResponders(e)) {
       throw new ApiCallError(`no controller is serving ${subject} (no responders)`, "no_responders", subject);
     }
@@ -70,6 +156,8 @@ export async function callApi<M extends ApiMethod>(
       );
     }
     throw new ApiCallError(`${subject}: ${errorMessage(e)}`, "unavailable", subject);
+  } finally {
+    stopListening();
   }
   const env = decode(ApiEnvelope, reply.data);
   if (!env.ok) throw new ApiCallError(`${subject}: malformed reply: ${env.error}`, "internal", subject);

@@ -28,7 +28,7 @@ import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admis
 import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
 import type { ControllerTelemetry } from "./metrics.js";
-import type { ClusterView } from "./view.js";
+import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
 
 /** A user's transition inside a compare-and-set: the record to write, null to leave it, or a 409. */
 function allowed(step: Step): OpRecord | null {
@@ -273,8 +273,9 @@ export class Operations {
   }
 
   async list(q: ListQuery): Promise<OpRecord[]> {
-    const filter = q.nodeId ? `${q.nodeId}.*` : ">";
-    const ops = (await this.d.client.list("ops", filter)).map((s) => s.value);
+    const mirrored = await this.d.view.listed("ops", q.nodeId ? `${q.nodeId}.` : "", LIST_MIRROR_WAIT_MS);
+    const rows = mirrored?.rows ?? (await this.d.client.list("ops", q.nodeId ? `${q.nodeId}.*` : ">"));
+    const ops = rows.map((s) => s.value);
     return ops
       .filter((op) => q.all || isActive(op) || needsAttention(op))
       .filter((op) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)
