@@ -166,7 +166,10 @@ async function run(scenario: Scenario): Promise<void> {
               { backend: `b${k % 400}`, nodes: [`node-${k % NODES}`] },
               undefined,
               { idempotencyKey: `bench-${started}-${k}`, ...(RETRY ? {} : { retryBudgetMs: 0 }) },
-            )
+            ).then((r) => {
+              // A node refused is an install that did not happen.
+              if (r.refused.length > 0) throw new Error(`refused: ${r.refused[0]!.error}`);
+            })
           : api.call(method, {}, undefined, RETRY ? {} : { retryBudgetMs: 0 });
       pending.push(
         p.then(

@@ -68,13 +68,15 @@ export function repeatable(method: ApiMethod, opts: CallOptions): boolean {
   return !API_WRITES.has(method) || opts.idempotencyKey !== undefined;
 }
 
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A repeatable call still unanswered after this long is sent again (then after twice as long...). */
+export const RESEND_AFTER_MS = 2_000;
 
 /**
  * Typed request/reply against the controller API, with a timeout and errors that name the
- * subject. A repeatable call (see `repeatable`) that fails for a reason time fixes is asked
- * again, with backoff, until it has taken max(timeoutMs, retryBudgetMs); each attempt waits at
- * most timeoutMs and no longer than what is left. A lost connection ends the attempt at once.
+ * subject. A repeatable call (see `repeatable`) gets until max(timeoutMs, retryBudgetMs): it is
+ * sent again, with backoff, after a failure time may fix, and also when it has had no answer for
+ * a while (RESEND_AFTER_MS, doubling), since a request or reply may be lost with a server; the
+ * first answer of any copy counts, so a call that is merely slow loses nothing.
  */
 export async function callApi<M extends ApiMethod>(
   nc: NatsConnection,
@@ -86,30 +88,52 @@ export async function callApi<M extends ApiMethod>(
   events?: ConnectionEvents,
 ): Promise<ApiResult<M>> {
   const budget = repeatable(method, opts) ? (opts.retryBudgetMs ?? RETRY_BUDGET_MS) : 0;
+  if (budget === 0) return callOnce(nc, subjects, method, req, timeoutMs, opts, events);
   const started = Date.now();
   const deadline = started + Math.max(timeoutMs, budget);
-  for (let attempt = 0; ; attempt++) {
-    const left = deadline - Date.now();
-    try {
-      return await callOnce(nc, subjects, method, req, Math.min(timeoutMs, Math.max(left, 1)), opts, events);
-    } catch (e) {
-      if (budget === 0 || !(e instanceof ApiCallError) || !RETRYABLE.has(e.code)) throw e;
-      const wait = Math.min(1_000, 100 * 2 ** attempt);
-      if (Date.now() + wait < deadline) {
-        await pause(wait);
-        continue;
-      }
-      if (e.code !== "timeout" || attempt === 0) throw e;
+  return new Promise<ApiResult<M>>((resolve, reject) => {
+    let settled = false;
+    let inFlight = 0;
+    let sent = 0;
+    let failures = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      f();
+    };
+    const giveUp = (e: ApiCallError) => {
+      if (e.code !== "timeout" || sent === 1) return finish(() => reject(e));
       const waited = Date.now() - started;
-      throw new ApiCallError(
-        `${e.subject}: no reply within ${waited} ms (${attempt + 1} attempts)`,
-        "timeout",
-        e.subject,
-        undefined,
-        waited,
+      const why = `${e.subject}: no reply within ${waited} ms (sent ${sent} times)`;
+      finish(() => reject(new ApiCallError(why, "timeout", e.subject, undefined, waited)));
+    };
+    const send = () => {
+      clearTimeout(timer);
+      const left = deadline - Date.now();
+      if (settled || left <= 0) return;
+      sent++;
+      inFlight++;
+      timer = setTimeout(send, Math.min(RESEND_AFTER_MS * 2 ** (sent - 1), left));
+      callOnce(nc, subjects, method, req, Math.min(timeoutMs, left), opts, events).then(
+        (r) => finish(() => resolve(r)),
+        (e: unknown) => {
+          inFlight--;
+          if (!(e instanceof ApiCallError) || !RETRYABLE.has(e.code)) return finish(() => reject(e));
+          const wait = Math.min(1_000, 100 * 2 ** failures++);
+          if (Date.now() + wait >= deadline) {
+            if (inFlight === 0) giveUp(e);
+            return;
+          }
+          if (inFlight > 0) return;
+          clearTimeout(timer);
+          timer = setTimeout(send, wait);
+        },
       );
-    }
-  }
+    };
+    send();
+  });
 }
 
 async function callOnce<M extends ApiMethod>(
