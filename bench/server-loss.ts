@@ -43,7 +43,10 @@ const PREFIX = "bp";
 const KILL_AT_MS = 3_000;
 const EVERY_MS = 100;
 
-const gallery = Array.from({ length: 400 }, (_, i) => `- name: b${i}\n  uri: 127.0.0.1:5999/b${i}:latest\n`).join("");
+const gallery = Array.from(
+  { length: 400 },
+  (_, i) => `- name: b${i}\n  uri: 127.0.0.1:5999/b${i}:latest\n`,
+).join("");
 
 interface Call {
   method: ApiMethod;
@@ -59,7 +62,9 @@ function leaderOf(servers: NatsServer[], pattern: RegExp): NatsServer | undefine
     const lines = s.output().split("\n");
     for (let i = lines.length - 1; i >= 0; i--) {
       if (!pattern.test(lines[i]!)) continue;
-      const at = Date.parse(lines[i]!.match(/\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\.\d+/)?.[0]?.replace(/\//g, "-") ?? "");
+      const at = Date.parse(
+        lines[i]!.match(/\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\.\d+/)?.[0]?.replace(/\//g, "-") ?? "",
+      );
       if (!best || at > best.at) best = { s, at };
       break;
     }
@@ -73,7 +78,9 @@ function elections(servers: NatsServer[], since: Date): string[] {
   const sinceStamp = since.toISOString().slice(11, 23);
   for (const s of servers) {
     for (const line of s.output().split("\n")) {
-      const m = line.match(/(\d\d:\d\d:\d\d\.\d{3})\d* .*(JetStream cluster new (?:stream|consumer|metadata) leader for '([^']+)'|Self is new JetStream cluster metadata leader)/);
+      const m = line.match(
+        /(\d\d:\d\d:\d\d\.\d{3})\d* .*(JetStream cluster new (?:stream|consumer|metadata) leader for '([^']+)'|Self is new JetStream cluster metadata leader)/,
+      );
       if (!m || m[1]! < sinceStamp) continue;
       if (line.includes("consumer")) continue;
       out.push(`${m[1]} ${m[3] ?? "meta"}`);
@@ -88,7 +95,11 @@ async function run(scenario: Scenario): Promise<void> {
   await writeFile(galleryPath, gallery);
   const cluster = await NatsCluster.start(3);
   const connect = (name: string) =>
-    ClusterClient.connect({ servers: cluster.urls, prefix: PREFIX, replicas: 3, name,
+    ClusterClient.connect({
+      servers: cluster.urls,
+      prefix: PREFIX,
+      replicas: 3,
+      name,
       logger: values.verbose ? createLogger({ client: name }, { level: "info" }) : silentLogger,
     });
   const ctlClient = await connect("controller");
@@ -96,7 +107,9 @@ async function run(scenario: Scenario): Promise<void> {
     client: ctlClient,
     galleries: [{ name: "bench", url: galleryPath }],
     replicas: 3,
-    telemetry: values.verbose ? telemetryOf(createLogger({ role: "controller" }, { level: "info" })) : silentTelemetry,
+    telemetry: values.verbose
+      ? telemetryOf(createLogger({ role: "controller" }, { level: "info" }))
+      : silentTelemetry,
     timings: { health: { heartbeatIntervalMs: 1_000 } },
   });
   const nodes = await connect("nodes");
@@ -135,9 +148,15 @@ async function run(scenario: Scenario): Promise<void> {
       case "controller":
         return byUrl(ctlClient);
       case "ops-leader":
-        return leaderOf(cluster.servers, new RegExp(`new stream leader for '\\$G > KV_${bucketNames(PREFIX).ops}'`))!;
+        return leaderOf(
+          cluster.servers,
+          new RegExp(`new stream leader for '\\$G > KV_${bucketNames(PREFIX).ops}'`),
+        )!;
       case "meta-leader":
-        return leaderOf(cluster.servers, /new metadata leader|Self is new JetStream cluster metadata leader/)!;
+        return leaderOf(
+          cluster.servers,
+          /new metadata leader|Self is new JetStream cluster metadata leader/,
+        )!;
     }
   };
   let killedAt = 0;
@@ -161,15 +180,15 @@ async function run(scenario: Scenario): Promise<void> {
       calls.push(call);
       const p =
         method === "ops.install"
-          ? api.call(
-              "ops.install",
-              { backend: `b${k % 400}`, nodes: [`node-${k % NODES}`] },
-              undefined,
-              { idempotencyKey: `bench-${started}-${k}`, ...(RETRY ? {} : { retryBudgetMs: 0 }) },
-            ).then((r) => {
-              // A node refused is an install that did not happen.
-              if (r.refused.length > 0) throw new Error(`refused: ${r.refused[0]!.error}`);
-            })
+          ? api
+              .call("ops.install", { backend: `b${k % 400}`, nodes: [`node-${k % NODES}`] }, undefined, {
+                idempotencyKey: `bench-${started}-${k}`,
+                ...(RETRY ? {} : { retryBudgetMs: 0 }),
+              })
+              .then((r) => {
+                // A node refused is an install that did not happen.
+                if (r.refused.length > 0) throw new Error(`refused: ${r.refused[0]!.error}`);
+              })
           : api.call(method, {}, undefined, RETRY ? {} : { retryBudgetMs: 0 });
       pending.push(
         p.then(
@@ -189,12 +208,17 @@ async function run(scenario: Scenario): Promise<void> {
 
   const failed = calls.filter((c) => c.error);
   const line = lineWriter(34);
-  process.stdout.write(`\n== ${scenario}: killed ${killed?.url} (servers ${names.join(" ")}) ${RETRY ? "" : "(no retry)"}\n`);
+  process.stdout.write(
+    `\n== ${scenario}: killed ${killed?.url} (servers ${names.join(" ")}) ${RETRY ? "" : "(no retry)"}\n`,
+  );
   line("calls", `${calls.length}, failed ${failed.length}`);
   if (failed.length > 0) {
     const from = Math.min(...failed.map((c) => c.start));
     const to = Math.max(...failed.map((c) => c.end));
-    line("failed-call window", `${((to - from) / 1000).toFixed(1)} s (from kill +${((from - killedAt) / 1000).toFixed(1)} s)`);
+    line(
+      "failed-call window",
+      `${((to - from) / 1000).toFixed(1)} s (from kill +${((from - killedAt) / 1000).toFixed(1)} s)`,
+    );
     const byMethod = new Map<string, number>();
     for (const c of failed) byMethod.set(c.method, (byMethod.get(c.method) ?? 0) + 1);
     line("failed by method", [...byMethod].map(([m, c]) => `${m} ${c}`).join(", "));
@@ -218,11 +242,17 @@ async function run(scenario: Scenario): Promise<void> {
   if (slow.length > 0) {
     const from = Math.min(...slow.map((c) => c.start));
     const to = Math.max(...slow.map((c) => c.end));
-    line("window of calls over 1 s", `${((to - from) / 1000).toFixed(1)} s (from kill +${((from - killedAt) / 1000).toFixed(1)} s)`);
+    line(
+      "window of calls over 1 s",
+      `${((to - from) / 1000).toFixed(1)} s (from kill +${((from - killedAt) / 1000).toFixed(1)} s)`,
+    );
   }
   if (values.verbose)
     for (const c of slow)
-      line(`  slow +${((c.start - killedAt) / 1000).toFixed(2)}..+${((c.end - killedAt) / 1000).toFixed(2)} s`, c.method);
+      line(
+        `  slow +${((c.start - killedAt) / 1000).toFixed(2)}..+${((c.end - killedAt) / 1000).toFixed(2)} s`,
+        c.method,
+      );
   line("elections after the kill", elections(cluster.servers, new Date(killedAt)).join(", ") || "none");
 
   ctl.stop().catch(() => {});

@@ -63,7 +63,8 @@ async function retried<T>(pass: () => Promise<T>): Promise<T> {
       ]);
       if (r !== late) return r;
       p.catch(() => {});
-      if (attempt >= SCAN_ATTEMPTS) throw new Error(`reading the bucket took over ${SCAN_ATTEMPT_MS} ms ${attempt} times`, {
+      if (attempt >= SCAN_ATTEMPTS)
+        throw new Error(`reading the bucket took over ${SCAN_ATTEMPT_MS} ms ${attempt} times`, {
           cause: new TimeoutError(),
         });
     } catch (e) {

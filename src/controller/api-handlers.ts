@@ -107,8 +107,9 @@ export class ApiHandlers {
       "ops.list": async (r) => ({ ops: await ops.list(r) }),
       "ops.history": async (r) => ({ events: await audit.history(r) }),
       "upgrades.list": async () => ({
-        upgrades: ((await d.view.listed("upgrades", "", LIST_MIRROR_WAIT_MS))?.rows ??
-          (await client.list("upgrades")))
+        upgrades: (
+          (await d.view.listed("upgrades", "", LIST_MIRROR_WAIT_MS))?.rows ?? (await client.list("upgrades"))
+        )
           .map((s) => s.value)
           .sort((a, b) => a.backend.localeCompare(b.backend)),
       }),
@@ -230,7 +231,10 @@ export class ApiHandlers {
         this.log.warn("API handler met a transient JetStream error", { method, error: errorMessage(e) });
         return {
           ok: false,
-          error: { code: "unavailable", message: `${method}: JetStream unavailable for now: ${errorMessage(e)}` },
+          error: {
+            code: "unavailable",
+            message: `${method}: JetStream unavailable for now: ${errorMessage(e)}`,
+          },
         };
       }
       this.log.error("API handler failed", { method, error: errorMessage(e) });

@@ -263,9 +263,7 @@ export class ClusterView {
       return null;
     }
     const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
-    const rows = [...records]
-      .filter(([key]) => key.startsWith(keyPrefix))
-      .map(([key, e]) => ({ key, ...e }));
+    const rows = [...records].filter(([key]) => key.startsWith(keyPrefix)).map(([key, e]) => ({ key, ...e }));
     const unreadable = [...this.unreadable[b].values()].filter((u) => u.key.startsWith(keyPrefix));
     return { rows, unreadable };
   }

@@ -150,7 +150,8 @@ export function applyBatch(
         buckets[e.key].dropMissing(new Set(e.keys));
         if (e.key === "nodes") {
           const held = new Set(e.keys);
-          for (const k of s.unreadableNodes.keys()) if (!held.has(k) && !unreadable.has(k)) unreadable.set(k, null);
+          for (const k of s.unreadableNodes.keys())
+            if (!held.has(k) && !unreadable.has(k)) unreadable.set(k, null);
         }
         break;
       default: {
