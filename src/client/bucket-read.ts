@@ -42,8 +42,8 @@ export async function readBucket<S extends z.ZodType>(
 }
 
 /** One pass gets this long before another is started (its consumer may sit on a dead server). */
-const SCAN_ATTEMPT_MS = 3_000;
-const SCAN_ATTEMPTS = 3;
+const SCAN_ATTEMPT_MS = 1_500;
+const SCAN_ATTEMPTS = 4;
 
 /**
  * Run a whole-bucket pass, starting it again when it does not end within SCAN_ATTEMPT_MS. While
