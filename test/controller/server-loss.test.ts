@@ -144,5 +144,5 @@ describe("losing one NATS server of three (replicas 3)", () => {
     // The lists kept answering what is there: every node, and the ops admitted meanwhile.
     expect((await api.call("nodes.list", {})).nodes.map((n) => n.id)).toEqual(NODES);
     expect((await api.call("ops.list", { all: true })).ops.length).toBeGreaterThan(killedAt / 3);
-  });
+  }, 90_000);
 });
