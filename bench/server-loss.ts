@@ -183,13 +183,13 @@ async function run(scenario: Scenario): Promise<void> {
           ? api
               .call("ops.install", { backend: `b${k % 400}`, nodes: [`node-${k % NODES}`] }, undefined, {
                 idempotencyKey: `bench-${started}-${k}`,
-                ...(RETRY ? {} : { retryBudgetMs: 0 }),
+                ...(RETRY ? {} : { retry: false }),
               })
               .then((r) => {
                 // A node refused is an install that did not happen.
                 if (r.refused.length > 0) throw new Error(`refused: ${r.refused[0]!.error}`);
               })
-          : api.call(method, {}, undefined, RETRY ? {} : { retryBudgetMs: 0 });
+          : api.call(method, {}, undefined, RETRY ? {} : { retry: false });
       pending.push(
         p.then(
           () => {

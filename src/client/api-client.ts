@@ -41,19 +41,13 @@ export interface CallOptions {
    */
   idempotencyKey?: string;
   /**
-   * How long a call that may be repeated (a read, or a write carrying an idempotency key) keeps
-   * asking again after a failure time may fix: no reply, no controller, a controller that says
-   * `unavailable`, the connection lost under the request. Default RETRY_BUDGET_MS; 0: ask once.
-   * A write without a key is never asked twice (it could be applied twice).
+   * Ask again, within the call's timeout, when a call that may be repeated (a read, or a write
+   * carrying an idempotency key) fails for a reason time fixes: no reply, no controller, a
+   * controller that says `unavailable`, the connection lost under the request. Default true;
+   * false: ask once. A write without a key is never asked twice (it could be applied twice).
    */
-  retryBudgetMs?: number;
+  retry?: boolean;
 }
-
-/**
- * Long enough to outlast what losing one NATS server of three costs (the client's reconnect,
- * elections of the stream leaders it led); short next to a person's patience.
- */
-export const RETRY_BUDGET_MS = 10_000;
 
 /** What the caller can tell callApi about the connection, beyond the handle itself. */
 export interface ConnectionEvents {
@@ -73,10 +67,12 @@ export const RESEND_AFTER_MS = 2_000;
 
 /**
  * Typed request/reply against the controller API, with a timeout and errors that name the
- * subject. A repeatable call (see `repeatable`) gets until max(timeoutMs, retryBudgetMs): it is
- * sent again, with backoff, after a failure time may fix, and also when it has had no answer for
- * a while (RESEND_AFTER_MS, doubling), since a request or reply may be lost with a server; the
- * first answer of any copy counts, so a call that is merely slow loses nothing.
+ * subject. Within its timeout a repeatable call (see `repeatable`) is sent again, with backoff,
+ * after a failure time may fix, and also when it has had no answer for a while (RESEND_AFTER_MS,
+ * doubling), since a request or reply may be lost with a server; the first answer of any copy
+ * counts, so a call that is merely slow loses nothing. The default timeout (10 s) outlasts what
+ * losing one NATS server of three costs: the client's reconnect, the elections of the stream
+ * leaders it held (4 to 9 s on 2.9).
  */
 export async function callApi<M extends ApiMethod>(
   nc: NatsConnection,
@@ -87,10 +83,10 @@ export async function callApi<M extends ApiMethod>(
   opts: CallOptions = {},
   events?: ConnectionEvents,
 ): Promise<ApiResult<M>> {
-  const budget = repeatable(method, opts) ? (opts.retryBudgetMs ?? RETRY_BUDGET_MS) : 0;
-  if (budget === 0) return callOnce(nc, subjects, method, req, timeoutMs, opts, events);
+  if (opts.retry === false || !repeatable(method, opts))
+    return callOnce(nc, subjects, method, req, timeoutMs, opts, events);
   const started = Date.now();
-  const deadline = started + Math.max(timeoutMs, budget);
+  const deadline = started + timeoutMs;
   return new Promise<ApiResult<M>>((resolve, reject) => {
     let settled = false;
     let inFlight = 0;
@@ -116,7 +112,7 @@ export async function callApi<M extends ApiMethod>(
       sent++;
       inFlight++;
       timer = setTimeout(send, Math.min(RESEND_AFTER_MS * 2 ** (sent - 1), left));
-      callOnce(nc, subjects, method, req, Math.min(timeoutMs, left), opts, events).then(
+      callOnce(nc, subjects, method, req, left, opts, events).then(
         (r) => finish(() => resolve(r)),
         (e: unknown) => {
           inFlight--;
