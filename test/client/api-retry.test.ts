@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ApiCallError, ClusterClient, RESEND_AFTER_MS } from "../../src/client/index.js";
+import { ClusterClient, RESEND_AFTER_MS, type ApiCallError } from "../../src/client/index.js";
 import { encode, IDEMPOTENCY_HEADER, type ApiEnvelope } from "../../src/protocol/index.js";
 import { NatsServer } from "../harness/nats-server.js";
 
