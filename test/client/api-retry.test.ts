@@ -12,7 +12,7 @@ interface Heard {
  * A stand-in controller: `answer(n)` decides what the n-th request gets (an envelope, or
  * undefined to stay silent, as a controller whose reply was lost with a server).
  */
-function responder(c: ClusterClient, answer: (n: number) => ApiEnvelope | undefined) {
+async function responder(c: ClusterClient, answer: (n: number) => ApiEnvelope | undefined) {
   const heard: Heard[] = [];
   const sub = c.nc.subscribe(c.subjects.apiAll(), {
     callback: (_err, msg) => {
@@ -21,7 +21,15 @@ function responder(c: ClusterClient, answer: (n: number) => ApiEnvelope | undefi
       if (reply) msg.respond(encode(reply));
     },
   });
-  return { heard, stop: () => sub.unsubscribe() };
+  // Listening at the server before the first call, and no longer once the test is over.
+  await c.nc.flush();
+  return {
+    heard,
+    stop: async () => {
+      sub.unsubscribe();
+      await c.nc.flush();
+    },
+  };
 }
 
 const NODES: ApiEnvelope = { ok: true, data: { nodes: [], unreadable: [] } };
@@ -40,20 +48,22 @@ describe("API calls that may be repeated", () => {
   let server: NatsServer;
   let caller: ClusterClient;
   let controller: ClusterClient;
-  const stops: Array<() => void> = [];
+  const stops: Array<() => Promise<void> | void> = [];
   beforeAll(async () => {
     server = await NatsServer.start();
     caller = await ClusterClient.connect({ servers: [server.url], name: "caller" });
     controller = await ClusterClient.connect({ servers: [server.url], name: "controller" });
   });
-  afterEach(() => stops.splice(0).forEach((s) => s()));
+  afterEach(async () => {
+    for (const s of stops.splice(0)) await s();
+  });
   afterAll(async () => {
     await Promise.all([caller?.close(), controller?.close()]);
     await server?.dispose();
   });
 
   it("a read with no answer is sent again, and the answer to the second copy counts", async () => {
-    const r = responder(controller, (n) => (n === 1 ? undefined : NODES));
+    const r = await responder(controller, (n) => (n === 1 ? undefined : NODES));
     stops.push(r.stop);
     const res = await caller.call("nodes.list", {}, RESEND_AFTER_MS * 3);
     expect(res.nodes).toEqual([]);
@@ -61,14 +71,14 @@ describe("API calls that may be repeated", () => {
   });
 
   it("a read answered 'unavailable' is asked again until it is answered", async () => {
-    const r = responder(controller, (n) => (n < 3 ? UNAVAILABLE : NODES));
+    const r = await responder(controller, (n) => (n < 3 ? UNAVAILABLE : NODES));
     stops.push(r.stop);
     await expect(caller.call("nodes.list", {}, 5_000)).resolves.toMatchObject({ nodes: [] });
     expect(r.heard).toHaveLength(3);
   });
 
   it("a write with an idempotency key is asked again with the same key", async () => {
-    const r = responder(controller, (n) => (n === 1 ? UNAVAILABLE : SETTINGS));
+    const r = await responder(controller, (n) => (n === 1 ? UNAVAILABLE : SETTINGS));
     stops.push(r.stop);
     const res = await caller.call("settings.set", { autoUpgrade: true }, 5_000, {
       idempotencyKey: "key-12345678",
@@ -78,7 +88,7 @@ describe("API calls that may be repeated", () => {
   });
 
   it("a write without a key is sent once, whatever happens to it", async () => {
-    const r = responder(controller, () => UNAVAILABLE);
+    const r = await responder(controller, () => UNAVAILABLE);
     stops.push(r.stop);
     const err = await caller.call("settings.set", { autoUpgrade: true }, 3_000).catch((e: unknown) => e);
     expect((err as ApiCallError).code).toBe("unavailable");
@@ -86,7 +96,7 @@ describe("API calls that may be repeated", () => {
   });
 
   it("retry: false asks once", async () => {
-    const r = responder(controller, () => UNAVAILABLE);
+    const r = await responder(controller, () => UNAVAILABLE);
     stops.push(r.stop);
     const err = await caller.call("nodes.list", {}, 3_000, { retry: false }).catch((e: unknown) => e);
     expect((err as ApiCallError).code).toBe("unavailable");
@@ -94,7 +104,7 @@ describe("API calls that may be repeated", () => {
   });
 
   it("a refusal is final: it is not asked again", async () => {
-    const r = responder(controller, () => ({
+    const r = await responder(controller, () => ({
       ok: false,
       error: { code: "not_found", message: "no such op" },
     }));
@@ -106,8 +116,8 @@ describe("API calls that may be repeated", () => {
 
   it("a CLI session's client gives each write its own key, so it too may be asked again", async () => {
     const cli = await ClusterClient.connect({ servers: [server.url], name: "cli", keyWrites: true });
-    stops.push(() => void cli.close());
-    const r = responder(controller, (n) => (n === 1 ? UNAVAILABLE : SETTINGS));
+    stops.push(() => cli.close());
+    const r = await responder(controller, (n) => (n === 1 ? UNAVAILABLE : SETTINGS));
     stops.push(r.stop);
     await cli.call("settings.set", { autoUpgrade: true }, 5_000);
     await cli.call("settings.set", { autoUpgrade: true }, 5_000);
