@@ -9,7 +9,7 @@ import { testLogger, testTelemetry, writeGallery } from "./cluster.js";
 import { FakeNode } from "./fake-node.js";
 
 const GALLERY = Array.from(
-  { length: 200 },
+  { length: 1000 },
   (_, i) => `- name: b${i}\n  uri: 127.0.0.1:5999/b${i}:latest\n`,
 ).join("");
 const PREFIX = "loss";
@@ -98,7 +98,7 @@ describe("losing one NATS server of three (replicas 3)", () => {
         track(
           "ops.install",
           api
-            .call("ops.install", { backend: `b${n}`, nodes: [NODES[n % 3]!] }, undefined, {
+            .call("ops.install", { backend: `b${n % 1000}`, nodes: [NODES[n % 3]!] }, undefined, {
               idempotencyKey: `loss-${n}-${process.pid}`,
             })
             .then((r) => {
