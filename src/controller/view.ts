@@ -33,6 +33,13 @@ export type ViewChange =
  */
 export const LIST_MIRROR_WAIT_MS = 500;
 
+/**
+ * A bucket whose latest revision cannot be read within this long is taken to have no stream
+ * leader (nothing newer than this copy can be written then). Generous: a leader slow to answer
+ * on a loaded machine must not make a list answer from a copy that lags.
+ */
+const LEADERLESS_AFTER_MS = 2_000;
+
 /** A lagging watch is started afresh at most this often. */
 const LAGGING_RESTART_MS = 2_000;
 
@@ -234,11 +241,12 @@ export class ClusterView {
 
   /**
    * A mirrored bucket's records (and unreadable keys) under `keyPrefix`, from this copy, when it
-   * holds everything the bucket does: its watch has seen the bucket's latest revision, or that
-   * revision cannot be read within `timeoutMs` (the bucket's stream has no leader, say while one
-   * of three servers dies, and then nothing new can be written either). Null when the copy lags
-   * (its watch restarting): the caller reads the bucket itself. A list answered this way costs
-   * no consumer, which during a server loss may be placed on the dead server and never answer.
+   * holds everything the bucket does: its watch has seen the bucket's latest revision (waiting up
+   * to `timeoutMs` for it), or that revision cannot be read (LEADERLESS_AFTER_MS: the bucket's
+   * stream has no leader, say while one of three servers dies, and then nothing new can be
+   * written either). Null when the copy lags (its watch restarting): the caller reads the bucket
+   * itself. A list answered this way costs no consumer, which during a server loss may be placed
+   * on the dead server and never answer.
    */
   async listed<B extends MirroredBucket>(
     b: B,
@@ -251,7 +259,9 @@ export class ClusterView {
     try {
       latest = await Promise.race([
         this.client.lastRevision(b),
-        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
+        new Promise<undefined>(
+          (resolve) => (timer = setTimeout(() => resolve(undefined), LEADERLESS_AFTER_MS)),
+        ),
       ]);
     } catch {
       latest = undefined;
