@@ -81,7 +81,8 @@ async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterCl
   await checkLocalFiles(opts);
   const servers = opts.servers.join(",");
   const started = Date.now();
-  const client = ClusterClient.open({ ...opts, apiTimeoutMs });
+  // Writes carry a key, so a call cut off by a server loss is asked again without being applied twice.
+  const client = ClusterClient.open({ ...opts, apiTimeoutMs, keyWrites: true });
   let timer: NodeJS.Timeout | undefined;
   let stopStatus = () => {};
   try {

@@ -1,6 +1,8 @@
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { TimeoutError } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { decode } from "../protocol/index.js";
+import { isTransientJetStream } from "./errors.js";
 
 export interface BucketRow<T> {
   key: string;
@@ -22,17 +24,55 @@ export async function readBucket<S extends z.ZodType>(
   filter = ">",
   onInvalid?: (key: string, error: string, revision: number) => void,
 ): Promise<Array<BucketRow<z.infer<S>>>> {
-  const out = new Map<string, BucketRow<z.infer<S>>>();
-  await scanLast(js, bucket, filter, false, (key, m) => {
-    if (!m) return out.delete(key);
-    const d = decode(schema, m.data);
-    if (d.ok) out.set(key, { key, value: d.value, revision: m.seq });
-    else {
-      out.delete(key);
-      onInvalid?.(key, d.error, m.seq);
-    }
+  const rows = await retried(async () => {
+    const out = new Map<string, BucketRow<z.infer<S>> | { invalid: string; revision: number }>();
+    await scanLast(js, bucket, filter, false, (key, m) => {
+      if (!m) return out.delete(key);
+      const d = decode(schema, m.data);
+      out.set(key, d.ok ? { key, value: d.value, revision: m.seq } : { invalid: d.error, revision: m.seq });
+    });
+    return out;
   });
-  return [...out.values()];
+  const valid: Array<BucketRow<z.infer<S>>> = [];
+  for (const [key, r] of rows) {
+    if ("invalid" in r) onInvalid?.(key, r.invalid, r.revision);
+    else valid.push(r);
+  }
+  return valid;
+}
+
+/** One pass gets this long before another is started (its consumer may sit on a dead server). */
+const SCAN_ATTEMPT_MS = 1_500;
+const SCAN_ATTEMPTS = 4;
+
+/**
+ * Run a whole-bucket pass, starting it again when it does not end within SCAN_ATTEMPT_MS. While
+ * a server of a cluster has just died, the meta leader may still place a new consumer there, and
+ * that consumer never answers; another attempt gets another placement. An abandoned pass runs
+ * out on its own (its result is dropped; its consumer is deleted or expires).
+ */
+async function retried<T>(pass: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = Symbol("late");
+    const p = pass();
+    try {
+      const r = await Promise.race([
+        p,
+        new Promise<typeof late>((resolve) => (timer = setTimeout(() => resolve(late), SCAN_ATTEMPT_MS))),
+      ]);
+      if (r !== late) return r;
+      p.catch(() => {});
+      if (attempt >= SCAN_ATTEMPTS)
+        throw new Error(`reading the bucket took over ${SCAN_ATTEMPT_MS} ms ${attempt} times`, {
+          cause: new TimeoutError(),
+        });
+    } catch (e) {
+      if (attempt >= SCAN_ATTEMPTS || !isTransientJetStream(e)) throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /**
@@ -40,8 +80,11 @@ export async function readBucket<S extends z.ZodType>(
  * headers only: the values are never sent.
  */
 export async function readKeys(js: JetStreamClient, bucket: string, filter = ">"): Promise<string[]> {
-  const out = new Set<string>();
-  await scanLast(js, bucket, filter, true, (key, m) => (m ? out.add(key) : out.delete(key)));
+  const out = await retried(async () => {
+    const keys = new Set<string>();
+    await scanLast(js, bucket, filter, true, (key, m) => (m ? keys.add(key) : keys.delete(key)));
+    return keys;
+  });
   return [...out];
 }
 

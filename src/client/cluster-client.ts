@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
+  API_WRITES,
   AuditEvent,
   BUCKETS,
   bucketNames,
@@ -47,6 +49,11 @@ export interface ClusterClientOptions extends ConnectOptions {
   eventsMaxBytes?: number;
   apiTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * Give every write call made without an idempotency key a fresh one, so that it too may be
+   * asked again after a server loss without being applied twice (the CLI's one-shot commands).
+   */
+  keyWrites?: boolean;
   /** Attach to the topology without reading stream state, as a confined agent must (see ensureTopology). */
   attachOnly?: TopologyOptions["attachOnly"];
 }
@@ -88,6 +95,7 @@ export class ClusterClient {
   private statusValue: ConnectionStatus = { state: "connecting", since: Date.now(), attempts: 0 };
   private readonly statusListeners = new Set<(s: ConnectionStatus) => void>();
   private readonly reconnectListeners = new Set<() => void>();
+  private readonly disconnectListeners = new Set<() => void>();
   private conn?: {
     nc: NatsConnection;
     js: JetStreamClient;
@@ -223,6 +231,7 @@ export class ClusterClient {
       switch (s.type) {
         case "disconnect":
           this.setStatus({ state: "reconnecting", reason: `lost connection to ${s.server}` });
+          for (const l of this.disconnectListeners) l();
           break;
         case "reconnecting":
           if (this.statusValue.state !== "reconnecting") this.setStatus({ state: "reconnecting" });
@@ -554,7 +563,16 @@ export class ClusterClient {
     timeoutMs?: number,
     opts?: CallOptions,
   ): Promise<ApiResult<M>> {
-    return callApi(this.nc, this.subjects, method, req, timeoutMs ?? this.opts.apiTimeoutMs, opts);
+    const keyed =
+      this.opts.keyWrites && API_WRITES.has(method) && opts?.idempotencyKey === undefined
+        ? { ...opts, idempotencyKey: `k${randomUUID().replace(/-/g, "")}` }
+        : opts;
+    return callApi(this.nc, this.subjects, method, req, timeoutMs ?? this.opts.apiTimeoutMs, keyed, {
+      onDisconnect: (l) => {
+        this.disconnectListeners.add(l);
+        return () => this.disconnectListeners.delete(l);
+      },
+    });
   }
 
   async close(): Promise<void> {

@@ -32,3 +32,20 @@ export async function untilJetStream<T>(
     }
   }
 }
+
+/**
+ * Run a step that writes to JetStream, again while it fails for a reason time fixes (a stream
+ * electing a new leader after a server loss takes 4 to 9 s on 2.9), until `deadline` (epoch ms);
+ * then, or for any other error, its error. The step must be safe to repeat.
+ */
+export async function whileTransient<T>(step: () => Promise<T>, deadline: number): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (e) {
+      const wait = Math.min(1_000, 200 * 2 ** attempt);
+      if (!isTransientJetStream(e) || Date.now() + wait >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}

@@ -14,6 +14,12 @@ export type WatchEvent<T> =
 
 export interface Watcher {
   stop(): void;
+  /**
+   * Start again from the revision after the last one delivered, with a new consumer: for a watch
+   * seen to lag (its consumer was on a server that died, and the ordered consumer notices only
+   * after its missed heartbeats).
+   */
+  restart(): void;
   /** Resolves once the initial state has been delivered. */
   ready: Promise<void>;
 }
@@ -114,6 +120,9 @@ export function watchBucket<S extends z.ZodType>(
 
   return {
     ready,
+    restart() {
+      if (!stopped) void start();
+    },
     stop() {
       stopped = true;
       offReconnect?.();

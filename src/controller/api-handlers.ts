@@ -26,8 +26,8 @@ import type { Operations } from "./operations.js";
 import type { Rollouts } from "./rollouts.js";
 import type { SettingsStore } from "./settings-store.js";
 import type { UpgradeChecker } from "./upgrade-checker.js";
-import type { ClusterView } from "./view.js";
-import type { ClusterClient } from "../client/index.js";
+import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
+import { isTransientJetStream, type ClusterClient } from "../client/index.js";
 
 export interface ApiContext {
   /** Who is asking when the request does not say (`http`, `nats`). */
@@ -107,7 +107,9 @@ export class ApiHandlers {
       "ops.list": async (r) => ({ ops: await ops.list(r) }),
       "ops.history": async (r) => ({ events: await audit.history(r) }),
       "upgrades.list": async () => ({
-        upgrades: (await client.list("upgrades"))
+        upgrades: (
+          (await d.view.listed("upgrades", "", LIST_MIRROR_WAIT_MS))?.rows ?? (await client.list("upgrades"))
+        )
           .map((s) => s.value)
           .sort((a, b) => a.backend.localeCompare(b.backend)),
       }),
@@ -222,6 +224,17 @@ export class ApiHandlers {
         return {
           ok: false,
           error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) },
+        };
+      }
+      if (isTransientJetStream(e)) {
+        // No stream leader for now (an election after a server loss): the caller may ask again.
+        this.log.warn("API handler met a transient JetStream error", { method, error: errorMessage(e) });
+        return {
+          ok: false,
+          error: {
+            code: "unavailable",
+            message: `${method}: JetStream unavailable for now: ${errorMessage(e)}`,
+          },
         };
       }
       this.log.error("API handler failed", { method, error: errorMessage(e) });

@@ -116,7 +116,7 @@ export class Controller {
     const work = new WorkQueue(client);
     this.ops = new Operations({ client, view: this.view, claims, work, audit, catalog, telemetry });
     const settings = new SettingsStore(client, this.view, audit);
-    const nodes = new NodeAdmin(client, this.ops, audit, () => this.timings.health);
+    const nodes = new NodeAdmin(client, this.view, this.ops, audit, () => this.timings.health);
     const isLeader = () => this.lease.isLeader();
     this.checker = new UpgradeChecker({
       client,

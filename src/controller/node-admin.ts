@@ -4,11 +4,13 @@ import type { Audit } from "./audit.js";
 import { applyAdminAction, type AdminAction, type HealthRules } from "./decide/health.js";
 import { conflict, notFound, unavailableWhenContended } from "./errors.js";
 import type { Operations } from "./operations.js";
+import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
 
 /** Approve, drain and resume nodes (any replica; compare-and-set against the health monitor). */
 export class NodeAdmin {
   constructor(
     private readonly client: ClusterClient,
+    private readonly view: ClusterView,
     private readonly ops: Operations,
     private readonly audit: Audit,
     private readonly rules: () => HealthRules,
@@ -16,7 +18,8 @@ export class NodeAdmin {
 
   /** Every node, and the ids whose record does not validate (shown as unreadable, not dropped). */
   async list(): Promise<{ nodes: NodeRecord[]; unreadable: UnreadableNode[] }> {
-    const { rows, unreadable } = await this.client.listAll("nodes");
+    const { rows, unreadable } =
+      (await this.view.listed("nodes", "", LIST_MIRROR_WAIT_MS)) ?? (await this.client.listAll("nodes"));
     return {
       nodes: rows.map((s) => s.value).sort((a, b) => a.id.localeCompare(b.id)),
       unreadable: unreadable

@@ -1,4 +1,11 @@
-import { ContentionError, type ClusterClient, type Entry, type WorkQueue } from "../client/index.js";
+import {
+  ContentionError,
+  isCasConflict,
+  whileTransient,
+  type ClusterClient,
+  type Entry,
+  type WorkQueue,
+} from "../client/index.js";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { GalleryCatalog } from "../gallery/index.js";
 import {
@@ -28,7 +35,7 @@ import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admis
 import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
 import type { ControllerTelemetry } from "./metrics.js";
-import type { ClusterView } from "./view.js";
+import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
 
 /** A user's transition inside a compare-and-set: the record to write, null to leave it, or a 409. */
 function allowed(step: Step): OpRecord | null {
@@ -72,6 +79,8 @@ const CONCURRENCY = 512;
 const READ_CONCURRENCY = 64;
 /** How long admission waits for a lagging view to catch up before reading nodes directly. */
 const MIRROR_WAIT_MS = 250;
+/** How long admitting one node waits out a stream without a leader before refusing it. */
+const ADMIT_WAIT_MS = 8_000;
 
 /**
  * Operations as the API sees them: admission (record first, then work), cancel (persisted
@@ -203,7 +212,12 @@ export class Operations {
     from?: OpRecord["from"],
     opId = newOpId(),
   ): Promise<Admitted | Refused> {
-    const claim = await this.d.claims.claim(nodeId, req.backend, opId, (n, o) => this.readOp(n, o));
+    // While a stream elects a new leader (a server lost), wait for it rather than refuse the node.
+    const deadline = Date.now() + ADMIT_WAIT_MS;
+    const claim = await whileTransient(
+      () => this.d.claims.claim(nodeId, req.backend, opId, (n, o) => this.readOp(n, o)),
+      deadline,
+    );
     if (!claim.won) {
       const held = claim.op;
       if (held.kind === req.kind)
@@ -228,7 +242,14 @@ export class Operations {
       dismissed: false,
     };
     try {
-      await this.d.client.create("ops", opKey(nodeId, opId), op);
+      await whileTransient(async () => {
+        try {
+          await this.d.client.create("ops", opKey(nodeId, opId), op);
+        } catch (e) {
+          // An earlier try that timed out was written after all (the key holds this op's id).
+          if (!isCasConflict(e) || !(await this.readOp(nodeId, opId))) throw e;
+        }
+      }, deadline);
     } catch (e) {
       await this.d.claims.release(nodeId, req.backend, opId).catch(() => {});
       throw e;
@@ -276,8 +297,9 @@ export class Operations {
   }
 
   async list(q: ListQuery): Promise<OpRecord[]> {
-    const filter = q.nodeId ? `${q.nodeId}.*` : ">";
-    const ops = (await this.d.client.list("ops", filter)).map((s) => s.value);
+    const mirrored = await this.d.view.listed("ops", q.nodeId ? `${q.nodeId}.` : "", LIST_MIRROR_WAIT_MS);
+    const rows = mirrored?.rows ?? (await this.d.client.list("ops", q.nodeId ? `${q.nodeId}.*` : ">"));
+    const ops = rows.map((s) => s.value);
     return ops
       .filter((op) => q.all || isActive(op) || needsAttention(op))
       .filter((op) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)

@@ -27,6 +27,22 @@ export type ViewChange =
   | { type: "rolloutNode"; key: string; value: RolloutNode | null }
   | { type: "policy"; key: string; value: PolicyRecord | null };
 
+/**
+ * How long a list waits to learn whether this replica's copy of a bucket is current (and for it
+ * to catch up) before reading the bucket itself.
+ */
+export const LIST_MIRROR_WAIT_MS = 500;
+
+/**
+ * A bucket whose latest revision cannot be read within this long is taken to have no stream
+ * leader (nothing newer than this copy can be written then). Generous: a leader slow to answer
+ * on a loaded machine must not make a list answer from a copy that lags.
+ */
+const LEADERLESS_AFTER_MS = 2_000;
+
+/** A lagging watch is started afresh at most this often. */
+const LAGGING_RESTART_MS = 2_000;
+
 /** How a change to one record of bucket B is announced (and streamed on /api/events). */
 export type Announce<B extends BucketKey> = (
   key: string,
@@ -88,6 +104,9 @@ export class ClusterView {
   private readonly seen = new Map<MirroredBucket, number>();
   private readonly progress = new Set<() => void>();
   private readonly watchers: Watcher[] = [];
+  private readonly watcherOf = new Map<MirroredBucket, Watcher>();
+  /** When each bucket's watch was last restarted for lagging (see listed). */
+  private readonly restartedAt = new Map<MirroredBucket, number>();
   private readonly listeners = new Set<(c: ViewChange, initial: boolean) => void>();
   private ready = false;
 
@@ -126,7 +145,11 @@ export class ClusterView {
   }
 
   async start(): Promise<void> {
-    this.watchers.push(...MIRRORED.map((b) => this.mirror(b)));
+    for (const b of MIRRORED) {
+      const w = this.mirror(b);
+      this.watchers.push(w);
+      this.watcherOf.set(b, w);
+    }
     await Promise.all(this.watchers.map((w) => w.ready));
     this.ready = true;
   }
@@ -208,7 +231,76 @@ export class ClusterView {
         resolve(v);
       };
       const check = () => caughtUp() && done(true);
-      const t = setTimeout(() => done(false), timeoutMs);
+      const t = setTimeout(() => {
+        buckets.forEach((b, i) => (this.seen.get(b) ?? 0) < latest[i]! && this.restartLagging(b));
+        done(false);
+      }, timeoutMs);
+      this.progress.add(check);
+    });
+  }
+
+  /**
+   * A mirrored bucket's records (and unreadable keys) under `keyPrefix`, from this copy, when it
+   * holds everything the bucket does: its watch has seen the bucket's latest revision (waiting up
+   * to `timeoutMs` for it), or that revision cannot be read (LEADERLESS_AFTER_MS: the bucket's
+   * stream has no leader, say while one of three servers dies, and then nothing new can be
+   * written either). Null when the copy lags (its watch restarting): the caller reads the bucket
+   * itself. A list answered this way costs no consumer, which during a server loss may be placed
+   * on the dead server and never answer.
+   */
+  async listed<B extends MirroredBucket>(
+    b: B,
+    keyPrefix: string,
+    timeoutMs: number,
+  ): Promise<{ rows: Array<{ key: string } & Entry<BucketValue<B>>>; unreadable: UnreadableRow[] } | null> {
+    if (!this.ready) return null;
+    let latest: number | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      latest = await Promise.race([
+        this.client.lastRevision(b),
+        new Promise<undefined>(
+          (resolve) => (timer = setTimeout(() => resolve(undefined), LEADERLESS_AFTER_MS)),
+        ),
+      ]);
+    } catch {
+      latest = undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (latest !== undefined && !(await this.caughtUp(b, latest, timeoutMs))) {
+      this.restartLagging(b);
+      return null;
+    }
+    const records: Map<string, Entry<BucketValue<B>>> = this.records[b];
+    const rows = [...records].filter(([key]) => key.startsWith(keyPrefix)).map(([key, e]) => ({ key, ...e }));
+    const unreadable = [...this.unreadable[b].values()].filter((u) => u.key.startsWith(keyPrefix));
+    return { rows, unreadable };
+  }
+
+  /**
+   * A watch that has not delivered what its bucket holds for a while may have lost its consumer
+   * with the server that held it; its ordered consumer would notice only after two missed
+   * heartbeats (10 s, then 60 s). Start it afresh, at most once per interval.
+   */
+  private restartLagging(b: MirroredBucket): void {
+    const now = Date.now();
+    if (now - (this.restartedAt.get(b) ?? 0) < LAGGING_RESTART_MS) return;
+    this.restartedAt.set(b, now);
+    this.watcherOf.get(b)?.restart();
+  }
+
+  private caughtUp(b: MirroredBucket, latest: number, timeoutMs: number): Promise<boolean> {
+    const done = () => (this.seen.get(b) ?? 0) >= latest;
+    if (done()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (v: boolean) => {
+        clearTimeout(t);
+        this.progress.delete(check);
+        resolve(v);
+      };
+      const check = () => done() && finish(true);
+      const t = setTimeout(() => finish(false), timeoutMs);
       this.progress.add(check);
     });
   }
@@ -224,5 +316,6 @@ export class ClusterView {
   stop(): void {
     for (const w of this.watchers) w.stop();
     this.watchers.length = 0;
+    this.watcherOf.clear();
   }
 }

@@ -9,7 +9,7 @@ import {
   type NodeStatus,
   type OpRecord,
 } from "../protocol/index.js";
-import { STALE_NODE_LOOK } from "../theme/symbols.js";
+import { STALE_NODE_LOOK, UNREADABLE_NODE_LOOK } from "../theme/symbols.js";
 import { nodeStatusText, statusText } from "./status.js";
 import type { Column, Row } from "./table.js";
 import { age, bytes } from "./units.js";
@@ -81,6 +81,8 @@ export interface NodeRowsInput {
   inventory: ReadonlyMap<string, Inventory>;
   ops: ReadonlyMap<string, OpRecord>;
   now: number;
+  /** Node ids whose record does not validate, with why: a row each, marked so. */
+  unreadable?: ReadonlyMap<string, string>;
 }
 
 export function nodeRows(i: NodeRowsInput): Row[] {
@@ -128,7 +130,23 @@ export function nodeRows(i: NodeRowsInput): Row[] {
       },
     });
   }
-  return rows;
+  for (const [id, error] of i.unreadable ?? []) {
+    if (i.nodes.has(id)) continue;
+    rows.push({
+      key: id,
+      cells: {
+        status: { ...statusText(UNREADABLE_NODE_LOOK), sort: SEVERITY.offline - 1 },
+        node: { text: id },
+      },
+      tail: { text: `record unreadable: ${oneLine(error)}`, tone: "err", from: "capability" },
+    });
+  }
+  return i.unreadable?.size ? rows.sort((a, b) => byName(a.key, b.key)) : rows;
+}
+
+/** The first line of a parse error, its whitespace runs made single spaces. */
+function oneLine(s: string): string {
+  return s.split("\n")[0]!.replace(/\s+/g, " ").trim();
 }
 
 export interface NodeCounts {

@@ -117,6 +117,7 @@ export function applyBatch(
   const buckets = sliceEdits(s);
   const progress = new Map<string, ProgressEvent | null>();
   const heartbeats = new Map<string, Heartbeat | null>();
+  const unreadable = new Map<string, string | null>();
   let synced = s.synced;
   let controller = s.controller;
 
@@ -139,9 +140,19 @@ export function applyBatch(
         heartbeats.set(e.key, e.value);
         break;
       }
+      case "unreadableNode":
+        unreadable.set(e.key, e.value);
+        // The valid record it replaced is stale: the node is shown as unreadable instead.
+        if (e.value !== null) buckets.nodes.apply(e.key, null);
+        break;
       case "ready":
         if (!synced[e.key]) synced = { ...synced, [e.key]: true };
         buckets[e.key].dropMissing(new Set(e.keys));
+        if (e.key === "nodes") {
+          const held = new Set(e.keys);
+          for (const k of s.unreadableNodes.keys())
+            if (!held.has(k) && !unreadable.has(k)) unreadable.set(k, null);
+        }
         break;
       default: {
         const storeKey = applyEvent(buckets, e);
@@ -169,6 +180,7 @@ export function applyBatch(
     ...slices,
     progress: nextProgress,
     heartbeats: edit(s.heartbeats, heartbeats),
+    unreadableNodes: edit(s.unreadableNodes, unreadable),
     synced,
     controller,
     lastEventAt: events.some((e) => e.kind !== "ready") ? now : s.lastEventAt,

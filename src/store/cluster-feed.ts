@@ -30,6 +30,11 @@ export type FeedEvent =
   | { kind: "progress"; key: string; value: ProgressEvent }
   | { kind: "heartbeat"; key: string; value: Heartbeat }
   /**
+   * A node whose record does not validate: why (the parse error), or null once a valid record
+   * or a deletion replaced it. Listed, not dropped, so the operator sees the node is there.
+   */
+  | { kind: "unreadableNode"; key: string; value: string | null }
+  /**
    * A bucket's current state has been delivered in full; `keys` are the KV keys it holds, so a
    * consumer can drop what was deleted while it was not watching (after a reconnect).
    */
@@ -134,13 +139,25 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
                 if (e.type === "put") snapshot.add(e.key);
                 else snapshot.delete(e.key);
               }
+              if (bucket === "nodes") coalescer.push({ kind: "unreadableNode", key: e.key, value: null });
               coalescer.push({
                 kind: bucket,
                 key: e.key,
                 value: e.type === "put" ? e.value : null,
               } as FeedEvent);
             },
-            RESTARTED_HERE,
+            {
+              ...RESTARTED_HERE,
+              // The snapshot's keys include it, so a restarted watch forgets what was repaired meanwhile.
+              onInvalid:
+                bucket === "nodes"
+                  ? (key, error) => {
+                      if (gen !== generation) return;
+                      if (!live) snapshot.add(key);
+                      coalescer.push({ kind: "unreadableNode", key, value: error });
+                    }
+                  : undefined,
+            },
           ),
         );
       } catch (e) {

@@ -121,6 +121,7 @@ export function createDashStore(init: DashStoreInit = {}): DashStore {
   const store = createStore<DashState>()((set, get) => ({
     ...emptySlices(),
     heartbeats: new Map(),
+    unreadableNodes: new Map(),
     progress: new Map(),
     synced: Object.fromEntries(FEED_BUCKETS.map((b) => [b, false])) as ClusterSlice["synced"],
     lastEventAt: null,

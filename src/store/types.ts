@@ -108,6 +108,8 @@ export interface ContextInfo {
  */
 export interface ClusterSlice extends BucketSlices {
   heartbeats: ReadonlyMap<string, Heartbeat>;
+  /** Node ids whose record does not validate, with the parse error (see FeedEvent `unreadableNode`). */
+  unreadableNodes: ReadonlyMap<string, string>;
   /** Latest progress per op id. */
   progress: ReadonlyMap<string, ProgressEvent>;
   synced: Readonly<Record<FeedBucket, boolean>>;

@@ -22,6 +22,9 @@ export const nodeStatusLook: Record<NodeStatus, StatusLook> = {
  */
 export const STALE_NODE_LOOK: StatusLook = { glyph: "✗", word: "stale", tone: "err" };
 
+/** A node whose record does not validate (a buggy writer, a manual `nats kv put`): listed, not hidden. */
+export const UNREADABLE_NODE_LOOK: StatusLook = { glyph: "?", word: "unreadable", tone: "err" };
+
 export const opStateLook: Record<OpState, StatusLook> = {
   // Not `…`: that is the mark of cut text, and "…2" in a fan-out row read as a cut cell.
   queued: { glyph: "○", word: "queued", tone: "muted" },

@@ -13,6 +13,7 @@ export function NodesView({ width, height }: ViewProps): ReactNode {
   const inventory = useDash((s) => s.inventory);
   const ops = useDash((s) => s.ops);
   const synced = useDash((s) => s.synced.nodes);
+  const unreadable = useDash((s) => s.unreadableNodes);
   const live = useLive();
   const now = useNow(1000);
   const { navigate, openInstall } = useActions();
@@ -21,8 +22,8 @@ export function NodesView({ width, height }: ViewProps): ReactNode {
   // built instead of subscribing, so 500 nodes' heartbeats add no redraws and a key press (which
   // re-renders this view) does not rebuild every row.
   const rows = useMemo(
-    () => nodeRows({ nodes, heartbeats: store.getState().heartbeats, inventory, ops, now }),
-    [store, nodes, inventory, ops, now],
+    () => nodeRows({ nodes, heartbeats: store.getState().heartbeats, inventory, ops, now, unreadable }),
+    [store, nodes, inventory, ops, now, unreadable],
   );
   const t = useTable("nodes", "nodes", rows, NODE_COLUMNS, height - 2);
 
