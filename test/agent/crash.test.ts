@@ -191,12 +191,12 @@ describe("the real `backplane agent` process", () => {
     for (const pid of pids) expect(await running(pid)).toBe(true);
     expect((await localaiSummary(root))["vad"]).toEqual([v1.ref, v1.digest, null]);
 
-    const again = await start(nodeId, ["--probe", "grpc", "--probe-timeout", "1s"]);
+    const again = await start(nodeId, ["--probe", "grpc", "--probe-timeout", "5s"]);
     expect(again.output()).toMatch(/stopped the processes of an interrupted health probe/);
     for (const pid of pids) expect(await running(pid), `pid ${pid}`).toBe(false);
     const op = await waitOp(client, nodeId, opId, ["failed"]);
     expect(op.attempts).toBe(2);
-    expect(op.error).toMatch(/^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 1 s/);
+    expect(op.error).toMatch(/^health probe failed: no answer to Health on 127\.0\.0\.1:\d+ within 5 s/);
     expect((await localaiSummary(root))["vad"]).toEqual([v1.ref, v1.digest, null]);
     expect(await readdir(join(root, ".staging"))).toEqual([]);
     for (const pid of await pidsOf(pidfile)) expect(await running(pid), `pid ${pid}`).toBe(false);
