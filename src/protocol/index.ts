@@ -4,6 +4,7 @@ export * from "./constants.js";
 export * from "./records.js";
 export * from "./rollout.js";
 export * from "./selector.js";
+export * from "./window.js";
 export * from "./op-lifecycle.js";
 export * from "./buckets.js";
 export * from "./api.js";
