@@ -3,6 +3,7 @@ export * from "./subjects.js";
 export * from "./constants.js";
 export * from "./records.js";
 export * from "./rollout.js";
+export * from "./settings.js";
 export * from "./selector.js";
 export * from "./window.js";
 export * from "./op-lifecycle.js";
