@@ -29,6 +29,7 @@ export class AutoUpgrade implements LeaderDuty {
   private off: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<void>>();
   private readonly log: Logger;
+  private last: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: AutoUpgradeDeps) {
     this.log = d.telemetry.log;
@@ -37,7 +38,7 @@ export class AutoUpgrade implements LeaderDuty {
   start(): void {
     if (this.off.length) return;
     this.off.push(
-      this.d.checker.onChecked((o) => this.track(this.afterCheck(o))),
+      this.d.checker.onChecked((o) => this.track(this.serially(o))),
       this.d.view.onChange((c, initial) => {
         if (!initial && c.type === "settings" && c.value?.autoUpgrade) this.d.checker.trigger();
       }),
@@ -47,6 +48,16 @@ export class AutoUpgrade implements LeaderDuty {
   async stop(): Promise<void> {
     for (const off of this.off.splice(0)) off();
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * One check's decision at a time: each reads the rollouts the one before started, so two
+   * checks close together never start two rollouts of one backend.
+   */
+  private serially(o: CheckOutcome): Promise<void> {
+    const next = this.last.catch(() => {}).then(() => this.afterCheck(o));
+    this.last = next;
+    return next;
   }
 
   private track(p: Promise<void>): Promise<void> {

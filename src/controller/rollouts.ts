@@ -165,8 +165,15 @@ export class RolloutDuty implements LeaderDuty {
       if (!this.active) return;
       const head = this.heads.latest(key, seen)!;
       if (rolloutEnded(head.value.state)) continue;
+      // The two buckets are watched apart: a head can arrive before the rows written ahead of it.
+      // Deciding on a partial set would pass the gate of a wave whose nodes are not seen yet.
+      const rows = byRollout.get(head.value.id) ?? [];
+      if (rows.length < head.value.total) {
+        this.log.debug("rollout rows not all seen yet", { rollout: head.value.id, rows: rows.length });
+        continue;
+      }
       try {
-        await this.passOne(head, byRollout.get(head.value.id) ?? [], facts);
+        await this.passOne(head, rows, facts);
       } catch (e) {
         this.log.warn("rollout pass failed", { rollout: head.value.id, error: errorMessage(e) });
       }
@@ -345,22 +352,26 @@ export class Rollouts {
     nodes: string[],
     digests: ReadonlyMap<string, string>,
   ): Promise<{ rollout: Rollout } | { skipped: RolloutPlan["skipped"] }> {
+    const running = this.activeOf(backend);
+    if (running)
+      throw conflict(`a rollout of ${backend} is already ${running.state} (${running.id})`, "backend");
     const plan = await this.plan({ backend, nodes }, digests);
     if (plan.waves.every((w) => w.length === 0)) return { skipped: plan.skipped };
     return this.create(plan, AUTO_UPGRADE, "auto-upgrade");
   }
 
   async start(req: ApiRequest<"rollouts.start">, actor: string): Promise<{ rollout: Rollout }> {
-    const running = [...this.d.view.records.rollouts.values()].find(
-      (e) => e.value.backend === req.backend && !rolloutEnded(e.value.state),
-    );
+    const running = this.activeOf(req.backend);
     if (running) {
-      throw conflict(
-        `a rollout of ${req.backend} is already ${running.value.state} (${running.value.id})`,
-        "backend",
-      );
+      throw conflict(`a rollout of ${req.backend} is already ${running.state} (${running.id})`, "backend");
     }
     return this.create(await this.plan(req), actor, "operator");
+  }
+
+  private activeOf(backend: string): Rollout | undefined {
+    return [...this.d.view.records.rollouts.values()].find(
+      (e) => e.value.backend === backend && !rolloutEnded(e.value.state),
+    )?.value;
   }
 
   private async create(
@@ -370,7 +381,8 @@ export class Rollouts {
   ): Promise<{ rollout: Rollout }> {
     const now = Date.now();
     const { rollout, rows } = createRollout(plan, newRolloutId(now), actor, now, origin);
-    // The rows first: the leader never sees a head whose rows are missing.
+    // The rows first: a head is never without its rows in the buckets (the leader's view may
+    // still see it so for a moment; its pass waits for them).
     await mapLimit(rows, 256, (row) =>
       this.d.client.create("rollout_nodes", rolloutNodeKey(rollout.id, row.node), row),
     );
