@@ -390,7 +390,10 @@ export class Rollouts {
     void this.d.audit.post("rollout.created", {
       actor,
       backend: rollout.backend,
-      message: `${rollout.id}: ${rollout.eligible} of ${rollout.total} nodes in ${rollout.waves.length} waves`,
+      message:
+        `${rollout.id}: ${rollout.backend}${rollout.galleryVersion ? ` to ${rollout.galleryVersion}` : ""}, ` +
+        `${rollout.eligible} of ${rollout.total} nodes in ${rollout.waves.length} waves` +
+        (origin === "auto-upgrade" ? " (auto-upgrade)" : ""),
     });
     return { rollout };
   }

@@ -424,6 +424,16 @@ export function countRows(rows: readonly RolloutNode[]): RolloutCounts {
   return c;
 }
 
+/** The failures of a failed gate, each with why (the first five), for the audit trail. */
+const whyFailed = (rows: readonly RolloutNode[]): string =>
+  clip(
+    rows
+      .slice(0, 5)
+      .map((r) => `${r.node}: ${r.why ?? `its op ended ${r.o}`}`)
+      .join("; ") + (rows.length > 5 ? `; and ${rows.length - 5} more` : ""),
+    3000,
+  );
+
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
 const listNodes = (rows: readonly RolloutNode[]) =>
   rows.length <= 5
@@ -532,14 +542,14 @@ export function decideRollout(
         r.state = "aborting";
         r.reason = reason;
         act("aborted", reason, r.wave);
-        emit("rollout.gate.failed", reason, { wave: r.wave });
+        emit("rollout.gate.failed", `${reason}; ${whyFailed(failed)}`, { wave: r.wave });
         emit("rollout.aborted", `aborting and reverting: ${reason}`, { wave: r.wave });
       } else if (r.state === "running") {
         r.state = "paused";
         r.reason = reason;
         r.pauses = appendBounded(r.pauses, { at: now, by: actor, reason: clip(reason, 500) }, MAX_PAUSES);
         act("paused", reason, r.wave);
-        emit("rollout.gate.failed", reason, { wave: r.wave });
+        emit("rollout.gate.failed", `${reason}; ${whyFailed(failed)}`, { wave: r.wave });
         emit("rollout.paused", `paused: ${reason}`, { wave: r.wave });
       }
     }
