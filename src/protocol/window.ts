@@ -58,14 +58,21 @@ function formatter(tz: string): Intl.DateTimeFormat {
   return f;
 }
 
+const zones = new Map<string, string | null>();
+
 /** A zone Intl knows, as Intl spells it; null when it does not. */
 function zoneOf(s: string): string | null {
   if (/^(utc|gmt|z)$/i.test(s)) return "UTC";
-  try {
-    return new Intl.DateTimeFormat("en-US", { timeZone: s }).resolvedOptions().timeZone;
-  } catch {
-    return null;
+  let z = zones.get(s);
+  if (z === undefined) {
+    try {
+      z = new Intl.DateTimeFormat("en-US", { timeZone: s }).resolvedOptions().timeZone;
+    } catch {
+      z = null;
+    }
+    if (zones.size < 64) zones.set(s, z);
   }
+  return z;
 }
 
 /** Parse a window; `days` may be a list (`Sat,Sun`) or ranges (`Mon-Fri`, `Fri-Mon`). */
