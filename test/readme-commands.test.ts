@@ -180,6 +180,22 @@ describe("README commands", () => {
       },
     },
     {
+      match: /^backplane settings set --window "Sat,Sun 02:00-05:00 UTC" --waves 1,25%,100%$/,
+      check: async (cmd) => {
+        const out = (await ok(cmd)).stdout;
+        expect(out).toMatch(/window Sat,Sun 02:00-05:00 UTC/);
+        expect(out).toMatch(/rollout defaults: waves 1,25%,100%/);
+        const { settings } = JSON.parse((await ok("backplane settings get --json")).stdout) as {
+          settings: { window?: string; rolloutDefaults?: { waves: string[] } };
+        };
+        expect(settings).toMatchObject({
+          window: "Sat,Sun 02:00-05:00 UTC",
+          rolloutDefaults: { waves: ["1", "25%", "100%"] },
+        });
+        await ok("backplane settings set --window none --waves 1,10%,50%,100%");
+      },
+    },
+    {
       match: /^backplane gallery resolve llama-cpp --capability nvidia-cuda-12$/,
       check: async (cmd) => expect((await ok(cmd)).stdout).toMatch(/nvidia-cuda-12\s+cuda12-llama-cpp/),
     },

@@ -3,7 +3,7 @@ import { errorMessage, type Logger } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 import { planAutoUpgrade } from "./decide/auto-upgrade.js";
 import type { LeaderDuty } from "./duties.js";
-import type { Operations } from "./operations.js";
+import type { Rollouts } from "./rollouts.js";
 import type { SettingsStore } from "./settings-store.js";
 import type { CheckOutcome, UpgradeChecker } from "./upgrade-checker.js";
 import type { ClusterView } from "./view.js";
@@ -11,7 +11,7 @@ import type { ClusterView } from "./view.js";
 export interface AutoUpgradeDeps {
   client: ClusterClient;
   view: ClusterView;
-  ops: Operations;
+  rollouts: Rollouts;
   settings: SettingsStore;
   checker: UpgradeChecker;
   isLeader: () => boolean;
@@ -19,15 +19,17 @@ export interface AutoUpgradeDeps {
 }
 
 /**
- * Leader only, while `settings.autoUpgrade` is on: after every upgrade check, admits the upgrades
- * it found through the same admission path as everyone else (the check settles after that), and
- * asks for a check whenever the settings change.
+ * Leader only, while `settings.autoUpgrade` is on: after every upgrade check, starts one rollout
+ * per backend it found an upgrade for, with the settings' default strategy (its ops are admitted
+ * by the rollout duty, inside the maintenance window), and asks for a check whenever the settings
+ * change.
  */
 export class AutoUpgrade implements LeaderDuty {
   readonly name = "auto-upgrade";
   private off: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<void>>();
   private readonly log: Logger;
+  private last: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: AutoUpgradeDeps) {
     this.log = d.telemetry.log;
@@ -36,7 +38,7 @@ export class AutoUpgrade implements LeaderDuty {
   start(): void {
     if (this.off.length) return;
     this.off.push(
-      this.d.checker.onChecked((o) => this.track(this.afterCheck(o))),
+      this.d.checker.onChecked((o) => this.track(this.serially(o))),
       this.d.view.onChange((c, initial) => {
         if (!initial && c.type === "settings" && c.value?.autoUpgrade) this.d.checker.trigger();
       }),
@@ -48,6 +50,16 @@ export class AutoUpgrade implements LeaderDuty {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  /**
+   * One check's decision at a time: each reads the rollouts the one before started, so two
+   * checks close together never start two rollouts of one backend.
+   */
+  private serially(o: CheckOutcome): Promise<void> {
+    const next = this.last.catch(() => {}).then(() => this.afterCheck(o));
+    this.last = next;
+    return next;
+  }
+
   private track(p: Promise<void>): Promise<void> {
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => {});
@@ -56,31 +68,36 @@ export class AutoUpgrade implements LeaderDuty {
 
   /** `o.inventories` are the ones the check read: a newer one must not hide that they lagged. */
   private async afterCheck(o: CheckOutcome): Promise<void> {
-    if (!this.d.isLeader() || !this.d.settings.current().autoUpgrade) return;
-    const { ops } = this.d;
+    if (!this.d.isLeader() || !(await this.d.settings.get()).autoUpgrade) return;
+    const { client } = this.d;
+    // From the buckets, not the view: the rollout the last check started must be seen.
+    const [ops, rollouts] = await Promise.all([client.list("ops"), client.list("rollouts")]);
     const steps = planAutoUpgrade({
       upgrades: o.upgrades,
-      ops: (await this.d.client.list("ops")).map((s) => s.value),
+      ops: ops.map((s) => s.value),
       inventoryUpdatedAt: new Map(o.inventories.map((inv) => [inv.nodeId, inv.updatedAt])),
+      rollouts: rollouts.map((s) => s.value),
     });
     for (const step of steps) {
       for (const s of step.skipped)
         this.log.info("auto-upgrade skips a node", { backend: step.backend, ...s });
+      if (step.blocked) this.log.info("auto-upgrade waits", { backend: step.backend, why: step.blocked });
       if (step.nodes.length === 0 || !this.d.isLeader()) continue;
       try {
-        const r = await ops.admit({
-          kind: "upgrade",
-          backend: step.backend,
-          nodes: step.nodes,
-          actor: "auto-upgrade",
-        });
-        this.log.info("auto-upgrade admitted", {
-          backend: step.backend,
-          ops: r.admitted.map((a) => a.opId),
-          refused: r.refused,
-        });
+        const r = await this.d.rollouts.startAuto(step.backend, step.nodes, o.digests);
+        if ("rollout" in r)
+          this.log.info("auto-upgrade started a rollout", {
+            backend: step.backend,
+            rollout: r.rollout.id,
+            nodes: r.rollout.eligible,
+          });
+        else
+          this.log.info("auto-upgrade: every flagged node is skipped", {
+            backend: step.backend,
+            skipped: r.skipped,
+          });
       } catch (e) {
-        this.log.warn("auto-upgrade not admitted", { backend: step.backend, error: errorMessage(e) });
+        this.log.warn("auto-upgrade rollout not started", { backend: step.backend, error: errorMessage(e) });
       }
     }
   }

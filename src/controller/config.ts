@@ -1,6 +1,7 @@
 import { DEFAULT_HEALTH_RULES, type HealthRules } from "./decide/health.js";
 import { DEFAULT_REAP_RULES, type ReapRules } from "./decide/reaper.js";
 import { CLAIM_SETTLE_MS } from "./claims.js";
+import { DEFAULT_ROLLOUT_RETENTION, type RolloutRetention } from "./decide/rollout-retention.js";
 import { REAP_INTERVAL_MS, UPGRADE_CHECK_INTERVAL_MS } from "../protocol/index.js";
 
 /** Every interval and threshold the controller uses; tests shrink them instead of waiting. */
@@ -12,6 +13,8 @@ export interface ControllerTimings {
   reapIntervalMs: number;
   /** Pause between the leader's passes over running rollouts. */
   rolloutIntervalMs: number;
+  /** Which ended rollouts the leader removes (see decide/rollout-retention.ts), checked every `everyMs`. */
+  rolloutRetention: RolloutRetention & { everyMs: number };
   /** Periodic upgrade check; undefined means the `settings` value (6 h by default). */
   upgradeCheckIntervalMs?: number;
   /** Coalesces checks triggered by finished ops and inventory changes. */
@@ -28,6 +31,7 @@ export function defaultTimings(over: DeepPartial<ControllerTimings> = {}): Contr
     healthTickMs: over.healthTickMs ?? 1_000,
     reapIntervalMs: over.reapIntervalMs ?? REAP_INTERVAL_MS,
     rolloutIntervalMs: over.rolloutIntervalMs ?? 1_000,
+    rolloutRetention: { ...DEFAULT_ROLLOUT_RETENTION, everyMs: 60_000, ...over.rolloutRetention },
     upgradeCheckIntervalMs: over.upgradeCheckIntervalMs,
     checkDebounceMs: over.checkDebounceMs ?? 2_000,
     checkTimeoutMs: over.checkTimeoutMs ?? 120_000,

@@ -132,15 +132,6 @@ export class Controller {
       forwardTimeoutMs: this.timings.checkTimeoutMs,
       telemetry,
     });
-    this.autoUpgrade = new AutoUpgrade({
-      client,
-      view: this.view,
-      ops: this.ops,
-      settings,
-      checker: this.checker,
-      isLeader,
-      telemetry,
-    });
     this.reaper = new ReaperLoop({
       client,
       view: this.view,
@@ -165,15 +156,27 @@ export class Controller {
       ops: this.ops,
       audit,
       catalog,
+      settings,
       telemetry,
       intervalMs: this.timings.rolloutIntervalMs,
+      retention: this.timings.rolloutRetention,
     };
     this.rolloutDuty = new RolloutDuty(rolloutDeps, this.id);
+    const rollouts = new Rollouts(rolloutDeps);
+    this.autoUpgrade = new AutoUpgrade({
+      client,
+      view: this.view,
+      rollouts,
+      settings,
+      checker: this.checker,
+      isLeader,
+      telemetry,
+    });
     this.api = new ApiHandlers({
       client,
       view: this.view,
       ops: this.ops,
-      rollouts: new Rollouts(rolloutDeps),
+      rollouts,
       policy: new PolicyStore(client, this.view, audit, catalog),
       nodes,
       settings,

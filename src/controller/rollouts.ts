@@ -10,11 +10,13 @@ import {
   parseStrategy,
   rolloutEnded,
   rolloutNodeKey,
+  strategyDefaults,
   type ApiRequest,
   type OpRecord,
   type Rollout,
   type RolloutNode,
   type RolloutPlanView,
+  type Settings,
 } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import {
@@ -31,10 +33,16 @@ import {
   type RolloutPlan,
   type RolloutStep,
 } from "./decide/rollout.js";
+import {
+  DEFAULT_ROLLOUT_RETENTION,
+  planRetention,
+  type RolloutRetention,
+} from "./decide/rollout-retention.js";
 import { ApiError, conflict, notFound } from "./errors.js";
 import type { LeaderDuty } from "./duties.js";
 import { mapLimit } from "./map-limit.js";
 import type { Operations } from "./operations.js";
+import { windowOf, type SettingsStore } from "./settings-store.js";
 import type { ClusterView } from "./view.js";
 
 export interface RolloutDeps {
@@ -43,12 +51,18 @@ export interface RolloutDeps {
   ops: Operations;
   audit: Audit;
   catalog: () => GalleryCatalog;
+  settings: SettingsStore;
   telemetry: Telemetry;
   /** Pause between the leader's passes (default 1 s). */
   intervalMs?: number;
+  /** Which ended rollouts the leader removes, and how often it looks (default every minute). */
+  retention?: Partial<RolloutRetention> & { everyMs?: number };
 }
 
 const CONCURRENCY = 64;
+
+/** The actor of what auto-upgrade does (ops, rollouts, audit events). */
+export const AUTO_UPGRADE = "auto-upgrade";
 
 /** Keeps the newer of two copies of a record: the view's, or the one this replica just wrote. */
 class Overlay<V> {
@@ -71,7 +85,7 @@ class Overlay<V> {
 }
 
 /** The facts a rollout is decided from, as this replica sees them. */
-function factsOf(view: ClusterView, catalog: GalleryCatalog): RolloutFacts {
+function factsOf(view: ClusterView, catalog: GalleryCatalog, settings: Settings): RolloutFacts {
   const ops = new Map<string, OpRecord>();
   for (const e of view.ops.values()) ops.set(e.value.id, e.value);
   return {
@@ -80,6 +94,7 @@ function factsOf(view: ClusterView, catalog: GalleryCatalog): RolloutFacts {
     ops,
     policy: view.policy,
     devSuffix: catalog.devSuffix,
+    window: windowOf(settings),
   };
 }
 
@@ -99,6 +114,8 @@ export class RolloutDuty implements LeaderDuty {
   private readonly rows = new Overlay<RolloutNode>();
   private readonly log: Logger;
   private readonly actor: string;
+  private readonly retention: RolloutRetention & { everyMs: number };
+  private retainedAt = 0;
 
   constructor(
     private readonly d: RolloutDeps,
@@ -106,6 +123,7 @@ export class RolloutDuty implements LeaderDuty {
   ) {
     this.log = d.telemetry.log;
     this.actor = `rollouts@${replicaId}`;
+    this.retention = { ...DEFAULT_ROLLOUT_RETENTION, everyMs: 60_000, ...d.retention };
     this.loop = new Periodic({
       intervalMs: d.intervalMs ?? 1000,
       run: () => this.pass(),
@@ -118,6 +136,7 @@ export class RolloutDuty implements LeaderDuty {
     this.active = true;
     this.heads.clear();
     this.rows.clear();
+    this.retainedAt = 0;
     this.loop.start({ now: true });
   }
 
@@ -141,17 +160,68 @@ export class RolloutDuty implements LeaderDuty {
       list.push(e);
       byRollout.set(e.value.rollout, list);
     }
-    const facts = factsOf(view, this.d.catalog());
+    const facts = factsOf(view, this.d.catalog(), this.d.settings.current());
     for (const [key, seen] of view.records.rollouts) {
       if (!this.active) return;
       const head = this.heads.latest(key, seen)!;
       if (rolloutEnded(head.value.state)) continue;
+      // The two buckets are watched apart: a head can arrive before the rows written ahead of it.
+      // Deciding on a partial set would pass the gate of a wave whose nodes are not seen yet.
+      const rows = byRollout.get(head.value.id) ?? [];
+      if (rows.length < head.value.total) {
+        this.log.debug("rollout rows not all seen yet", { rollout: head.value.id, rows: rows.length });
+        continue;
+      }
       try {
-        await this.passOne(head, byRollout.get(head.value.id) ?? [], facts);
+        await this.passOne(head, rows, facts);
       } catch (e) {
         this.log.warn("rollout pass failed", { rollout: head.value.id, error: errorMessage(e) });
       }
     }
+    const now = Date.now();
+    if (this.active && now - this.retainedAt >= this.retention.everyMs) {
+      this.retainedAt = now;
+      await this.retain(now).catch((e: unknown) =>
+        this.log.warn("removing old rollouts failed", { error: errorMessage(e) }),
+      );
+    }
+  }
+
+  /** Removes the ended rollouts retention lets go: their rows first, then the head. */
+  private async retain(now: number): Promise<void> {
+    const { client, view } = this.d;
+    const heads = [...view.records.rollouts.values()];
+    const rows = [...view.records.rollout_nodes].map(([key, e]) => ({
+      key,
+      rollout: e.value.rollout,
+      at: e.value.at,
+    }));
+    const plan = planRetention(
+      heads.map((e) => e.value),
+      rows,
+      now,
+      this.retention,
+    );
+    if (plan.heads.length === 0 && plan.rows.length === 0) return;
+    const failedRows = new Set<string>();
+    const rolloutOf = new Map(rows.map((x) => [x.key, x.rollout]));
+    await mapLimit(plan.rows, CONCURRENCY, async (key) => {
+      if (!this.active) return;
+      await client.delete("rollout_nodes", key).catch(() => failedRows.add(rolloutOf.get(key) ?? ""));
+    });
+    const revisions = new Map(heads.map((e) => [e.value.id, e.revision]));
+    let removed = 0;
+    for (const id of plan.heads) {
+      if (!this.active || failedRows.has(id)) continue;
+      // At the revision retention judged: a head changed since (dismissed, say) is judged again.
+      await client
+        .delete("rollouts", id, revisions.get(id))
+        .then(() => removed++)
+        .catch((e: unknown) =>
+          this.log.debug("rollout head not removed", { rollout: id, error: errorMessage(e) }),
+        );
+    }
+    this.log.info("removed old rollouts", { rollouts: removed, rows: plan.rows.length });
   }
 
   private async passOne(head: Entry<Rollout>, rowEntries: Array<Entry<RolloutNode>>, facts: RolloutFacts) {
@@ -244,8 +314,13 @@ export class RolloutDuty implements LeaderDuty {
 export class Rollouts {
   constructor(private readonly d: RolloutDeps) {}
 
-  private plan(req: ApiRequest<"rollouts.start">): RolloutPlan {
-    const strategy = parseStrategy(req);
+  /** A plan for `req`: its strategy flags over the settings' defaults. */
+  private async plan(
+    req: ApiRequest<"rollouts.start">,
+    digests?: ReadonlyMap<string, string>,
+  ): Promise<RolloutPlan> {
+    const settings = await this.d.settings.get();
+    const strategy = parseStrategy(req, strategyDefaults(settings));
     if (!strategy.ok) throw new ApiError("bad_request", strategy.error, strategy.field);
     let selector;
     if (req.selector !== undefined) {
@@ -257,30 +332,57 @@ export class Rollouts {
     const catalog = this.d.catalog();
     const p = planRollout(
       { backend: req.backend, nodes: req.nodes, selector, strategy: strategy.strategy },
-      { ...factsOf(this.d.view, catalog), catalog },
+      { ...factsOf(this.d.view, catalog, settings), catalog, digests },
     );
     if (!p.ok) throw new ApiError(p.code, p.error, p.field);
     return p.plan;
   }
 
-  dryRun(req: ApiRequest<"rollouts.plan">): { plan: RolloutPlanView } {
-    return { plan: this.plan(req) };
+  async dryRun(req: ApiRequest<"rollouts.plan">): Promise<{ plan: RolloutPlanView }> {
+    return { plan: await this.plan(req) };
+  }
+
+  /**
+   * Auto-upgrade's rollout of `backend` over the nodes the check flagged, with the default
+   * strategy, pinned to the digests the check saw. Null (nothing created) when the plan moves
+   * no node: every flagged node is skipped for now, and the next check looks again.
+   */
+  async startAuto(
+    backend: string,
+    nodes: string[],
+    digests: ReadonlyMap<string, string>,
+  ): Promise<{ rollout: Rollout } | { skipped: RolloutPlan["skipped"] }> {
+    const running = this.activeOf(backend);
+    if (running)
+      throw conflict(`a rollout of ${backend} is already ${running.state} (${running.id})`, "backend");
+    const plan = await this.plan({ backend, nodes }, digests);
+    if (plan.waves.every((w) => w.length === 0)) return { skipped: plan.skipped };
+    return this.create(plan, AUTO_UPGRADE, "auto-upgrade");
   }
 
   async start(req: ApiRequest<"rollouts.start">, actor: string): Promise<{ rollout: Rollout }> {
-    const running = [...this.d.view.records.rollouts.values()].find(
-      (e) => e.value.backend === req.backend && !rolloutEnded(e.value.state),
-    );
+    const running = this.activeOf(req.backend);
     if (running) {
-      throw conflict(
-        `a rollout of ${req.backend} is already ${running.value.state} (${running.value.id})`,
-        "backend",
-      );
+      throw conflict(`a rollout of ${req.backend} is already ${running.state} (${running.id})`, "backend");
     }
-    const plan = this.plan(req);
+    return this.create(await this.plan(req), actor, "operator");
+  }
+
+  private activeOf(backend: string): Rollout | undefined {
+    return [...this.d.view.records.rollouts.values()].find(
+      (e) => e.value.backend === backend && !rolloutEnded(e.value.state),
+    )?.value;
+  }
+
+  private async create(
+    plan: RolloutPlan,
+    actor: string,
+    origin: "operator" | "auto-upgrade",
+  ): Promise<{ rollout: Rollout }> {
     const now = Date.now();
-    const { rollout, rows } = createRollout(plan, newRolloutId(now), actor, now);
-    // The rows first: the leader never sees a head whose rows are missing.
+    const { rollout, rows } = createRollout(plan, newRolloutId(now), actor, now, origin);
+    // The rows first: a head is never without its rows in the buckets (the leader's view may
+    // still see it so for a moment; its pass waits for them).
     await mapLimit(rows, 256, (row) =>
       this.d.client.create("rollout_nodes", rolloutNodeKey(rollout.id, row.node), row),
     );
@@ -288,7 +390,10 @@ export class Rollouts {
     void this.d.audit.post("rollout.created", {
       actor,
       backend: rollout.backend,
-      message: `${rollout.id}: ${rollout.eligible} of ${rollout.total} nodes in ${rollout.waves.length} waves`,
+      message:
+        `${rollout.id}: ${rollout.backend}${rollout.galleryVersion ? ` to ${rollout.galleryVersion}` : ""}, ` +
+        `${rollout.eligible} of ${rollout.total} nodes in ${rollout.waves.length} waves` +
+        (origin === "auto-upgrade" ? " (auto-upgrade)" : ""),
     });
     return { rollout };
   }

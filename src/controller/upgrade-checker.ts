@@ -49,6 +49,8 @@ export interface CheckOutcome {
   upgrades: UpgradeInfo[];
   /** The inventories the check read. */
   inventories: readonly Inventory[];
+  /** The manifest digest each image URI had, where the registry answered. */
+  digests: ReadonlyMap<string, string>;
 }
 
 const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -233,7 +235,9 @@ export class UpgradeChecker implements LeaderDuty {
       heads: round.heads,
       rows: plan.rows.length,
     });
-    for (const listener of this.listeners) await listener({ upgrades, inventories });
+    const seen = new Map<string, string>();
+    for (const [uri, d] of digests) if (!("error" in d)) seen.set(uri, d.digest);
+    for (const listener of this.listeners) await listener({ upgrades, inventories, digests: seen });
     return result;
   }
 

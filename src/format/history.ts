@@ -1,6 +1,7 @@
-import type { AuditEvent } from "../protocol/index.js";
+import type { AuditEvent, ROLLOUT_EVENT_KINDS } from "../protocol/index.js";
+import type { Tone } from "../theme/tokens.js";
 import { opStateText } from "./status.js";
-import type { Column, Row } from "./table.js";
+import type { Cell, Column, Row } from "./table.js";
 import { clock } from "./units.js";
 
 export const HISTORY_COLUMNS: Column[] = [
@@ -11,6 +12,42 @@ export const HISTORY_COLUMNS: Column[] = [
   { id: "detail", title: "DETAIL", width: 16, flex: 3 },
   { id: "actor", title: "BY", width: 12, wide: true },
 ];
+
+type RolloutKind = (typeof ROLLOUT_EVENT_KINDS)[number];
+
+/** How each rollout event reads in the EVENT column (at most 12 wide) and its tone. */
+const ROLLOUT_EVENTS: Record<RolloutKind, { text: string; tone?: Tone }> = {
+  "rollout.created": { text: "rollout new" },
+  "rollout.started": { text: "rollout run" },
+  "rollout.wave": { text: "wave started" },
+  "rollout.gate.passed": { text: "gate passed", tone: "ok" },
+  "rollout.gate.failed": { text: "gate failed", tone: "err" },
+  "rollout.paused": { text: "paused", tone: "warn" },
+  "rollout.resumed": { text: "resumed" },
+  "rollout.promoted": { text: "promoted" },
+  "rollout.aborted": { text: "aborted", tone: "warn" },
+  "rollout.node.reverted": { text: "reverted", tone: "warn" },
+  "rollout.ended": { text: "rollout end" },
+};
+
+const isRolloutKind = (k: string): k is RolloutKind => Object.hasOwn(ROLLOUT_EVENTS, k);
+
+/** A rollout event's message starts with its rollout id: `ro-…: wave 2 of 4 started`. */
+const ROLLOUT_MESSAGE = /^(ro-[a-z0-9]+-[a-z0-9]+): ([\s\S]*)$/;
+
+/** A rollout event as History shows it: what happened first, the rollout id last (it is long). */
+export function rolloutEventCells(e: AuditEvent & { kind: RolloutKind }): { event: Cell; detail: Cell } {
+  const m = ROLLOUT_MESSAGE.exec(e.message ?? "");
+  const what = m ? m[2]! : (e.message ?? "");
+  let { text, tone } = ROLLOUT_EVENTS[e.kind];
+  if (e.kind === "rollout.ended") {
+    if (/dismissed the rollout/.test(what)) text = "dismissed";
+    else if (/ succeeded: /.test(what)) tone = "ok";
+    else if (/ aborted: /.test(what)) tone = "warn";
+    else if (/ failed: /.test(what)) tone = "err";
+  }
+  return { event: { text, tone }, detail: { text: m ? `${what} · ${m[1]}` : what } };
+}
 
 function detail(e: AuditEvent): string {
   if (e.message) return e.message;
@@ -32,17 +69,20 @@ export function historyRows(events: readonly AuditEvent[], now: number): Row[] {
     used.set(base, n + 1);
     return n === 0 ? base : `${base}#${n}`;
   };
-  return events.map((e) => ({
-    key: keyOf(e),
-    cells: {
-      time: { text: clock(e.at, now), sort: e.at },
-      event: { text: e.kind, tone: e.op?.state === "failed" ? "err" : undefined },
-      node: { text: e.nodeId ?? "" },
-      backend: { text: e.backend ?? "" },
-      detail: { text: detail(e) },
-      actor: { text: e.actor },
-    },
-  }));
+  return events.map((e) => {
+    const ro = isRolloutKind(e.kind) ? rolloutEventCells({ ...e, kind: e.kind }) : null;
+    return {
+      key: keyOf(e),
+      cells: {
+        time: { text: clock(e.at, now), sort: e.at },
+        event: ro?.event ?? { text: e.kind, tone: e.op?.state === "failed" ? "err" : undefined },
+        node: { text: e.nodeId ?? "" },
+        backend: { text: e.backend ?? "" },
+        detail: ro?.detail ?? { text: detail(e) },
+        actor: { text: e.actor },
+      },
+    };
+  });
 }
 
 /** How a fan-out this dashboard started ended, as a History row (not in the controller's trail). */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { BackendName, Capability, NodeId, OpId, Text } from "./ids.js";
-import { AuditEvent, NodeRecord, OpKind, OpRecord, Settings, UpgradeInfo } from "./records.js";
+import { AuditEvent, NodeRecord, OpKind, OpRecord, UpgradeInfo } from "./records.js";
+import { Settings } from "./settings.js";
 import { Rollout, RolloutId, RolloutNode, RolloutPlanView } from "./rollout.js";
 import { BackendPin, HoldEntry, NodeHolds } from "./policy.js";
 
@@ -166,6 +167,16 @@ export const api = {
           .min(60)
           .max(7 * 24 * 3600)
           .optional(),
+        /** The default rollout strategy, field by field, as `rollouts.start` takes it. */
+        waves: Text(256).optional(),
+        maxParallel: Text(16).optional(),
+        soak: Text(32).optional(),
+        /** null: back to the built-in budget (0 in the first wave, 10% after). */
+        maxFailures: Text(16).nullable().optional(),
+        autoPromote: z.boolean().optional(),
+        autoRevert: z.boolean().optional(),
+        /** The maintenance window (`Sat,Sun 02:00-05:00 UTC`); null, "" or "none": no window. */
+        window: Text(256).nullable().optional(),
         actor,
       })
       .strict(),

@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import { sanitizeToken } from "./ids.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
-import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, Settings, UpgradeInfo } from "./records.js";
+import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, UpgradeInfo } from "./records.js";
+import { Settings } from "./settings.js";
 import { RequestRecord } from "./api.js";
 import { Rollout, RolloutNode } from "./rollout.js";
 import { holdKey, pinKey, PolicyRecord, policyKeyOf, type PolicyKey } from "./policy.js";

@@ -255,20 +255,9 @@ export const UpgradeInfo = z.object({
 });
 export type UpgradeInfo = z.infer<typeof UpgradeInfo>;
 
-// ---------------------------------------------------------------- settings, leases, audit
+// ---------------------------------------------------------------- checks, leases, audit
 
-export const Settings = z.object({
-  v,
-  autoUpgrade: z.boolean(),
-  upgradeCheckIntervalSec: z
-    .number()
-    .int()
-    .min(60)
-    .max(7 * 24 * 3600),
-  updatedAt: Millis,
-  updatedBy: Text(128),
-});
-export type Settings = z.infer<typeof Settings>;
+// The settings record is in settings.ts (it holds the default rollout strategy).
 
 /** The last upgrade-check round, whatever it found (the upgrades bucket holds only what it found). */
 export const CheckRound = z.object({

@@ -311,6 +311,13 @@ export const Rollout = z.object({
   pauses: z.array(PauseReason).max(MAX_PAUSES).default([]),
   actions: z.array(RolloutAction).max(MAX_ROLLOUT_ACTIONS).default([]),
   counts: RolloutCounts.optional(),
+  /**
+   * Who asked for it: an operator (CLI, dashboard, API), or auto-upgrade, whose rollouts admit
+   * only inside the settings' maintenance window. Unset: an operator.
+   */
+  origin: z.enum(["operator", "auto-upgrade"]).optional(),
+  /** Set while an auto-upgrade rollout admits nothing because the window is closed: when it opens. */
+  windowOpensAt: Millis.optional(),
   /** The operator dismissed a failed or aborted rollout (auto-upgrade may try that target again). */
   dismissed: z.boolean().default(false),
   createdAt: Millis,

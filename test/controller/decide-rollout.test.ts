@@ -16,6 +16,7 @@ import {
 import {
   DEFAULT_STRATEGY,
   parseSelector,
+  parseWindow,
   parseStrategy,
   Rollout as RolloutSchema,
   RolloutNode as RolloutNodeSchema,
@@ -493,6 +494,70 @@ describe("decideRollout: nodes at their turn, and a leader taking over", () => {
       eligible: 0,
       total: 2,
     });
+  });
+});
+
+describe("decideRollout: the maintenance window", () => {
+  const win = (src: string) => {
+    const p = parseWindow(src);
+    if (!p.ok) throw new Error(p.error);
+    return p.window;
+  };
+  // T0 is 2027-01-15T08:00:00Z, a Friday.
+  const sat = win("Sat 02:00-05:00 UTC");
+  const autoStart = (f: Facts) => {
+    const p = planRollout({ backend: "llama-cpp", strategy: strategy({ waves: "1,100%" }) }, f);
+    if (!p.ok) throw new Error(p.error);
+    return createRollout(p.plan, "ro-test-0001", "auto-upgrade", T0, "auto-upgrade");
+  };
+
+  it("an auto-upgrade rollout admits nothing outside the window, says until when, and goes on inside it", () => {
+    expect(new Date(T0).toISOString()).toBe("2027-01-15T08:00:00.000Z");
+    const f = { ...fleetFacts(3), window: sat };
+    const w = new World(f, autoStart(f));
+    expect(w.rollout.origin).toBe("auto-upgrade");
+    const p = w.pass();
+    expect(p.admit).toEqual([]);
+    expect(w.rollout).toMatchObject({
+      state: "running",
+      reason: "outside maintenance window until Sat 02:00 UTC",
+      windowOpensAt: Date.parse("2027-01-16T02:00:00Z"),
+    });
+    // Waiting is not a change: no write per pass.
+    expect(w.pass(60_000).rollout).toBeNull();
+    const opens = Date.parse("2027-01-16T02:00:00Z");
+    const inside = w.pass(opens - w.now);
+    expect(inside.admit.map((a) => a.nodeId)).toEqual(["n01"]);
+    expect(w.rollout.reason).toBeUndefined();
+    expect(w.rollout.windowOpensAt).toBeUndefined();
+    // The window closes with the canary in flight: it finishes, the gate passes, the next wave waits.
+    w.now = Date.parse("2027-01-16T05:00:00Z");
+    w.finishAll();
+    const closed = w.pass();
+    expect(closed.events.map((e) => e.kind)).toEqual(["rollout.gate.passed", "rollout.wave"]);
+    expect(closed.admit).toEqual([]);
+    expect(w.rollout).toMatchObject({ wave: 1, reason: "outside maintenance window until Sat 02:00 UTC" });
+    expect(w.rollout.windowOpensAt).toBe(Date.parse("2027-01-23T02:00:00Z"));
+  });
+
+  it("an operator's rollout ignores the window", () => {
+    const f = { ...fleetFacts(3), window: sat };
+    const w = new World(f, start(f, { waves: "1,100%" }));
+    expect(w.pass().admit.map((a) => a.nodeId)).toEqual(["n01"]);
+    expect(w.rollout.reason).toBeUndefined();
+  });
+
+  it("a window that does not parse admits nothing, and says why", () => {
+    const f = { ...fleetFacts(2), window: { error: 'maintenance window "x" does not parse' } };
+    const w = new World(f, autoStart(f));
+    expect(w.pass().admit).toEqual([]);
+    expect(w.rollout.reason).toBe('outside maintenance window: maintenance window "x" does not parse');
+  });
+
+  it("no window: an auto-upgrade rollout admits at once", () => {
+    const f = fleetFacts(2);
+    const w = new World(f, autoStart(f));
+    expect(w.pass().admit.map((a) => a.nodeId)).toEqual(["n01"]);
   });
 });
 

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { planAutoUpgrade } from "../../src/controller/decide/auto-upgrade.js";
+import { planAutoUpgrade, sameTarget } from "../../src/controller/decide/auto-upgrade.js";
 import { computeUpgrades, planUpgradeCheck, type UriDigest } from "../../src/controller/decide/upgrades.js";
-import type { UpgradeInfo } from "../../src/protocol/index.js";
+import {
+  DEFAULT_STRATEGY,
+  type Rollout,
+  type RolloutState,
+  type UpgradeInfo,
+} from "../../src/protocol/index.js";
 import { T0, catalogOf, entry, installed, inventory, op } from "./facts.js";
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
@@ -231,6 +236,7 @@ describe("planAutoUpgrade", () => {
         upgrades: [info("a", ["n1", "n2"], ["n3"]), info("b", ["n3"])],
         ops: [],
         inventoryUpdatedAt: inv,
+        rollouts: [],
       }),
     ).toEqual([
       { backend: "a", nodes: ["n1", "n2"], skipped: [] },
@@ -245,7 +251,12 @@ describe("planAutoUpgrade", () => {
       op("r3", "n3", "a", { kind: "upgrade", state: "running" }),
     ];
     expect(
-      planAutoUpgrade({ upgrades: [info("a", ["n1", "n2", "n3"])], ops, inventoryUpdatedAt: inv }),
+      planAutoUpgrade({
+        upgrades: [info("a", ["n1", "n2", "n3"])],
+        ops,
+        inventoryUpdatedAt: inv,
+        rollouts: [],
+      }),
     ).toEqual([
       {
         backend: "a",
@@ -266,14 +277,17 @@ describe("planAutoUpgrade", () => {
       finishedAt: T0 + 10,
       result: { digest: "sha256:new" },
     });
-    expect(planAutoUpgrade({ upgrades: [flagged], ops: [done], inventoryUpdatedAt: inv })[0]).toMatchObject({
+    expect(
+      planAutoUpgrade({ upgrades: [flagged], ops: [done], inventoryUpdatedAt: inv, rollouts: [] })[0],
+    ).toMatchObject({
       nodes: [],
       skipped: [{ nodeId: "n1", reason: "upgrade s1 already installed it; the node's inventory lags" }],
     });
     // Once the inventory is newer than the op, a flag is genuine.
     const fresh = new Map([["n1", T0 + 20]]);
     expect(
-      planAutoUpgrade({ upgrades: [flagged], ops: [done], inventoryUpdatedAt: fresh })[0]!.nodes,
+      planAutoUpgrade({ upgrades: [flagged], ops: [done], inventoryUpdatedAt: fresh, rollouts: [] })[0]!
+        .nodes,
     ).toEqual(["n1"]);
     // An older install of another build, recorded just after the inventory, is no reason to skip.
     const oldInstall = op("i1", "n1", "a", {
@@ -282,7 +296,8 @@ describe("planAutoUpgrade", () => {
       result: { digest: "sha256:old" },
     });
     expect(
-      planAutoUpgrade({ upgrades: [flagged], ops: [oldInstall], inventoryUpdatedAt: inv })[0]!.nodes,
+      planAutoUpgrade({ upgrades: [flagged], ops: [oldInstall], inventoryUpdatedAt: inv, rollouts: [] })[0]!
+        .nodes,
     ).toEqual(["n1"]);
   });
 
@@ -292,6 +307,147 @@ describe("planAutoUpgrade", () => {
       nodes: [{ nodeId: "n1", concrete: "cpu-llama", upgradable: true }],
     };
     const ops = [op("f", "n1", "cpu-llama", { state: "failed" })];
-    expect(planAutoUpgrade({ upgrades: [u], ops, inventoryUpdatedAt: inv })[0]!.nodes).toEqual([]);
+    expect(planAutoUpgrade({ upgrades: [u], ops, inventoryUpdatedAt: inv, rollouts: [] })[0]!.nodes).toEqual(
+      [],
+    );
+  });
+});
+
+describe("planAutoUpgrade: one rollout per backend", () => {
+  const info = (backend: string, extra: Partial<UpgradeInfo> = {}): UpgradeInfo => ({
+    v: 1,
+    backend,
+    via: "version",
+    availableVersion: "2.0.0",
+    nodes: [
+      { nodeId: "n1", concrete: `cpu-${backend}`, upgradable: true },
+      { nodeId: "n2", concrete: `cpu-${backend}`, upgradable: true },
+    ],
+    drift: [],
+    checkedAt: T0,
+    ...extra,
+  });
+  const inv = new Map([
+    ["n1", T0],
+    ["n2", T0],
+  ]);
+  const ro = (
+    id: string,
+    backend: string,
+    state: RolloutState,
+    o: { version?: string; digest?: string; dismissed?: boolean; concrete?: string } = {},
+  ): Rollout => {
+    const concrete = o.concrete ?? `cpu-${backend}`;
+    return {
+      v: 1,
+      id: `ro-${id}-0000`,
+      backend,
+      builds: {
+        [concrete]: {
+          target: {
+            name: concrete,
+            uri: `reg/${concrete}:latest`,
+            mirrors: [],
+            version: o.version ?? "2.0.0",
+          },
+          digest: o.digest,
+        },
+      },
+      byCapability: {},
+      targeting: { kind: "nodes" },
+      total: 2,
+      eligible: 2,
+      waves: [1, 2],
+      strategy: DEFAULT_STRATEGY,
+      state,
+      wave: 0,
+      forgiven: 0,
+      pauses: [],
+      actions: [],
+      dismissed: o.dismissed ?? false,
+      createdAt: T0,
+      createdBy: "auto-upgrade",
+      updatedAt: T0,
+    };
+  };
+  const plan = (rollouts: Rollout[], u = info("foo")) =>
+    planAutoUpgrade({ upgrades: [u], ops: [], inventoryUpdatedAt: inv, rollouts })[0]!;
+
+  it.each<[string, Rollout[], string[], string | undefined]>([
+    ["no rollout yet: starts one over the flagged nodes", [], ["n1", "n2"], undefined],
+    ["one running", [ro("a", "foo", "running")], [], "rollout ro-a-0000 of foo is running"],
+    ["one planned", [ro("a", "foo", "planned")], [], "rollout ro-a-0000 of foo is planned"],
+    [
+      "one paused on its failure budget",
+      [ro("a", "foo", "paused")],
+      [],
+      "rollout ro-a-0000 of foo is paused",
+    ],
+    ["one aborting", [ro("a", "foo", "aborting")], [], "rollout ro-a-0000 of foo is aborting"],
+    // An operator's rollout of the concrete the meta resolves to holds it too.
+    [
+      "a manual rollout of its concrete",
+      [ro("a", "cpu-foo", "running")],
+      [],
+      "rollout ro-a-0000 of cpu-foo is running",
+    ],
+    ["another backend's rollout does not", [ro("a", "bar", "running")], ["n1", "n2"], undefined],
+    ["a succeeded one does not", [ro("a", "foo", "succeeded")], ["n1", "n2"], undefined],
+    [
+      "an aborted one for the same version, not dismissed",
+      [ro("a", "foo", "aborted")],
+      [],
+      "rollout ro-a-0000 of foo to the same target was aborted; dismiss it to let auto-upgrade try again",
+    ],
+    [
+      "a failed one for the same version, not dismissed",
+      [ro("a", "foo", "failed")],
+      [],
+      "rollout ro-a-0000 of foo to the same target failed; dismiss it to let auto-upgrade try again",
+    ],
+    ["an aborted one, dismissed", [ro("a", "foo", "aborted", { dismissed: true })], ["n1", "n2"], undefined],
+    [
+      "an aborted one for an older version",
+      [ro("a", "foo", "aborted", { version: "1.5.0" })],
+      ["n1", "n2"],
+      undefined,
+    ],
+    [
+      "the newest related rollout is named",
+      [ro("a", "foo", "aborted", { version: "1.5.0" }), { ...ro("b", "foo", "running"), createdAt: T0 + 1 }],
+      [],
+      "rollout ro-b-0000 of foo is running",
+    ],
+  ])("%s", (_, rollouts, nodes, blocked) => {
+    const step = plan(rollouts);
+    expect(step.nodes).toEqual(nodes);
+    expect(step.blocked).toBe(blocked);
+  });
+
+  it("keeps the per-node skips when blocked, and reports nothing for a backend with nothing flagged", () => {
+    const u = info("foo", { nodes: [{ nodeId: "n1", upgradable: false }] });
+    expect(planAutoUpgrade({ upgrades: [u], ops: [], inventoryUpdatedAt: inv, rollouts: [] })).toEqual([]);
+  });
+
+  it.each<[string, Partial<UpgradeInfo>, { version?: string; digest?: string }, boolean]>([
+    ["same version", { availableVersion: "2.0.0" }, { version: "2.0.0" }, true],
+    ["newer version", { availableVersion: "2.1.0" }, { version: "2.0.0" }, false],
+    ["same digest", { availableDigest: "sha256:a" }, { digest: "sha256:a" }, true],
+    // A rebuilt image under the same version is a new target.
+    [
+      "same version, new digest",
+      { availableVersion: "2.0.0", availableDigest: "sha256:b" },
+      { version: "2.0.0", digest: "sha256:a" },
+      false,
+    ],
+    [
+      "a digest the rollout does not know: by version",
+      { availableDigest: "sha256:b" },
+      { version: "2.0.0" },
+      true,
+    ],
+  ])("same target: %s", (_, u, build, same) => {
+    const r = ro("a", "foo", "aborted", build);
+    expect(sameTarget(r, info("foo", { availableVersion: undefined, ...u }))).toBe(same);
   });
 });

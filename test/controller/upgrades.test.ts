@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { ClusterClient } from "../../src/client/index.js";
 import { MediaType, buildImage, parseImageRef, pushImage } from "../../src/oci/index.js";
 import type { InstalledBackend, OpRecord } from "../../src/protocol/index.js";
 import { makeBackendDir, pushBackendImage } from "../harness/oci-image.js";
@@ -41,9 +40,6 @@ async function setup(galleryYaml: string) {
   };
   return { client, r, node, digests };
 }
-
-const upgradeOps = async (client: ClusterClient) =>
-  (await client.call("ops.list", { all: true, kind: "upgrade" })).ops;
 
 describe("seed 001: upgrade detection", () => {
   it("by semver when versions exist: older is flagged, a gallery downgrade is not, no HEAD needed", async () => {
@@ -230,44 +226,4 @@ describe("seed 000: CheckUpgradesAgainst (distributed)", () => {
   });
 });
 
-describe("auto-upgrade", () => {
-  it("is off by default; when on, the leader upgrades each flagged backend once, skipping undismissed failures", async () => {
-    const v1 = await pushBackendImage(suite.registry, "bp/auto", "latest", { runSh: "#!/bin/sh\necho v1\n" });
-    const { client, node, digests } = await setup(`
-- name: auto
-  uri: ${v1.ref}
-`);
-    await node("good1", [installed("auto", { digest: v1.digest })]);
-    await node("good2", [installed("auto", { digest: v1.digest })]);
-    await node("bad", [installed("auto", { digest: v1.digest })], () => "fail");
-    const v2 = await pushBackendImage(suite.registry, "bp/auto", "latest", { runSh: "#!/bin/sh\necho v2\n" });
-    digests.set(v1.ref, v2.digest);
-
-    expect((await client.call("upgrades.check", {})).upgrades).toHaveLength(1);
-    expect(await upgradeOps(client)).toEqual([]);
-
-    await client.call("settings.set", { autoUpgrade: true });
-    const ops = await waitFor("three upgrades settled", async () => {
-      const o = await upgradeOps(client);
-      return o.length === 3 && o.every((x) => x.state === "succeeded" || x.state === "failed") ? o : null;
-    });
-    expect(ops.map((o) => [o.nodeId, o.state, o.requestedBy]).sort()).toEqual([
-      ["bad", "failed", "auto-upgrade"],
-      ["good1", "succeeded", "auto-upgrade"],
-      ["good2", "succeeded", "auto-upgrade"],
-    ]);
-    // The good nodes now run v2; only the node with the failure is still flagged, and it is not retried.
-    const r = await waitFor("only the failed node flagged", async () => {
-      const c = await client.call("upgrades.check", {});
-      const flagged = c.upgrades.flatMap((u) => u.nodes.filter((n) => n.upgradable).map((n) => n.nodeId));
-      return flagged.length === 1 ? flagged : null;
-    });
-    expect(r).toEqual(["bad"]);
-    expect(await upgradeOps(client)).toHaveLength(3);
-
-    // Dismissing the failure lets the next check try that node again.
-    await client.call("ops.dismiss", { opId: ops.find((o) => o.nodeId === "bad")!.id });
-    await client.call("upgrades.check", {});
-    await waitFor("bad retried", async () => (await upgradeOps(client)).length === 4);
-  });
-});
+// Auto-upgrade (through rollouts) is tested in auto-upgrade.test.ts.

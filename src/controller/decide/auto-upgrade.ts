@@ -1,4 +1,11 @@
-import { isActive, needsAttention, type OpRecord, type UpgradeInfo } from "../../protocol/index.js";
+import {
+  isActive,
+  needsAttention,
+  rolloutEnded,
+  type OpRecord,
+  type Rollout,
+  type UpgradeInfo,
+} from "../../protocol/index.js";
 
 export interface AutoUpgradeFacts {
   upgrades: readonly UpgradeInfo[];
@@ -6,17 +13,24 @@ export interface AutoUpgradeFacts {
   ops: readonly OpRecord[];
   /** When each node last rewrote its inventory. */
   inventoryUpdatedAt: ReadonlyMap<string, number>;
+  /** Every rollout head in the bucket (ended ones too). */
+  rollouts: readonly Rollout[];
 }
 
 export interface AutoUpgradeStep {
   backend: string;
+  /** The nodes to start a rollout over; empty when none or when `blocked`. */
   nodes: string[];
   skipped: Array<{ nodeId: string; reason: string }>;
+  /** Why no rollout starts for this backend now (a rollout holds it). */
+  blocked?: string;
 }
 
 /**
- * What the leader upgrades on its own: each flagged backend once, on the nodes the checker
- * flagged, except where that backend has an active op, a failed op nobody dismissed yet, or a
+ * What the leader upgrades on its own: one rollout per flagged backend, over the nodes the
+ * checker flagged. None while a rollout of that backend (auto-upgrade's or an operator's) has
+ * not ended, nor while a failed or aborted one for the same target is not dismissed. Nodes are
+ * left out where that backend has an active op, a failed op nobody dismissed yet, or a
  * successful op the node's inventory does not reflect yet (so a lagging inventory cannot make
  * the same upgrade run twice).
  */
@@ -36,9 +50,47 @@ export function planAutoUpgrade(facts: AutoUpgradeFacts): AutoUpgradeStep[] {
       if (reason) step.skipped.push({ nodeId: n.nodeId, reason });
       else step.nodes.push(n.nodeId);
     }
-    if (step.nodes.length > 0 || step.skipped.length > 0) steps.push(step);
+    if (step.nodes.length === 0 && step.skipped.length === 0) continue;
+    const blocked = whyBlocked(info, facts.rollouts);
+    if (blocked && step.nodes.length > 0) {
+      step.blocked = blocked;
+      step.nodes = [];
+    }
+    steps.push(step);
   }
   return steps;
+}
+
+/** The names a rollout of this upgrade touches: the row's name and the concretes under it. */
+function namesOf(info: UpgradeInfo): Set<string> {
+  return new Set([info.backend, ...info.nodes.flatMap((n) => (n.concrete ? [n.concrete] : []))]);
+}
+
+function whyBlocked(info: UpgradeInfo, rollouts: readonly Rollout[]): string | undefined {
+  const names = namesOf(info);
+  const related = rollouts
+    .filter((r) => names.has(r.backend) || Object.keys(r.builds).some((b) => names.has(b)))
+    .sort((a, b) => b.createdAt - a.createdAt);
+  const active = related.find((r) => !rolloutEnded(r.state));
+  if (active) return `rollout ${active.id} of ${active.backend} is ${active.state}`;
+  const failed = related.find((r) => r.state !== "succeeded" && !r.dismissed && sameTarget(r, info));
+  if (failed) {
+    return `rollout ${failed.id} of ${failed.backend} to the same target ${failed.state === "aborted" ? "was aborted" : "failed"}; dismiss it to let auto-upgrade try again`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a rollout took the same target as the upgrade now offered: by digest when both know
+ * one (a rebuilt image under the same version is a new target), else by version; when neither
+ * can tell, it counts as the same, so an unknown never retries a failure by itself.
+ */
+export function sameTarget(r: Rollout, info: UpgradeInfo): boolean {
+  const digests = Object.values(r.builds).flatMap((b) => (b.digest ? [b.digest] : []));
+  if (info.availableDigest && digests.length > 0) return digests.includes(info.availableDigest);
+  const versions = Object.values(r.builds).flatMap((b) => (b.target.version ? [b.target.version] : []));
+  if (info.availableVersion && versions.length > 0) return versions.includes(info.availableVersion);
+  return true;
 }
 
 function whySkip(ops: OpRecord[], inventoryAt: number, info: UpgradeInfo): string | undefined {

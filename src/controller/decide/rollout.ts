@@ -16,8 +16,11 @@ import {
   rolloutNodeRevertId,
   SCHEMA_VERSION,
   waveSizes,
+  nextOpen,
+  outsideWindow,
   type InstallTarget,
   type Inventory,
+  type MaintenanceWindow,
   type NodeOutcome,
   type NodeRecord,
   type OpRecord,
@@ -57,6 +60,11 @@ export interface RolloutFacts {
   policy: RolloutPolicy;
   /** `-development`, as the catalog names it. */
   devSuffix: string;
+  /**
+   * The settings' maintenance window: auto-upgrade's rollouts admit only inside it. A window that
+   * does not parse (`error`) admits nothing; unset: any time.
+   */
+  window?: MaintenanceWindow | { error: string } | null;
 }
 
 /** A row admitted or reverted with no op record after this long has lost its op. */
@@ -303,6 +311,7 @@ export function createRollout(
   id: string,
   actor: string,
   now: number,
+  origin: "operator" | "auto-upgrade" = "operator",
 ): { rollout: Rollout; rows: RolloutNode[] } {
   const rows: RolloutNode[] = [];
   let i = 0;
@@ -355,6 +364,7 @@ export function createRollout(
     pauses: [],
     actions: [{ at: now, by: actor, what: "created" }],
     counts: countRows(rows),
+    origin,
     dismissed: false,
     createdAt: now,
     createdBy: actor,
@@ -413,6 +423,16 @@ export function countRows(rows: readonly RolloutNode[]): RolloutCounts {
   }
   return c;
 }
+
+/** The failures of a failed gate, each with why (the first five), for the audit trail. */
+const whyFailed = (rows: readonly RolloutNode[]): string =>
+  clip(
+    rows
+      .slice(0, 5)
+      .map((r) => `${r.node}: ${r.why ?? `its op ended ${r.o}`}`)
+      .join("; ") + (rows.length > 5 ? `; and ${rows.length - 5} more` : ""),
+    3000,
+  );
 
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
 const listNodes = (rows: readonly RolloutNode[]) =>
@@ -522,14 +542,14 @@ export function decideRollout(
         r.state = "aborting";
         r.reason = reason;
         act("aborted", reason, r.wave);
-        emit("rollout.gate.failed", reason, { wave: r.wave });
+        emit("rollout.gate.failed", `${reason}; ${whyFailed(failed)}`, { wave: r.wave });
         emit("rollout.aborted", `aborting and reverting: ${reason}`, { wave: r.wave });
       } else if (r.state === "running") {
         r.state = "paused";
         r.reason = reason;
         r.pauses = appendBounded(r.pauses, { at: now, by: actor, reason: clip(reason, 500) }, MAX_PAUSES);
         act("paused", reason, r.wave);
-        emit("rollout.gate.failed", reason, { wave: r.wave });
+        emit("rollout.gate.failed", `${reason}; ${whyFailed(failed)}`, { wave: r.wave });
         emit("rollout.paused", `paused: ${reason}`, { wave: r.wave });
       }
     }
@@ -572,8 +592,23 @@ export function decideRollout(
       }
     }
 
-    // Admission: the current wave's waiting nodes, in order, into the free slots.
-    if (r.state === "running") admitWave(r, rows, f, set, out);
+    // Admission: the current wave's waiting nodes, in order, into the free slots; auto-upgrade's
+    // rollouts only inside the maintenance window (ops already admitted run on).
+    if (r.state === "running") {
+      const closed = r.origin === "auto-upgrade" ? windowClosed(f.window, now) : null;
+      if (closed) {
+        if (r.windowOpensAt !== closed.opensAt || r.reason !== closed.reason) {
+          r.windowOpensAt = closed.opensAt;
+          r.reason = closed.reason;
+        }
+      } else {
+        if (r.windowOpensAt !== undefined || r.reason?.startsWith(WINDOW_REASON)) {
+          r.windowOpensAt = undefined;
+          r.reason = undefined;
+        }
+        admitWave(r, rows, f, set, out);
+      }
+    }
   }
 
   if (r.state === "aborting") {
@@ -609,6 +644,21 @@ export function decideRollout(
   if (JSON.stringify(counts) !== JSON.stringify(r.counts)) r.counts = counts;
   if (JSON.stringify(r) !== JSON.stringify(r0)) out.rollout = { ...r, updatedAt: now };
   return out;
+}
+
+const WINDOW_REASON = "outside maintenance window";
+
+/** Why the window admits nothing at `now` (and when it opens), or null when it admits. */
+function windowClosed(
+  w: RolloutFacts["window"],
+  now: number,
+): { reason: string; opensAt: number | undefined } | null {
+  if (!w) return null;
+  if ("error" in w) return { reason: `${WINDOW_REASON}: ${w.error}`, opensAt: undefined };
+  const reason = outsideWindow(w, now);
+  if (reason === null) return null;
+  const at = nextOpen(w, now);
+  return { reason, opensAt: at ?? undefined };
 }
 
 function admitWave(

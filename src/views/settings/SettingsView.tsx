@@ -4,6 +4,7 @@ import { DataTable } from "../../components/DataTable.js";
 import { TitleLine } from "../../components/TitleLine.js";
 import type { Column, Row } from "../../format/table.js";
 import { age, duration } from "../../format/units.js";
+import { describeStrategy, strategyDefaults } from "../../protocol/index.js";
 import { useActions, useDash, useDashEnv, useLive } from "../../hooks/context.js";
 import { useViewCommands } from "../../hooks/useKeys.js";
 import { useNow } from "../../hooks/useNow.js";
@@ -16,7 +17,10 @@ const COLUMNS: Column[] = [
   { id: "note", title: "", width: 20, flex: 1, unsortable: true },
 ];
 
-/** Cluster runtime settings (auto-upgrade, check interval); enter changes the selected one. */
+/**
+ * Cluster runtime settings (auto-upgrade, check interval; the rollout defaults and the window,
+ * shown, set with `backplane settings set`); enter changes auto-upgrade or the interval.
+ */
 export function SettingsView({ width, height }: ViewProps): ReactNode {
   const settings = useDash((s) => s.settings);
   const upgrades = useDash((s) => s.upgrades);
@@ -47,7 +51,7 @@ export function SettingsView({ width, height }: ViewProps): ReactNode {
             text: settings.autoUpgrade ? "✓ on" : "✗ off",
             tone: settings.autoUpgrade ? "warn" : undefined,
           },
-          note: { text: "enter or a toggles (the leader upgrades everything upgradable)" },
+          note: { text: "enter or a toggles (the leader starts a rollout per upgradable backend)" },
         },
       },
       {
@@ -56,6 +60,26 @@ export function SettingsView({ width, height }: ViewProps): ReactNode {
           setting: { text: "check interval" },
           value: { text: duration(settings.upgradeCheckIntervalSec) },
           note: { text: "enter to change; U checks now" },
+        },
+      },
+      {
+        key: "strategy",
+        cells: {
+          setting: { text: "rollout strategy" },
+          value: { text: settings.rolloutDefaults ? "custom" : "default" },
+          note: { text: `${describeStrategy(strategyDefaults(settings))} (settings set --waves …)` },
+        },
+      },
+      {
+        key: "window",
+        cells: {
+          setting: { text: "maint. window" },
+          value: { text: settings.window ? "✓ set" : "none" },
+          note: {
+            text: settings.window
+              ? `${settings.window}: auto-upgrade rollouts admit only inside it`
+              : "auto-upgrade rollouts admit at any time (settings set --window …)",
+          },
         },
       },
       {

@@ -29,7 +29,10 @@ const settings: IntentHandler<"settings"> = {
       intent,
       title: `Turn auto-upgrade ${intent.autoUpgrade ? "ON" : "OFF"}`,
       lines: intent.autoUpgrade
-        ? ["The upgrade-check leader will upgrade every upgradable", "backend on every node, cluster-wide."]
+        ? [
+            "The leader will start a rollout of every upgradable",
+            "backend, with the default strategy, inside the window.",
+          ]
         : ["Upgrades will only run when someone asks for them."],
       action: intent.autoUpgrade ? "Turn on" : "Turn off",
     };
