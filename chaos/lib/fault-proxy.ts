@@ -7,8 +7,10 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from "node:net";
 
 export type Fault =
-  /** Send half of every big blob, then nothing, with the connection open. */
+  /** Send half of every big blob response, then nothing, with the connection open. */
   | { kind: "hang-blob" }
+  /** Send the headers of every big blob response, then nothing, with the connection open. */
+  | { kind: "dead-blob" }
   /** Never answer a manifest request. */
   | { kind: "hang-manifest" }
   /** Answer the first `times` requests of `on` with `status` and `Retry-After: seconds`. */
@@ -66,6 +68,10 @@ export class FaultProxy {
       (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         const size = Number(r.headers["content-length"] ?? 0);
+        if (fault?.kind === "dead-blob" && what === "blob" && req.method === "GET" && size > BIG) {
+          r.pause();
+          return;
+        }
         if (fault?.kind === "hang-blob" && what === "blob" && req.method === "GET" && size > BIG) {
           let sent = 0;
           r.on("data", (chunk: Buffer) => {

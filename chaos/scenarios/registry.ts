@@ -2,9 +2,9 @@
  * registry: installs from a registry behind a fault proxy that hangs mid-blob, never answers a
  * manifest, throttles (429 and 503 with Retry-After) or fails (500 once, 500 always). Each case
  * runs on its own agent at once; the figure is the outcome and the time to a clear verdict, bounded.
- * What is wanted: a throttle or a single 500 is waited out and the install succeeds; a hang or a
- * registry that keeps failing ends the op failed with a reason naming it, well within the bound,
- * and no staging is left.
+ * What is wanted: a throttle or a single 500 is waited out and the install succeeds; a blob that
+ * stalls halfway is resumed until it is whole; a registry that never sends, or keeps failing, ends
+ * the op failed with a reason naming it, well within the bound, and no staging is left.
  */
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
@@ -27,7 +27,9 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: "hang-blob", fault: { kind: "hang-blob" }, want: "failed" },
+  // Each stall ends an attempt and the next resumes where it stopped (Range), so it gets there.
+  { name: "hang-blob", fault: { kind: "hang-blob" }, want: "succeeded" },
+  { name: "dead-blob", fault: { kind: "dead-blob" }, want: "failed" },
   { name: "hang-manifest", fault: { kind: "hang-manifest" }, want: "failed" },
   {
     name: "throttle-429",
@@ -69,8 +71,15 @@ async function run(o: ScenarioOptions): Promise<ScenarioResult> {
     client = await connectClient([nats.url]);
     const cl = client;
     // Started one after the other (six node processes starting at once crowd two cores), then run at once.
+    // Stall and registry timeouts shorter than the defaults (30 s each, three attempts) so that a
+    // hang reaches its verdict within the bound; what is measured is that it does, and says why.
     for (const c of CASES) {
-      await procs.agent({ nodeId: c.name, servers: [nats.url], backendsDir: join(dir, c.name) });
+      await procs.agent({
+        nodeId: c.name,
+        servers: [nats.url],
+        backendsDir: join(dir, c.name),
+        extra: ["--stall-timeout", "5s", "--registry-timeout", "10s"],
+      });
     }
     const outcomes = await Promise.all(
       CASES.map(async (c) => {
