@@ -151,7 +151,14 @@ describe("two controller replicas", () => {
     const b = await startReplica(suite.nats.url, prefix, { galleryPath, id: "ctl-b" });
     suite.defer(() => b.stop());
     await waitFor("nodes registered", async () => (await c.keys("nodes")).length === 3);
-    await c.call("settings.set", { autoUpgrade: true, actor: "test" });
+    // Auto-upgrade starts a rollout; one wave and no soak keep the test to the takeover.
+    await c.call("settings.set", {
+      autoUpgrade: true,
+      waves: "1,100%",
+      soak: "0s",
+      maxParallel: "100%",
+      actor: "test",
+    });
     // The leader's check is stuck on the registry HEAD: kill the leader right there.
     await waitFor("leader's HEAD in flight", () => proxy.waiting > 0);
     expect(b.ctl.isLeader()).toBe(false);
@@ -169,7 +176,13 @@ describe("two controller replicas", () => {
       },
       15_000,
     );
-    expect(done.map((o) => o.requestedBy)).toEqual(["auto-upgrade", "auto-upgrade", "auto-upgrade"]);
+    // One rollout, started by auto-upgrade, moved all three.
+    const rollouts = await waitFor("the rollout ends", async () => {
+      const all = (await c.call("rollouts.list", { all: true })).rollouts;
+      return all.every((r) => r.state !== "running") ? all : null;
+    });
+    expect(rollouts.map((r) => [r.createdBy, r.state])).toEqual([["auto-upgrade", "succeeded"]]);
+    expect(new Set(done.map((o) => o.requestedBy))).toEqual(new Set([`rollout ${rollouts[0]!.id}`]));
     expect(nodes.map((n) => n.ran.length)).toEqual([1, 1, 1]);
     await waitFor(
       "nothing left to upgrade",

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClusterClient } from "../../../src/client/cluster-client.js";
-import type { ApiResult, NodeRecord } from "../../../src/protocol/index.js";
+import { DEFAULT_API_TIMEOUT_MS, type ApiResult, type NodeRecord } from "../../../src/protocol/index.js";
 import { NatsServer } from "../../harness/nats-server.js";
 import { audit, feed, NOW, node, settings, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
@@ -258,7 +258,8 @@ describe("commands: key → confirm → a real request to a controller peer over
       const r = open();
       await r.waitForFrame("gpu-01");
       await r.press("U");
-      const f = await r.waitForFrame("upgrade check failed");
+      // A keyed call is asked again for its whole timeout (a lost server comes back in seconds).
+      const f = await r.waitForFrame("upgrade check failed", undefined, DEFAULT_API_TIMEOUT_MS + 5_000);
       expect(f).toMatch(/no controller is serving bp\.api\.upgrades\.check/);
       await r.press("2");
       await r.waitForFrame("Backends [");
