@@ -122,7 +122,9 @@ export class UpgradeChecker implements LeaderDuty {
         (e) => msg.respond?.(encode({ ok: false, error: { code: "internal", message: errorMessage(e) } })),
       );
     });
-    for (const [k, inv] of this.d.view.inventories) this.fingerprints.set(k, JSON.stringify(inv.backends));
+    // O(fleet), once per leadership: the baseline each inventory change is compared with.
+    for (const [k, e] of this.d.view.records.inventory)
+      this.fingerprints.set(k, JSON.stringify(e.value.backends));
     this.unsubscribe.push(
       unsubscribe,
       this.d.view.onChange((c, initial) => {
@@ -258,7 +260,10 @@ export class UpgradeChecker implements LeaderDuty {
     return result;
   }
 
-  /** Every node's inventory: the mirror's when it has caught up with the bucket, else read from KV. */
+  /**
+   * Every node's inventory: the mirror's when it has caught up with the bucket, else read from KV.
+   * O(fleet) by nature, once per round: a check judges every installed row of every node.
+   */
   private async inventories(): Promise<Inventory[]> {
     const { view, client } = this.d;
     if (await view.current(["inventory"], MIRROR_WAIT_MS))
