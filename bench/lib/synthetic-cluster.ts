@@ -11,6 +11,7 @@ import {
   type InstalledBackend,
   type Inventory,
   type NodeRecord,
+  type NodeUpgrades,
   type OpRecord,
   type ProgressEvent,
   type Settings,
@@ -117,18 +118,32 @@ export function op(k: number, at: number): OpRecord {
   };
 }
 
+/** Backend j is upgradable on every 17th node (offset by j). */
+const upgradableOn = (i: number, j: number) => (i + j) % 17 === 0;
+
 export function upgradeInfo(j: number, at: number): UpgradeInfo {
-  const upgradable = Array.from({ length: NODES }, (_, i) => i).filter((i) => (i + j) % 17 === 0);
+  let upgradable = 0;
+  for (let i = 0; i < NODES; i++) if (upgradableOn(i, j)) upgradable++;
   return {
     v: 1,
     backend: backendName(j),
     installedVersion: "1.0.0",
     availableVersion: "1.1.0",
     via: "version",
-    nodes: upgradable.map((i) => ({ nodeId: nodeId(i), version: "1.0.0", upgradable: true })),
-    drift: [],
+    installed: NODES,
+    upgradable,
+    drifted: 0,
     checkedAt: at,
   };
+}
+
+/** Node i's upgradable rows; null when it has none. */
+export function nodeUpgrades(i: number): NodeUpgrades | null {
+  const rows: NodeUpgrades["rows"] = [];
+  for (let j = 0; j < BACKENDS; j++)
+    if (upgradableOn(i, j))
+      rows.push({ backend: backendName(j), version: "1.0.0", upgradable: true, drift: false });
+  return rows.length > 0 ? { v: 1, nodeId: nodeId(i), rows } : null;
 }
 
 export function settings(at: number): Settings {
@@ -145,6 +160,10 @@ export function* records(at: number) {
     yield { bucket: "ops", key: opKey(nodeId(k), opId(k)), value: op(k, at) } as const;
   for (let j = 0; j < BACKENDS; j++)
     yield { bucket: "upgrades", key: backendName(j), value: upgradeInfo(j, at) } as const;
+  for (let i = 0; i < NODES; i++) {
+    const u = nodeUpgrades(i);
+    if (u) yield { bucket: "upgrade_nodes", key: nodeId(i), value: u } as const;
+  }
   yield { bucket: "settings", key: SETTINGS_KEY, value: settings(at) } as const;
 }
 

@@ -260,12 +260,14 @@ export const subcommands: Record<string, Subcommand> = {
             }),
           )
           .sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.name.localeCompare(b.name));
-        const upgrades = new Map((await client.list("upgrades")).map((u) => [u.key, u.value]));
+        const upgrades = new Map((await client.list("upgrade_nodes")).map((u) => [u.key, u.value]));
         if (p.values.json) return (printJson({ backends: rows, pins }), 0);
         printTable(
           ["NODE", "BACKEND", "VERSION", "DIGEST", "META FOR", "UPGRADE", "HOLD / PIN"],
           rows.map((b) => {
-            const u = upgrades.get(b.name)?.nodes.find((n) => n.nodeId === b.nodeId && n.upgradable);
+            const u = upgrades
+              .get(b.nodeId)
+              ?.rows.find((r) => r.upgradable && (r.backend === b.name || r.concrete === b.name));
             return [
               b.nodeId,
               b.name,
@@ -344,8 +346,8 @@ function printUpgrades(upgrades: ApiResult<"upgrades.list">["upgrades"]): void {
       u.installedVersion ?? shortDigest(u.installedDigest),
       u.availableVersion ?? shortDigest(u.availableDigest),
       u.via,
-      String(u.nodes.filter((n) => n.upgradable).length),
-      u.drift.length > 0 ? u.drift.map((d) => d.nodeId).join(",") : "",
+      String(u.upgradable),
+      u.drifted > 0 ? String(u.drifted) : "",
     ]),
     "everything is up to date",
   );

@@ -81,7 +81,7 @@ export function Header({ width }: { width: number }): ReactNode {
     else if (needsAttention(o)) failed++;
   }
   const activeRollouts = [...rollouts.values()].filter((r) => !rolloutEnded(r.state)).length;
-  const upgradable = [...upgrades.values()].filter((u) => u.nodes.some((n) => n.upgradable)).length;
+  const upgradable = [...upgrades.values()].filter((u) => u.upgradable > 0).length;
   const statusParts = (["healthy", "unhealthy", "offline", "draining", "pending"] as const)
     .filter((s) => counts.byStatus[s] > 0)
     .map((s) => `${nodeStatusLook[s].glyph}${counts.byStatus[s]}`)

@@ -175,8 +175,9 @@ export class Operations {
    */
   private async facts(explicit?: string[]): Promise<ClusterFacts> {
     const { view, client } = this.d;
+    // O(fleet) copies, once per request (not per node): "everywhere" needs every node anyway.
     const nodes = view.nodeRecords();
-    const inventories = new Map<string, Inventory>(view.inventories);
+    const inventories = view.inventories;
     const unseen = [...new Set(explicit ?? [])].filter((id) => !nodes.has(id) || !inventories.has(id));
     if (unseen.length > 0 && !(await view.current(["nodes", "inventory"], MIRROR_WAIT_MS))) {
       if (unseen.length > READ_CONCURRENCY) {

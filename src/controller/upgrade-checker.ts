@@ -14,11 +14,14 @@ import {
   validate,
   type ApiResult,
   type Inventory,
+  type NodeUpgrades,
+  type UpgradeFindings,
   type UpgradeInfo,
 } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { LeaderDuty } from "./duties.js";
-import { computeUpgrades, planUpgradeCheck } from "./decide/upgrades.js";
+import { computeUpgrades, findingsByNode, planUpgradeCheck, summaryOf } from "./decide/upgrades.js";
+import { mapLimit } from "./map-limit.js";
 import { DigestRound } from "./digest-resolver.js";
 import type { ControllerTelemetry } from "./metrics.js";
 import type { SettingsStore } from "./settings-store.js";
@@ -46,7 +49,7 @@ export interface CheckerDeps {
 
 /** What a check found, for whoever acts on it (auto-upgrade). */
 export interface CheckOutcome {
-  upgrades: UpgradeInfo[];
+  upgrades: UpgradeFindings[];
   /** The inventories the check read. */
   inventories: readonly Inventory[];
   /** The manifest digest each image URI had, where the registry answered. */
@@ -54,6 +57,11 @@ export interface CheckOutcome {
 }
 
 const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/** How long a check waits for the mirror to catch up before it reads the inventories from KV. */
+const MIRROR_WAIT_MS = 2_000;
+/** KV writes of one round in flight at once. */
+const WRITE_CONCURRENCY = 64;
 
 /**
  * The upgrade checker. The leader runs it when it takes over, every interval, after every
@@ -75,6 +83,12 @@ export class UpgradeChecker implements LeaderDuty {
   private readonly listeners = new Set<(o: CheckOutcome) => Promise<void>>();
   private readonly indexCache = new Map<string, string[]>();
   private readonly fingerprints = new Map<string, string>();
+  /**
+   * What this leader last wrote to `upgrade_nodes`, by node (JSON of the record), so a round
+   * writes only the nodes whose rows changed. Null until this leader's first round, which
+   * writes them all and deletes keys it did not find.
+   */
+  private written: Map<string, string> | null = null;
   private readonly log: Logger;
 
   constructor(private readonly d: CheckerDeps) {
@@ -98,6 +112,8 @@ export class UpgradeChecker implements LeaderDuty {
   start(): void {
     if (this.active) return;
     this.active = true;
+    // Another replica may have led meanwhile: what is in the bucket is unknown again.
+    this.written = null;
     const unsubscribe = this.d.client.serve(this.forwardSubject, (msg) => {
       const d = decode(api["upgrades.check"].req, msg.data);
       const actor = (d.ok && d.value.actor) || "api";
@@ -106,7 +122,9 @@ export class UpgradeChecker implements LeaderDuty {
         (e) => msg.respond?.(encode({ ok: false, error: { code: "internal", message: errorMessage(e) } })),
       );
     });
-    for (const [k, inv] of this.d.view.inventories) this.fingerprints.set(k, JSON.stringify(inv.backends));
+    // O(fleet), once per leadership: the baseline each inventory change is compared with.
+    for (const [k, e] of this.d.view.records.inventory)
+      this.fingerprints.set(k, JSON.stringify(e.value.backends));
     this.unsubscribe.push(
       unsubscribe,
       this.d.view.onChange((c, initial) => {
@@ -198,13 +216,13 @@ export class UpgradeChecker implements LeaderDuty {
   }
 
   private async check(actor: string, force: boolean): Promise<CheckResult> {
-    const { client } = this.d;
-    const inventories = (await client.list("inventory")).map((s) => s.value);
+    const inventories = await this.inventories();
     const plan = planUpgradeCheck(inventories, this.d.catalog());
     const round = new DigestRound(this.d.registry, this.indexCache);
     const digests = await round.resolveAll(plan.uris);
     const checkedAt = Date.now();
-    const upgrades = computeUpgrades(plan, digests, checkedAt);
+    const findings = computeUpgrades(plan, digests, checkedAt);
+    const upgrades = findings.map(summaryOf);
     const failed = [...digests].filter(([, d]) => "error" in d);
     for (const [uri, d] of failed)
       this.log.warn("cannot read image digest", { uri, error: "error" in d ? d.error : "" });
@@ -214,13 +232,14 @@ export class UpgradeChecker implements LeaderDuty {
       return result;
     }
     await this.write(upgrades);
+    await this.writeNodes(findingsByNode(findings));
     await this.d.client.put("checks", CHECKS_KEY, {
       v: SCHEMA_VERSION,
       at: checkedAt,
       by: actor.slice(0, 128),
       images: plan.uris.length,
       headRequests: round.heads,
-      upgradable: upgrades.filter((u) => u.nodes.some((n) => n.upgradable)).length,
+      upgradable: upgrades.filter((u) => u.upgradable > 0).length,
       unreachable: failed.length,
     });
     void this.d.audit.post("upgrades.checked", {
@@ -237,8 +256,38 @@ export class UpgradeChecker implements LeaderDuty {
     });
     const seen = new Map<string, string>();
     for (const [uri, d] of digests) if (!("error" in d)) seen.set(uri, d.digest);
-    for (const listener of this.listeners) await listener({ upgrades, inventories, digests: seen });
+    for (const listener of this.listeners) await listener({ upgrades: findings, inventories, digests: seen });
     return result;
+  }
+
+  /**
+   * Every node's inventory: the mirror's when it has caught up with the bucket, else read from KV.
+   * O(fleet) by nature, once per round: a check judges every installed row of every node.
+   */
+  private async inventories(): Promise<Inventory[]> {
+    const { view, client } = this.d;
+    if (await view.current(["inventory"], MIRROR_WAIT_MS))
+      return [...view.records.inventory.values()].map((e) => e.value);
+    this.log.warn("the mirror of inventories lags; reading them from KV");
+    return (await client.list("inventory")).map((s) => s.value);
+  }
+
+  /** Per-node rows: put the nodes whose rows changed since the last round, delete the nodes with none. */
+  private async writeNodes(byNode: Map<string, NodeUpgrades>): Promise<void> {
+    const { client } = this.d;
+    const before = this.written ?? new Map((await client.keys("upgrade_nodes")).map((k) => [k, ""]));
+    const now = new Map<string, string>();
+    const puts: NodeUpgrades[] = [];
+    for (const [nodeId, rec] of byNode) {
+      const json = JSON.stringify(rec.rows);
+      now.set(nodeId, json);
+      if (before.get(nodeId) !== json) puts.push(rec);
+    }
+    const gone = [...before.keys()].filter((k) => !now.has(k));
+    this.written = null; // a round that fails half-way leaves the bucket unknown
+    await mapLimit(puts, WRITE_CONCURRENCY, (rec) => client.put("upgrade_nodes", rec.nodeId, rec));
+    await mapLimit(gone, WRITE_CONCURRENCY, (k) => client.delete("upgrade_nodes", k).catch(() => {}));
+    this.written = now;
   }
 
   private async write(upgrades: UpgradeInfo[]): Promise<void> {

@@ -62,6 +62,8 @@ export const MIRROR = {
   inventory: (key, value) => ({ type: "inventory", key, value }),
   ops: (key, value, prev) => ({ type: "op", key, value, prev }),
   upgrades: (key, value) => ({ type: "upgrade", key, value }),
+  // Rows per node for people (dashboard, CLI); auto-upgrade gets the check's findings directly.
+  upgrade_nodes: null,
   settings: (_key, value) => ({ type: "settings", value }),
   // The upgrade checker writes it for people; no decision reads it.
   checks: null,

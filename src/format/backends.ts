@@ -5,6 +5,7 @@ import {
   type InstalledBackend,
   type Inventory,
   type NodeRecord,
+  type NodeUpgrades,
   type OpRecord,
   type UpgradeInfo,
 } from "../protocol/index.js";
@@ -65,18 +66,28 @@ function addNode(m: Map<string, Set<string>>, backend: string, n: { nodeId: stri
   if (n.concrete) addTo(m, n.concrete, n.nodeId);
 }
 
-/** Upgrade rows may be keyed by a meta; index them under the meta and under each node's concrete. */
-export function upgradeIndex(upgrades: ReadonlyMap<string, UpgradeInfo>): UpgradeIndex {
+/**
+ * Upgrade rows may be keyed by a meta; index them under the meta and under each node's concrete.
+ * O(rows found): every node with an upgradable or drifted backend, rebuilt when either bucket moves.
+ */
+export function upgradeIndex(
+  upgrades: ReadonlyMap<string, UpgradeInfo>,
+  perNode: ReadonlyMap<string, NodeUpgrades>,
+): UpgradeIndex {
   const idx: UpgradeIndex = { upgradable: new Map(), drift: new Map(), available: new Map() };
   for (const u of upgrades.values()) {
     const avail = u.availableVersion ?? shortDigest(u.availableDigest);
     if (avail) idx.available.set(u.backend, avail);
-    for (const nv of u.nodes) {
-      if (!nv.upgradable) continue;
-      addNode(idx.upgradable, u.backend, nv);
-      if (nv.concrete && avail && !idx.available.has(nv.concrete)) idx.available.set(nv.concrete, avail);
+  }
+  for (const { nodeId, rows } of perNode.values()) {
+    for (const r of rows) {
+      const nv = { nodeId, concrete: r.concrete };
+      if (r.drift) addNode(idx.drift, r.backend, nv);
+      if (!r.upgradable) continue;
+      addNode(idx.upgradable, r.backend, nv);
+      const avail = idx.available.get(r.backend);
+      if (r.concrete && avail && !idx.available.has(r.concrete)) idx.available.set(r.concrete, avail);
     }
-    for (const d of u.drift) addNode(idx.drift, u.backend, d);
   }
   return idx;
 }

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { sanitizeToken } from "./ids.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
-import { CheckRound, Inventory, Lease, NodeRecord, OpRecord, UpgradeInfo } from "./records.js";
+import { CheckRound, Inventory, Lease, NodeRecord, NodeUpgrades, OpRecord, UpgradeInfo } from "./records.js";
 import { Settings } from "./settings.js";
 import { RequestRecord } from "./api.js";
 import { Rollout, RolloutNode } from "./rollout.js";
@@ -158,6 +158,14 @@ export const BUCKETS = {
     kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
     key: nameKey("backend name"),
     writers: ["controller"],
+  }),
+  // Per node, what the last check found there: the per-node half of `upgrades`.
+  upgrade_nodes: bucket({
+    schema: NodeUpgrades,
+    kv: { history: 1, replicas: "cluster", maxValueBytes: 1 * MiB },
+    key: nodeKey,
+    writers: ["controller"],
+    bodyKey: (u) => nodeKey.build(u.nodeId),
   }),
   settings: bucket({
     schema: Settings,

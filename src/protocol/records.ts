@@ -240,6 +240,10 @@ export const NodeVersion = z.object({
 });
 export type NodeVersion = z.infer<typeof NodeVersion>;
 
+/**
+ * A backend's upgrade summary (the `upgrades` record, one per backend): versions and counts only,
+ * so it stays the same size whatever the fleet; the rows per node are in `upgrade_nodes`.
+ */
 export const UpgradeInfo = z.object({
   v,
   backend: BackendName,
@@ -248,12 +252,38 @@ export const UpgradeInfo = z.object({
   installedDigest: Text(128).optional(),
   availableDigest: Text(128).optional(),
   via: z.enum(["version", "digest", "drift"]),
-  nodes: z.array(NodeVersion).max(10_000),
+  /** Nodes that have this backend installed (the check judged them). */
+  installed: z.number().int().nonnegative(),
+  /** Of those, the nodes an upgrade is available to. */
+  upgradable: z.number().int().nonnegative(),
   /** Nodes whose (version, digest) differs from the majority. */
-  drift: z.array(NodeVersion).max(10_000),
+  drifted: z.number().int().nonnegative(),
   checkedAt: Millis,
 });
 export type UpgradeInfo = z.infer<typeof UpgradeInfo>;
+
+/** A check's finding for one backend with its rows per node: in memory only, never stored whole. */
+export type UpgradeFindings = UpgradeInfo & { nodes: NodeVersion[]; drift: NodeVersion[] };
+
+/** One backend of one node that can be upgraded or has drifted. */
+export const NodeUpgradeRow = NodeVersion.omit({ nodeId: true }).extend({
+  /** The backend's row in `upgrades` (a meta, or the concrete itself). */
+  backend: BackendName,
+  drift: z.boolean(),
+});
+export type NodeUpgradeRow = z.infer<typeof NodeUpgradeRow>;
+
+/**
+ * What the last check found on one node (the `upgrade_nodes` record, key = node id): a row per
+ * upgradable or drifted backend, so it is bounded by what one node installs, like its inventory.
+ * No timestamp: a round rewrites only the nodes whose rows changed (`checks` says when it ran).
+ */
+export const NodeUpgrades = z.object({
+  v,
+  nodeId: NodeId,
+  rows: z.array(NodeUpgradeRow).max(4096),
+});
+export type NodeUpgrades = z.infer<typeof NodeUpgrades>;
 
 // ---------------------------------------------------------------- checks, leases, audit
 

@@ -24,6 +24,8 @@ export const FEED = {
   // By op id, the name views, progress and commands use, not by `<nodeId>.<opId>`.
   ops: { storeKey: (kvKey, op) => op?.id ?? parseOpKey(kvKey)?.opId ?? null },
   upgrades: byKvKey,
+  // By node id: the Backends matrix and the upgrade dialog read a node's upgradable rows.
+  upgrade_nodes: byKvKey,
   settings: "value",
   checks: "value",
   rollouts: byKvKey,

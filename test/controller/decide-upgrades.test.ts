@@ -1,11 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { planAutoUpgrade, sameTarget } from "../../src/controller/decide/auto-upgrade.js";
-import { computeUpgrades, planUpgradeCheck, type UriDigest } from "../../src/controller/decide/upgrades.js";
+import {
+  computeUpgrades,
+  findingsByNode,
+  planUpgradeCheck,
+  summaryOf,
+  type UriDigest,
+} from "../../src/controller/decide/upgrades.js";
 import {
   DEFAULT_STRATEGY,
+  NodeUpgrades,
+  UpgradeInfo,
   type Rollout,
   type RolloutState,
-  type UpgradeInfo,
+  type UpgradeFindings,
 } from "../../src/protocol/index.js";
 import { T0, catalogOf, entry, installed, inventory, op } from "./facts.js";
 
@@ -212,11 +220,58 @@ describe("upgrade check — seed 001: versions, then digests", () => {
   });
 });
 
+describe("stored upgrade records: a summary per backend, rows per node", () => {
+  const f = (backend: string, up: string[], drift: string[], concrete?: string): UpgradeFindings => ({
+    v: 1,
+    backend,
+    via: "version",
+    availableVersion: "2.0.0",
+    installed: up.length + drift.length,
+    upgradable: up.length,
+    drifted: drift.length,
+    nodes: up.map((nodeId) => ({ nodeId, concrete, version: "1.0.0", upgradable: true })),
+    drift: drift.map((nodeId) => ({ nodeId, version: "0.9.0", upgradable: false })),
+    checkedAt: T0,
+  });
+
+  it("regroups findings by node: one row per upgradable or drifted backend, a flag for each", () => {
+    const byNode = findingsByNode([
+      f("llama", ["n1", "n2"], ["n3"], "cpu-llama"),
+      f("whisper", ["n2"], ["n1"]),
+    ]);
+    expect([...byNode.keys()]).toEqual(["n1", "n2", "n3"]);
+    expect(byNode.get("n1")!.rows).toEqual([
+      { backend: "llama", concrete: "cpu-llama", version: "1.0.0", upgradable: true, drift: false },
+      { backend: "whisper", version: "0.9.0", upgradable: false, drift: true },
+    ]);
+    expect(byNode.get("n2")!.rows.map((r) => r.backend)).toEqual(["llama", "whisper"]);
+    expect(byNode.get("n3")!.rows).toMatchObject([{ backend: "llama", upgradable: false, drift: true }]);
+  });
+
+  it("at 20,000 nodes each stored record stays small and validates", () => {
+    const nodes = Array.from({ length: 20_000 }, (_, i) => `node-${i}`);
+    const findings = Array.from({ length: 30 }, (_, j) => f(`backend-${j}`, nodes, []));
+    for (const s of findings.map(summaryOf)) {
+      expect(UpgradeInfo.safeParse(s).success).toBe(true);
+      expect(JSON.stringify(s).length).toBeLessThan(1024);
+    }
+    const byNode = findingsByNode(findings);
+    expect(byNode.size).toBe(20_000);
+    const one = byNode.get("node-19999")!;
+    expect(NodeUpgrades.safeParse(one).success).toBe(true);
+    expect(one.rows).toHaveLength(30);
+    expect(JSON.stringify(one).length).toBeLessThan(8 * 1024);
+  });
+});
+
 describe("planAutoUpgrade", () => {
-  const info = (backend: string, nodes: string[], extra: string[] = []): UpgradeInfo => ({
+  const info = (backend: string, nodes: string[], extra: string[] = []): UpgradeFindings => ({
     v: 1,
     backend,
     via: "digest",
+    installed: nodes.length + extra.length,
+    upgradable: nodes.length,
+    drifted: 0,
     nodes: [
       ...nodes.map((nodeId) => ({ nodeId, upgradable: true })),
       ...extra.map((nodeId) => ({ nodeId, upgradable: false })),
@@ -302,7 +357,7 @@ describe("planAutoUpgrade", () => {
   });
 
   it("matches ops on the concrete installed through a meta", () => {
-    const u: UpgradeInfo = {
+    const u: UpgradeFindings = {
       ...info("llama", []),
       nodes: [{ nodeId: "n1", concrete: "cpu-llama", upgradable: true }],
     };
@@ -314,11 +369,14 @@ describe("planAutoUpgrade", () => {
 });
 
 describe("planAutoUpgrade: one rollout per backend", () => {
-  const info = (backend: string, extra: Partial<UpgradeInfo> = {}): UpgradeInfo => ({
+  const info = (backend: string, extra: Partial<UpgradeFindings> = {}): UpgradeFindings => ({
     v: 1,
     backend,
     via: "version",
     availableVersion: "2.0.0",
+    installed: 2,
+    upgradable: 2,
+    drifted: 0,
     nodes: [
       { nodeId: "n1", concrete: `cpu-${backend}`, upgradable: true },
       { nodeId: "n2", concrete: `cpu-${backend}`, upgradable: true },

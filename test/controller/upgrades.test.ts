@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { ClusterClient } from "../../src/client/index.js";
 import { MediaType, buildImage, parseImageRef, pushImage } from "../../src/oci/index.js";
 import type { InstalledBackend, OpRecord } from "../../src/protocol/index.js";
 import { makeBackendDir, pushBackendImage } from "../harness/oci-image.js";
@@ -41,6 +42,20 @@ async function setup(galleryYaml: string) {
   return { client, r, node, digests };
 }
 
+/** The per-node rows of the last check: node id → "backend:version" per row, upgradable or drifted. */
+const rowsByNode = async (client: ClusterClient, which: "upgradable" | "drift" = "upgradable") =>
+  Object.fromEntries(
+    (await client.list("upgrade_nodes"))
+      .map(
+        (e) =>
+          [
+            e.key,
+            e.value.rows.filter((r) => r[which]).map((r) => `${r.backend}:${r.version ?? ""}`),
+          ] as const,
+      )
+      .filter(([, rows]) => rows.length > 0),
+  );
+
 describe("seed 001: upgrade detection", () => {
   it("by semver when versions exist: older is flagged, a gallery downgrade is not, no HEAD needed", async () => {
     const { client, node } = await setup(`
@@ -55,10 +70,11 @@ describe("seed 001: upgrade detection", () => {
     expect(r.headRequests).toBe(0);
     expect(r.upgrades).toHaveLength(1);
     expect(r.upgrades[0]).toMatchObject({ backend: "ver", via: "version", availableVersion: "2.0.0" });
-    expect(r.upgrades[0]!.nodes.filter((n) => n.upgradable).map((n) => n.nodeId)).toEqual(["old1", "old2"]);
+    expect(r.upgrades[0]).toMatchObject({ installed: 3, upgradable: 2, drifted: 1 });
+    expect(await rowsByNode(client)).toEqual({ old1: ["ver:1.9.0"], old2: ["ver:1.9.0"] });
     // Per-node drift against the majority (1.9.0).
     expect(r.upgrades[0]!.installedVersion).toBe("1.9.0");
-    expect(r.upgrades[0]!.drift.map((n) => [n.nodeId, n.version])).toEqual([["newer", "3.0.0"]]);
+    expect(await rowsByNode(client, "drift")).toEqual({ newer: ["ver:3.0.0"] });
     expect((await client.call("upgrades.list", {})).upgrades.map((u) => u.backend)).toEqual(["ver"]);
   });
 
@@ -92,13 +108,10 @@ describe("seed 001: upgrade detection", () => {
       via: "digest",
       installedDigest: v1.digest,
       availableDigest: v2.digest,
-      drift: [],
+      drifted: 0,
+      upgradable: 3,
     });
-    expect(after.upgrades[0]!.nodes.map((n) => [n.nodeId, n.upgradable])).toEqual([
-      ["a", true],
-      ["b", true],
-      ["c", true],
-    ]);
+    expect(Object.keys(await rowsByNode(client))).toEqual(["a", "b", "c"]);
     const checked = (await client.call("ops.history", {})).events.find((e) => e.kind === "upgrades.checked");
     expect(checked?.message).toBe("1 backends with upgrades or drift; 2 HEAD requests for 2 images");
   });
@@ -158,11 +171,8 @@ describe("seed 001: upgrade detection", () => {
     expect(r.headRequests).toBe(1);
     expect(r.upgrades).toHaveLength(1);
     expect(r.upgrades[0]!.availableDigest).toBe(index2);
-    expect(r.upgrades[0]!.nodes.map((n) => [n.nodeId, n.upgradable])).toEqual([
-      ["indexed", true],
-      ["jetson", true],
-      ["x86", false],
-    ]);
+    expect(r.upgrades[0]).toMatchObject({ installed: 3, upgradable: 2 });
+    expect(Object.keys(await rowsByNode(client))).toEqual(["indexed", "jetson"]);
   });
 });
 
@@ -196,9 +206,8 @@ describe("seed 000: CheckUpgradesAgainst (distributed)", () => {
     const { client, node } = await setup(GALLERY);
     await node("n1", [stable, dev]);
     const r = await client.call("upgrades.check", {});
-    expect(r.upgrades.map((u) => [u.backend, u.nodes.map((n) => n.nodeId)])).toEqual([
-      ["my-backend-development", ["n1"]],
-    ]);
+    expect(r.upgrades.map((u) => [u.backend, u.installed])).toEqual([["my-backend-development", 1]]);
+    expect(await rowsByNode(client)).toEqual({ n1: ["my-backend-development:1.0.0"] });
   });
 
   it("a synthetic alias row is ignored", async () => {
@@ -206,9 +215,8 @@ describe("seed 000: CheckUpgradesAgainst (distributed)", () => {
     await node("n1", [dev, aliasRow]);
     await node("n2", [aliasRow]);
     const r = await client.call("upgrades.check", {});
-    expect(r.upgrades.map((u) => [u.backend, u.nodes.map((n) => n.nodeId)])).toEqual([
-      ["my-backend-development", ["n1"]],
-    ]);
+    expect(r.upgrades.map((u) => [u.backend, u.installed])).toEqual([["my-backend-development", 1]]);
+    expect(await rowsByNode(client)).toEqual({ n1: ["my-backend-development:1.0.0"] });
   });
 
   it("a manual upgrade of the stable variant is still allowed", async () => {

@@ -4,11 +4,12 @@ import {
   rolloutEnded,
   type OpRecord,
   type Rollout,
+  type UpgradeFindings,
   type UpgradeInfo,
 } from "../../protocol/index.js";
 
 export interface AutoUpgradeFacts {
-  upgrades: readonly UpgradeInfo[];
+  upgrades: readonly UpgradeFindings[];
   /** Every op record in the bucket. */
   ops: readonly OpRecord[];
   /** When each node last rewrote its inventory. */
@@ -62,11 +63,11 @@ export function planAutoUpgrade(facts: AutoUpgradeFacts): AutoUpgradeStep[] {
 }
 
 /** The names a rollout of this upgrade touches: the row's name and the concretes under it. */
-function namesOf(info: UpgradeInfo): Set<string> {
+function namesOf(info: UpgradeFindings): Set<string> {
   return new Set([info.backend, ...info.nodes.flatMap((n) => (n.concrete ? [n.concrete] : []))]);
 }
 
-function whyBlocked(info: UpgradeInfo, rollouts: readonly Rollout[]): string | undefined {
+function whyBlocked(info: UpgradeFindings, rollouts: readonly Rollout[]): string | undefined {
   const names = namesOf(info);
   const related = rollouts
     .filter((r) => names.has(r.backend) || Object.keys(r.builds).some((b) => names.has(b)))
@@ -93,7 +94,7 @@ export function sameTarget(r: Rollout, info: UpgradeInfo): boolean {
   return true;
 }
 
-function whySkip(ops: OpRecord[], inventoryAt: number, info: UpgradeInfo): string | undefined {
+function whySkip(ops: OpRecord[], inventoryAt: number, info: UpgradeFindings): string | undefined {
   const active = ops.find(isActive);
   if (active) return `${active.kind} ${active.id} is ${active.state}`;
   const failed = ops.find(needsAttention);

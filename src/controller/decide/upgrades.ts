@@ -1,6 +1,14 @@
 import { isMeta, isVersionUpgrade, type GalleryCatalog, type GalleryEntry } from "../../gallery/index.js";
 import { looksLikeOci } from "../../oci/reference.js";
-import { SCHEMA_VERSION, type Inventory, type NodeVersion, type UpgradeInfo } from "../../protocol/index.js";
+import {
+  SCHEMA_VERSION,
+  type Inventory,
+  type NodeUpgradeRow,
+  type NodeUpgrades,
+  type NodeVersion,
+  type UpgradeFindings,
+  type UpgradeInfo,
+} from "../../protocol/index.js";
 
 /** One installed concrete on one node, to be compared with its gallery entry. */
 export interface CheckRow {
@@ -42,6 +50,14 @@ export function planUpgradeCheck(
 ): UpgradeCheckPlan {
   const plan: UpgradeCheckPlan = { rows: [], uris: [], suppressed: [] };
   const uris = new Set<string>();
+  // A handful of gallery entries for 300,000 rows at 10,000 nodes: judge each URI once.
+  const oci = new Map<string, boolean>();
+  const looksOci = (uri: string) => {
+    let v = oci.get(uri);
+    if (v === undefined) oci.set(uri, (v = looksLikeOci(uri)));
+    return v;
+  };
+  // O(installed rows): a check judges every row of every node.
   for (const inv of inventories) {
     const real = inv.backends.filter((b) => b.name === b.metadata.name);
     const installed = new Set(real.map((b) => b.metadata.name));
@@ -66,7 +82,7 @@ export function planUpgradeCheck(
       if (!entry || isMeta(entry) || !entry.uri) continue;
       const byVersion = !!entry.version;
       if (!byVersion) {
-        if (!looksLikeOci(entry.uri)) continue;
+        if (!looksOci(entry.uri)) continue;
         uris.add(entry.uri);
       }
       plan.rows.push({
@@ -114,7 +130,11 @@ function judge(r: CheckRow, digests: DigestLookup): Judged | null {
  * index counts as current. Drift: nodes whose installed identity differs from the majority of
  * nodes with the same concrete.
  */
-export function computeUpgrades(plan: UpgradeCheckPlan, digests: DigestLookup, now: number): UpgradeInfo[] {
+export function computeUpgrades(
+  plan: UpgradeCheckPlan,
+  digests: DigestLookup,
+  now: number,
+): UpgradeFindings[] {
   const byRow = new Map<string, Judged[]>();
   for (const r of plan.rows) {
     const j = judge(r, digests);
@@ -123,7 +143,7 @@ export function computeUpgrades(plan: UpgradeCheckPlan, digests: DigestLookup, n
     list.push(j);
     byRow.set(r.row, list);
   }
-  const out: UpgradeInfo[] = [];
+  const out: UpgradeFindings[] = [];
   for (const [row, judged] of [...byRow].sort(([a], [b]) => a.localeCompare(b))) {
     const drift = new Set<Judged>();
     const byConcrete = new Map<string, Judged[]>();
@@ -164,10 +184,45 @@ export function computeUpgrades(plan: UpgradeCheckPlan, digests: DigestLookup, n
       installedDigest: majority!.r.installedDigest,
       availableDigest: lead.available?.digest,
       via: upgradable.some((j) => j.r.byVersion) ? "version" : upgradable.length > 0 ? "digest" : "drift",
+      installed: judged.length,
+      upgradable: upgradable.length,
+      drifted: drift.size,
       nodes: [...judged].sort(byNode).map(nv),
       drift: [...drift].sort(byNode).map(nv),
       checkedAt: now,
     });
   }
+  return out;
+}
+
+/** A backend's summary as stored: the findings without their rows per node. */
+export function summaryOf(f: UpgradeFindings): UpgradeInfo {
+  const { nodes: _nodes, drift: _drift, ...summary } = f;
+  return summary;
+}
+
+/**
+ * The findings regrouped by node: one record per node with a row for each backend that can be
+ * upgraded or has drifted there. Nodes with neither have no record. O(rows found), once per round.
+ */
+export function findingsByNode(findings: readonly UpgradeFindings[]): Map<string, NodeUpgrades> {
+  const rows = new Map<string, Map<string, NodeUpgradeRow>>();
+  const rowOf = (nodeId: string, backend: string, n: NodeVersion): NodeUpgradeRow => {
+    let mine = rows.get(nodeId);
+    if (!mine) rows.set(nodeId, (mine = new Map()));
+    let r = mine.get(backend);
+    if (!r) {
+      const { nodeId: _id, ...rest } = n;
+      mine.set(backend, (r = { backend, ...rest, drift: false }));
+    }
+    return r;
+  };
+  for (const f of findings) {
+    for (const n of f.nodes) if (n.upgradable) rowOf(n.nodeId, f.backend, n);
+    for (const n of f.drift) rowOf(n.nodeId, f.backend, n).drift = true;
+  }
+  const out = new Map<string, NodeUpgrades>();
+  for (const [nodeId, mine] of [...rows].sort(([a], [b]) => a.localeCompare(b)))
+    out.set(nodeId, { v: SCHEMA_VERSION, nodeId, rows: [...mine.values()] });
   return out;
 }

@@ -15,11 +15,12 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
   const nodes = useDash((s) => s.nodes);
   const upgrades = useDash((s) => s.upgrades);
   const policy = useDash((s) => s.policy);
+  const upgradeNodes = useDash((s) => s.upgrade_nodes);
   const live = useLive();
   const { runner, store } = useDashEnv();
   const { navigate, toast } = useActions();
 
-  const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const idx = useMemo(() => upgradeIndex(upgrades, upgradeNodes), [upgrades, upgradeNodes]);
   const covers = useMemo(() => policyLookup(policy, nodes, inventory), [policy, nodes, inventory]);
   const rows = useMemo(
     () => backendNodeRows(backendIndex(inventory).get(name), nodes, idx, covers),

@@ -30,6 +30,7 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   const nodes = useDash((s) => s.nodes);
   const upgrades = useDash((s) => s.upgrades);
   const policy = useDash((s) => s.policy);
+  const upgradeNodes = useDash((s) => s.upgrade_nodes);
   const opsMap = useDash((s) => s.ops);
   const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const synced = useDash((s) => s.synced.inventory);
@@ -42,7 +43,7 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
     [nodes, inventory],
   );
   const matrix = matrixFits(nodeIds.length, width);
-  const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const idx = useMemo(() => upgradeIndex(upgrades, upgradeNodes), [upgrades, upgradeNodes]);
   const entries = useMemo(() => backendIndex(inventory), [inventory]);
   const covers = useMemo(() => policyLookup(policy, nodes, inventory), [policy, nodes, inventory]);
   // A line under the matrix says what its ⏸ and ⊤ marks mean for the selected backend.

@@ -35,16 +35,25 @@ export function upgradePlan(
   backend: string,
   nodes?: readonly string[],
 ): { from: string[]; to: string | undefined; nodes: string[] } {
-  const all = [...store.getState().upgrades.values()];
-  const u =
-    store.getState().upgrades.get(backend) ?? all.find((x) => x.nodes.some((n) => n.concrete === backend));
-  if (!u) return { from: [], to: undefined, nodes: [] };
-  const mine = u.nodes.filter((n) => n.upgradable && (!nodes || nodes.includes(n.nodeId)));
+  const { upgrades, upgrade_nodes: perNode } = store.getState();
+  // A backend's row, or the row of the meta that resolved to it on some node.
+  let row = upgrades.get(backend);
+  const only = nodes ? new Set(nodes) : undefined;
+  const mine: Array<{ nodeId: string; version?: string; digest?: string }> = [];
+  // O(nodes with findings), once per dialog.
+  for (const { nodeId, rows } of perNode.values()) {
+    if (only && !only.has(nodeId)) continue;
+    const r = rows.find((x) => x.upgradable && (x.backend === backend || x.concrete === backend));
+    if (!r) continue;
+    row ??= upgrades.get(r.backend);
+    mine.push({ nodeId, version: r.version, digest: r.digest });
+  }
+  if (!row) return { from: [], to: undefined, nodes: [] };
   const from = [...new Set(mine.map((n) => n.version ?? shortDigest(n.digest)).filter(Boolean))];
   return {
     from,
-    to: u.availableVersion ?? (shortDigest(u.availableDigest) || undefined),
-    nodes: mine.map((n) => n.nodeId),
+    to: row.availableVersion ?? (shortDigest(row.availableDigest) || undefined),
+    nodes: mine.map((n) => n.nodeId).sort(),
   };
 }
 

@@ -40,6 +40,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const policy = useDash((s) => s.policy);
   const nodes = useDash((s) => s.nodes);
   const inventory = useDash((s) => s.inventory);
+  const upgradeNodes = useDash((s) => s.upgrade_nodes);
   const opsMap = useDash((s) => s.ops);
   const ops = useMemo(() => opIndex(opsMap.values()), [opsMap]);
   const live = useLive();
@@ -47,7 +48,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
   const { runner, store } = useDashEnv();
   const { navigate, openInstall, toast } = useActions();
 
-  const idx = useMemo(() => upgradeIndex(upgrades), [upgrades]);
+  const idx = useMemo(() => upgradeIndex(upgrades, upgradeNodes), [upgrades, upgradeNodes]);
   const covers = useMemo(() => policyLookup(policy, nodes, inventory), [policy, nodes, inventory]);
   const rows = useMemo(() => nodeBackendRows(inv, idx, ops, covers), [inv, idx, ops, covers]);
   const tableHeight = height - SUMMARY_LINES - 2;

@@ -40,7 +40,7 @@ export function SettingsView({ width, height }: ViewProps): ReactNode {
     if (!checks)
       for (const u of upgrades.values()) {
         checkedAt = Math.max(checkedAt, u.checkedAt);
-        if (u.nodes.some((n) => n.upgradable)) upgradable++;
+        if (u.upgradable > 0) upgradable++;
       }
     return [
       {

@@ -13,7 +13,7 @@ const checkUpgrades: IntentHandler<"checkUpgrades"> = {
   run: (_intent, { api, actor, attempt }) =>
     attempt("upgrade check", async () => {
       const r = await api.call("upgrades.check", { actor }, 60_000);
-      const n = r.upgrades.filter((u) => u.nodes.some((x) => x.upgradable)).length;
+      const n = r.upgrades.filter((u) => u.upgradable > 0).length;
       return {
         level: "ok",
         text: `upgrade check: ${plural(n, "backend")} upgradable (${plural(r.headRequests, "registry request")})`,

@@ -10,7 +10,17 @@ import {
 } from "../../../src/format/backends.js";
 import { nodeRows, STALE_AFTER_MS } from "../../../src/format/nodes.js";
 import { aggregateProgress, groupOps, opRows, progressText } from "../../../src/format/ops.js";
-import { installed, inventory, NOW, node, op, progress, smallCluster, upgrade } from "../helpers/cluster.js";
+import {
+  installed,
+  inventory,
+  NOW,
+  node,
+  op,
+  progress,
+  smallCluster,
+  upgrade,
+  upgradeIndexOf,
+} from "../helpers/cluster.js";
 
 const byKey = <T extends { nodeId?: string; id?: string }>(xs: T[], k: (x: T) => string) =>
   new Map(xs.map((x) => [k(x), x]));
@@ -89,7 +99,7 @@ describe("backend rows", () => {
       ]),
     ].map((i) => [i.nodeId, i]),
   );
-  const idx = upgradeIndex(new Map([["llama-cpp", upgrade("llama-cpp", "1.1.0", ["a"], ["c"])]]));
+  const idx = upgradeIndexOf([upgrade("llama-cpp", "1.1.0", ["a"], ["c"])]);
 
   it("puts the ↑ badge where an upgrade is available and ≠ where a node drifted", () => {
     const rows = matrixRows(backendIndex(invs).values(), ["a", "b", "c"], idx);
@@ -101,17 +111,9 @@ describe("backend rows", () => {
     expect(rows.find((r) => r.key === "llama")!.cells["n:c"]!.text).toBe("→llama-cpp");
   });
   it("indexes an upgrade keyed by a meta under each node's concrete too", () => {
-    const meta = upgradeIndex(
-      new Map([
-        [
-          "llama",
-          {
-            ...upgrade("llama", "2.0.0", []),
-            nodes: [{ nodeId: "a", concrete: "llama-cpp", upgradable: true }],
-          },
-        ],
-      ]),
-    );
+    const meta = upgradeIndexOf([
+      { ...upgrade("llama", "2.0.0", []), nodes: [{ nodeId: "a", concrete: "llama-cpp", upgradable: true }] },
+    ]);
     expect(meta.upgradable.get("llama-cpp")?.has("a")).toBe(true);
     expect(meta.available.get("llama-cpp")).toBe("2.0.0");
   });
@@ -136,11 +138,11 @@ describe("backend rows", () => {
     const devMeta = installed("cuda-development", "", { isMeta: true, generation: null });
     devMeta.metadata.meta_backend_for = "cuda-12-development";
     const inv = inventory("a", [devMeta]);
-    const [onNode] = nodeBackendRows(inv, upgradeIndex(new Map()));
+    const [onNode] = nodeBackendRows(inv, upgradeIndex(new Map(), new Map()));
     const [inMatrix] = matrixRows(
       backendIndex(new Map([["a", inv]])).values(),
       ["a"],
-      upgradeIndex(new Map()),
+      upgradeIndex(new Map(), new Map()),
     );
     expect(onNode!.cells.backend!.text).toBe("cuda-development (meta,dev)");
     expect(inMatrix!.cells.backend!.text).toBe(onNode!.cells.backend!.text);

@@ -14,8 +14,10 @@ import {
   type Rollout,
   type RolloutNode,
   type Settings,
-  type UpgradeInfo,
+  type UpgradeFindings,
 } from "../../../src/protocol/index.js";
+import { findingsByNode, summaryOf } from "../../../src/controller/decide/upgrades.js";
+import { upgradeIndex, type UpgradeIndex } from "../../../src/format/backends.js";
 import type { DashStore } from "../../../src/store/index.js";
 import {
   heartbeat as hbFixture,
@@ -115,17 +117,25 @@ export function upgrade(
   available: string,
   nodes: string[],
   drift: string[] = [],
-): UpgradeInfo {
+): UpgradeFindings {
   return {
     v: 1,
     backend,
     installedVersion: "1.0.0",
     availableVersion: available,
     via: "version",
+    installed: nodes.length + drift.length,
+    upgradable: nodes.length,
+    drifted: drift.length,
     nodes: nodes.map((nodeId) => ({ nodeId, version: "1.0.0", upgradable: true })),
     drift: drift.map((nodeId) => ({ nodeId, version: "0.9.0", upgradable: false })),
     checkedAt: NOW - 60_000,
   };
+}
+
+/** The dashboard's upgrade index over findings, through the records the checker stores. */
+export function upgradeIndexOf(findings: UpgradeFindings[]): UpgradeIndex {
+  return upgradeIndex(new Map(findings.map((f) => [f.backend, summaryOf(f)])), findingsByNode(findings));
 }
 
 export function settings(autoUpgrade = false): Settings {
@@ -147,7 +157,7 @@ export interface ClusterFixture {
   inventories?: Inventory[];
   ops?: OpRecord[];
   progress?: ProgressEvent[];
-  upgrades?: UpgradeInfo[];
+  upgrades?: UpgradeFindings[];
   settings?: Settings;
   rollouts?: Rollout[];
   rolloutNodes?: RolloutNode[];
@@ -161,7 +171,12 @@ export function feed(store: DashStore, f: ClusterFixture): void {
     ...(f.inventories ?? []).map((v) => ({ kind: "inventory" as const, key: v.nodeId, value: v })),
     ...(f.ops ?? []).map((v) => ({ kind: "ops" as const, key: `${v.nodeId}.${v.id}`, value: v })),
     ...(f.progress ?? []).map((v) => ({ kind: "progress" as const, key: v.opId, value: v })),
-    ...(f.upgrades ?? []).map((v) => ({ kind: "upgrades" as const, key: v.backend, value: v })),
+    ...(f.upgrades ?? []).map((v) => ({ kind: "upgrades" as const, key: v.backend, value: summaryOf(v) })),
+    ...[...findingsByNode(f.upgrades ?? []).values()].map((v) => ({
+      kind: "upgrade_nodes" as const,
+      key: v.nodeId,
+      value: v,
+    })),
     ...(f.settings ? [{ kind: "settings" as const, key: SETTINGS_KEY, value: f.settings }] : []),
     ...(f.rollouts ?? []).map((v) => ({ kind: "rollouts" as const, key: v.id, value: v })),
     ...(f.rolloutNodes ?? []).map((v) => ({
