@@ -283,7 +283,14 @@ describe("end to end with the real agent", () => {
     await pushBackendImage(suite.registry, "e2e/ha", "v", { runSh: "#!/bin/sh\necho two\n" });
     proxy.holding = true;
     const headsBefore = proxy.heads;
-    await c.call("settings.set", { autoUpgrade: true, actor: "test" });
+    // Auto-upgrade starts a rollout; one wave and no soak keep the test to the takeover.
+    await c.call("settings.set", {
+      autoUpgrade: true,
+      waves: "1,100%",
+      soak: "0s",
+      maxParallel: "100%",
+      actor: "test",
+    });
     await waitFor("leader's check waits on the registry", () => proxy.waiting > 0, 10_000);
     expect(proxy.heads).toBeGreaterThan(headsBefore);
     a.child.kill("SIGKILL");
@@ -304,7 +311,15 @@ describe("end to end with the real agent", () => {
     ).catch((e: Error) => {
       throw new Error(`${e.message}\n--- ctl-b ---\n${b.output().slice(-6000)}`);
     });
-    expect(upgrades.map((o) => o.requestedBy)).toEqual(["auto-upgrade", "auto-upgrade"]);
+    const rollouts = await waitFor("the rollout ends", async () => {
+      const all = (await c.call("rollouts.list", { all: true })).rollouts;
+      return all.every((r) => r.state !== "running") ? all : null;
+    });
+    expect(rollouts.map((r) => [r.createdBy, r.state])).toEqual([["auto-upgrade", "succeeded"]]);
+    expect(upgrades.map((o) => o.requestedBy)).toEqual([
+      `rollout ${rollouts[0]!.id}`,
+      `rollout ${rollouts[0]!.id}`,
+    ]);
     for (const ag of agents)
       expect(await readFile(join(ag.dir, "ha", "run.sh"), "utf8")).toBe("#!/bin/sh\necho two\n");
     await waitFor(
