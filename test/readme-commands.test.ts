@@ -273,9 +273,10 @@ describe("README commands", () => {
     const commands = SECTIONS.flatMap((s) => commandsOf(text, s));
     for (const cmd of commands) {
       if (cmd.startsWith(`backplane ops cancel`)) {
-        // The op to cancel: a download slow enough (4 s) to be still running.
-        const r = await ok("backplane backends reinstall llama-cpp --node gpu-02 --json");
-        opToCancel = api["ops.reinstall"].res.parse(JSON.parse(r.stdout)).admitted[0]!.opId;
+        // The op to cancel: a download slow enough (4 s) to be still running, of a backend this
+        // node never had (a reinstall would read its layers from the agent's blob cache).
+        const r = await ok("backplane backends install silero-vad --node gpu-03 --json");
+        opToCancel = api["ops.install"].res.parse(JSON.parse(r.stdout)).admitted[0]!.opId;
       }
       await checks.find((k) => k.match.test(cmd))!.check(cmd);
     }

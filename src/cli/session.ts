@@ -60,7 +60,7 @@ function fatalProblem(
 }
 
 /**
- * Connect for a one-shot CLI command: give up after --connect-timeout (default 10 s) with the
+ * Connect for a one-shot CLI command: give up after --connect-timeout (default 20 s) with the
  * reason the client saw, instead of retrying forever like the long-running roles do. What waiting
  * cannot fix fails at once: refused credentials, a server without JetStream, an unreadable file,
  * and (after 2 s, unless --connect-timeout is given) a refused port.
@@ -76,7 +76,9 @@ async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterCl
     throw new UsageError((e as Error).message);
   }
   const explicitTimeout = p.values["connect-timeout"] !== undefined;
-  const timeoutMs = parseDuration(p.values["connect-timeout"], "connect-timeout", 100) ?? 10_000;
+  // 20 s: a command started while one server of a cluster is lost waits out the elections of the
+  // stream leaders it held (up to about 9 s on nats-server 2.9) while it sets up JetStream.
+  const timeoutMs = parseDuration(p.values["connect-timeout"], "connect-timeout", 100) ?? 20_000;
   const apiTimeoutMs = parseDuration(p.values.timeout, "timeout", 100) ?? 30_000;
   await checkLocalFiles(opts);
   const servers = opts.servers.join(",");
@@ -165,7 +167,7 @@ export async function runGroup(
   if (p.values.help) {
     const { CONNECTION_HELP } = await import("./args.js");
     process.stdout.write(
-      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout D          API call timeout (default 30s; a bare number is seconds)\n  --connect-timeout D  give up connecting after this long (default 10s)\n`,
+      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout D          API call timeout (default 30s; a bare number is seconds)\n  --connect-timeout D  give up connecting after this long (default 20s)\n`,
     );
     return 0;
   }
