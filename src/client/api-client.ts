@@ -62,6 +62,13 @@ export function repeatable(method: ApiMethod, opts: CallOptions): boolean {
   return !API_WRITES.has(method) || opts.idempotencyKey !== undefined;
 }
 
+/**
+ * No responders is asked again only this long: a controller that lost its server subscribes again
+ * within a second or two of reconnecting; past that, nobody serves the API, and the operator
+ * should hear so now rather than at the end of a long call's timeout.
+ */
+export const NO_RESPONDERS_RETRY_MS = 5_000;
+
 /** A repeatable call still unanswered after this long is sent again (then after twice as long...). */
 export const RESEND_AFTER_MS = 2_000;
 
@@ -117,6 +124,10 @@ export async function callApi<M extends ApiMethod>(
         (e: unknown) => {
           inFlight--;
           if (!(e instanceof ApiCallError) || !RETRYABLE.has(e.code)) return finish(() => reject(e));
+          if (e.code === "no_responders" && Date.now() - started >= NO_RESPONDERS_RETRY_MS) {
+            if (inFlight === 0) giveUp(e);
+            return;
+          }
           const wait = Math.min(1_000, 100 * 2 ** failures++);
           if (Date.now() + wait >= deadline) {
             if (inFlight === 0) giveUp(e);

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClusterClient, RESEND_AFTER_MS, type ApiCallError } from "../../src/client/index.js";
+import { NO_RESPONDERS_RETRY_MS } from "../../src/client/api-client.js";
 import { encode, IDEMPOTENCY_HEADER, type ApiEnvelope } from "../../src/protocol/index.js";
 import { NatsServer } from "../harness/nats-server.js";
 
@@ -68,6 +69,15 @@ describe("API calls that may be repeated", () => {
     const res = await caller.call("nodes.list", {}, RESEND_AFTER_MS * 3);
     expect(res.nodes).toEqual([]);
     expect(r.heard.map((h) => h.subject)).toEqual(["bp.api.nodes.list", "bp.api.nodes.list"]);
+  });
+
+  it("with nobody serving the API, a long call says so after a few seconds, not at its timeout", async () => {
+    const started = Date.now();
+    const e = (await caller.call("nodes.list", {}, 60_000).catch((x: unknown) => x)) as ApiCallError;
+    expect(e.code).toBe("no_responders");
+    // Asked again for a while (a controller reconnecting subscribes again), then given up.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(NO_RESPONDERS_RETRY_MS);
+    expect(Date.now() - started).toBeLessThan(60_000);
   });
 
   it("a read answered 'unavailable' is asked again until it is answered", async () => {
