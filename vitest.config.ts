@@ -6,9 +6,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    // Most files wait on child processes (nats-server, registries, agents), not on the CPU: on
-    // CI's 2 cores the default (cores − 1 = one file at a time) left a core idle and took 12 min.
-    maxWorkers: 3,
     reporters: ["default"],
     // Ink draws nothing but the last frame when CI is set (is-in-ci, read when Ink is imported);
     // the dashboard tests render as on an operator's terminal, whatever the runner exports.
