@@ -1,4 +1,5 @@
 import { statfs } from "node:fs/promises";
+import { formatBytes } from "../lib/human.js";
 import { OpRefusedError } from "./errors.js";
 
 export interface DiskSpace {
@@ -10,17 +11,6 @@ export interface DiskSpace {
 export async function diskSpace(path: string): Promise<DiskSpace> {
   const s = await statfs(path);
   return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 export interface DiskWatch {

@@ -1,3 +1,4 @@
+import { seconds } from "../lib/human.js";
 import type { Logger } from "../lib/log.js";
 import type { OpHookResult, OpKind } from "../protocol/index.js";
 import { PROBE_KILL_GRACE_MS, ProcessGroup, track } from "./probe.js";
@@ -59,7 +60,7 @@ export function hookEnv(e: HookEvent, base: NodeJS.ProcessEnv = process.env): No
 /** One line saying how a hook that did not pass ended, for the op's error. */
 export function describeHookFailure(r: OpHookResult, timeoutMs: number): string {
   const how = r.timedOut
-    ? `did not finish within ${Number((timeoutMs / 1000).toFixed(1))} s and was killed`
+    ? `did not finish within ${seconds(timeoutMs)} and was killed`
     : r.signal
       ? `was killed by ${r.signal}`
       : r.exitCode === null

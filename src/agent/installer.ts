@@ -2,7 +2,7 @@ import { readdir, rename, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, type Logger } from "../lib/log.js";
 import type { BackendMetadata, InstallTarget, OpHookResult, Phase } from "../protocol/index.js";
-import { formatBytes } from "./disk.js";
+import { formatBytes } from "../lib/human.js";
 import { abortReason, isFatal, OpRefusedError, ProbeFailedError, StaleCacheError } from "./errors.js";
 import { extractState, type ExtractLimits } from "./extract.js";
 import type { BackendStore, LiveBackend } from "./generations.js";

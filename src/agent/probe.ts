@@ -2,7 +2,9 @@ import { freePort } from "../lib/net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { seconds } from "../lib/human.js";
 import type { Logger } from "../lib/log.js";
+import { sleep } from "../lib/sleep.js";
 import { abortReason, ProbeFailedError } from "./errors.js";
 import { callHealth, healthClient, waitForReady } from "./health-grpc.js";
 
@@ -36,8 +38,6 @@ export interface ProbeOutcome {
   ran: boolean;
   durationMs: number;
 }
-
-const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
 
 /** Pids of the live (not zombie) members of a process group, from /proc; null where there is none. */
 async function groupMembers(pgid: number): Promise<number[] | null> {
@@ -121,8 +121,6 @@ async function groupAlive(pgid: number): Promise<boolean> {
   }
 }
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export type Exit = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
 
 /**
@@ -200,7 +198,7 @@ export class ProcessGroup {
       const until = Date.now() + ms;
       while (Date.now() < until) {
         if (!(await groupAlive(pgid))) return true;
-        await delay(50);
+        await sleep(50);
       }
       return !(await groupAlive(pgid));
     };
@@ -261,7 +259,7 @@ async function probeGrpc(dir: string, cfg: ProbeConfig, signal: AbortSignal, log
         return;
       }
       answer = reply.message;
-      await Promise.race([delay(RETRY_MS), interrupted]);
+      await Promise.race([sleep(RETRY_MS), interrupted]);
     }
     if (signal.aborted) throw abortReason(signal);
     if (group.exit) throw failure(group.describeExit("run.sh"), group);

@@ -1,6 +1,7 @@
 import type { ClusterClient, Entry } from "../client/cluster-client.js";
 import { WorkQueue, type WorkDeliveries, type WorkMessage } from "../client/work-queue.js";
 import { errorMessage, type Logger } from "../lib/log.js";
+import { sleep } from "../lib/sleep.js";
 import {
   cancelRequested,
   isRunnable,
@@ -42,8 +43,6 @@ interface ActiveOp {
   /** Executing (holds its locks and a slot), as opposed to waiting or deciding. */
   running: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The agent's work loop: a durable pull consumer on this node's work subject. Each message names an

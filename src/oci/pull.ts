@@ -3,9 +3,8 @@ import { isIndexType, MediaType } from "./media-types.js";
 import { rangedBody, rangedGet } from "./ranged-get.js";
 import { formatImageRef, type ImageRef } from "./reference.js";
 import { RegistryError, type RegistryClient } from "./registry-client.js";
-import { parseRetryAfter, type RetryAfterLimits } from "./retry-after.js";
-import { TransientError, verifiedStream, type OpenedBody, type VerifiedStream } from "./verified-stream.js";
-import type { HttpResponse } from "./http-get.js";
+import type { RetryAfterLimits } from "./retry-after.js";
+import { verifiedStream, type OpenedBody, type VerifiedStream } from "./verified-stream.js";
 
 export interface Platform {
   os: string;
@@ -178,18 +177,6 @@ export interface BlobStreamOptions {
 }
 
 /**
- * The error for a blob GET answered with neither 200 nor 206: a 416 is retried (transient), and
- * so is a 429 or 503, after what its Retry-After asks for when it says.
- */
-function blobRefusal(layer: Descriptor, status: number, res: HttpResponse): Error {
-  const msg = `GET blob ${layer.digest.slice(0, 19)}: HTTP ${status}`;
-  if (status === 429 || status === 503) {
-    return new TransientError(msg, parseRetryAfter(res.headers["retry-after"]?.toString()));
-  }
-  return status === 416 ? new TransientError(msg) : new RegistryError(msg, status);
-}
-
-/**
  * GET a layer's blob from byte `from` (a Range request when resuming). Each call starts again at
  * the registry URL, so an expired presigned redirect is renewed.
  */
@@ -212,7 +199,8 @@ export async function openBlob(
       throw new RegistryError(`${ref.registry}: authentication refused for ${ref.repository}`, 401);
     }
   }
-  return rangedBody(res, from, (status, r) => blobRefusal(layer, status, r));
+  // A 416 too is retried: the registry may still be committing the blob.
+  return rangedBody(res, from, `GET blob ${layer.digest.slice(0, 19)}`, [416]);
 }
 
 /** What a blob download is called in messages, and who sends it. */

@@ -1,5 +1,7 @@
 import { httpGet, type HttpResponse } from "./http-get.js";
-import type { OpenedBody } from "./verified-stream.js";
+import { RegistryError } from "./registry-client.js";
+import { retryAfterOf } from "./retry-after.js";
+import { TransientError, type OpenedBody } from "./verified-stream.js";
 
 export interface RangedGetOptions {
   authorization?: string;
@@ -15,18 +17,26 @@ export function rangedGet(url: URL, from: number, o: RangedGetOptions = {}): Pro
 /**
  * The body of a `rangedGet` answer and the offset it starts at. A 200 starts at 0 (the server
  * ignored Range; verifiedStream skips what it already has). Any status but 200 and 206 drains the
- * body and throws `refusal(status, res)`.
+ * body and throws `<what>: HTTP <status>`: a TransientError for a 429 or 503 (carrying what its
+ * Retry-After asks for) and for the statuses in `transient`, else a RegistryError with the status.
  */
 export function rangedBody(
   res: HttpResponse,
   from: number,
-  refusal: (status: number, res: HttpResponse) => Error,
+  what: string,
+  transient: readonly number[] = [],
 ): OpenedBody {
-  if (res.status !== 200 && res.status !== 206) {
+  const { status } = res;
+  if (status !== 200 && status !== 206) {
     res.body.resume();
-    throw refusal(res.status, res);
+    const msg = `${what}: HTTP ${status}`;
+    const retryAfter = retryAfterOf(status, res.headers["retry-after"]);
+    if (status === 429 || status === 503 || transient.includes(status)) {
+      throw new TransientError(msg, retryAfter);
+    }
+    throw new RegistryError(msg, status);
   }
-  return { body: res.body, start: res.status === 206 ? contentRangeStart(res, from) : 0 };
+  return { body: res.body, start: status === 206 ? contentRangeStart(res, from) : 0 };
 }
 
 function contentRangeStart(res: HttpResponse, from: number): number {

@@ -2,14 +2,9 @@ import { createHash } from "node:crypto";
 import { parseChallenge, basicHeader, type Credentials } from "./auth.js";
 import { MANIFEST_ACCEPT } from "./media-types.js";
 import { isLoopbackHost, type ImageRef } from "./reference.js";
-import {
-  DEFAULT_RETRY_AFTER,
-  parseRetryAfter,
-  RetryAfterBudget,
-  seconds,
-  sleep,
-  type RetryAfterLimits,
-} from "./retry-after.js";
+import { seconds } from "../lib/human.js";
+import { sleep } from "../lib/sleep.js";
+import { DEFAULT_RETRY_AFTER, retryAfterOf, RetryAfterBudget, type RetryAfterLimits } from "./retry-after.js";
 
 /** How long a manifest or token request may take, answer and body, unless told otherwise. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -101,9 +96,11 @@ async function fetchFrom(url: string | URL, init: RequestInit): Promise<Response
 
 /** The error for a non-2xx answer; a 429 or 503 carries what its Retry-After asks for. */
 function refused(what: string, res: Response): RegistryError {
-  const retryAfter =
-    res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers.get("retry-after")) : undefined;
-  return new RegistryError(`${what}: HTTP ${res.status}`, res.status, retryAfter);
+  return new RegistryError(
+    `${what}: HTTP ${res.status}`,
+    res.status,
+    retryAfterOf(res.status, res.headers.get("retry-after")),
+  );
 }
 
 /** containerd's cap on a manifest or index: bigger ones are refused before they are parsed. */

@@ -1,19 +1,11 @@
+import { seconds } from "../lib/human.js";
+
 /** Retry-After asked for a longer wait than the cap, or the waits used up their budget. */
 export class RetryBudgetError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "RetryBudgetError";
   }
-}
-
-export const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
-
-export function formatSize(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  for (; v >= 1024 && i < units.length - 1; i++) v /= 1024;
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 /** How long waits asked by Retry-After may be: each, and all of one download or request together. */
@@ -34,6 +26,14 @@ export function parseRetryAfter(header: string | null | undefined, now = Date.no
   if (/^\d+$/.test(v)) return Number(v) * 1000;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * What a 429 or 503 answer's `Retry-After` asks for, in ms; undefined for any other status, or
+ * when the header is absent or unreadable. The one reading of it for manifests, blobs and tarballs.
+ */
+export function retryAfterOf(status: number, header: string | null | undefined): number | undefined {
+  return status === 429 || status === 503 ? parseRetryAfter(header) : undefined;
 }
 
 /**
@@ -58,21 +58,4 @@ export class RetryAfterBudget {
     this.waited += ms;
     return ms;
   }
-}
-
-/** Wait `ms`, or reject with the signal's reason as soon as it aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal?.reason as Error);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

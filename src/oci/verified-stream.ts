@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import { RegistryConnectError } from "./registry-client.js";
-import { formatSize, RetryAfterBudget, seconds, sleep, type RetryAfterLimits } from "./retry-after.js";
+import { formatBytes, seconds } from "../lib/human.js";
+import { sleep } from "../lib/sleep.js";
+import { RetryAfterBudget, type RetryAfterLimits } from "./retry-after.js";
 
 /** The bytes did not hash to what the source promised: the content is refused. */
 export class DigestMismatchError extends Error {
@@ -42,8 +44,8 @@ export class StallError extends TransientError {
     readonly got: number,
     readonly size: number | undefined,
   ) {
-    const of = size !== undefined ? ` of ${formatSize(size)}` : "";
-    super(`${source} sent no byte for ${seconds(stallMs)} while fetching ${what} (${formatSize(got)}${of})`);
+    const of = size !== undefined ? ` of ${formatBytes(size)}` : "";
+    super(`${source} sent no byte for ${seconds(stallMs)} while fetching ${what} (${formatBytes(got)}${of})`);
     this.name = "StallError";
   }
 }

@@ -3,6 +3,8 @@ import type { AddressInfo } from "node:net";
 import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rangedBody, rangedGet } from "../../src/oci/ranged-get.js";
+import { RegistryError } from "../../src/oci/registry-client.js";
+import { TransientError } from "../../src/oci/verified-stream.js";
 
 const DATA = "0123456789abcdefghij";
 
@@ -26,6 +28,15 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(206, { "content-range": `bytes 4-${DATA.length - 1}/${DATA.length}` });
       res.end(DATA.slice(4));
       return;
+    case "/busy":
+      res.writeHead(429, { "retry-after": "7" }).end("slow down");
+      return;
+    case "/unavailable":
+      res.writeHead(503).end("later");
+      return;
+    case "/unsatisfiable":
+      res.writeHead(416).end();
+      return;
     default:
       res.writeHead(404).end("no such thing");
   }
@@ -34,7 +45,6 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
 describe("rangedGet / rangedBody", () => {
   let server: Server;
   let base: string;
-  const refusal = (status: number) => new Error(`refused: HTTP ${status}`);
 
   beforeAll(async () => {
     server = createServer(answer);
@@ -43,8 +53,12 @@ describe("rangedGet / rangedBody", () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  async function fetchFrom(path: string, from: number): Promise<{ start: number; body: string }> {
-    const opened = rangedBody(await rangedGet(new URL(path, base), from), from, refusal);
+  async function fetchFrom(
+    path: string,
+    from: number,
+    transient?: number[],
+  ): Promise<{ start: number; body: string }> {
+    const opened = rangedBody(await rangedGet(new URL(path, base), from), from, `GET ${path}`, transient);
     return { start: opened.start, body: await text(opened.body) };
   }
 
@@ -61,7 +75,29 @@ describe("rangedGet / rangedBody", () => {
     expect(await fetchFrom("/earlier", 7)).toEqual({ start: 4, body: DATA.slice(4) });
   });
 
-  it("refuses any other status with the caller's error", async () => {
-    await expect(fetchFrom("/missing", 0)).rejects.toThrow("refused: HTTP 404");
+  it("refuses any other status with a RegistryError naming it", async () => {
+    const e: unknown = await fetchFrom("/missing", 0).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RegistryError);
+    expect([(e as RegistryError).message, (e as RegistryError).status]).toEqual([
+      "GET /missing: HTTP 404",
+      404,
+    ]);
+    await expect(fetchFrom("/unsatisfiable", 0)).rejects.toBeInstanceOf(RegistryError);
+  });
+
+  it("a 429 or 503 is transient and carries what its Retry-After asks for", async () => {
+    const busy: unknown = await fetchFrom("/busy", 0).catch((x: unknown) => x);
+    expect(busy).toBeInstanceOf(TransientError);
+    expect([(busy as TransientError).message, (busy as TransientError).retryAfterMs]).toEqual([
+      "GET /busy: HTTP 429",
+      7_000,
+    ]);
+    const unavailable: unknown = await fetchFrom("/unavailable", 0).catch((x: unknown) => x);
+    expect(unavailable).toBeInstanceOf(TransientError);
+    expect((unavailable as TransientError).retryAfterMs).toBeUndefined();
+  });
+
+  it("the caller may name more transient statuses (a blob GET retries a 416)", async () => {
+    await expect(fetchFrom("/unsatisfiable", 0, [416])).rejects.toBeInstanceOf(TransientError);
   });
 });

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseImageRef } from "../../src/oci/reference.js";
 import { RegistryClient } from "../../src/oci/registry-client.js";
-import { parseRetryAfter, RetryAfterBudget } from "../../src/oci/retry-after.js";
+import { parseRetryAfter, retryAfterOf, RetryAfterBudget } from "../../src/oci/retry-after.js";
 
 describe("parseRetryAfter and its budget", () => {
   it("reads delta-seconds and HTTP dates; ignores what it cannot read", () => {
@@ -13,6 +13,14 @@ describe("parseRetryAfter and its budget", () => {
     expect(parseRetryAfter("Wed, 02 Dec 2026 11:00:00 GMT", now)).toBe(0);
     expect(parseRetryAfter("soon", now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+
+  it("only a 429 or 503 is read for a Retry-After", () => {
+    expect(retryAfterOf(429, "7")).toBe(7_000);
+    expect(retryAfterOf(503, "2")).toBe(2_000);
+    expect(retryAfterOf(503, null)).toBeUndefined();
+    expect(retryAfterOf(500, "7")).toBeUndefined();
+    expect(retryAfterOf(404, "7")).toBeUndefined();
   });
 
   it("refuses a wait over the cap, and waits beyond the total budget", () => {

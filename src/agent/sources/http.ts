@@ -1,8 +1,7 @@
 import { rangedBody, rangedGet } from "../../oci/ranged-get.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS, RegistryError } from "../../oci/registry-client.js";
-import { parseRetryAfter } from "../../oci/retry-after.js";
 import { isLoopbackHost } from "../../oci/reference.js";
-import { TransientError, verifiedStream } from "../../oci/verified-stream.js";
+import { verifiedStream } from "../../oci/verified-stream.js";
 import { OpRefusedError } from "../errors.js";
 import { unpackVerified } from "./unpack-verified.js";
 import type { Resolved, Source, SourceDeps } from "./types.js";
@@ -58,14 +57,7 @@ export function httpSource(uri: string, sha256: string | undefined, deps: Source
             onRetry: (r) => deps.log.warn("resuming a download", { uri, from: r.from, error: r.error }),
             async open(from, sig) {
               const res = await rangedGet(url, from, { signal: sig });
-              return rangedBody(res, from, (status, r) =>
-                status === 429 || status === 503
-                  ? new TransientError(
-                      `GET ${uri}: HTTP ${status}`,
-                      parseRetryAfter(r.headers["retry-after"]?.toString()),
-                    )
-                  : new RegistryError(`GET ${uri}: HTTP ${status}`, status),
-              );
+              return rangedBody(res, from, `GET ${uri}`);
             },
           });
           await unpackVerified(body, { cwd: ctx.staging, state: ctx.state }, uri, ctx.signal);
