@@ -56,6 +56,35 @@ export interface OpenedBody {
   start: number;
 }
 
+/**
+ * The bytes of `opened` from byte `at` of the resource on. A server that ignored Range (a 200 from
+ * byte 0) or answered from an earlier offset has what comes before `at` dropped; one that answers
+ * from past `at` is refused (bytes would be missing), and a body that ends before reaching `at`
+ * is a dropped connection (TransientError). `onChunk` is told of every chunk received, skipped
+ * ones too (a stall timer).
+ */
+export async function* skipTo(
+  opened: OpenedBody,
+  at: number,
+  what: string,
+  onChunk?: () => void,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  let skip = at - opened.start;
+  if (skip < 0) throw new Error(`${what}: server resumed at ${opened.start}, past byte ${at}`);
+  for await (const raw of opened.body) {
+    onChunk?.();
+    if (skip === 0) {
+      yield raw;
+    } else if (raw.byteLength <= skip) {
+      skip -= raw.byteLength;
+    } else {
+      yield raw.subarray(skip);
+      skip = 0;
+    }
+  }
+  if (skip > 0) throw new TransientError(`${what}: connection closed before byte ${at}`);
+}
+
 export interface VerifiedStreamOptions {
   /** What is being downloaded, for error messages. */
   what: string;
@@ -124,19 +153,7 @@ export function verifiedStream(o: VerifiedStreamOptions): VerifiedStream {
       try {
         arm();
         const opened = await o.open(got, signal);
-        let skip = got - opened.start;
-        if (skip < 0) throw new Error(`${o.what}: server resumed at ${opened.start}, past byte ${got}`);
-        for await (const raw of opened.body) {
-          arm();
-          let chunk = raw;
-          if (skip > 0) {
-            if (chunk.byteLength <= skip) {
-              skip -= chunk.byteLength;
-              continue;
-            }
-            chunk = chunk.subarray(skip);
-            skip = 0;
-          }
+        for await (const chunk of skipTo(opened, got, o.what, arm)) {
           if (got + chunk.byteLength > limit) {
             throw new SizeMismatchError(
               o.expectedSize !== undefined
@@ -151,7 +168,6 @@ export function verifiedStream(o: VerifiedStreamOptions): VerifiedStream {
           yield chunk;
         }
         clearTimeout(stall);
-        if (skip > 0) throw new TransientError(`${o.what}: connection closed before byte ${got}`);
         if (o.expectedSize !== undefined && got < o.expectedSize) {
           // A body that ends early without an error is a dropped connection too.
           throw new TransientError(`${o.what}: got ${got} of ${o.expectedSize} bytes`);

@@ -1,10 +1,16 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobCache } from "../../src/agent/blob-cache.js";
+import { DEFAULT_LIMITS, extractState } from "../../src/agent/extract.js";
+import { ociSource } from "../../src/agent/sources/oci.js";
 import { silentLogger } from "../../src/lib/log.js";
+import { RegistryClient } from "../../src/oci/registry-client.js";
 import { tempDir } from "../harness/proc.js";
+import { RUN_SH, tarball } from "./archives.js";
+import { noise } from "./helpers.js";
+import { OciServer } from "./servers.js";
 
 const digestOf = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
 const never = new AbortController().signal;
@@ -41,22 +47,6 @@ describe("BlobCache", () => {
     await c.release();
   });
 
-  it("one holder per digest: the second waits until the first releases", async () => {
-    const { cache } = await cacheWith(1_000, []);
-    const d = digestOf("y");
-    const first = await cache.hold(d, 10, never);
-    let second = false;
-    const waiting = cache.hold(d, 10, never).then((h) => {
-      second = true;
-      return h;
-    });
-    await new Promise((r) => setImmediate(r));
-    expect(second).toBe(false);
-    await first.release();
-    await (await waiting).release();
-    expect(second).toBe(true);
-  });
-
   it("makes room least recently used first, never evicting a held entry", async () => {
     const { dir, cache } = await cacheWith(300, [
       ["old", 30],
@@ -80,5 +70,58 @@ describe("BlobCache", () => {
     ]);
     expect(await cache.shrink(150)).toBe(200);
     expect(await cache.bytes()).toBe(100);
+  });
+});
+
+describe("OCI layers through the blob cache (a loopback registry)", () => {
+  let server: OciServer;
+  beforeAll(async () => {
+    server = await OciServer.start(
+      tarball([RUN_SH, { path: "data.bin", body: noise(256 * 1024).toString("base64") }]),
+    );
+  });
+  afterAll(() => server.dispose());
+
+  /** Pull the image into a fresh staging dir the way the installer does. */
+  async function pull(cache: BlobCache): Promise<string | undefined> {
+    const staging = await tempDir("staging");
+    const source = ociSource(server.ref, {
+      registry: new RegistryClient(),
+      insecureHosts: [],
+      log: silentLogger,
+      blobs: cache,
+      retries: 1,
+    });
+    const resolved = await source.resolve(never);
+    const state = await extractState(DEFAULT_LIMITS, {
+      root: staging,
+      marginBytes: 0,
+      freeBytes: async () => 1e12,
+    });
+    return (await resolved.fetch({ signal: never, staging, state, onBytes: () => {} })).digest;
+  }
+
+  it("two concurrent pulls of one layer make one network request: the second reads the first's bytes", async () => {
+    const { dir, cache } = await cacheWith(10_000_000, []);
+    const before = server.blobGets().length;
+    const digests = await Promise.all([pull(cache), pull(cache)]);
+    expect(digests).toEqual([server.manifestDigest, server.manifestDigest]);
+    expect(server.blobGets().length - before).toBe(1);
+    expect((await readFile(join(dir, server.layerDigest.slice(7)))).equals(server.layer)).toBe(true);
+  });
+
+  it("a registry that resumes past the cached prefix is refused, and the prefix kept", async () => {
+    const { dir, cache } = await cacheWith(10_000_000, []);
+    const partial = join(dir, `${server.layerDigest.slice(7)}.partial`);
+    const kept = Math.floor(server.layer.length / 3);
+    await writeFile(partial, server.layer.subarray(0, kept));
+    server.rangeShift = 5;
+    try {
+      await expect(pull(cache)).rejects.toThrow(`server resumed at ${kept + 5}, past byte ${kept}`);
+    } finally {
+      server.rangeShift = 0;
+    }
+    expect(server.blobGets().at(-1)?.range).toBe(`bytes=${kept}-`);
+    expect((await readFile(partial)).length).toBe(kept);
   });
 });

@@ -1,4 +1,5 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Credentials } from "../../src/oci/auth.js";
 import { basicHeader } from "../../src/oci/auth.js";
@@ -325,6 +326,85 @@ export class FileServer {
   serve(path: string, body: Buffer): string {
     this.files.set(path, body);
     return `${this.base}${path}`;
+  }
+
+  async dispose(): Promise<void> {
+    await close(this.server);
+  }
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+/**
+ * A registry on loopback serving one single-layer image (`<host>/img:1`), without docker-registry:
+ * blob GETs are recorded, and `rangeShift` makes a Range answer (206) start that many bytes off
+ * from the byte asked for (a misbehaving registry). The blob is sent in two writes a tick apart,
+ * so a concurrent request overlaps it.
+ */
+export class OciServer {
+  readonly seen: SeenRequest[] = [];
+  rangeShift = 0;
+  readonly layerDigest: string;
+  readonly manifestDigest: string;
+  private constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly layer: Buffer,
+    manifest: Buffer,
+  ) {
+    this.layerDigest = sha256(layer);
+    this.manifestDigest = sha256(manifest);
+  }
+
+  static async start(layer: Buffer): Promise<OciServer> {
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: {
+          mediaType: "application/vnd.oci.image.config.v1+json",
+          digest: sha256(Buffer.from("{}")),
+          size: 2,
+        },
+        layers: [
+          {
+            mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+            digest: sha256(layer),
+            size: layer.length,
+          },
+        ],
+      }),
+    );
+    const self: { s?: OciServer } = {};
+    const server = createServer((req, res) => {
+      const s = self.s!;
+      s.seen.push({ method: req.method ?? "", url: req.url ?? "", range: req.headers.range });
+      if (req.url === "/v2/img/manifests/1") {
+        res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" }).end(manifest);
+      } else if (req.url === `/v2/img/blobs/${s.layerDigest}`) {
+        const start = req.headers.range ? rangeStart(req.headers.range) + s.rangeShift : 0;
+        if (req.headers.range) {
+          res.writeHead(206, { "content-range": `bytes ${start}-${layer.length - 1}/${layer.length}` });
+        } else {
+          res.writeHead(200, { "content-length": String(layer.length) });
+        }
+        const half = start + Math.floor((layer.length - start) / 2);
+        res.write(layer.subarray(start, half), () => setImmediate(() => res.end(layer.subarray(half))));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const port = await listen(server, "127.0.0.1");
+    self.s = new OciServer(server, `127.0.0.1:${port}`, layer, manifest);
+    return self.s;
+  }
+
+  get ref(): string {
+    return `${this.host}/img:1`;
+  }
+
+  blobGets(): SeenRequest[] {
+    return this.seen.filter((r) => r.url.includes("/blobs/"));
   }
 
   async dispose(): Promise<void> {

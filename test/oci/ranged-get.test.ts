@@ -4,7 +4,7 @@ import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rangedBody, rangedGet } from "../../src/oci/ranged-get.js";
 import { RegistryError } from "../../src/oci/registry-client.js";
-import { TransientError } from "../../src/oci/verified-stream.js";
+import { skipTo, TransientError } from "../../src/oci/verified-stream.js";
 
 const DATA = "0123456789abcdefghij";
 
@@ -27,6 +27,17 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
       // A server may start a partial answer before the byte asked for.
       res.writeHead(206, { "content-range": `bytes 4-${DATA.length - 1}/${DATA.length}` });
       res.end(DATA.slice(4));
+      return;
+    case "/later":
+      // Past the byte asked for: what lies between would be missing.
+      res.writeHead(206, { "content-range": `bytes 12-${DATA.length - 1}/${DATA.length}` });
+      res.end(DATA.slice(12));
+      return;
+    case "/short":
+      // Ignores Range, and the body ends before the byte asked for (in several chunks).
+      res.writeHead(200);
+      res.write(DATA.slice(0, 3));
+      setImmediate(() => res.end(DATA.slice(3, 5)));
       return;
     case "/busy":
       res.writeHead(429, { "retry-after": "7" }).end("slow down");
@@ -99,5 +110,42 @@ describe("rangedGet / rangedBody", () => {
 
   it("the caller may name more transient statuses (a blob GET retries a 416)", async () => {
     await expect(fetchFrom("/unsatisfiable", 0, [416])).rejects.toBeInstanceOf(TransientError);
+  });
+
+  describe("skipTo", () => {
+    /** The bytes from `from` on, as a resuming download sees them; `chunks` counts what arrived. */
+    async function resume(path: string, from: number): Promise<{ body: string; chunks: number }> {
+      const opened = rangedBody(await rangedGet(new URL(path, base), from), from, `GET ${path}`);
+      let chunks = 0;
+      const out: Buffer[] = [];
+      for await (const c of skipTo(opened, from, `GET ${path}`, () => chunks++)) out.push(Buffer.from(c));
+      return { body: Buffer.concat(out).toString(), chunks };
+    }
+
+    it("passes on an answer that starts where asked", async () => {
+      expect((await resume("/honours", 7)).body).toBe(DATA.slice(7));
+    });
+
+    it("drops what a server that ignored Range (200, whole body) sent before the resume point", async () => {
+      const r = await resume("/ignores", 7);
+      expect(r.body).toBe(DATA.slice(7));
+      expect(r.chunks).toBeGreaterThan(0);
+    });
+
+    it("drops what a 206 from an earlier offset sent before the resume point", async () => {
+      expect((await resume("/earlier", 7)).body).toBe(DATA.slice(7));
+    });
+
+    it("a body that ends before the resume point is a dropped connection", async () => {
+      const e: unknown = await resume("/short", 7).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TransientError);
+      expect((e as Error).message).toBe("GET /short: connection closed before byte 7");
+    });
+
+    it("refuses a 206 that starts past the resume point", async () => {
+      const e: unknown = await resume("/later", 7).catch((x: unknown) => x);
+      expect(e).not.toBeInstanceOf(TransientError);
+      expect((e as Error).message).toBe("GET /later: server resumed at 12, past byte 7");
+    });
   });
 });

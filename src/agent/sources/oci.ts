@@ -12,6 +12,7 @@ import { parseImageRef, type ImageRef } from "../../oci/reference.js";
 import {
   DigestMismatchError,
   SizeMismatchError,
+  skipTo,
   verifiedStream,
   type OpenedBody,
   type VerifiedStream,
@@ -26,23 +27,10 @@ async function* diskThenNetwork(
   held: HeldBlob,
   from: number,
   network: (() => Promise<OpenedBody>) | null,
+  what: string,
 ): AsyncGenerator<Uint8Array> {
   yield* createReadStream(held.path, { start: from, end: held.size - 1 }) as AsyncIterable<Buffer>;
-  if (!network) return;
-  const opened = await network();
-  let skip = held.size - opened.start; // a server that ignored Range starts at 0
-  for await (const raw of opened.body) {
-    let chunk = raw;
-    if (skip > 0) {
-      if (chunk.byteLength <= skip) {
-        skip -= chunk.byteLength;
-        continue;
-      }
-      chunk = chunk.subarray(skip);
-      skip = 0;
-    }
-    yield chunk;
-  }
+  if (network) yield* skipTo(await network(), held.size, what);
 }
 
 interface CachedStream extends VerifiedStream {
@@ -69,8 +57,9 @@ function cachedBlobStream(
   let throttled = 0;
   let counted = 0;
   const throttle = deps.throttle;
+  const labels = blobLabels(ref, layer);
   const vs = verifiedStream({
-    ...blobLabels(ref, layer),
+    ...labels,
     expectedSize: layer.size,
     expectedDigest: layer.digest,
     signal: ctx.signal,
@@ -96,7 +85,7 @@ function cachedBlobStream(
     async open(from, signal) {
       if (from >= onDisk) return openBlob(deps.registry, ref, layer, from, signal);
       const rest = onDisk < layer.size ? () => openBlob(deps.registry, ref, layer, onDisk, signal) : null;
-      return { start: from, body: diskThenNetwork(held, from, rest) };
+      return { start: from, body: diskThenNetwork(held, from, rest, labels.what) };
     },
   });
   let failure: unknown;
