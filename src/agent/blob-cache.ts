@@ -12,6 +12,7 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, type Logger } from "../lib/log.js";
+import { NameLocks } from "./locks.js";
 
 const HEX = /^[a-f0-9]{64}$/;
 const PARTIAL = ".partial";
@@ -44,23 +45,26 @@ export interface HeldBlob {
 }
 
 interface Entry {
-  hex: string;
-  path: string;
   size: number;
   usedAt: number;
 }
+
+/** The digest hex a cache file holds: `<hex>` or `<hex>.partial`. */
+const hexOf = (name: string) => (name.endsWith(PARTIAL) ? name.slice(0, -PARTIAL.length) : name);
 
 /**
  * Layers kept across attempts, addressed by digest: `<hex>.partial` while downloading (a prefix of
  * the blob, appended to in order, so a kill leaves a usable prefix), `<hex>` once verified whole.
  * A retried op resumes a partial with Range and streams a complete one from disk; both go through
  * the same digest check as a download. Least recently used entries go first when over the bound.
- * One holder per digest at a time (in this process; one agent owns a backends dir).
+ * One holder per digest at a time (in this process; one agent owns a backends dir), so the sizes
+ * and use times of the files are kept in memory: read once at start, updated by every write.
  */
 export class BlobCache {
   private largestImage = 0;
-  private readonly holders = new Map<string, Promise<void>>();
-  private readonly held = new Set<string>();
+  private readonly locks = new NameLocks();
+  /** File name -> what is on disk. */
+  private readonly files = new Map<string, Entry>();
 
   constructor(private readonly o: BlobCacheOptions) {}
 
@@ -84,6 +88,12 @@ export class BlobCache {
     await mkdir(this.o.dir, { recursive: true });
     const n = Number(await readFile(join(this.o.dir, LARGEST), "utf8").catch(() => "0"));
     if (Number.isSafeInteger(n) && n > 0) this.largestImage = n;
+    this.files.clear();
+    for (const name of await readdir(this.o.dir)) {
+      if (!HEX.test(hexOf(name))) continue;
+      const st = await stat(join(this.o.dir, name)).catch(() => null);
+      if (st?.isFile()) this.files.set(name, { size: st.size, usedAt: st.mtimeMs });
+    }
   }
 
   /** An image of `bytes` is about to be fetched: the default bound follows the largest. */
@@ -97,27 +107,7 @@ export class BlobCache {
   async hold(digest: string, expectedSize: number, signal: AbortSignal): Promise<HeldBlob> {
     const hex = digest.replace(/^sha256:/, "");
     if (!HEX.test(hex)) throw new Error(`not a sha256 digest: ${digest}`);
-    for (;;) {
-      const busy = this.holders.get(hex);
-      if (!busy) break;
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason as Error);
-        signal.addEventListener("abort", onAbort, { once: true });
-        void busy.then(() => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        });
-      });
-    }
-    if (signal.aborted) throw signal.reason;
-    let free!: () => void;
-    this.holders.set(hex, new Promise<void>((r) => (free = r)));
-    this.held.add(hex);
-    const release = () => {
-      this.held.delete(hex);
-      this.holders.delete(hex);
-      free();
-    };
+    const release = await this.locks.acquire([hex], signal);
     try {
       return await this.open(hex, digest, expectedSize, release);
     } catch (e) {
@@ -126,33 +116,51 @@ export class BlobCache {
     }
   }
 
+  /** What is on disk under `name` now (a stat: the held blob's own files are not taken on trust). */
+  private async sync(name: string): Promise<number | undefined> {
+    const st = await stat(join(this.o.dir, name)).catch(() => null);
+    if (!st?.isFile()) {
+      this.files.delete(name);
+      return undefined;
+    }
+    this.files.set(name, { size: st.size, usedAt: st.mtimeMs });
+    return st.size;
+  }
+
+  private async remove(name: string): Promise<void> {
+    this.files.delete(name);
+    await rm(join(this.o.dir, name), { force: true });
+  }
+
   private async open(
     hex: string,
     digest: string,
     expectedSize: number,
     release: () => void,
   ): Promise<HeldBlob> {
+    const partialName = hex + PARTIAL;
     const complete = join(this.o.dir, hex);
-    const partial = complete + PARTIAL;
+    const partial = join(this.o.dir, partialName);
     const log = this.o.log;
-    const sizeOf = async (p: string) => (await stat(p).catch(() => null))?.size;
+    const files = this.files;
     let size = 0;
     let path = partial;
     let isComplete = false;
-    if (this.enabled) {
-      const whole = await sizeOf(complete);
-      if (whole === expectedSize) {
-        [size, path, isComplete] = [whole, complete, true];
-      } else {
-        if (whole !== undefined) await rm(complete, { force: true });
-        const part = await sizeOf(partial);
-        if (part !== undefined && part < expectedSize) size = part;
-        else if (part !== undefined) await rm(partial, { force: true });
-      }
-      if (size > 0) await utimes(path, new Date(), new Date()).catch(() => {});
+    const whole = await this.sync(hex);
+    if (whole === expectedSize) {
+      [size, path, isComplete] = [whole, complete, true];
+    } else {
+      if (whole !== undefined) await this.remove(hex);
+      const part = await this.sync(partialName);
+      if (part !== undefined && part < expectedSize) size = part;
+      else if (part !== undefined) await this.remove(partialName);
+    }
+    if (size > 0) {
+      await utimes(path, new Date(), new Date()).catch(() => {});
+      files.set(isComplete ? hex : partialName, { size, usedAt: Date.now() });
     }
     // Room for what is still to come, or no caching of this blob at all.
-    let caching = this.enabled && !isComplete && (await this.makeRoom(expectedSize - size, hex));
+    let caching = !isComplete && (await this.makeRoom(expectedSize - size));
     let fh: FileHandle | undefined;
     const stopCaching = async (why: unknown) => {
       if (!caching) return;
@@ -160,7 +168,7 @@ export class BlobCache {
       log.warn("not caching a blob", { digest, error: errorMessage(why) });
       await fh?.close().catch(() => {});
       fh = undefined;
-      await rm(partial, { force: true });
+      await this.remove(partialName);
     };
     let released = false;
     return {
@@ -173,28 +181,32 @@ export class BlobCache {
         try {
           fh ??= await open(partial, "a");
           await fh.write(chunk);
+          const had = files.get(partialName)?.size ?? 0;
+          files.set(partialName, { size: had + chunk.byteLength, usedAt: Date.now() });
         } catch (e) {
           await stopCaching(e);
         }
       },
-      async finish() {
+      finish: async () => {
         // A partial read but no longer written to (no room for the rest): it will not complete.
-        if (!caching && !isComplete && size > 0) await rm(partial, { force: true });
+        if (!caching && !isComplete && size > 0) await this.remove(partialName);
         if (!caching) return;
         try {
           await fh?.close();
           fh = undefined;
           await rename(partial, complete);
+          files.set(hex, { size: files.get(partialName)?.size ?? 0, usedAt: Date.now() });
+          files.delete(partialName);
         } catch (e) {
           await stopCaching(e);
         }
       },
-      async discard() {
+      discard: async () => {
         caching = false;
         await fh?.close().catch(() => {});
         fh = undefined;
-        await rm(partial, { force: true });
-        await rm(complete, { force: true });
+        await this.remove(partialName);
+        await this.remove(hex);
       },
       async release() {
         if (released) return;
@@ -205,58 +217,57 @@ export class BlobCache {
     };
   }
 
-  private async entries(): Promise<Entry[]> {
-    const out: Entry[] = [];
-    for (const name of await readdir(this.o.dir).catch(() => [] as string[])) {
-      const hex = name.endsWith(PARTIAL) ? name.slice(0, -PARTIAL.length) : name;
-      if (!HEX.test(hex)) continue;
-      const path = join(this.o.dir, name);
-      const st = await stat(path).catch(() => null);
-      if (st?.isFile()) out.push({ hex, path, size: st.size, usedAt: st.mtimeMs });
-    }
-    return out;
+  /** Bytes the cache holds now. */
+  bytes(): number {
+    let total = 0;
+    for (const e of this.files.values()) total += e.size;
+    return total;
   }
 
-  /** Bytes the cache holds now. */
-  async bytes(): Promise<number> {
-    return (await this.entries()).reduce((s, e) => s + e.size, 0);
+  /**
+   * Remove least recently used entries, never one held or named in `keep` (hex), until
+   * `enough(bytes still cached, bytes freed)`.
+   */
+  private async evict(
+    enough: (total: number, freed: number) => boolean,
+    keep: ReadonlySet<string> = new Set(),
+  ): Promise<{ total: number; freed: number }> {
+    let total = this.bytes();
+    let freed = 0;
+    const victims = [...this.files]
+      .filter(([name]) => !keep.has(hexOf(name)))
+      .sort((a, b) => a[1].usedAt - b[1].usedAt);
+    for (const [name, e] of victims) {
+      if (enough(total, freed)) break;
+      // Checked at each step: a victim may have been taken by a download meanwhile.
+      if (this.locks.locked.includes(hexOf(name))) continue;
+      await this.remove(name);
+      total -= e.size;
+      freed += e.size;
+      this.o.log.debug("evicted a cached blob", { blob: name, bytes: e.size });
+    }
+    return { total, freed };
   }
 
   /**
    * Evict least recently used entries (never one held) until `need` more bytes fit under the
    * bound; false when they cannot.
    */
-  async makeRoom(need: number, except?: string): Promise<boolean> {
+  async makeRoom(need: number): Promise<boolean> {
     const max = this.maxBytes;
     if (need > max) return false;
-    const all = await this.entries();
-    let total = all.reduce((s, e) => s + e.size, 0);
-    const victims = all
-      .filter((e) => e.hex !== except && !this.held.has(e.hex))
-      .sort((a, b) => a.usedAt - b.usedAt);
-    for (const v of victims) {
-      if (total + need <= max) break;
-      await rm(v.path, { force: true });
-      total -= v.size;
-      this.o.log.debug("evicted a cached blob", { blob: v.hex, bytes: v.size });
-    }
+    const { total } = await this.evict((t) => t + need <= max);
     return total + need <= max;
   }
 
   /**
-   * Free up to `bytes` of disk for an install that is short of it, least recently used first
-   * (never a held entry); returns the bytes removed.
+   * Free up to `bytes` of disk for an install that is short of it, least recently used first,
+   * never a held entry nor one of `keep` (the digests of the image being installed: evicting them
+   * would only download them again); returns the bytes removed.
    */
-  async shrink(bytes: number): Promise<number> {
-    let freed = 0;
-    const victims = (await this.entries())
-      .filter((e) => !this.held.has(e.hex))
-      .sort((a, b) => a.usedAt - b.usedAt);
-    for (const v of victims) {
-      if (freed >= bytes) break;
-      await rm(v.path, { force: true });
-      freed += v.size;
-    }
+  async shrink(bytes: number, keep: Iterable<string> = []): Promise<number> {
+    const spare = new Set([...keep].map((d) => d.replace(/^sha256:/, "")));
+    const { freed } = await this.evict((_t, f) => f >= bytes, spare);
     if (freed > 0) this.o.log.info("evicted cached blobs for disk space", { bytes: freed });
     return freed;
   }

@@ -89,7 +89,7 @@ export class Installer {
       if (job.kind !== "reinstall" && live && sameAsLive(live, resolved.uri, resolved.digest, version)) {
         return this.noop(target.name, live);
       }
-      await this.checkDisk(resolved.totalBytes);
+      await this.checkDisk(resolved.totalBytes, resolved.blobs);
       try {
         try {
           return await this.fetchAndCommit(job, resolved, live, version);
@@ -130,11 +130,12 @@ export class Installer {
     };
   }
 
-  private async checkDisk(total: number | null): Promise<void> {
+  private async checkDisk(total: number | null, layers: readonly string[] = []): Promise<void> {
     let free = await this.d.freeBytes(this.d.store.root);
     const need = 2 * (total ?? 0) + this.d.diskMarginBytes;
-    // Cached layers of other images are the first thing to give up.
-    if (free < need && this.d.sources.blobs && (await this.d.sources.blobs.shrink(need - free)) > 0) {
+    // Cached layers of other images are the first thing to give up (this image's are kept).
+    const blobs = this.d.sources.blobs;
+    if (free < need && blobs && (await blobs.shrink(need - free, layers)) > 0) {
       free = await this.d.freeBytes(this.d.store.root);
     }
     if (free < need) {

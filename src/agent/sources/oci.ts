@@ -129,6 +129,7 @@ export function ociSource(uri: string, deps: SourceDeps, platform: Platform = ho
         uri,
         digest: img.digest,
         totalBytes,
+        blobs: img.layers.map((l) => l.digest),
         version: img.annotations["org.opencontainers.image.version"],
         async fetch(ctx) {
           await deps.blobs?.noteImage(totalBytes);

@@ -41,6 +41,8 @@ export interface Resolved {
   digest?: string;
   /** Bytes that will be downloaded, when known. */
   totalBytes: number | null;
+  /** Digests of the layers it is made of (OCI): kept in the blob cache when disk is short for it. */
+  blobs?: readonly string[];
   /** Version the content announces about itself (OCI annotation), if any. */
   version?: string;
   /** Download and extract into `ctx.staging`; returns the digest of what was fetched. */
