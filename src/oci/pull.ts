@@ -3,8 +3,12 @@ import { isIndexType, MediaType } from "./media-types.js";
 import { rangedBody, rangedGet } from "./ranged-get.js";
 import { formatImageRef, type ImageRef } from "./reference.js";
 import { RegistryError, type RegistryClient } from "./registry-client.js";
-import type { RetryAfterLimits } from "./retry-after.js";
-import { verifiedStream, type OpenedBody, type VerifiedStream } from "./verified-stream.js";
+import {
+  verifiedStream,
+  type OpenedBody,
+  type VerifiedStream,
+  type VerifiedStreamOptions,
+} from "./verified-stream.js";
 
 export interface Platform {
   os: string;
@@ -166,15 +170,10 @@ export async function resolveImage(
   return { ref, digest: top.digest, manifestDigest, platform: chosen, layers, annotations };
 }
 
-export interface BlobStreamOptions {
-  signal?: AbortSignal;
-  retries?: number;
-  stallMs?: number;
-  retryAfter?: RetryAfterLimits;
-  onBytes?(n: number): void;
-  throttle?(n: number, signal: AbortSignal): Promise<void>;
-  onRetry?(info: { from: number; attempt: number; error: string }): void;
-}
+export type BlobStreamOptions = Pick<
+  VerifiedStreamOptions,
+  "signal" | "retries" | "stallMs" | "retryAfter" | "onBytes" | "throttle" | "onRetry"
+>;
 
 /**
  * GET a layer's blob from byte `from` (a Range request when resuming). Each call starts again at
@@ -217,16 +216,10 @@ export function blobStream(
   o: BlobStreamOptions = {},
 ): VerifiedStream {
   return verifiedStream({
+    ...o,
     ...blobLabels(ref, layer),
     expectedSize: layer.size,
     expectedDigest: layer.digest,
-    signal: o.signal,
-    retries: o.retries,
-    stallMs: o.stallMs,
-    retryAfter: o.retryAfter,
-    onBytes: o.onBytes,
-    throttle: o.throttle,
-    onRetry: o.onRetry,
     open: (from, signal) => openBlob(client, ref, layer, from, signal),
   });
 }

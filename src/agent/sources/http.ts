@@ -4,7 +4,7 @@ import { isLoopbackHost } from "../../oci/reference.js";
 import { verifiedStream } from "../../oci/verified-stream.js";
 import { OpRefusedError } from "../errors.js";
 import { unpackVerified } from "./unpack-verified.js";
-import type { Resolved, Source, SourceDeps } from "./types.js";
+import { streamSettings, type Resolved, type Source, type SourceDeps } from "./types.js";
 
 /** A tarball (tar, tar.gz, tar.zst) over http(s), sha256-checked, resumed with Range when dropped. */
 export function httpSource(uri: string, sha256: string | undefined, deps: SourceDeps): Source {
@@ -48,12 +48,9 @@ export function httpSource(uri: string, sha256: string | undefined, deps: Source
             source: url.host,
             expectedDigest,
             maxBytes: ctx.state.limits.maxBytes,
+            ...streamSettings(deps),
             signal: ctx.signal,
-            retries: deps.retries,
-            stallMs: deps.stallMs,
-            retryAfter: deps.retryAfter,
             onBytes: ctx.onBytes,
-            throttle: deps.throttle,
             onRetry: (r) => deps.log.warn("resuming a download", { uri, from: r.from, error: r.error }),
             async open(from, sig) {
               const res = await rangedGet(url, from, { signal: sig });

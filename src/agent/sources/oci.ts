@@ -20,7 +20,7 @@ import {
 import type { HeldBlob } from "../blob-cache.js";
 import { StaleCacheError } from "../errors.js";
 import { unpackVerified } from "./unpack-verified.js";
-import type { FetchContext, Resolved, Source, SourceDeps } from "./types.js";
+import { streamSettings, type FetchContext, type Resolved, type Source, type SourceDeps } from "./types.js";
 
 /** The cached bytes [from, held.size) of a blob, then the registry's from there on. */
 async function* diskThenNetwork(
@@ -60,12 +60,10 @@ function cachedBlobStream(
   const labels = blobLabels(ref, layer);
   const vs = verifiedStream({
     ...labels,
+    ...streamSettings(deps),
     expectedSize: layer.size,
     expectedDigest: layer.digest,
     signal: ctx.signal,
-    retries: deps.retries,
-    stallMs: deps.stallMs,
-    retryAfter: deps.retryAfter,
     onBytes: (n) => {
       // Bytes below onDisk were read from the cache: progress, but not downloads.
       const start = counted;
@@ -140,12 +138,9 @@ export function ociSource(uri: string, deps: SourceDeps, platform: Platform = ho
             const opts = { cwd: ctx.staging, state: ctx.state, whiteouts: true };
             if (!deps.blobs?.enabled) {
               const blob = blobStream(deps.registry, ref, layer, {
+                ...streamSettings(deps),
                 signal: ctx.signal,
-                retries: deps.retries,
-                stallMs: deps.stallMs,
-                retryAfter: deps.retryAfter,
                 onBytes: ctx.onBytes,
-                throttle: deps.throttle,
                 onRetry,
               });
               await unpackVerified(blob, opts, what, ctx.signal);

@@ -1,6 +1,7 @@
 import type { Logger } from "../../lib/log.js";
 import type { RegistryClient } from "../../oci/registry-client.js";
 import type { RetryAfterLimits } from "../../oci/retry-after.js";
+import type { VerifiedStreamOptions } from "../../oci/verified-stream.js";
 import type { BlobCache } from "../blob-cache.js";
 import type { ExtractState } from "../extract.js";
 
@@ -20,6 +21,18 @@ export interface SourceDeps {
   retryAfter?: RetryAfterLimits;
   /** Partial and complete blobs kept across attempts (OCI layers); none when undefined. */
   blobs?: BlobCache;
+}
+
+/** What every source passes on from its deps to the verified stream of a download. */
+export function streamSettings(
+  deps: SourceDeps,
+): Pick<VerifiedStreamOptions, "retries" | "stallMs" | "retryAfter" | "throttle"> {
+  return {
+    retries: deps.retries,
+    stallMs: deps.stallMs,
+    retryAfter: deps.retryAfter,
+    throttle: deps.throttle,
+  };
 }
 
 export interface FetchContext {
