@@ -1,4 +1,4 @@
-import type { ClusterClient } from "../client/index.js";
+import { listAllNodes, type ClusterClient } from "../client/index.js";
 import { z } from "zod";
 import {
   BackendPin,
@@ -63,7 +63,7 @@ async function targetNodes(
     throw new UsageError("give --node, --selector or --all, not more than one");
   if (nodes.length > 0) return nodes;
   if (selector) return resolveSelector(client, selector);
-  if (p.values.all && explicitOnly) return (await client.call("nodes.list", {})).nodes.map((n) => n.id);
+  if (p.values.all && explicitOnly) return (await listAllNodes(client)).nodes.map((n) => n.id);
   if (explicitOnly) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
   return undefined;
 }
@@ -231,7 +231,7 @@ export const subcommands: Record<string, Subcommand> = {
       return withSession(p, async (client) => {
         const only = new Set(list(p.values.node));
         if (only.size > 0) {
-          const known = new Set((await client.call("nodes.list", {})).nodes.map((n) => n.id));
+          const known = new Set((await listAllNodes(client)).nodes.map((n) => n.id));
           const unknown = [...only].filter((id) => !known.has(id));
           if (unknown.length > 0) throw new Error(`unknown node ${unknown.join(", ")}`);
         }

@@ -1,3 +1,4 @@
+import { listAllNodes, listAllOps } from "../client/index.js";
 import { commands, type CommandModule } from "./commands.js";
 import { connectionFlags, parse, UsageError } from "./args.js";
 import { commonFlags, withSession } from "./session.js";
@@ -124,8 +125,8 @@ async function fromCluster(words: string[], what: "backend" | "node" | "op"): Pr
   try {
     const p = parse([...argv, "--connect-timeout", "1s", "--timeout", "2s"], commonFlags);
     return await withSession(p, async (client) => {
-      if (what === "node") return (await client.call("nodes.list", {})).nodes.map((n) => n.id);
-      if (what === "op") return (await client.call("ops.list", { all: false })).ops.map((o) => o.id);
+      if (what === "node") return (await listAllNodes(client)).nodes.map((n) => n.id);
+      if (what === "op") return (await listAllOps(client, { all: false })).ops.map((o) => o.id);
       const gallery = (await client.call("gallery.list", {})).entries.map((e) => e.name);
       const installed = (await client.list("inventory")).flatMap((e) => e.value.backends.map((b) => b.name));
       return [...gallery, ...installed];

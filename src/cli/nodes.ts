@@ -1,3 +1,4 @@
+import { listAllNodes } from "../client/index.js";
 import type { HoldEntry, NodeHolds, NodeRecord, UnreadableNode } from "../protocol/index.js";
 import { UsageError } from "./args.js";
 import { holdLine, holdsCell } from "../format/policy.js";
@@ -67,7 +68,7 @@ export const subcommands: Record<string, Subcommand> = {
       "backplane nodes list [--json]   every node with status, capability, GPU, disk, heartbeat age, holds",
     async run(p) {
       return withSession(p, async (client) => {
-        const res = await client.call("nodes.list", {});
+        const res = await listAllNodes(client);
         if (p.values.json) return (printJson(res), 0);
         printTable(
           ["NODE", "STATUS", "CAPABILITY", "GPU", "DISK FREE", "SEEN", "OPS", "HELD"],

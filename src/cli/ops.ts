@@ -1,3 +1,4 @@
+import { listAllOps } from "../client/index.js";
 import { isTerminal, type OpRecord, type ProgressEvent } from "../protocol/index.js";
 import { int, list, str, UsageError } from "./args.js";
 import { age, localTime } from "../format/units.js";
@@ -51,7 +52,7 @@ export const subcommands: Record<string, Subcommand> = {
       return withSession(p, async (client) => {
         const node = str(p.values.node);
         const backend = str(p.values.backend);
-        const res = await client.call("ops.list", {
+        const res = await listAllOps(client, {
           all: !!p.values.all,
           ...(node ? { nodeId: node } : {}),
           ...(backend ? { backend } : {}),

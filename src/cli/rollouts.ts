@@ -1,4 +1,4 @@
-import type { ClusterClient } from "../client/index.js";
+import { getRolloutWithNodes, type ClusterClient } from "../client/index.js";
 import {
   describeStrategy,
   parseStrategy,
@@ -168,7 +168,8 @@ async function follow(
   try {
     let last = "";
     for (;;) {
-      const got = await Promise.race([client.call("rollouts.get", { id }), interrupted]);
+      // The rollout alone (limit 0): its state and counts, not its thousands of node rows.
+      const got = await Promise.race([client.call("rollouts.get", { id, limit: 0 }), interrupted]);
       if (got === "interrupted") throw new RolloutWaitInterrupted(id);
       const line = rolloutLine(got.rollout);
       if (line !== last) changed(got.rollout, line);
@@ -286,7 +287,7 @@ export const subcommands: Record<string, Subcommand> = {
     async run(p, [arg]) {
       const id = needId("get", arg);
       return withSession(p, async (client) => {
-        const res = await client.call("rollouts.get", { id });
+        const res = await getRolloutWithNodes(client, id);
         if (p.values.json) return (printJson(res), 0);
         printRollout(res.rollout, res.nodes);
         return 0;

@@ -1,4 +1,4 @@
-import type { ClusterClient } from "../client/index.js";
+import { listAllNodes, type ClusterClient } from "../client/index.js";
 import type { NodeRecord } from "../protocol/index.js";
 import { matchesSelector, parseSelector, type Selector } from "../protocol/selector.js";
 import { list, str, UsageError, type Parsed } from "./args.js";
@@ -29,5 +29,5 @@ export function nodesMatching(nodes: readonly NodeRecord[], selector: Selector):
 
 /** Resolve a selector to node ids client-side, from `nodes.list`. */
 export async function resolveSelector(client: ClusterClient, selector: Selector): Promise<string[]> {
-  return nodesMatching((await client.call("nodes.list", {})).nodes, selector);
+  return nodesMatching((await listAllNodes(client)).nodes, selector);
 }

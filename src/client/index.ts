@@ -7,3 +7,4 @@ export * from "./errors.js";
 export * from "./work-queue.js";
 export * from "./audit-stream.js";
 export * from "./startup.js";
+export * from "./pages.js";

@@ -104,7 +104,7 @@ export class ApiHandlers {
       "ops.dismiss": async (r, actor) => ({ op: await ops.dismiss(r.opId, actor) }),
       "ops.retry": async (r, actor) => ({ op: await ops.retry(r.opId, actor) }),
       "ops.get": async (r) => ({ op: (await ops.getOp(r.opId)).value }),
-      "ops.list": async (r) => ({ ops: await ops.list(r) }),
+      "ops.list": (r) => ops.list(r),
       "ops.history": async (r) => ({ events: await audit.history(r) }),
       "upgrades.list": async () => ({
         upgrades: (
@@ -118,7 +118,7 @@ export class ApiHandlers {
       "settings.set": async ({ actor: _a, ...change }, actor) => ({
         settings: await settings.set(change, actor),
       }),
-      "nodes.list": async () => ({ ...(await nodes.list()), holds: (await policy.list()).holds }),
+      "nodes.list": (r) => nodes.list(r),
       "nodes.approve": async (r, actor) => ({ node: await nodes.act(r.nodeId, "approve", actor, r.reason) }),
       "nodes.drain": async (r, actor) => ({ node: await nodes.act(r.nodeId, "drain", actor, r.reason) }),
       "nodes.resume": async (r, actor) => ({ node: await nodes.act(r.nodeId, "resume", actor, r.reason) }),
@@ -130,7 +130,7 @@ export class ApiHandlers {
       "rollouts.plan": async (r) => rollouts.dryRun(r),
       "rollouts.start": (r, actor) => rollouts.start(r, actor),
       "rollouts.list": async (r) => rollouts.list(r.all),
-      "rollouts.get": (r) => rollouts.get(r.id),
+      "rollouts.get": (r) => rollouts.get(r),
       "rollouts.pause": (r, actor) => rollouts.act(r.id, "pause", actor, r.reason),
       "rollouts.resume": (r, actor) => rollouts.act(r.id, "resume", actor),
       "rollouts.promote": (r, actor) => rollouts.act(r.id, "promote", actor),

@@ -79,6 +79,12 @@ const num = (v: string | null) => (v === null || v === "" ? undefined : Number(v
 const opt = (v: string | null) => (v === null || v === "" ? undefined : v);
 const csv = (v: string | null) => (v === null || v === "" ? undefined : v.split(",").map((s) => s.trim()));
 
+/** `?limit=N&after=CURSOR` of a paged list; `after` is a number where the cursor is a position. */
+const page = (q: Query, cursor: (v: string | null) => unknown = opt) => ({
+  limit: num(q.get("limit")),
+  after: cursor(q.get("after")),
+});
+
 function route(method: Route["method"], pattern: string, api: ApiMethod, build: Route["build"]): Route {
   const re = pattern.replace(/:([a-z]+)/g, (_m, n: string) => `(?<${n}>[^/]+)`);
   return { method, path: new RegExp(`^${re}/?$`), api, build };
@@ -99,6 +105,7 @@ const ROUTES: Route[] = [
     nodeId: opt(q.get("node")),
     backend: opt(q.get("backend")),
     kind: opt(q.get("kind")),
+    ...page(q),
   })),
   route("GET", "/api/operations/history", "ops.history", (_p, q) => ({
     limit: num(q.get("limit")),
@@ -110,7 +117,7 @@ const ROUTES: Route[] = [
   ),
   route("GET", "/api/operations/:id", "ops.get", (p) => ({ opId: p.id })),
   route("GET", "/api/backends/job/:id", "ops.get", (p) => ({ opId: p.id })),
-  route("GET", "/api/nodes", "nodes.list", () => ({})),
+  route("GET", "/api/nodes", "nodes.list", (_p, q) => page(q)),
   ...(["drain", "resume", "approve"] as const).map((verb) =>
     route("POST", `/api/nodes/:id/${verb}`, `nodes.${verb}`, (p, _q, b) => ({ ...b, nodeId: p.id })),
   ),
@@ -122,7 +129,7 @@ const ROUTES: Route[] = [
   route("GET", "/api/rollouts", "rollouts.list", (_p, q) => ({ all: q.get("all") === "true" })),
   route("POST", "/api/rollouts/plan", "rollouts.plan", (_p, _q, b) => b),
   route("POST", "/api/rollouts", "rollouts.start", (_p, _q, b) => b),
-  route("GET", "/api/rollouts/:id", "rollouts.get", (p) => ({ id: p.id })),
+  route("GET", "/api/rollouts/:id", "rollouts.get", (p, q) => ({ id: p.id, ...page(q, num) })),
   ...(["pause", "resume", "promote", "abort", "dismiss"] as const).map((verb) =>
     route("POST", `/api/rollouts/:id/${verb}`, `rollouts.${verb}`, (p, _q, b) => ({ ...b, id: p.id })),
   ),

@@ -29,6 +29,7 @@ import {
   type Refused,
   type Step,
 } from "../protocol/index.js";
+import { takePage, type ApiResult } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { ClaimStore } from "./claims.js";
 import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
@@ -71,6 +72,9 @@ export interface ListQuery {
   nodeId?: string;
   backend?: string;
   kind?: OpKind;
+  limit: number;
+  /** The key of the previous page's last op. */
+  after?: string;
 }
 
 /** In-flight admissions per request: enough to keep JetStream busy, bounded for huge fan-outs. */
@@ -297,15 +301,21 @@ export class Operations {
     return first;
   }
 
-  async list(q: ListQuery): Promise<OpRecord[]> {
+  /** A page of the matching ops in key order (`<nodeId>.<opId>`). */
+  async list(q: ListQuery): Promise<ApiResult<"ops.list">> {
     const mirrored = await this.d.view.listed("ops", q.nodeId ? `${q.nodeId}.` : "", LIST_MIRROR_WAIT_MS);
     const rows = mirrored?.rows ?? (await this.d.client.list("ops", q.nodeId ? `${q.nodeId}.*` : ">"));
-    const ops = rows.map((s) => s.value);
-    return ops
-      .filter((op) => q.all || isActive(op) || needsAttention(op))
-      .filter((op) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)
-      .filter((op) => !q.kind || op.kind === q.kind)
-      .sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
+    const matching = rows
+      .filter(({ value: op }) => q.all || isActive(op) || needsAttention(op))
+      .filter(({ value: op }) => !q.backend || op.backend === q.backend || op.target?.name === q.backend)
+      .filter(({ value: op }) => !q.kind || op.kind === q.kind)
+      .map(({ key, value }) => ({ key, value }));
+    const page = takePage(matching, (r) => r.key, q);
+    return {
+      ops: page.rows.map((r) => r.value),
+      total: page.total,
+      ...(page.next === undefined ? {} : { next: page.next }),
+    };
   }
 
   // ------------------------------------------------------------------ changes

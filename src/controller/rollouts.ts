@@ -18,6 +18,7 @@ import {
   type RolloutPlanView,
   type Settings,
 } from "../protocol/index.js";
+import { PAGE_BYTES, takePage, type ApiResult } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import {
   abortRollout,
@@ -43,7 +44,7 @@ import type { LeaderDuty } from "./duties.js";
 import { mapLimit } from "./map-limit.js";
 import type { Operations } from "./operations.js";
 import { windowOf, type SettingsStore } from "./settings-store.js";
-import type { ClusterView } from "./view.js";
+import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
 
 export interface RolloutDeps {
   client: ClusterClient;
@@ -406,13 +407,29 @@ export class Rollouts {
     return { rollouts };
   }
 
-  async get(id: string): Promise<{ rollout: Rollout; nodes: RolloutNode[] }> {
+  /** The rollout and a page of its nodes by position (`i`); the page and the rollout fit one reply. */
+  async get(q: { id: string; limit: number; after?: number }): Promise<ApiResult<"rollouts.get">> {
+    const { rollout, nodes } = await this.withNodes(q.id);
+    const page = takePage(nodes, (n) => n.i, {
+      ...q,
+      maxBytes: PAGE_BYTES - Buffer.byteLength(JSON.stringify(rollout)),
+    });
+    return {
+      rollout,
+      nodes: page.rows,
+      total: page.total,
+      ...(page.next === undefined ? {} : { next: page.next }),
+    };
+  }
+
+  /** The rollout and every one of its nodes, by position. */
+  private async withNodes(id: string): Promise<{ rollout: Rollout; nodes: RolloutNode[] }> {
     const head = await this.d.client.get("rollouts", id);
     if (!head) throw notFound(`no rollout ${id}`, "id");
-    const nodes = (await this.d.client.list("rollout_nodes", `${id}.>`))
-      .map((row) => row.value)
-      .sort((a, b) => a.i - b.i);
-    return { rollout: head.value, nodes };
+    const rows =
+      (await this.d.view.listed("rollout_nodes", `${id}.`, LIST_MIRROR_WAIT_MS))?.rows ??
+      (await this.d.client.list("rollout_nodes", `${id}.>`));
+    return { rollout: head.value, nodes: rows.map((row) => row.value).sort((a, b) => a.i - b.i) };
   }
 
   async act(
@@ -422,7 +439,7 @@ export class Rollouts {
     reason?: string,
   ): Promise<{ rollout: Rollout }> {
     let rows: RolloutNode[] = [];
-    if (action === "resume" || action === "promote") rows = (await this.get(id)).nodes;
+    if (action === "resume" || action === "promote") rows = (await this.withNodes(id)).nodes;
     let step: RolloutStep | undefined;
     const entry = await this.d.client.modify("rollouts", id, (r) => {
       const now = Date.now();

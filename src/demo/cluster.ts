@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ClusterClient } from "../client/index.js";
+import { ClusterClient, listAllNodes } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
 import { buildImage, parseImageRef, pushImage } from "../oci/index.js";
 import {
@@ -120,7 +120,7 @@ export class DemoCluster {
       `${this.o.nodes} healthy nodes`,
       async () => {
         this.assertChildrenAlive();
-        const res = await client.call("nodes.list", {}, 2_000).catch(() => null);
+        const res = await listAllNodes(client, 2_000).catch(() => null);
         return res && res.nodes.filter((n) => n.status === "healthy").length >= this.o.nodes;
       },
       30_000,

@@ -4,6 +4,7 @@ import { AuditEvent, NodeRecord, OpKind, OpRecord, UpgradeInfo } from "./records
 import { Settings } from "./settings.js";
 import { Rollout, RolloutId, RolloutNode, RolloutPlanView } from "./rollout.js";
 import { BackendPin, HoldEntry, NodeHolds } from "./policy.js";
+import { NODES_PAGE, OPS_PAGE, pageReply, pageRequest, ROLLOUT_NODES_PAGE } from "./page.js";
 
 /** Who is asking: the API client's name, recorded on every op and audit event. */
 const actor = Text(128).optional();
@@ -91,6 +92,11 @@ const RolloutRequest = z
 
 const HoldsReply = z.object({ nodeId: NodeId, holds: z.array(HoldEntry) });
 
+/** A record key as a list's cursor (a node id, an op's `<nodeId>.<opId>`; unreadable keys too). */
+const KeyCursor = z.string().min(1).max(512);
+/** A rollout node's position (`i`) as `rollouts.get`'s cursor. */
+const PositionCursor = z.number().int().nonnegative();
+
 const RolloutRef = z.object({ id: RolloutId, actor, reason: Text(512).optional() }).strict();
 const RolloutReply = z.object({ rollout: Rollout });
 
@@ -133,9 +139,11 @@ export const api = {
         nodeId: NodeId.optional(),
         backend: BackendName.optional(),
         kind: OpKind.optional(),
+        /** A page of the matching ops in key order (`<nodeId>.<opId>`). */
+        ...pageRequest(KeyCursor, OPS_PAGE),
       })
       .strict(),
-    res: z.object({ ops: z.array(OpRecord) }),
+    res: z.object({ ops: z.array(OpRecord), ...pageReply(KeyCursor) }),
   },
   "ops.history": {
     req: z
@@ -183,13 +191,15 @@ export const api = {
     res: z.object({ settings: Settings }),
   },
   "nodes.list": {
-    req: z.object({}).strict(),
+    /** A page of node ids in order; `limit` counts nodes, unreadable ones and held ids alike. */
+    req: z.object(pageRequest(KeyCursor, NODES_PAGE)).strict(),
     res: z.object({
       nodes: z.array(NodeRecord),
       /** Node records that do not validate (a buggy writer, a manual put), by node id, with why. */
       unreadable: z.array(UnreadableNode).default([]),
-      /** Nodes held for some or every backend. */
+      /** Holds of the node ids this page covers (held ids with no node record too). */
       holds: z.array(NodeHolds).default([]),
+      ...pageReply(KeyCursor),
     }),
   },
   "nodes.approve": { req: NodeRef, res: z.object({ node: NodeRecord }) },
@@ -245,8 +255,9 @@ export const api = {
     res: z.object({ rollouts: z.array(Rollout) }),
   },
   "rollouts.get": {
-    req: z.object({ id: RolloutId }).strict(),
-    res: z.object({ rollout: Rollout, nodes: z.array(RolloutNode) }),
+    /** The rollout and a page of its nodes by position; `limit: 0` asks for the rollout alone. */
+    req: z.object({ id: RolloutId, ...pageRequest(PositionCursor, ROLLOUT_NODES_PAGE, 0) }).strict(),
+    res: z.object({ rollout: Rollout, nodes: z.array(RolloutNode), ...pageReply(PositionCursor) }),
   },
   "rollouts.pause": { req: RolloutRef, res: RolloutReply },
   "rollouts.resume": { req: RolloutRef, res: RolloutReply },

@@ -11,3 +11,4 @@ export * from "./buckets.js";
 export * from "./api.js";
 export * from "./codec.js";
 export * from "./policy.js";
+export * from "./page.js";
