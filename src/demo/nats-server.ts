@@ -22,6 +22,11 @@ export interface NatsServerOptions {
   extraConfig?: string;
   /** JetStream's file storage limit, in nats-server's syntax; default 1TB. */
   maxFileStore?: string;
+  /**
+   * The largest message the server takes, in nats-server's syntax; default 4MB (headroom for the
+   * demo). "1MB" is nats-server's own default, what a stock deployment has.
+   */
+  maxPayload?: string;
   /** Run without JetStream (to test what clients say about such a server); default on. */
   noJetStream?: boolean;
 }
@@ -59,7 +64,7 @@ export class NatsServer {
       `listen: "127.0.0.1:${this.port || -1}"`,
       `ports_file_dir: "${this.dir}"`,
       `server_name: "${o.serverName ?? "s1"}"`,
-      `max_payload: 4MB`,
+      `max_payload: ${o.maxPayload ?? "4MB"}`,
     ];
     if (!o.noJetStream)
       lines.push(
