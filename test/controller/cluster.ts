@@ -6,7 +6,7 @@ import { silentLogger, createLogger, type Logger } from "../../src/lib/log.js";
 import { telemetryOf, type Telemetry } from "../../src/lib/telemetry.js";
 import type { ControllerTimings, DeepPartial } from "../../src/controller/config.js";
 import { Controller, type ControllerOptions } from "../../src/controller/controller.js";
-import { NatsServer } from "../harness/nats-server.js";
+import { NatsServer, type NatsServerOptions } from "../harness/nats-server.js";
 import { removeDir, tempDir, waitFor } from "../harness/proc.js";
 import { Registry } from "../harness/registry.js";
 
@@ -31,8 +31,8 @@ export const FAST: DeepPartial<ControllerTimings> = {
 export const LEASE_TTL_MS = 1_500;
 
 /** A nats-server for a whole test file; its file-store limit lets many prefixes share it. */
-export function startNats(): Promise<NatsServer> {
-  return NatsServer.start();
+export function startNats(o: NatsServerOptions = {}): Promise<NatsServer> {
+  return NatsServer.start(o);
 }
 
 let seq = 0;
@@ -44,12 +44,17 @@ export const testLogger = (): Logger =>
 
 export const testTelemetry = (): Telemetry => telemetryOf(testLogger());
 
-export async function connect(url: string, prefix: string, name = "test"): Promise<ClusterClient> {
+export async function connect(
+  url: string,
+  prefix: string,
+  name = "test",
+  leaseTtlMs = LEASE_TTL_MS,
+): Promise<ClusterClient> {
   return ClusterClient.connect({
     servers: [url],
     prefix,
     name,
-    leaseTtlMs: LEASE_TTL_MS,
+    leaseTtlMs,
     logger: testLogger(),
   });
 }
@@ -130,7 +135,7 @@ export interface ControllerSuite {
  */
 export function controllerSuite(
   name: string,
-  o: { gallery?: string; registry?: boolean } = {},
+  o: { gallery?: string; registry?: boolean; nats?: NatsServerOptions } = {},
 ): ControllerSuite {
   const undo: Array<() => Promise<unknown>> = [];
   let started: { nats: NatsServer; dir: string; galleryPath: string; registry?: Registry } | undefined;
@@ -140,7 +145,7 @@ export function controllerSuite(
   };
   beforeAll(async () => {
     const [nats, registry, dir] = await Promise.all([
-      startNats(),
+      startNats(o.nats),
       o.registry ? Registry.start() : undefined,
       tempDir(name),
     ]);
