@@ -3,7 +3,8 @@ import { WebSocket } from "ws";
 import { join } from "node:path";
 import { Controller } from "../../src/controller/controller.js";
 import { HttpApi } from "../../src/controller/http-api.js";
-import { encode } from "../../src/protocol/index.js";
+import { encode, opKey } from "../../src/protocol/index.js";
+import { node as factNode, op as factOp } from "./facts.js";
 import { waitFor } from "../harness/proc.js";
 import {
   connect,
@@ -190,6 +191,30 @@ describe("HTTP API", () => {
     expect((await call("PUT", "/api/settings", { autoUpgrade: true })).json.data).toMatchObject({
       settings: { autoUpgrade: true },
     });
+  });
+
+  it("pages /api/nodes and /api/operations with limit and after, and says next", async () => {
+    const { call, client } = await setup({ token: "s3cret" });
+    for (const id of ["n0", "n2", "n3"]) await client.put("nodes", id, factNode(id));
+    for (const id of ["n0", "n2"])
+      await client.put("ops", opKey(id, `op-${id}`), factOp(`op-${id}`, id, "bar", { state: "succeeded" }));
+    type NodesPage = { nodes: Array<{ id: string }>; next?: string; total: number };
+    const first = (await call("GET", "/api/nodes?limit=2")).json.data as unknown as NodesPage;
+    expect(first).toMatchObject({ next: "n1", total: 4 });
+    expect(first.nodes.map((n) => n.id)).toEqual(["n0", "n1"]);
+    const last = (await call("GET", `/api/nodes?limit=2&after=${first.next}`)).json
+      .data as unknown as NodesPage;
+    expect(last.nodes.map((n) => n.id)).toEqual(["n2", "n3"]);
+    expect(last).not.toHaveProperty("next");
+    type OpsPage = { ops: Array<{ id: string }>; next?: string; total: number };
+    const ops = (await call("GET", "/api/operations?all=true&limit=1")).json.data as unknown as OpsPage;
+    expect(ops).toMatchObject({ ops: [{ id: "op-n0" }], next: opKey("n0", "op-n0"), total: 2 });
+    const rest = (await call("GET", `/api/operations?all=true&limit=1&after=${ops.next}`)).json
+      .data as unknown as OpsPage;
+    expect(rest).toEqual({ ops: [expect.objectContaining({ id: "op-n2" })], total: 2 });
+    const bad = await call("GET", "/api/nodes?limit=0");
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ ok: false, error: { field: "limit" } });
   });
 
   it("validates every request and names the field; maps errors to 4xx", async () => {
