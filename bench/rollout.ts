@@ -26,7 +26,7 @@ import { Controller } from "../src/controller/controller.js";
 import { NatsServer } from "../src/demo/nats-server.js";
 import { waitFor } from "../src/demo/processes.js";
 import { silentTelemetry } from "../src/lib/telemetry.js";
-import { bucketNames, rolloutEnded } from "../src/protocol/index.js";
+import { bucketNames, NODES_PAGE, ROLLOUT_NODES_PAGE, rolloutEnded } from "../src/protocol/index.js";
 import { lineWriter, pct } from "./lib/report.js";
 import { backendName, nodeId } from "./lib/synthetic-cluster.js";
 
@@ -248,7 +248,9 @@ async function main(): Promise<void> {
       `\nother API requests while it ran (another process, one at a time, ${PROBE_GAP_MS} ms apart):`,
     );
     for (const name of ["nodes.list", "ops.list (one node)", "rollouts.list", "rollouts.get"]) {
-      line(`  ${name}${name === "rollouts.get" ? ` (${NODES} rows)` : ""}`, dist(latency[name] ?? []));
+      // A call is one page: the first ROLLOUT_NODES_PAGE / NODES_PAGE rows of a paged list.
+      const rows = { "rollouts.get": ROLLOUT_NODES_PAGE.default, "nodes.list": NODES_PAGE.default }[name];
+      line(`  ${name}${rows ? ` (a page, ${Math.min(NODES, rows)} rows)` : ""}`, dist(latency[name] ?? []));
       const f = failures[name];
       if (f?.length) line("", `${f.length} failed, e.g. ${f[0]!.slice(0, 160)}`);
     }
