@@ -63,6 +63,8 @@ export function takePage<T, C extends Cursor>(
   keyOf: (row: T) => C,
   o: { after?: C; limit: number; maxBytes?: number },
 ): Page<T, C> {
+  // O(n log n) in the whole list per page, so reading every page costs pages × that: no index is
+  // kept between requests, which at 10,000 rows costs under 10 ms a page (bench/cli-lists).
   const after = o.after;
   const rest = (after === undefined ? [...rows] : rows.filter((r) => keyOf(r) > after)).sort((a, b) => {
     const ka = keyOf(a);
