@@ -3,8 +3,8 @@
  * cluster of --nodes nodes (each with an inventory of --backends rows) and --ops ops, through a
  * nats-server with its default 1 MB max_payload, so every reply must be paged. Prints each
  * command's wall time (the CLI process from spawn to exit, 3 runs after one unmeasured list from
- * this process warmed the controller) next to the
- * target of issue 15 (< 1.5 s), the pages it took, and the JSON bytes per row.
+ * this process warmed the controller) next to the target of issue 15 (< 1.5 s), the pages it
+ * took, and the JSON bytes per row.
  *
  * The controller is a replica that does not lead (the lease is held elsewhere): it serves the API
  * as any replica does, and no leader duty over records nobody heartbeats for runs meanwhile.

@@ -45,7 +45,7 @@ export class NodeAdmin {
       if (!r) byId.set(id, (r = { id }));
       return r;
     };
-    for (const r of rows) row(r.key).node = r.value;
+    for (const r of rows) row(r.value.id).node = r.value;
     for (const u of unreadable) row(u.key).unreadable = { id: u.key, error: u.error.slice(0, 1024) };
     for (const h of holds) row(h.nodeId).holds = h;
     const page = takePage([...byId.values()], (r) => r.id, q);
