@@ -4,10 +4,9 @@ import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { bearerMatches, defaultHttpTokenFile, ensureHttpToken } from "../lib/http-token.js";
 import { errorMessage, type Logger } from "../lib/log.js";
-import { parseListen } from "../lib/net.js";
+import { hostName, isLoopbackHost, parseListen } from "../lib/net.js";
 import { serveStatus, STATUS_PATHS, type StatusSources } from "../lib/status-endpoints.js";
 import type { Telemetry } from "../lib/telemetry.js";
-import { isLoopbackHost } from "../oci/reference.js";
 import {
   IDEMPOTENCY_HEADER,
   type ApiEnvelope,
@@ -150,15 +149,6 @@ const STATUS_TEXT: Record<number, string> = {
 const isJson = (contentType: string | undefined) =>
   (contentType ?? "").split(";")[0]!.trim().toLowerCase() === "application/json";
 
-/** `Host` without its port, lower case: `[::1]:80` -> `::1`, `Example.COM.:8080` -> `example.com`. */
-export function hostName(host: string): string {
-  const h = host.trim().toLowerCase();
-  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(h);
-  if (bracketed) return bracketed[1]!;
-  const name = h.split(":").length === 2 ? h.slice(0, h.lastIndexOf(":")) : h;
-  return name.replace(/\.$/, "");
-}
-
 /** An `Origin` is this listener's own when it names the same host and port the request went to. */
 function sameOrigin(origin: string, host: string): boolean {
   try {
@@ -167,8 +157,6 @@ function sameOrigin(origin: string, host: string): boolean {
     return false;
   }
 }
-
-const isLoopback = (host: string) => host === "::1" || isLoopbackHost(host);
 
 const WILDCARD = new Set(["0.0.0.0", "::", ""]);
 
@@ -184,7 +172,7 @@ function allowedHosts(listenHost: string, bound: string, extra: string[]): Set<s
       for (const a of addrs ?? []) names.add(a.address.toLowerCase().replace(/%.*$/, ""));
     }
   }
-  if ([...names].some(isLoopback)) names.add("localhost");
+  if ([...names].some(isLoopbackHost)) names.add("localhost");
   for (const w of WILDCARD) names.delete(w);
   return names;
 }
@@ -218,7 +206,7 @@ export class HttpApi {
 
   async start(): Promise<{ host: string; port: number; url: string }> {
     const { host, port } = parseListen(this.opts.listen);
-    if (!this.opts.token && !isLoopback(host)) {
+    if (!this.opts.token && !isLoopbackHost(host)) {
       throw new Error(
         `refusing to serve HTTP on ${host} without --token: only loopback may use a generated token`,
       );

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { bearerMatches } from "./http-token.js";
 import { errorMessage, type Logger } from "./log.js";
-import { isLoopbackAddress, parseListen } from "./net.js";
+import { isLoopbackHost, parseListen } from "./net.js";
 
 /** What a process answers on: liveness, readiness and Prometheus metrics. */
 export const STATUS_PATHS: readonly string[] = ["/healthz", "/readyz", "/metrics"];
@@ -98,13 +98,11 @@ export function statusListenProblem(listen: string, token: string | undefined): 
   } catch (e) {
     return errorMessage(e);
   }
-  if (!token && !isLoopbackAddress(host)) {
+  if (!token && !isLoopbackHost(host)) {
     return `refusing to serve /metrics on ${host} without a token: bind to 127.0.0.1 or ::1, or give --http-token or --http-token-file`;
   }
   return undefined;
 }
-
-const LOOPBACK_NAMES = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i;
 
 /**
  * A small read-only HTTP server with only the status endpoints: GET, nothing else, 404 for any
@@ -122,7 +120,7 @@ export class StatusServer {
     const problem = statusListenProblem(this.o.listen, this.o.token);
     if (problem) throw new Error(problem);
     const { host, port } = parseListen(this.o.listen);
-    this.loopback = isLoopbackAddress(host);
+    this.loopback = isLoopbackHost(host);
     const timeout = this.o.requestTimeoutMs ?? 5_000;
     const server = createServer(
       { headersTimeout: timeout, requestTimeout: timeout, keepAliveTimeout: timeout },
@@ -150,7 +148,7 @@ export class StatusServer {
         res.setHeader("allow", "GET");
         return text(405, "only GET\n");
       }
-      if (this.loopback && !LOOPBACK_NAMES.test(req.headers.host ?? "")) {
+      if (this.loopback && !isLoopbackHost(req.headers.host ?? "")) {
         return text(421, "Host is not a loopback name\n");
       }
       if (path === "/metrics" && this.o.token && !bearerMatches(this.o.token, req.headers.authorization)) {
