@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import { closeHttp, listenHttp } from "./http-server.js";
 import { bearerMatches } from "./http-token.js";
 import { errorMessage, type Logger } from "./log.js";
 import { isLoopbackHost, parseListen } from "./net.js";
@@ -119,24 +119,16 @@ export class StatusServer {
   async start(): Promise<{ host: string; port: number; url: string }> {
     const problem = statusListenProblem(this.o.listen, this.o.token);
     if (problem) throw new Error(problem);
-    const { host, port } = parseListen(this.o.listen);
+    const { host } = parseListen(this.o.listen);
     this.loopback = isLoopbackHost(host);
     const timeout = this.o.requestTimeoutMs ?? 5_000;
-    const server = createServer(
-      { headersTimeout: timeout, requestTimeout: timeout, keepAliveTimeout: timeout },
-      (req, res) => void this.serve(req, res),
-    );
-    server.maxConnections = 64;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (e: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot serve HTTP on ${this.o.listen}: ${errorMessage(e)}`)),
-      );
-      server.listen(port, host, () => resolve());
+    const bound = await listenHttp(this.o.listen, (req, res) => void this.serve(req, res), {
+      requestTimeoutMs: timeout,
     });
-    this.server = server;
-    const addr = server.address() as AddressInfo;
-    const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-    return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+    bound.server.keepAliveTimeout = timeout;
+    bound.server.maxConnections = 64;
+    this.server = bound.server;
+    return { host: bound.host, port: bound.port, url: bound.url };
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -165,8 +157,6 @@ export class StatusServer {
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeHttp(s);
   }
 }
