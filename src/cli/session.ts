@@ -71,7 +71,7 @@ function fatalProblem(
  * Connect for a one-shot CLI command: give up after --connect-timeout (default 20 s) with the
  * reason the client saw, instead of retrying forever like the long-running roles do. What waiting
  * cannot fix fails at once: refused credentials, a server without JetStream, an unreadable file,
- * and (after 2 s, unless --connect-timeout is given) a refused port.
+ * and (after REFUSED_GRACE_MS, unless --connect-timeout is given) a refused port.
  */
 async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
   const opts = clientOptions(p, name, silentLogger, { interactive: true });
