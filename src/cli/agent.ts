@@ -1,16 +1,17 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent, DEFAULT_STALL_TIMEOUT_MS } from "../agent/agent.js";
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_FAILURE_POLICIES } from "../agent/hooks.js";
 import { DEFAULT_PROBE_TIMEOUT_MS, PROBE_MODES } from "../agent/probe.js";
 import { defaultDockerConfig, loadRegistryAuth } from "../agent/registry-auth.js";
+import { readPrivateToken } from "../lib/http-token.js";
 import { statusListenProblem } from "../lib/status-endpoints.js";
 import { onStopSignal } from "./stop-signal.js";
 import {
   CONNECTION_HELP,
   connectionFlags,
+  envBacked,
   int,
   list,
   LOG_HELP,
@@ -31,35 +32,37 @@ import { VERSION } from "./version.js";
 export const flags = {
   ...connectionFlags,
   ...logFlags,
-  "node-id": { type: "string" },
-  "node-name": { type: "string" },
-  "backends-dir": { type: "string" },
-  capability: { type: "string" },
-  "capability-file": { type: "string" },
-  "max-parallel": { type: "string" },
-  "keep-generations": { type: "string" },
-  "rate-limit": { type: "string" },
-  "insecure-registry": { type: "string", multiple: true },
-  "registry-auth": { type: "string" },
-  "stall-timeout": { type: "string" },
-  "registry-timeout": { type: "string" },
-  "blob-cache-max": { type: "string" },
-  "heartbeat-interval": { type: "string" },
-  label: { type: "string", multiple: true },
-  "max-extract-bytes": { type: "string" },
-  "max-extract-entries": { type: "string" },
-  "disk-margin": { type: "string" },
-  "no-fsync": { type: "boolean" },
-  probe: { type: "string" },
-  "probe-timeout": { type: "string" },
-  "probe-command": { type: "string" },
-  "on-activate": { type: "string" },
-  "on-delete": { type: "string" },
-  "hook-timeout": { type: "string" },
-  "hook-failure": { type: "string" },
-  http: { type: "string" },
-  "http-token": { type: "string" },
-  "http-token-file": { type: "string" },
+  ...envBacked({
+    "node-id": { type: "string" },
+    "node-name": { type: "string" },
+    "backends-dir": { type: "string" },
+    capability: { type: "string" },
+    "capability-file": { type: "string" },
+    "max-parallel": { type: "string" },
+    "keep-generations": { type: "string" },
+    "rate-limit": { type: "string" },
+    "insecure-registry": { type: "string", multiple: true },
+    "registry-auth": { type: "string" },
+    "stall-timeout": { type: "string" },
+    "registry-timeout": { type: "string" },
+    "blob-cache-max": { type: "string" },
+    "heartbeat-interval": { type: "string" },
+    label: { type: "string", multiple: true },
+    "max-extract-bytes": { type: "string" },
+    "max-extract-entries": { type: "string" },
+    "disk-margin": { type: "string" },
+    "no-fsync": { type: "boolean" },
+    probe: { type: "string" },
+    "probe-timeout": { type: "string" },
+    "probe-command": { type: "string" },
+    "on-activate": { type: "string" },
+    "on-delete": { type: "string" },
+    "hook-timeout": { type: "string" },
+    "hook-failure": { type: "string" },
+    http: { type: "string" },
+    "http-token": { type: "string" },
+    "http-token-file": { type: "string" },
+  } as const),
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -120,7 +123,9 @@ Status endpoints (read-only; default off):
                             /metrics (Prometheus text); loopback only unless a token is set
   --http-token T            [BACKPLANE_HTTP_TOKEN] bearer token /metrics requires (Prometheus
                             authorization credentials); needed to bind beyond loopback
-  --http-token-file F       [BACKPLANE_HTTP_TOKEN_FILE] read the token from this file instead
+  --http-token-file F       [BACKPLANE_HTTP_TOKEN_FILE] read the token from this file instead:
+                            one line of 32+ characters (openssl rand -hex 32), a regular file
+                            of the agent's user, mode 0600 (checked as the controller's is)
 
 ${LOG_HELP}
 
@@ -156,12 +161,10 @@ export async function statusHttp(
   if (file && str(v["http-token"])) throw new UsageError("give --http-token or --http-token-file, not both");
   let token = str(v["http-token"]);
   if (file) {
-    token = (
-      await readFile(file, "utf8").catch((e: unknown) => {
-        throw new UsageError(`cannot read --http-token-file ${file}: ${(e as Error).message}`);
-      })
-    ).trim();
-    if (!token) throw new UsageError(`--http-token-file ${file} is empty`);
+    // The controller's own check: a token others could read or write is not a secret.
+    const read = await readPrivateToken(file);
+    if ("problem" in read) throw new UsageError(`--http-token-file ${file}: ${read.problem}`);
+    token = read.token;
   }
   if (!listen) {
     if (token) throw new UsageError("--http-token needs --http HOST:PORT");

@@ -15,10 +15,24 @@ export class UsageError extends Error {
   }
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/**
+ * A flag as parseArgs takes it; `env: true` lets its BACKPLANE_* variable stand in when it is not
+ * given. Only settings opt in (connection, logging, timeouts, the roles' configuration), never what
+ * a command does (`--force`, `--all`, `--node`, ...): a variable left in a shell must not change
+ * what every later command acts on.
+ */
+export type FlagSpec = NonNullable<ParseArgsConfig["options"]>[string] & { env?: true };
+type Options = Record<string, FlagSpec>;
+
+/** `flags`, each with its BACKPLANE_* env fallback. */
+export function envBacked<T extends Options>(flags: T): { [K in keyof T]: T[K] & { env: true } } {
+  return Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, { ...v, env: true }])) as {
+    [K in keyof T]: T[K] & { env: true };
+  };
+}
 
 /** Flags every command that talks to a cluster accepts, each with a BACKPLANE_* env fallback. */
-export const connectionFlags = {
+export const connectionFlags = envBacked({
   server: { type: "string", multiple: true },
   creds: { type: "string" },
   nkey: { type: "string" },
@@ -32,7 +46,7 @@ export const connectionFlags = {
   prefix: { type: "string" },
   context: { type: "string" },
   replicas: { type: "string" },
-} as const satisfies Options;
+} as const);
 
 export const CONNECTION_HELP = `Connection (each also from the env var in brackets):
   --server URL[,URL]   NATS servers [BACKPLANE_SERVER], default nats://127.0.0.1:4222
@@ -48,10 +62,10 @@ export const CONNECTION_HELP = `Connection (each also from the env var in bracke
   --replicas N         JetStream replicas when creating buckets [BACKPLANE_REPLICAS], default 1`;
 
 /** Flags of the long-running roles (agent, controller) that choose how they log. */
-export const logFlags = {
+export const logFlags = envBacked({
   "log-level": { type: "string" },
   "log-format": { type: "string" },
-} as const satisfies Options;
+} as const);
 
 export const LOG_HELP = `Logging (each also from the env var in brackets):
   --log-level L        debug, info, warn or error [BACKPLANE_LOG_LEVEL], default info
@@ -96,8 +110,8 @@ export function noPositionals(p: Parsed): void {
 }
 
 /**
- * Parse argv against `options`; a flag that is absent falls back to its BACKPLANE_* env var.
- * Unknown flags are usage errors that name the flag.
+ * Parse argv against `options`; a flag marked `env: true` that is absent falls back to its
+ * BACKPLANE_* env var. Unknown flags are usage errors that name the flag.
  */
 export function parse(argv: string[], options: Options, env: NodeJS.ProcessEnv = process.env) {
   let parsed;
@@ -108,7 +122,7 @@ export function parse(argv: string[], options: Options, env: NodeJS.ProcessEnv =
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   for (const [name, spec] of Object.entries(options)) {
-    if (values[name] !== undefined) continue;
+    if (values[name] !== undefined || spec.env !== true) continue;
     const fromEnv = env[envName(name)];
     if (fromEnv === undefined || fromEnv === "") continue;
     if (spec.type === "boolean") values[name] = /^(1|true|yes|on)$/i.test(fromEnv);

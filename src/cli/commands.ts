@@ -12,17 +12,21 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
   controller: { summary: "run a controller replica", load: () => import("./controller.js") },
   demo: { summary: "run a whole local cluster and open the dashboard", load: () => import("./demo.js") },
   backends: {
-    summary: "list, install, upgrade, reinstall, delete, roll back backends",
+    summary: "list, install, upgrade, reinstall, delete, roll back, pin, unpin backends; check for upgrades",
     load: () => import("./backends.js"),
   },
-  nodes: { summary: "list, drain, resume, approve nodes", load: () => import("./nodes.js") },
-  ops: { summary: "list, watch, cancel, dismiss, retry operations", load: () => import("./ops.js") },
+  nodes: { summary: "list, drain, resume, approve, hold, unhold nodes", load: () => import("./nodes.js") },
+  ops: {
+    summary: "list, watch, cancel, dismiss, retry operations; their history",
+    load: () => import("./ops.js"),
+  },
   rollouts: {
-    summary: "plan, start, watch, pause, resume, promote, abort rollouts (upgrades in waves)",
+    summary:
+      "plan, start, list, get, watch, pause, resume, promote, abort, dismiss rollouts (upgrades in waves)",
     load: () => import("./rollouts.js"),
   },
   settings: {
-    summary: "get or set cluster settings (auto-upgrade, check interval)",
+    summary: "get or set cluster settings (auto-upgrade, check interval, rollout defaults, window)",
     load: () => import("./settings.js"),
   },
   gallery: { summary: "list, show and resolve gallery entries", load: () => import("./gallery.js") },

@@ -7,6 +7,7 @@ import { paletteFor, THEME_NAMES } from "../theme/palettes.js";
 import {
   CONNECTION_HELP,
   connectionFlags,
+  envBacked,
   list,
   noPositionals,
   parseDuration,
@@ -20,8 +21,7 @@ import { applyContext, clientOptions, contextFrom } from "./connect.js";
 
 export const FLAGS = {
   ...connectionFlags,
-  "read-only": { type: "boolean" },
-  "no-color": { type: "boolean" },
+  ...envBacked({ "read-only": { type: "boolean" }, "no-color": { type: "boolean" } } as const),
   theme: { type: "string" },
   "keep-finished": { type: "string" },
   help: { type: "boolean", short: "h" },

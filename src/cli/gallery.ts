@@ -5,15 +5,17 @@ import {
   type GalleryEntry,
 } from "../gallery/index.js";
 import type { CapabilityResolution, GalleryEntrySummary } from "../protocol/index.js";
-import { CONNECTION_HELP, list, parse, str, UsageError } from "./args.js";
+import { CONNECTION_HELP, envBacked, list, parse, str, UsageError } from "./args.js";
 import { formatTable } from "./output.js";
 import { commonFlags, withSession } from "./session.js";
 
 export const flags = {
   ...commonFlags,
-  gallery: { type: "string", multiple: true },
-  capability: { type: "string" },
-  "dev-suffix": { type: "string" },
+  ...envBacked({
+    gallery: { type: "string", multiple: true },
+    capability: { type: "string" },
+    "dev-suffix": { type: "string" },
+  } as const),
 } as const;
 
 const HELP = `Usage: backplane gallery list|show NAME|resolve NAME [--capability X] [--gallery SRC[,SRC]] [--json]

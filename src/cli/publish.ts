@@ -1,5 +1,5 @@
 import { buildImage, parseImageRef, pushImage, RegistryClient } from "../oci/index.js";
-import { list, parse, printedHelp, str, UsageError } from "./args.js";
+import { envBacked, list, parse, printedHelp, str, UsageError } from "./args.js";
 
 const HELP = `Usage: backplane publish DIR REF [--user U --password P] [--insecure-registry HOST:PORT] [--version V]
 
@@ -16,9 +16,11 @@ Example:
 `;
 
 export const flags = {
-  user: { type: "string" },
-  password: { type: "string" },
-  "insecure-registry": { type: "string", multiple: true },
+  ...envBacked({
+    user: { type: "string" },
+    password: { type: "string" },
+    "insecure-registry": { type: "string", multiple: true },
+  } as const),
   version: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;

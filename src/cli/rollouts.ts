@@ -222,7 +222,7 @@ function action(verb: "pause" | "resume" | "promote" | "abort" | "dismiss", what
 export const subcommands: Record<string, Subcommand> = {
   plan: {
     usage:
-      "backplane rollouts plan BACKEND [--node IDS | -l SELECTOR] [--waves W] [--max-parallel N] [--soak D] [--max-failures N] [--json]   what a rollout would do, changing nothing\n\nWithout --node or -l it targets every node that has BACKEND. Waves are cumulative counts or\npercentages of the targeted nodes (default 1,10%,50%,100%); --max-parallel caps active ops\n(default 10%, at least 1); --soak is how long a finished wave must stay healthy (default 60s);\n--max-failures is the failure budget (default 0 in the first wave, 10% after).\n\nExample:\n  backplane rollouts plan llama-cpp -l gpu=h100 --waves 1,50%,100%",
+      "backplane rollouts plan BACKEND [--node IDS | -l SELECTOR] [--waves W] [--max-parallel N] [--soak D] [--max-failures N] [--json]   what a rollout would do, changing nothing\n\nWithout --node or -l it targets every node that has BACKEND. Waves are cumulative counts or\npercentages of the targeted nodes (default 1,10%,50%,100%); --max-parallel caps active ops\n(default 10%, at least 1); --soak is how long a finished wave must stay healthy (default 60s);\n--max-failures is the failure budget (default 0 in the first wave, 10% after). A flag not given\ntakes the cluster's default from 'settings set' when one is set (see 'settings get'); the\ndefaults above are the built-in ones.\n\nExample:\n  backplane rollouts plan llama-cpp -l gpu=h100 --waves 1,50%,100%",
     flags: strategyFlags,
     async run(p, [backend]) {
       if (!backend) throw new UsageError("backplane rollouts plan needs a BACKEND");
@@ -237,7 +237,7 @@ export const subcommands: Record<string, Subcommand> = {
   },
   start: {
     usage:
-      "backplane rollouts start BACKEND [--node IDS | -l SELECTOR] [--waves W] [--max-parallel N] [--soak D] [--max-failures N] [--no-auto-promote] [--auto-revert] [--wait] [--json]   start a rollout\n\n--json prints the rollout record (its `id` is the rollout id); with --wait, the record as it\nended. --wait blocks until the rollout ends, printing a line per wave or state change, and exits\n0 only when it succeeded. --no-auto-promote pauses after every wave until 'rollouts promote';\n--auto-revert aborts and reverts when the failure budget is exceeded (instead of pausing).\n\nExample:\n  backplane rollouts start llama-cpp --waves 1,25%,100% --soak 2m --wait",
+      "backplane rollouts start BACKEND [--node IDS | -l SELECTOR] [--waves W] [--max-parallel N] [--soak D] [--max-failures N] [--no-auto-promote] [--auto-revert] [--wait] [--json]   start a rollout\n\n--json prints the rollout record (its `id` is the rollout id); with --wait, the record as it\nended. --wait blocks until the rollout ends, printing a line per wave or state change, and exits\n0 only when it succeeded. --no-auto-promote pauses after every wave until 'rollouts promote';\n--auto-revert aborts and reverts when the failure budget is exceeded (instead of pausing).\nStrategy flags not given take the cluster's defaults from 'settings set' when set, else the\nbuilt-in ones 'rollouts plan --help' lists.\n\nExample:\n  backplane rollouts start llama-cpp --waves 1,25%,100% --soak 2m --wait",
     flags: startFlags,
     async run(p, [backend]) {
       if (!backend) throw new UsageError("backplane rollouts start needs a BACKEND");

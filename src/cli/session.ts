@@ -3,15 +3,23 @@ import { ClusterClient, validateServers } from "../client/index.js";
 import { silentLogger } from "../lib/log.js";
 import { access, constants } from "node:fs/promises";
 import type { ConnectionStatus, ConnectOptions } from "../client/index.js";
-import { connectionFlags, humanMs, nearest, parse, parseDuration, UsageError, type Parsed } from "./args.js";
+import {
+  connectionFlags,
+  envBacked,
+  humanMs,
+  nearest,
+  parse,
+  parseDuration,
+  UsageError,
+  type Parsed,
+} from "./args.js";
 import { applyContext, clientOptions, contextFor } from "./connect.js";
 
 export const commonFlags = {
   ...connectionFlags,
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
-  timeout: { type: "string" },
-  "connect-timeout": { type: "string" },
+  ...envBacked({ timeout: { type: "string" }, "connect-timeout": { type: "string" } } as const),
 } as const;
 
 /** A refused port is most likely a typo or a stopped server: say so after this long. */
@@ -63,7 +71,7 @@ function fatalProblem(
  * Connect for a one-shot CLI command: give up after --connect-timeout (default 20 s) with the
  * reason the client saw, instead of retrying forever like the long-running roles do. What waiting
  * cannot fix fails at once: refused credentials, a server without JetStream, an unreadable file,
- * and (after 2 s, unless --connect-timeout is given) a refused port.
+ * and (after REFUSED_GRACE_MS, unless --connect-timeout is given) a refused port.
  */
 async function openSession(p: Parsed, name = "backplane-cli"): Promise<ClusterClient> {
   const opts = clientOptions(p, name, silentLogger, { interactive: true });
@@ -167,7 +175,7 @@ export async function runGroup(
   if (p.values.help) {
     const { CONNECTION_HELP } = await import("./args.js");
     process.stdout.write(
-      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout D          API call timeout (default 30s; a bare number is seconds)\n  --connect-timeout D  give up connecting after this long (default 20s)\n`,
+      `Usage: ${cmd.usage}\n\n${CONNECTION_HELP}\n  --json               machine-readable output\n  --timeout D          API call timeout [BACKPLANE_TIMEOUT] (default 30s; a bare number is seconds)\n  --connect-timeout D  give up connecting after this long [BACKPLANE_CONNECT_TIMEOUT] (default 20s)\n`,
     );
     return 0;
   }

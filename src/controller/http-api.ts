@@ -1,13 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { bearerMatches, defaultHttpTokenFile, ensureHttpToken } from "../lib/http-token.js";
 import { errorMessage, type Logger } from "../lib/log.js";
-import { parseListen } from "../lib/net.js";
+import { closeHttp, listenHttp } from "../lib/http-server.js";
+import { hostName, isLoopbackHost, parseListen } from "../lib/net.js";
 import { serveStatus, STATUS_PATHS, type StatusSources } from "../lib/status-endpoints.js";
 import type { Telemetry } from "../lib/telemetry.js";
-import { isLoopbackHost } from "../oci/reference.js";
 import {
   IDEMPOTENCY_HEADER,
   type ApiEnvelope,
@@ -53,7 +52,6 @@ const STATUS: Record<ApiErrorCode, number> = {
 
 const MAX_BODY = 1024 * 1024;
 export const REQUEST_TIMEOUT_MS = 9_000;
-const TIMEOUT_CHECK_MS = 500;
 
 type Params = Record<string, string>;
 type Query = URLSearchParams;
@@ -157,15 +155,6 @@ const STATUS_TEXT: Record<number, string> = {
 const isJson = (contentType: string | undefined) =>
   (contentType ?? "").split(";")[0]!.trim().toLowerCase() === "application/json";
 
-/** `Host` without its port, lower case: `[::1]:80` -> `::1`, `Example.COM.:8080` -> `example.com`. */
-export function hostName(host: string): string {
-  const h = host.trim().toLowerCase();
-  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(h);
-  if (bracketed) return bracketed[1]!;
-  const name = h.split(":").length === 2 ? h.slice(0, h.lastIndexOf(":")) : h;
-  return name.replace(/\.$/, "");
-}
-
 /** An `Origin` is this listener's own when it names the same host and port the request went to. */
 function sameOrigin(origin: string, host: string): boolean {
   try {
@@ -174,8 +163,6 @@ function sameOrigin(origin: string, host: string): boolean {
     return false;
   }
 }
-
-const isLoopback = (host: string) => host === "::1" || isLoopbackHost(host);
 
 const WILDCARD = new Set(["0.0.0.0", "::", ""]);
 
@@ -191,7 +178,7 @@ function allowedHosts(listenHost: string, bound: string, extra: string[]): Set<s
       for (const a of addrs ?? []) names.add(a.address.toLowerCase().replace(/%.*$/, ""));
     }
   }
-  if ([...names].some(isLoopback)) names.add("localhost");
+  if ([...names].some(isLoopbackHost)) names.add("localhost");
   for (const w of WILDCARD) names.delete(w);
   return names;
 }
@@ -224,44 +211,20 @@ export class HttpApi {
   }
 
   async start(): Promise<{ host: string; port: number; url: string }> {
-    const { host, port } = parseListen(this.opts.listen);
-    if (!this.opts.token && !isLoopback(host)) {
+    const { host } = parseListen(this.opts.listen);
+    if (!this.opts.token && !isLoopbackHost(host)) {
       throw new Error(
         `refusing to serve HTTP on ${host} without --token: only loopback may use a generated token`,
       );
     }
     this.token = this.opts.token ?? (await this.generatedToken());
-    const timeout = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    const server = createServer(
-      {
-        // A request's headers and body must arrive in time: a client that sends a byte and then
-        // nothing is cut off with a 408, whatever the body's announced length.
-        headersTimeout: timeout,
-        requestTimeout: timeout,
-        connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, timeout),
-      },
-      (req, res) => void this.serve(req, res),
-    );
-    server.on("upgrade", (req, socket, head) => this.upgrade(req, socket, head));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (e: NodeJS.ErrnoException) => {
-        const why =
-          e.code === "EADDRINUSE"
-            ? "the port is in use"
-            : e.code === "EADDRNOTAVAIL"
-              ? "the address is not on this host"
-              : e.code === "EACCES"
-                ? "permission denied"
-                : errorMessage(e);
-        reject(new Error(`cannot serve HTTP on ${this.opts.listen}: ${why} (${e.code ?? "error"})`));
-      });
-      server.listen(port, host, () => resolve());
+    const bound = await listenHttp(this.opts.listen, (req, res) => void this.serve(req, res), {
+      requestTimeoutMs: this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      upgrade: (req, socket, head) => this.upgrade(req, socket, head),
     });
-    this.server = server;
-    const addr = server.address() as AddressInfo;
-    this.allowedHosts = allowedHosts(host, addr.address, this.opts.hosts ?? []);
-    const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-    return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+    this.server = bound.server;
+    this.allowedHosts = allowedHosts(host, bound.host, this.opts.hosts ?? []);
+    return { host: bound.host, port: bound.port, url: bound.url };
   }
 
   /** Answer requests from now on; until then (the replica is starting) they get a 503. */
@@ -438,9 +401,7 @@ export class HttpApi {
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeHttp(s);
   }
 }
 

@@ -17,7 +17,9 @@ export function defaultHttpTokenFile(env: NodeJS.ProcessEnv = process.env): stri
   return join(state, "http-token");
 }
 
-const TOKEN = /^[A-Za-z0-9_-]{32,512}$/;
+/** A bearer token (RFC 6750's b64token: base64, base64url or hex) of 32 to 512 characters. */
+const TOKEN = /^(?=.{32,512}$)[A-Za-z0-9._~+/-]+=*$/;
+const TOKEN_SHAPE = "one line of 32 to 512 characters of A-Z, a-z, 0-9, -._~+/ (e.g. openssl rand -hex 32)";
 
 /** What an HTTP client sends: the token in `file` (the controller's), if it can read one there. */
 export async function readHttpToken(file: string = defaultHttpTokenFile()): Promise<string | undefined> {
@@ -27,14 +29,37 @@ export async function readHttpToken(file: string = defaultHttpTokenFile()): Prom
 
 /**
  * The token in `file` if only this user could have written it and nobody else can read it: a
- * regular file (not a symlink), owned by this user, mode 0600 or narrower. Anything else may be
- * known to someone else, so the controller does not serve with it.
+ * regular file (not a symlink), owned by this user, mode 0600 or narrower, holding one token.
+ * Anything else may be known to someone else, so no listener serves with it; `problem` says why.
  */
+export async function readPrivateToken(file: string): Promise<{ token: string } | { problem: string }> {
+  let st;
+  try {
+    st = await lstat(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return { problem: err.code === "ENOENT" ? "no such file" : err.message };
+  }
+  if (st.isSymbolicLink()) return { problem: "a symbolic link; give the file it points to" };
+  if (!st.isFile()) return { problem: "not a regular file" };
+  if (typeof process.getuid === "function" && st.uid !== process.getuid())
+    return { problem: `owned by uid ${st.uid}, not by this user (uid ${process.getuid()})` };
+  if ((st.mode & 0o077) !== 0)
+    return { problem: `mode ${(st.mode & 0o777).toString(8)} lets others at it (chmod 600 it)` };
+  let text;
+  try {
+    text = (await readFile(file, "utf8")).trim();
+  } catch (e) {
+    return { problem: (e as Error).message };
+  }
+  if (!text) return { problem: "empty" };
+  if (!TOKEN.test(text)) return { problem: `not a token: ${TOKEN_SHAPE}` };
+  return { token: text };
+}
+
 async function privateToken(file: string): Promise<string | undefined> {
-  const st = await lstat(file).catch(() => undefined);
-  if (!st?.isFile() || (st.mode & 0o077) !== 0) return undefined;
-  if (typeof process.getuid === "function" && st.uid !== process.getuid()) return undefined;
-  return readHttpToken(file);
+  const r = await readPrivateToken(file);
+  return "token" in r ? r.token : undefined;
 }
 
 /**

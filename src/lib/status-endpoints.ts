@@ -1,9 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import { closeHttp, listenHttp } from "./http-server.js";
 import { bearerMatches } from "./http-token.js";
 import { errorMessage, type Logger } from "./log.js";
-import { isLoopbackAddress, parseListen } from "./net.js";
+import { isLoopbackHost, parseListen } from "./net.js";
 
 /** What a process answers on: liveness, readiness and Prometheus metrics. */
 export const STATUS_PATHS: readonly string[] = ["/healthz", "/readyz", "/metrics"];
@@ -98,13 +98,11 @@ export function statusListenProblem(listen: string, token: string | undefined): 
   } catch (e) {
     return errorMessage(e);
   }
-  if (!token && !isLoopbackAddress(host)) {
+  if (!token && !isLoopbackHost(host)) {
     return `refusing to serve /metrics on ${host} without a token: bind to 127.0.0.1 or ::1, or give --http-token or --http-token-file`;
   }
   return undefined;
 }
-
-const LOOPBACK_NAMES = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i;
 
 /**
  * A small read-only HTTP server with only the status endpoints: GET, nothing else, 404 for any
@@ -121,24 +119,16 @@ export class StatusServer {
   async start(): Promise<{ host: string; port: number; url: string }> {
     const problem = statusListenProblem(this.o.listen, this.o.token);
     if (problem) throw new Error(problem);
-    const { host, port } = parseListen(this.o.listen);
-    this.loopback = isLoopbackAddress(host);
+    const { host } = parseListen(this.o.listen);
+    this.loopback = isLoopbackHost(host);
     const timeout = this.o.requestTimeoutMs ?? 5_000;
-    const server = createServer(
-      { headersTimeout: timeout, requestTimeout: timeout, keepAliveTimeout: timeout },
-      (req, res) => void this.serve(req, res),
-    );
-    server.maxConnections = 64;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (e: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot serve HTTP on ${this.o.listen}: ${errorMessage(e)}`)),
-      );
-      server.listen(port, host, () => resolve());
+    const bound = await listenHttp(this.o.listen, (req, res) => void this.serve(req, res), {
+      requestTimeoutMs: timeout,
     });
-    this.server = server;
-    const addr = server.address() as AddressInfo;
-    const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-    return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+    bound.server.keepAliveTimeout = timeout;
+    bound.server.maxConnections = 64;
+    this.server = bound.server;
+    return { host: bound.host, port: bound.port, url: bound.url };
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -150,7 +140,7 @@ export class StatusServer {
         res.setHeader("allow", "GET");
         return text(405, "only GET\n");
       }
-      if (this.loopback && !LOOPBACK_NAMES.test(req.headers.host ?? "")) {
+      if (this.loopback && !isLoopbackHost(req.headers.host ?? "")) {
         return text(421, "Host is not a loopback name\n");
       }
       if (path === "/metrics" && this.o.token && !bearerMatches(this.o.token, req.headers.authorization)) {
@@ -167,8 +157,6 @@ export class StatusServer {
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeHttp(s);
   }
 }

@@ -68,9 +68,3 @@ export function looksLikeOci(uri: string): boolean {
     return false;
   }
 }
-
-/** True for loopback registries, which may speak plain HTTP without being named. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
-}

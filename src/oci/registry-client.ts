@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { parseChallenge, basicHeader, type Credentials } from "./auth.js";
 import { MANIFEST_ACCEPT } from "./media-types.js";
-import { isLoopbackHost, type ImageRef } from "./reference.js";
+import { isLoopbackHost } from "../lib/net.js";
+import type { ImageRef } from "./reference.js";
 import { seconds } from "../lib/human.js";
 import { sleep } from "../lib/sleep.js";
 import { DEFAULT_RETRY_AFTER, retryAfterOf, RetryAfterBudget, type RetryAfterLimits } from "./retry-after.js";

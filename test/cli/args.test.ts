@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { humanMs, nearest, parse, parseDuration } from "../../src/cli/args.js";
+import { envName, humanMs, nearest, parse, parseDuration, type FlagSpec } from "../../src/cli/args.js";
+import { commands } from "../../src/cli/commands.js";
+import { commonFlags } from "../../src/cli/session.js";
 import { runBackplane } from "../harness/backplane.js";
 
 describe("flag parsing", () => {
@@ -44,5 +46,81 @@ describe("flag parsing", () => {
     ]);
     expect(interval.code).toBe(2);
     expect(interval.stderr).toContain("--check-interval must be at least 1m");
+  });
+});
+
+describe("BACKPLANE_* environment fallbacks", () => {
+  it("no subcommand's own flag reads the environment: BACKPLANE_FORCE=1 forces nothing", async () => {
+    let checked = 0;
+    for (const [group, entry] of Object.entries(commands)) {
+      if (group === "dash") continue; // no subcommands, and it loads the whole dashboard
+      const mod = await entry.load();
+      for (const [sub, s] of Object.entries(mod.subcommands ?? {})) {
+        const flags: Record<string, FlagSpec> = { ...commonFlags, ...s.flags };
+        for (const flag of Object.keys(s.flags ?? {})) {
+          const p = parse([], flags, { [envName(flag)]: "1" });
+          expect(p.values[flag], `${group} ${sub} --${flag} from ${envName(flag)}`).toBeUndefined();
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
+
+    const { subcommands } = await import("../../src/cli/backends.js");
+    const env = { BACKPLANE_FORCE: "1", BACKPLANE_ALL: "1", BACKPLANE_SERVER: "nats://h:4222" };
+    const p = parse(["llama-cpp"], { ...commonFlags, ...subcommands.upgrade!.flags }, env);
+    expect(p.values).toMatchObject({ server: ["nats://h:4222"] });
+    expect([p.values.force, p.values.all, p.values.help, p.values.json]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it("every variable a --help names in brackets still reaches its flag", async () => {
+    const [agent, controller, dash, gallery, publish] = await Promise.all([
+      import("../../src/cli/agent.js"),
+      import("../../src/cli/controller.js"),
+      import("../../src/cli/dash.js"),
+      import("../../src/cli/gallery.js"),
+      import("../../src/cli/publish.js"),
+    ]);
+    const cases: Array<[string[], Record<string, FlagSpec>]> = [
+      [["agent"], agent.flags],
+      [["controller"], controller.flags],
+      [["dash"], dash.FLAGS],
+      [["gallery"], gallery.flags],
+      [["publish"], publish.flags],
+      [["nodes", "list"], commonFlags],
+    ];
+    // publish reads registry credentials from their own variables (run() maps them to its flags).
+    const renamed: Record<string, string> = { REGISTRY_USER: "user", REGISTRY_PASSWORD: "password" };
+    let checked = 0;
+    for (const [argv, flags] of cases) {
+      const help = await runBackplane([...argv, "--help"]);
+      expect(help.code, help.stderr).toBe(0);
+      const named = [...help.stdout.matchAll(/\[(BACKPLANE_[A-Z_]+(?:,\s*BACKPLANE_[A-Z_]+)*)\]/g)].flatMap(
+        (m) => m[1]!.split(/,\s*/),
+      );
+      expect(named.length, argv.join(" ")).toBeGreaterThan(0);
+      for (const name of named) {
+        const bare = name.slice("BACKPLANE_".length);
+        const flag = renamed[bare] ?? bare.toLowerCase().replace(/_/g, "-");
+        const p = parse([], flags, { [envName(flag)]: "1" });
+        expect(p.values[flag], `${argv.join(" ")}: ${name}`).toBeDefined();
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(60);
+  });
+
+  it("the binary connects where BACKPLANE_SERVER says, within BACKPLANE_CONNECT_TIMEOUT", async () => {
+    const r = await runBackplane(["nodes", "list"], {
+      BACKPLANE_SERVER: "nats://127.0.0.1:1",
+      BACKPLANE_CONNECT_TIMEOUT: "300ms",
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot reach NATS at nats://127.0.0.1:1 within 300ms");
   });
 });

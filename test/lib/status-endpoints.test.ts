@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo } from "node:net";
 import { Counter, Registry } from "prom-client";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/lib/log.js";
@@ -45,11 +46,15 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-async function serve(token?: string): Promise<string> {
+async function serve(
+  token?: string,
+  o: { listen?: string; requestTimeoutMs?: number } = {},
+): Promise<string> {
   const registry = new Registry();
   new Counter({ name: "t_things_total", help: "things", registers: [registry] }).inc(3);
   const s = new StatusServer({
-    listen: "127.0.0.1:0",
+    listen: o.listen ?? "127.0.0.1:0",
+    requestTimeoutMs: o.requestTimeoutMs,
     token,
     registry,
     checks: [{ name: "disk", check: () => undefined }],
@@ -122,4 +127,39 @@ describe("StatusServer", () => {
     });
     await expect(s.start()).rejects.toThrow(/refusing to serve \/metrics on 0\.0\.0\.0/);
   });
+
+  it("says a port in use is in use, as the controller's listener does", async () => {
+    const busy = createTcpServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      await expect(serve(undefined, { listen: `127.0.0.1:${port}` })).rejects.toThrow(
+        `cannot serve HTTP on 127.0.0.1:${port}: the port is in use (EADDRINUSE)`,
+      );
+    } finally {
+      await new Promise<void>((r) => busy.close(() => r()));
+    }
+  });
+
+  it("cuts off a client whose headers do not arrive within requestTimeoutMs with a 408", async () => {
+    const base = new URL(await serve(undefined, { requestTimeoutMs: 300 }));
+    const reply = await new Promise<string>((resolve, reject) => {
+      let got = "";
+      const s = tcpConnect(Number(base.port), base.hostname, () =>
+        s.write(`GET /healthz HTTP/1.1\r\nhost: ${base.host}\r\n`),
+      );
+      // Node's own check runs every 30 s unless told otherwise: that is the failure this catches.
+      const t = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`still open after 10 s; got ${JSON.stringify(got)}`));
+      }, 10_000);
+      s.on("data", (d) => (got += String(d)));
+      s.on("error", () => {});
+      s.on("close", () => {
+        clearTimeout(t);
+        resolve(got);
+      });
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 408/);
+  }, 15_000);
 });

@@ -1,6 +1,6 @@
 import { rangedBody, rangedGet } from "../../oci/ranged-get.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS, RegistryError } from "../../oci/registry-client.js";
-import { isLoopbackHost } from "../../oci/reference.js";
+import { isLoopbackHost } from "../../lib/net.js";
 import { verifiedStream } from "../../oci/verified-stream.js";
 import { OpRefusedError } from "../errors.js";
 import { unpackVerified } from "./unpack-verified.js";
