@@ -15,7 +15,7 @@ help:
 	@echo "make build    compile TypeScript to dist/"
 	@echo "make lint     eslint + prettier --check"
 	@echo "make bench    run the benchmarks under bench/"
-	@echo "make bench-scale  fan-out, dashboard, rollout and CLI-list benches at 10,000 nodes x 30 backends"
+	@echo "make bench-scale  fan-out, heartbeat, dashboard, rollout and CLI-list benches at 10,000 nodes x 30 backends"
 	@echo "make chaos    kill agents, controllers and NATS servers under load; print what held (docs/reliability.md)"
 
 deps: system-deps node_modules/.installed
@@ -80,7 +80,7 @@ bench: deps build
 # The fleet of issue 15: 10,000 nodes x 30 backends (each bench takes --nodes/--backends/--ops).
 SCALE := --nodes 10000 --backends 30
 bench-scale: deps build
-	@for b in fanout dash-load rollout; do echo "== bench/$$b.ts $(SCALE)"; $(NPX) tsx bench/$$b.ts $(SCALE) || exit 1; done
+	@for b in fanout heartbeats dash-load rollout; do echo "== bench/$$b.ts $(SCALE)"; $(NPX) tsx bench/$$b.ts $(SCALE) || exit 1; done
 	@echo "== bench/cli-lists.ts $(SCALE) --ops 10000"; $(NPX) tsx bench/cli-lists.ts $(SCALE) --ops 10000
 
 # The chaos suite of issue 13 (docs/reliability.md); CHAOS_ARGS e.g. "--scenario agent-kill --rounds 20".

@@ -9,22 +9,18 @@
  *
  * Run: npx tsx bench/fanout.ts [--nodes 500] [--backends 30]
  */
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterClient } from "../src/client/index.js";
 import { silentTelemetry } from "../src/lib/telemetry.js";
 import { Controller } from "../src/controller/controller.js";
-import { mapLimit } from "../src/controller/map-limit.js";
 import { NatsServer } from "../src/demo/nats-server.js";
-import { Registry } from "../src/demo/registry.js";
 import { waitFor } from "../src/demo/processes.js";
-import { backendName, nodeId } from "./lib/synthetic-cluster.js";
-import { buildImage, parseImageRef, pushImage } from "../src/oci/index.js";
-import { streamNames, type Heartbeat, type InstalledBackend } from "../src/protocol/index.js";
+import { backendName } from "./lib/synthetic-cluster.js";
+import { registerFleet, startUpgradeFixture, type UpgradeFixture } from "./lib/upgrade-fixture.js";
+import { streamNames } from "../src/protocol/index.js";
 
 const { values } = parseArgs({
   options: { nodes: { type: "string", default: "500" }, backends: { type: "string", default: "30" } },
@@ -34,48 +30,6 @@ const BACKENDS = Number(values.backends);
 /** Polls every 5 ms: the figures are timed through it. */
 const until = <T>(what: string, check: () => Promise<T | null | false>) => waitFor(what, check, 60_000, 5);
 
-/** Counts HEADs on their way to the registry. */
-async function countingProxy(
-  target: string,
-): Promise<{ host: string; heads: () => number; close: () => void }> {
-  let heads = 0;
-  const [hostname, port] = target.split(":");
-  const server = createServer((req, res) => {
-    if (req.method === "HEAD") heads++;
-    const up = request(
-      { hostname, port: Number(port), path: req.url, method: req.method, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    up.on("error", () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    heads: () => heads,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
-
-async function pushBackend(registry: Registry, repo: string, text: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "bp-bench-"));
-  await writeFile(join(dir, "run.sh"), `#!/bin/sh\necho ${text}\n`);
-  await chmod(join(dir, "run.sh"), 0o755);
-  const img = await buildImage([dir]);
-  try {
-    return await pushImage(registry.client(), parseImageRef(registry.ref(repo, "latest")), img);
-  } finally {
-    await img.dispose();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 
 async function main(): Promise<void> {
@@ -84,23 +38,14 @@ async function main(): Promise<void> {
     storeDir,
     extraConfig: `jetstream { store_dir: "${storeDir}", max_memory_store: 256MB, max_file_store: 8GB }`,
   });
-  const registry = await Registry.start();
-  const proxy = await countingProxy(registry.host);
-  const work = await mkdtemp(join(tmpdir(), "bp-bench-"));
+  let fx: UpgradeFixture | undefined;
   let controller: Controller | undefined;
   let ctlClient: ClusterClient | undefined;
   let client: ClusterClient | undefined;
   try {
     process.stdout.write(`pushing ${BACKENDS} images... `);
-    const current: string[] = [];
-    for (let j = 0; j < BACKENDS; j++)
-      current.push(await pushBackend(registry, `bench/${backendName(j)}`, `v1-${j}`));
-    const uri = (j: number) => `${proxy.host}/bench/${backendName(j)}:latest`;
-    const gallery = join(work, "index.yaml");
-    await writeFile(
-      gallery,
-      Array.from({ length: BACKENDS }, (_, j) => `- name: ${backendName(j)}\n  uri: ${uri(j)}\n`).join(""),
-    );
+    fx = await startUpgradeFixture(BACKENDS);
+    const gallery = fx.gallery;
     process.stdout.write("done\n");
 
     client = await ClusterClient.connect({ servers: [nats.url], prefix: "bench", apiTimeoutMs: 120_000 });
@@ -114,42 +59,9 @@ async function main(): Promise<void> {
     });
     await until("leadership", async () => controller!.isLeader());
 
-    // 500 lightweight agents: an inventory each (every third node runs an old build of backend-01).
+    // Lightweight agents: an inventory and a heartbeat each.
     process.stdout.write(`registering ${NODES} simulated nodes × ${BACKENDS} backends... `);
-    const now = Date.now();
-    // Bounded: 10,000 inventories of ~9 KB at once time out on a loaded machine.
-    await mapLimit(
-      Array.from({ length: NODES }, (_, i) => i),
-      256,
-      async (i) => {
-        const backends: InstalledBackend[] = Array.from({ length: BACKENDS }, (_, j) => ({
-          name: backendName(j),
-          metadata: {
-            name: backendName(j),
-            uri: uri(j),
-            digest: j === 1 && i % 3 === 0 ? `sha256:${"0".repeat(64)}` : current[j],
-            installed_at: new Date(now).toISOString(),
-          },
-          isMeta: false,
-          generation: "g1",
-          previousGenerations: [],
-        }));
-        await client!.put("inventory", nodeId(i), { v: 1, nodeId: nodeId(i), updatedAt: now, backends });
-        const hb: Heartbeat = {
-          v: 1,
-          nodeId: nodeId(i),
-          name: nodeId(i),
-          capability: "default",
-          gpu: { vendor: "none", vramBytes: 0 },
-          disk: { freeBytes: 1e12, totalBytes: 2e12 },
-          agentVersion: "bench",
-          runningOps: 0,
-          labels: {},
-          sentAt: now,
-        };
-        client!.publish(client!.subjects.heartbeat(nodeId(i)), hb);
-      },
-    );
+    await registerFleet(client, fx, NODES, BACKENDS, { heartbeat: true });
     await until(
       "node records",
       async () => controller!.view.nodes.size === NODES && controller!.view.records.inventory.size === NODES,
@@ -179,7 +91,7 @@ async function main(): Promise<void> {
 
     // 2. Upgrade check.
     for (const round of [1, 2]) {
-      const heads0 = proxy.heads();
+      const heads0 = fx.heads();
       const c0 = performance.now();
       const r = await client.call("upgrades.check", { actor: "bench" }, 120_000);
       const tCheck = performance.now() - c0;
@@ -189,7 +101,7 @@ async function main(): Promise<void> {
       );
       console.log(`  time: ${fmt(tCheck)}`);
       console.log(
-        `  HEAD requests: ${proxy.heads() - heads0} seen by the registry proxy, ${r.headRequests} reported; distinct URIs: ${BACKENDS}`,
+        `  HEAD requests: ${fx.heads() - heads0} seen by the registry proxy, ${r.headRequests} reported; distinct URIs: ${BACKENDS}`,
       );
       console.log(`  backends with upgrades: ${r.upgrades.length} (${flagged} node rows flagged)`);
       console.log(`  target ≤ 1000 ms: ${tCheck <= 1000 ? "met" : "MISSED"}\n`);
@@ -198,10 +110,8 @@ async function main(): Promise<void> {
     await controller?.stop();
     await ctlClient?.close();
     await client?.close();
-    proxy.close();
-    await registry.dispose();
+    await fx?.dispose();
     await nats.dispose();
-    await rm(work, { recursive: true, force: true });
     await rm(storeDir, { recursive: true, force: true });
   }
 }
