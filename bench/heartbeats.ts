@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     await guard(
       waitFor(
         "a record for every node",
-        async () => (await nodesState()).num_subjects >= NODES,
+        async () => ((await nodesState()).num_subjects ?? 0) >= NODES,
         300_000,
         500,
       ),

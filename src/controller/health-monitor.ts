@@ -5,7 +5,13 @@ import type { Telemetry } from "../lib/telemetry.js";
 import type { Heartbeat, NodeRecord } from "../protocol/index.js";
 import type { Audit } from "./audit.js";
 import type { LeaderDuty } from "./duties.js";
-import { applyHeartbeat, healthTick, StallGuard, type HealthRules } from "./decide/health.js";
+import {
+  healthTick,
+  heartbeatWrite,
+  recordRefreshMs,
+  StallGuard,
+  type HealthRules,
+} from "./decide/health.js";
 import { isCasConflict, MalformedRecordError } from "../client/index.js";
 import type { ClusterView } from "./view.js";
 
@@ -22,6 +28,10 @@ export interface HealthMonitorDeps {
  * Leader only: turns heartbeats into node records and ages silent nodes. Each node's writes are
  * serialised (a newer heartbeat replaces one still waiting) and compare-and-set, so an admin's
  * drain written by another replica in between is re-read, never overwritten.
+ *
+ * A heartbeat that changes nothing but the time is not written (decide/health.ts:
+ * heartbeatWrite): the record's heartbeat time is refreshed every recordRefreshMs only, so
+ * silence is judged from when this leader heard each node (`heard`), not from the record.
  */
 export class HealthMonitor implements LeaderDuty {
   readonly name = "health-monitor";
@@ -30,6 +40,9 @@ export class HealthMonitor implements LeaderDuty {
   private readonly known = new Map<string, Entry<NodeRecord>>();
   private readonly waiting = new Map<string, Heartbeat>();
   private readonly busy = new Set<string>();
+  /** When this leader last heard each node (its own clock). */
+  private readonly heard = new Map<string, number>();
+  private startedAt = 0;
   private readonly drains = new Set<Promise<void>>();
   private active = false;
   private readonly log: Logger;
@@ -49,8 +62,10 @@ export class HealthMonitor implements LeaderDuty {
     if (this.active) return;
     this.active = true;
     this.known.clear();
+    this.heard.clear();
+    this.startedAt = Date.now();
     // A new leader has read no heartbeats yet: the records' ages say nothing until it has.
-    this.stall.hold(Date.now());
+    this.stall.hold(this.startedAt);
     this.unsubscribe = this.d.client.onHeartbeat((hb) => this.onHeartbeat(hb));
     this.ticks.start();
   }
@@ -72,11 +87,32 @@ export class HealthMonitor implements LeaderDuty {
     return a.revision >= b.revision ? a : b;
   }
 
+  /**
+   * When this leader last heard the node. One it has not heard since it took over spoke last no
+   * later than its record's refresh deadline and no later than the take-over (a live node had
+   * its record refreshed at least that often), so it is never judged silent for longer than it
+   * was; a dead one is judged at most recordRefreshMs late.
+   */
+  private heardAt(id: string, rec: NodeRecord): number {
+    const heard =
+      this.heard.get(id) ?? Math.min(rec.lastHeartbeatAt + recordRefreshMs(this.d.rules), this.startedAt);
+    return Math.max(heard, rec.lastHeartbeatAt);
+  }
+
   private onHeartbeat(hb: Heartbeat): void {
     if (!this.active) return;
-    this.waiting.set(hb.nodeId, hb);
-    if (this.busy.has(hb.nodeId)) return;
-    const drain = this.drain(hb.nodeId).finally(() => this.drains.delete(drain));
+    const id = hb.nodeId;
+    const now = Date.now();
+    this.heard.set(id, now);
+    // Most heartbeats end here: nothing to write (checked without a promise or a copy). A node
+    // the view does not hold (not mirrored yet, unreadable, deleted) takes the careful path.
+    if (!this.busy.has(id) && this.d.view.nodes.has(id)) {
+      const prev = this.current(id)?.value;
+      if (prev && heartbeatWrite(prev, hb, now, this.d.rules) === null) return;
+    }
+    this.waiting.set(id, hb);
+    if (this.busy.has(id)) return;
+    const drain = this.drain(id).finally(() => this.drains.delete(drain));
     this.drains.add(drain);
   }
 
@@ -85,7 +121,7 @@ export class HealthMonitor implements LeaderDuty {
     try {
       for (let hb = this.waiting.get(id); hb && this.active; hb = this.waiting.get(id)) {
         this.waiting.delete(id);
-        await this.write(id, (prev, now) => applyHeartbeat(prev, hb, now, this.d.rules)).catch((e) =>
+        await this.write(id, (prev, now) => heartbeatWrite(prev, hb, now, this.d.rules)).catch((e) =>
           this.log.warn("heartbeat not recorded", { nodeId: id, error: errorMessage(e) }),
         );
       }
@@ -159,22 +195,37 @@ export class HealthMonitor implements LeaderDuty {
     }
   }
 
+  /**
+   * O(fleet) per tick, on purpose: a comparison per node (10,000 nodes: well under a millisecond
+   * a second), and silence is exactly what no event announces.
+   */
   private async pass(): Promise<void> {
     if (!this.mayJudge()) return;
-    const ids = new Set([...this.d.view.nodes.keys(), ...this.known.keys()]);
-    for (const id of ids) {
-      if (!this.active) return;
-      const cur = this.current(id);
-      if (!cur || !healthTick(cur.value, Date.now(), this.d.rules)) continue;
-      await this.write(id, (prev, now) => {
-        if (!prev) return null;
-        // Checked at the write: a stall during this pass holds it too.
-        if (!this.mayJudge()) return null;
-        const change = healthTick(prev, now, this.d.rules);
-        return change
-          ? { ...prev, status: change.status, statusReason: change.reason, statusSince: now }
-          : null;
-      }).catch((e) => this.log.warn("node status not written", { nodeId: id, error: errorMessage(e) }));
-    }
+    for (const id of this.d.view.nodes.keys()) if (!(await this.judge(id))) return;
+    for (const id of this.known.keys()) if (!this.d.view.nodes.has(id) && !(await this.judge(id))) return;
+  }
+
+  /** Ages one node; false once the monitor has stopped. */
+  private async judge(id: string): Promise<boolean> {
+    if (!this.active) return false;
+    const cur = this.current(id);
+    if (!cur || !healthTick(cur.value, Date.now(), this.d.rules, this.heardAt(id, cur.value))) return true;
+    await this.write(id, (prev, now) => {
+      if (!prev) return null;
+      // Checked at the write: a stall during this pass holds it too.
+      if (!this.mayJudge()) return null;
+      const change = healthTick(prev, now, this.d.rules, this.heardAt(id, prev));
+      return change
+        ? {
+            ...prev,
+            status: change.status,
+            statusReason: change.reason,
+            statusSince: now,
+            // What was heard, never the estimate for an unheard node.
+            lastHeartbeatAt: Math.max(prev.lastHeartbeatAt, this.heard.get(id) ?? 0),
+          }
+        : null;
+    }).catch((e) => this.log.warn("node status not written", { nodeId: id, error: errorMessage(e) }));
+    return true;
   }
 }

@@ -17,7 +17,27 @@ export interface HealthRules {
   offlineAfterMs: number;
   /** First-seen nodes wait in `pending` until an admin approves them. */
   requireApproval: boolean;
+  /**
+   * The longest a live node's record goes without a write (default: half of `offlineAfterMs`,
+   * 30 s): see recordRefreshMs.
+   */
+  recordRefreshMs?: number;
 }
+
+/**
+ * A heartbeat that changes nothing but the time is written to the node record only once the
+ * stored heartbeat time is this old, so 10,000 nodes cost ~300 writes/s instead of 2,000. Half
+ * the offline threshold: a live node's stored time is then at most this plus one interval old
+ * (35 s by default), so whoever reads the record alone (`nodes list`, another replica, a new
+ * leader) never takes a live node for offline, and an age shown from it still says "seconds
+ * ago". The leader judges silence from the heartbeats it heard, not from the record.
+ */
+export function recordRefreshMs(rules: Pick<HealthRules, "recordRefreshMs" | "offlineAfterMs">): number {
+  return rules.recordRefreshMs ?? Math.floor(rules.offlineAfterMs / 2);
+}
+
+/** A change of free disk space smaller than this (and than 1 % of the disk) waits for the refresh. */
+const DISK_STEP_BYTES = 2 ** 30;
 
 export const DEFAULT_HEALTH_RULES: HealthRules = {
   heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
@@ -64,6 +84,59 @@ export function applyHeartbeat(
   return next;
 }
 
+/**
+ * The record to write for a heartbeat heard at `now`, or null when the stored one still says
+ * everything but the time: a healthy node, the same heartbeat apart from `sentAt` and small disk
+ * moves, and a stored heartbeat time younger than recordRefreshMs. Pending and draining nodes
+ * (few, set by an admin) are written on every heartbeat: approve and resume judge their silence
+ * from the record alone.
+ */
+export function heartbeatWrite(
+  prev: NodeRecord | undefined,
+  hb: Heartbeat,
+  now: number,
+  rules: HealthRules,
+): NodeRecord | null {
+  if (
+    prev?.status === "healthy" &&
+    now - prev.lastHeartbeatAt < recordRefreshMs(rules) &&
+    sameButTime(prev.last, hb)
+  ) {
+    return null;
+  }
+  return applyHeartbeat(prev, hb, now, rules);
+}
+
+/** Whether two heartbeats of a node say the same thing for the record (see heartbeatWrite). */
+export function sameButTime(a: Heartbeat, b: Heartbeat): boolean {
+  return (
+    a.v === b.v &&
+    a.nodeId === b.nodeId &&
+    a.name === b.name &&
+    a.capability === b.capability &&
+    a.agentVersion === b.agentVersion &&
+    // Admission waits behind it and the reaper spares queued work while it is above zero.
+    a.runningOps === b.runningOps &&
+    a.gpu.vendor === b.gpu.vendor &&
+    a.gpu.model === b.gpu.model &&
+    a.gpu.vramBytes === b.gpu.vramBytes &&
+    a.gpu.cudaMajor === b.gpu.cudaMajor &&
+    a.disk.totalBytes === b.disk.totalBytes &&
+    Math.abs(a.disk.freeBytes - b.disk.freeBytes) < Math.max(DISK_STEP_BYTES, a.disk.totalBytes / 100) &&
+    sameLabels(a.labels, b.labels)
+  );
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
 export interface StatusChange {
   status: NodeStatus;
   reason: string;
@@ -72,11 +145,17 @@ export interface StatusChange {
 /**
  * What a health tick does to one node: `unhealthy` after the configured number of missed
  * heartbeats, `offline` after `offlineAfterMs` of silence (from `unhealthy` too, which LocalAI
- * never did). Sticky statuses never change here. Null when nothing changes.
+ * never did). Sticky statuses never change here. Null when nothing changes. `heardAt` is when
+ * the judge last heard the node (the record's time is up to recordRefreshMs older).
  */
-export function healthTick(rec: NodeRecord, now: number, rules: HealthRules): StatusChange | null {
+export function healthTick(
+  rec: NodeRecord,
+  now: number,
+  rules: HealthRules,
+  heardAt = rec.lastHeartbeatAt,
+): StatusChange | null {
   if (STICKY.includes(rec.status)) return null;
-  const due = statusBySilence(now - rec.lastHeartbeatAt, rules);
+  const due = statusBySilence(now - Math.max(heardAt, rec.lastHeartbeatAt), rules);
   if (due.status === "offline" && rec.status !== "offline") return due;
   if (due.status === "unhealthy" && rec.status === "healthy") return due;
   return null;
@@ -178,7 +257,11 @@ export function applyAdminAction(
   }
 }
 
-/** A node leaving an admin status takes whatever its heartbeat age says. */
+/**
+ * A node leaving an admin status takes whatever its heartbeat age says. The record alone tells
+ * (any replica serves the API): a pending or draining node's record keeps every heartbeat's time
+ * (heartbeatWrite).
+ */
 function settle(r: AdminResult, now: number, rules: HealthRules): AdminResult {
   if (!r.ok) return r;
   const due = statusBySilence(now - r.record.lastHeartbeatAt, rules);
