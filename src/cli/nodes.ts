@@ -65,7 +65,7 @@ Example:
 export const subcommands: Record<string, Subcommand> = {
   list: {
     usage:
-      "backplane nodes list [--json]   every node with status, capability, GPU, disk, heartbeat age, holds",
+      "backplane nodes list [--json]   every node with status, capability, GPU, disk, heartbeat age, holds\n\nSEEN is the age of the heartbeat time in the node record, which the leader refreshes every 30 s\nwhen nothing else changed (status changes are written at once): a live node shows 0-35 s.",
     async run(p) {
       return withSession(p, async (client) => {
         const res = await listAllNodes(client);
