@@ -5,12 +5,13 @@
  * each write an inventory of --backends rows, then heartbeat every --interval-ms, spread evenly
  * over the interval, from this process. Prints, each next to its target:
  *   - the controller's RSS once every node is registered, and after one upgrade check;
- *   - its CPU (% of one core, from /proc/<pid>/stat) over --window-s seconds of heartbeats only;
+ *   - its CPU (% of one core, from /proc/<pid>/stat) over --window-s seconds of heartbeats only
+ *     (60 s by default: two cycles of the 30 s record refresh, whose writes come in waves);
  *   - the KV writes/s to the `nodes` bucket meanwhile (every one is fanned out to every watcher);
  *   - CPU µs per heartbeat (everything the controller did in the window, divided by heartbeats).
  *
  * Run: npx tsx bench/heartbeats.ts [--nodes 500] [--backends 30] [--interval-ms 5000]
- *        [--window-s 40] [--warmup-s 10] [--bin bin/backplane.js]
+ *        [--window-s 60] [--warmup-s 10] [--bin bin/backplane.js]
  * `--bin` runs another build's controller (e.g. one of main, to compare before/after).
  */
 import { spawn } from "node:child_process";
@@ -40,7 +41,7 @@ const { values } = parseArgs({
     backends: { type: "string", default: "30" },
     ops: { type: "string" }, // accepted for `make bench-scale`'s common flags; unused
     "interval-ms": { type: "string", default: "5000" },
-    "window-s": { type: "string", default: "40" },
+    "window-s": { type: "string", default: "60" },
     "warmup-s": { type: "string", default: "10" },
     bin: { type: "string", default: fileURLToPath(new URL("../bin/backplane.js", import.meta.url)) },
   },
@@ -200,6 +201,10 @@ async function main(): Promise<void> {
       `${perSec(writes).toFixed(1)}/s  (${(writes / Math.max(1, heard)).toFixed(3)} per heartbeat)`,
     );
     line("  controller CPU per heartbeat", `${((cpu * 1000) / Math.max(1, heard)).toFixed(0)} µs`);
+  } catch (e) {
+    const tail = await readFile(logPath, "utf8").catch(() => "");
+    process.stderr.write(`the controller's last log lines:\n${tail.split("\n").slice(-20).join("\n")}\n`);
+    throw e;
   } finally {
     beats?.stop();
     if (ctl && ctl.exitCode === null) {

@@ -3,10 +3,12 @@ import {
   applyAdminAction,
   applyHeartbeat,
   healthTick,
+  heartbeatWrite,
+  recordRefreshMs,
   StallGuard,
   type HealthRules,
 } from "../../src/controller/decide/health.js";
-import type { NodeStatus } from "../../src/protocol/index.js";
+import type { Heartbeat, NodeStatus } from "../../src/protocol/index.js";
 import { T0, heartbeat, node } from "./facts.js";
 
 const rules: HealthRules = {
@@ -61,6 +63,87 @@ describe("applyHeartbeat", () => {
   });
 });
 
+describe("heartbeatWrite: a heartbeat is written only when it tells the record something", () => {
+  const GiB = 2 ** 30;
+  const base = heartbeat("n1");
+  const table: Array<{
+    why: string;
+    status?: NodeStatus;
+    /** Age of the stored heartbeat time when this one is heard. */
+    age?: number;
+    hb?: Partial<Heartbeat>;
+    written: boolean;
+  }> = [
+    { why: "the same heartbeat, record 5 s old", written: false },
+    { why: "only sentAt differs", hb: { sentAt: T0 + 25_000 }, written: false },
+    { why: "record 29.9 s old", age: 29_999, written: false },
+    { why: "record 30 s old: the refresh", age: 30_000, written: true },
+    { why: "a label added", hb: { labels: { rack: "r2" } }, written: true },
+    { why: "capability", hb: { capability: "nvidia-cuda-12" }, written: true },
+    { why: "gpu model", hb: { gpu: { vendor: "none", model: "x", vramBytes: 0 } }, written: true },
+    { why: "gpu vram", hb: { gpu: { vendor: "none", vramBytes: 1 } }, written: true },
+    { why: "agent version", hb: { agentVersion: "test2" }, written: true },
+    { why: "name", hb: { name: "n1.rack2" }, written: true },
+    { why: "running ops", hb: { runningOps: 1 }, written: true },
+    { why: "disk total", hb: { disk: { freeBytes: 1e12, totalBytes: 3e12 } }, written: true },
+    {
+      why: "free disk moved less than 1 % of the disk",
+      hb: { disk: { freeBytes: 1e12 - 19e9, totalBytes: 2e12 } },
+      written: false,
+    },
+    {
+      why: "free disk moved 1 % of the disk",
+      hb: { disk: { freeBytes: 1e12 - 20e9, totalBytes: 2e12 } },
+      written: true,
+    },
+    {
+      why: "small disk: free moved 1 GiB",
+      hb: { disk: { freeBytes: 10 * GiB - GiB, totalBytes: 50 * GiB } },
+      written: true,
+    },
+    { why: "unhealthy: back to healthy at once", status: "unhealthy", written: true },
+    { why: "offline: back to healthy at once", status: "offline", written: true },
+    { why: "draining: every heartbeat (resume judges its age)", status: "draining", written: true },
+    { why: "pending: every heartbeat (approve judges its age)", status: "pending", written: true },
+  ];
+  for (const c of table) {
+    it(`${c.why}: ${c.written ? "written" : "not written"}`, () => {
+      const stored = c.why.startsWith("small disk")
+        ? { ...base, disk: { freeBytes: 10 * GiB, totalBytes: 50 * GiB } }
+        : base;
+      const prev = node("n1", c.status ?? "healthy", { lastHeartbeatAt: T0, last: stored });
+      const hb = { ...stored, ...c.hb };
+      const now = T0 + (c.age ?? 5_000);
+      const next = heartbeatWrite(prev, hb, now, rules);
+      expect(next !== null).toBe(c.written);
+      if (next) expect(next).toEqual(applyHeartbeat(prev, hb, now, rules));
+    });
+  }
+
+  it("a label's value changing is written; the same labels in another order are not", () => {
+    const prev = node("n1", "healthy", { last: heartbeat("n1", { labels: { a: "1", b: "2" } }) });
+    const at = T0 + 5_000;
+    expect(heartbeatWrite(prev, heartbeat("n1", { labels: { a: "1", b: "3" } }), at, rules)).not.toBeNull();
+    expect(heartbeatWrite(prev, heartbeat("n1", { labels: { a: "1" } }), at, rules)).not.toBeNull();
+    expect(heartbeatWrite(prev, heartbeat("n1", { labels: { b: "2", a: "1" } }), at, rules)).toBeNull();
+  });
+
+  it("a first heartbeat is always written", () => {
+    expect(heartbeatWrite(undefined, base, T0, rules)).toMatchObject({
+      status: "healthy",
+      lastHeartbeatAt: T0,
+    });
+  });
+
+  it("the refresh is half the offline threshold unless set: a live record is never offline-old", () => {
+    expect(recordRefreshMs(rules)).toBe(30_000);
+    expect(recordRefreshMs({ offlineAfterMs: 900 })).toBe(450);
+    expect(recordRefreshMs({ offlineAfterMs: 60_000, recordRefreshMs: 10_000 })).toBe(10_000);
+    // The oldest a live node's stored time gets: just under the refresh, plus one interval.
+    expect(recordRefreshMs(rules) + rules.heartbeatIntervalMs).toBeLessThan(rules.offlineAfterMs);
+  });
+});
+
 describe("healthTick", () => {
   const table: Array<[NodeStatus, number, NodeStatus | null]> = [
     ["healthy", 5_000, null],
@@ -81,6 +164,18 @@ describe("healthTick", () => {
       expect(r?.status ?? null).toBe(to);
     });
   }
+
+  it("judges from when the node was heard, not from the record's (refreshed every 30 s) time", () => {
+    const rec = node("n1", "healthy", { lastHeartbeatAt: T0 });
+    // Stored 29 s ago, heard 2 s ago: fresh.
+    expect(healthTick(rec, T0 + 29_000, rules, T0 + 27_000)).toBeNull();
+    expect(healthTick(rec, T0 + 29_000, rules)?.status).toBe("unhealthy");
+    // Heard long ago but stored later (another writer): the later of the two counts.
+    expect(
+      healthTick(node("n1", "healthy", { lastHeartbeatAt: T0 + 20_000 }), T0 + 30_000, rules, T0),
+    ).toBeNull();
+    expect(healthTick(rec, T0 + 61_000, rules, T0 + 1_000)?.status).toBe("offline");
+  });
 
   it("says why", () => {
     expect(healthTick(node("n1", "healthy"), T0 + 20_000, rules)?.reason).toBe("missed 3 heartbeats");

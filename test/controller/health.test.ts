@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
-import { encode, type NodeStatus } from "../../src/protocol/index.js";
+import { encode, type Heartbeat, type NodeRecord, type NodeStatus } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader } from "./cluster.js";
 import { heartbeat } from "./facts.js";
@@ -114,5 +114,106 @@ describe("node health (leader-gated, heartbeats every 100 ms in this test)", () 
     await waitFor("n2 healthy", async () => (await status(client, "n2")) === "healthy");
     // n2's heartbeats were handled after the bad ones (one subscription, in order).
     expect(await client.keys("nodes")).toEqual(["n2"]);
+  });
+});
+
+describe("heartbeats coalesced into node record writes", () => {
+  it("a healthy node's repeated heartbeats are not written; a label change, a drain and a resume are, at once", async () => {
+    const prefix = uniquePrefix();
+    const client = await connect(suite.nats.url, prefix);
+    suite.defer(() => client.close());
+    // A refresh (60 s) and an unhealthy threshold (16 s) far beyond this test: every write seen
+    // comes from a change.
+    const r = await startReplica(suite.nats.url, prefix, {
+      timings: { health: { heartbeatIntervalMs: 5_000, slackMs: 1_000, offlineAfterMs: 120_000 } },
+    });
+    suite.defer(() => r.stop());
+    await waitLeader([r]);
+    const puts: NodeRecord[] = [];
+    const w = client.watch("nodes", (e) => {
+      if (e.type === "put" && e.key === "n1") puts.push(e.value);
+    });
+    suite.defer(async () => w.stop());
+    let sentAt = Date.now();
+    const beat = (over: Partial<Heartbeat> = {}) => {
+      const hb = heartbeat("n1", { sentAt: ++sentAt, ...over });
+      client.publishHeartbeat(hb);
+      return hb.sentAt;
+    };
+    /** Heartbeats are handled in order: once the watch shows `sentAt`, every earlier one was. */
+    const seen = (at: number) =>
+      waitFor(`the record of heartbeat ${at}`, () => puts.at(-1)?.last.sentAt === at);
+
+    await seen(beat());
+    for (let i = 0; i < 20; i++) beat();
+    await seen(beat({ labels: { rack: "r2" } }));
+    expect(puts.map((p) => [p.status, p.last.labels])).toEqual([
+      ["healthy", {}],
+      ["healthy", { rack: "r2" }],
+    ]);
+
+    await client.call("nodes.drain", { nodeId: "n1" });
+    // A draining node's record keeps every heartbeat's time (resume judges its silence from it).
+    const drained = [beat({ labels: { rack: "r2" } }), beat({ labels: { rack: "r2" } })];
+    await seen(drained[1]!);
+    await client.call("nodes.resume", { nodeId: "n1" });
+    for (let i = 0; i < 20; i++) beat({ labels: { rack: "r2" } });
+    await seen(beat({ labels: { rack: "r3" } }));
+    expect(puts.map((p) => p.status)).toEqual([
+      "healthy",
+      "healthy",
+      "draining",
+      "draining",
+      "draining",
+      "healthy",
+      "healthy",
+    ]);
+    expect(puts.at(-1)!.last.labels).toEqual({ rack: "r3" });
+  });
+
+  it("a new leader does not take live nodes for silent because their records are older than the unhealthy threshold", async () => {
+    const prefix = uniquePrefix();
+    const client = await connect(suite.nats.url, prefix);
+    suite.defer(() => client.close());
+    // Records refreshed every 2 s; unhealthy after 450 ms of silence, offline after 3 s.
+    const timings = {
+      health: {
+        heartbeatIntervalMs: 100,
+        unhealthyAfterMissed: 3,
+        slackMs: 150,
+        offlineAfterMs: 3_000,
+        recordRefreshMs: 2_000,
+      },
+    };
+    const a = await startReplica(suite.nats.url, prefix, { id: "a", timings });
+    suite.defer(() => a.stop());
+    const b = await startReplica(suite.nats.url, prefix, { id: "b", timings });
+    suite.defer(() => b.stop());
+    const first = await waitLeader([a, b]);
+    const ids = ["n1", "n2", "n3", "n4"];
+    const seen = new Map(ids.map((id) => [id, statuses(client, id)]));
+    const control = statuses(client, "c1");
+    const nodes = new Map<string, FakeNode>();
+    for (const id of [...ids, "c1"]) {
+      const n = new FakeNode(client, { nodeId: id, heartbeatMs: 100 });
+      await n.start({ work: false });
+      suite.defer(() => n.stop());
+      nodes.set(id, n);
+    }
+    await waitFor("all healthy", async () =>
+      (await Promise.all([...nodes.keys()].map((id) => status(client, id)))).every((s) => s === "healthy"),
+    );
+    // The leader dies without a word; its records of the live nodes are up to 2 s old when the
+    // other takes over (the lease lasts 1.5 s), well past the 450 ms unhealthy threshold.
+    await first.crash();
+    await waitLeader(
+      [a, b].filter((r) => r !== first),
+      10_000,
+    );
+    nodes.get("c1")!.stopHeartbeats();
+    // The control node going offline proves the new leader judged silence meanwhile.
+    await waitFor("control offline", async () => (await status(client, "c1")) === "offline", 10_000);
+    expect(control).toEqual(["healthy", "unhealthy", "offline"]);
+    for (const id of ids) expect([id, seen.get(id)]).toEqual([id, ["healthy"]]);
   });
 });
