@@ -25,7 +25,18 @@ import { parseArgs } from "node:util";
 import { ClusterClient } from "../src/client/index.js";
 import { NatsServer } from "../src/demo/nats-server.js";
 import { waitFor } from "../src/demo/processes.js";
-import { bucketNames, CONTROLLER_LEASE_KEY } from "../src/protocol/index.js";
+import { heartbeatWrite, applyHeartbeat, DEFAULT_HEALTH_RULES } from "../src/controller/decide/health.js";
+import {
+  bucketNames,
+  CONTROLLER_LEASE_KEY,
+  decode,
+  encode,
+  Heartbeat,
+  NodeRecord,
+} from "../src/protocol/index.js";
+import { applyBatch, createDashStore } from "../src/store/index.js";
+import type { FeedEvent } from "../src/store/cluster-feed.js";
+import { Coalescer } from "../src/store/coalescer.js";
 import { lineWriter } from "./lib/report.js";
 import { nodeId } from "./lib/synthetic-cluster.js";
 import {
@@ -73,6 +84,65 @@ async function rss(pid: number): Promise<{ now: number; peak: number }> {
 }
 
 const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+
+/** µs per call of `f` over `n` calls, after a warm-up. */
+function usPer(n: number, f: (i: number) => unknown): number {
+  for (let i = 0; i < Math.min(n, 2_000); i++) f(i);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) f(i);
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+/**
+ * What one heartbeat costs the code that handles it, in this process: the controller's decode
+ * and write decision, the decode every watcher of `nodes` pays per record write, and the
+ * dashboard's feed (coalescer, then one store batch per second over the whole fleet).
+ */
+function perHeartbeatCosts(): void {
+  const now = Date.now();
+  const bytes = encode(simHeartbeat(1, now));
+  const hb = simHeartbeat(1, now);
+  const rec = applyHeartbeat(undefined, hb, now, DEFAULT_HEALTH_RULES);
+  const recBytes = encode(rec);
+  console.log("\nper heartbeat, the same code in this process:");
+  line(
+    "  decode + validate (zod) a heartbeat",
+    `${usPer(50_000, () => decode(Heartbeat, bytes)).toFixed(1)} µs`,
+  );
+  line(
+    "  heartbeatWrite: nothing to write",
+    `${usPer(200_000, (i) => heartbeatWrite(rec, { ...hb, sentAt: now + i }, now + 1, DEFAULT_HEALTH_RULES)).toFixed(2)} µs`,
+  );
+  line(
+    "  decode a node record (per watcher and write)",
+    `${usPer(50_000, () => decode(NodeRecord, recBytes)).toFixed(1)} µs`,
+  );
+  // The dashboard: a second's heartbeats (N / interval) pushed, then applied as one batch.
+  const store = createDashStore();
+  const beats = (at: number): FeedEvent[] =>
+    Array.from({ length: NODES }, (_, i) => ({
+      kind: "heartbeat",
+      key: nodeId(i),
+      value: simHeartbeat(i, at),
+    }));
+  store.setState(applyBatch(store.getState(), beats(now), NODES, now));
+  const perSecond = Math.max(1, Math.round((NODES * 1000) / INTERVAL_MS));
+  let batch: FeedEvent[] = [];
+  const co = new Coalescer<FeedEvent>((b) => (batch = b), { intervalMs: 1_000 });
+  const events = beats(now + 1).slice(0, perSecond);
+  const rounds = 20;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    for (const e of events) co.push(e);
+    co.flush();
+    store.setState(applyBatch(store.getState(), batch, batch.length, now + r));
+  }
+  const us = ((performance.now() - t0) * 1000) / (rounds * perSecond);
+  line(
+    "  dashboard feed: coalesce + store batch",
+    `${us.toFixed(1)} µs (batches of ${perSecond}, ${NODES} nodes held)`,
+  );
+}
 
 /**
  * Every node heartbeats once per interval, node i at offset i/N of it: each tick publishes the
@@ -201,6 +271,7 @@ async function main(): Promise<void> {
       `${perSec(writes).toFixed(1)}/s  (${(writes / Math.max(1, heard)).toFixed(3)} per heartbeat)`,
     );
     line("  controller CPU per heartbeat", `${((cpu * 1000) / Math.max(1, heard)).toFixed(0)} µs`);
+    perHeartbeatCosts();
   } catch (e) {
     const tail = await readFile(logPath, "utf8").catch(() => "");
     process.stderr.write(`the controller's last log lines:\n${tail.split("\n").slice(-20).join("\n")}\n`);
