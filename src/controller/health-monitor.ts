@@ -201,15 +201,25 @@ export class HealthMonitor implements LeaderDuty {
    */
   private async pass(): Promise<void> {
     if (!this.mayJudge()) return;
-    for (const id of this.d.view.nodes.keys()) if (!(await this.judge(id))) return;
-    for (const id of this.known.keys()) if (!this.d.view.nodes.has(id) && !(await this.judge(id))) return;
+    const now = Date.now();
+    for (const id of this.d.view.nodes.keys()) {
+      if (!this.active) return;
+      if (this.due(id, now)) await this.judge(id);
+    }
+    for (const id of this.known.keys()) {
+      if (!this.active) return;
+      if (!this.d.view.nodes.has(id) && this.due(id, now)) await this.judge(id);
+    }
   }
 
-  /** Ages one node; false once the monitor has stopped. */
-  private async judge(id: string): Promise<boolean> {
-    if (!this.active) return false;
+  /** Whether silence changes the node's status at `now` (no promise: most nodes are not due). */
+  private due(id: string, now: number): boolean {
     const cur = this.current(id);
-    if (!cur || !healthTick(cur.value, Date.now(), this.d.rules, this.heardAt(id, cur.value))) return true;
+    return !!cur && !!healthTick(cur.value, now, this.d.rules, this.heardAt(id, cur.value));
+  }
+
+  /** Writes the status silence gives the node, decided again on the record being replaced. */
+  private async judge(id: string): Promise<void> {
     await this.write(id, (prev, now) => {
       if (!prev) return null;
       // Checked at the write: a stall during this pass holds it too.
@@ -226,6 +236,5 @@ export class HealthMonitor implements LeaderDuty {
           }
         : null;
     }).catch((e) => this.log.warn("node status not written", { nodeId: id, error: errorMessage(e) }));
-    return true;
   }
 }
