@@ -63,6 +63,7 @@ const INTERVAL_MS = Number(values["interval-ms"]);
 const WINDOW_MS = Number(values["window-s"]) * 1000;
 const WARMUP_MS = Number(values["warmup-s"]) * 1000;
 const PREFIX = "bench";
+const BASELINE_MS = 10_000;
 const RSS_TARGET_MB = 400;
 const CPU_TARGET_PCT = 15;
 
@@ -215,6 +216,11 @@ async function main(): Promise<void> {
       waitFor("the controller to lead", () => client!.get("leases", CONTROLLER_LEASE_KEY), 60_000, 100),
     );
     line("controller", `${values.bin} (pid ${pid})`);
+    // Its own cost with no nodes (lease renewals, timers): what heartbeats add is on top of it.
+    const b0 = await cpuMs(pid);
+    const bt0 = performance.now();
+    await guard(new Promise((r) => setTimeout(r, BASELINE_MS)));
+    const baselinePct = (((await cpuMs(pid)) - b0) / (performance.now() - bt0)) * 100;
 
     process.stdout.write(`registering ${NODES} simulated nodes × ${BACKENDS} backends... `);
     await registerFleet(client, fx, NODES, BACKENDS, { heartbeat: false });
@@ -270,7 +276,11 @@ async function main(): Promise<void> {
       "  KV writes to `nodes`",
       `${perSec(writes).toFixed(1)}/s  (${(writes / Math.max(1, heard)).toFixed(3)} per heartbeat)`,
     );
-    line("  controller CPU per heartbeat", `${((cpu * 1000) / Math.max(1, heard)).toFixed(0)} µs`);
+    const above = cpu - (baselinePct / 100) * elapsed;
+    line(
+      "  controller CPU per heartbeat",
+      `${((cpu * 1000) / Math.max(1, heard)).toFixed(0)} µs; ${((above * 1000) / Math.max(1, heard)).toFixed(0)} µs above its CPU with no nodes (${baselinePct.toFixed(1)} %)`,
+    );
     perHeartbeatCosts();
   } catch (e) {
     const tail = await readFile(logPath, "utf8").catch(() => "");
