@@ -88,6 +88,7 @@ export async function runHook(
     combined: true,
   });
   const forget = await track(cfg.pidDir, group.child.pid, "hook");
+  group.release();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), cfg.timeoutMs)));
   try {

@@ -123,9 +123,14 @@ async function groupAlive(pgid: number): Promise<boolean> {
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
 
+/** Holds the command until a line arrives on stdin; exits without running it at EOF. */
+const GATE = 'IFS= read -r _ && exec "$@"';
+
 /**
  * A command started in its own process group, with the tail of its stderr (with `combined`, of its
- * stdout and stderr together) kept.
+ * stdout and stderr together) kept. It waits at a gate until `release()`: the caller records the
+ * group first (`track`), so that an agent killed -9 at any moment leaves nothing running that the
+ * restarted agent cannot find and stop.
  */
 export class ProcessGroup {
   readonly child: ChildProcess;
@@ -140,12 +145,14 @@ export class ProcessGroup {
     cwd: string,
     o: { env?: NodeJS.ProcessEnv; combined?: boolean } = {},
   ) {
-    this.child = spawn(file, args, {
+    this.child = spawn("/bin/sh", ["-c", GATE, "sh", file, ...args], {
       cwd,
       env: o.env,
       detached: true,
-      stdio: ["ignore", o.combined ? "pipe" : "ignore", "pipe"],
+      stdio: ["pipe", o.combined ? "pipe" : "ignore", "pipe"],
     });
+    // A gate that died before release (its agent killed) has no reader left.
+    this.child.stdin?.on("error", () => {});
     this.exited = new Promise<Exit>((resolve) => {
       this.child.once("exit", (code, signal) => resolve({ code, signal }));
       this.child.once("error", (error) => resolve({ error }));
@@ -163,6 +170,11 @@ export class ProcessGroup {
       stream?.setEncoding("utf8");
       stream?.on("data", take);
     }
+  }
+
+  /** Let the command run (see the class comment); its stdin then reads end of file. */
+  release(): void {
+    this.child.stdin?.end("\n");
   }
 
   private keep(line: string): void {
@@ -227,6 +239,7 @@ async function probeGrpc(dir: string, cfg: ProbeConfig, signal: AbortSignal, log
   const deadline = started + cfg.timeoutMs;
   const group = new ProcessGroup(join(dir, "run.sh"), ["--addr", addr], dir);
   const forget = await track(cfg.pidDir, group.child.pid);
+  group.release();
   const client = healthClient(addr);
   let onAbort!: () => void;
   const aborted = new Promise<"aborted">((resolve) => {
@@ -285,6 +298,7 @@ async function probeExec(dir: string, cfg: ProbeConfig, signal: AbortSignal): Pr
   if (!command) throw new ProbeFailedError("health probe failed: --probe exec needs --probe-command");
   const group = new ProcessGroup("/bin/sh", ["-c", command], dir);
   const forget = await track(cfg.pidDir, group.child.pid);
+  group.release();
   let timer: NodeJS.Timeout | undefined;
   let onAbort!: () => void;
   const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), cfg.timeoutMs)));

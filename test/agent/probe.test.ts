@@ -2,7 +2,7 @@ import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decodeReply, encodeReply } from "../../src/agent/health-grpc.js";
-import { probeBackend, reapOrphanedProbes, type ProbeConfig } from "../../src/agent/probe.js";
+import { ProcessGroup, probeBackend, reapOrphanedProbes, type ProbeConfig } from "../../src/agent/probe.js";
 import type { ClusterClient } from "../../src/client/index.js";
 import { silentLogger } from "../../src/lib/log.js";
 import { NatsServer } from "../harness/nats-server.js";
@@ -132,6 +132,21 @@ describe("health probe (LocalAI's backend.Backend/Health) on a staged backend", 
     await expect(probeBackend(dir, exec("sleep 30", 500), never, silentLogger)).rejects.toThrow(
       /^health probe failed: the probe command did not finish within 0\.5 s/,
     );
+  });
+
+  it("a process group runs its command only once released: one whose agent died first runs nothing", async () => {
+    const dir = await tempDir("gate");
+    dirs.push(dir);
+    const ran = (name: string) => readFile(join(dir, name), "utf8").catch(() => null);
+    const orphan = new ProcessGroup("/bin/sh", ["-c", "echo ran > orphan"], dir);
+    // As when the agent is killed -9 between spawning and recording the group.
+    orphan.child.stdin!.destroy();
+    expect(await orphan.exited).toEqual({ code: 1, signal: null });
+    expect(await ran("orphan")).toBeNull();
+    const released = new ProcessGroup("/bin/sh", ["-c", "echo ran > released"], dir);
+    released.release();
+    expect(await released.exited).toEqual({ code: 0, signal: null });
+    expect(await ran("released")).toBe("ran\n");
   });
 
   it("none: nothing runs", async () => {
