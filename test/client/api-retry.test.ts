@@ -63,6 +63,17 @@ describe("API calls that may be repeated", () => {
     await server?.dispose();
   });
 
+  it("a call that no copy of has an answer to fails naming its timeout, however late the timers fired", async () => {
+    const r = await responder(controller, () => undefined);
+    stops.push(r.stop);
+    const timeoutMs = RESEND_AFTER_MS + 500;
+    const err = (await caller.call("nodes.list", {}, timeoutMs).catch((e: unknown) => e)) as ApiCallError;
+    expect(r.heard).toHaveLength(2);
+    expect(err.code).toBe("timeout");
+    expect(err.timeoutMs).toBe(timeoutMs);
+    expect(err.message).toBe(`bp.api.nodes.list: no reply within ${timeoutMs} ms (sent 2 times)`);
+  });
+
   it("a read with no answer is sent again, and the answer to the second copy counts", async () => {
     const r = await responder(controller, (n) => (n === 1 ? undefined : NODES));
     stops.push(r.stop);
