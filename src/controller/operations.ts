@@ -84,7 +84,7 @@ const READ_CONCURRENCY = 64;
 /** How long admission waits for a lagging view to catch up before reading nodes directly. */
 const MIRROR_WAIT_MS = 250;
 /** How long admitting one node waits out a stream without a leader before refusing it. */
-const ADMIT_WAIT_MS = 8_000;
+export const ADMIT_WAIT_MS = 8_000;
 
 /**
  * Operations as the API sees them: admission (record first, then work), cancel (persisted

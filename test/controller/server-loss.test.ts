@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ClusterClient } from "../../src/client/index.js";
 import { Controller } from "../../src/controller/controller.js";
+import { ADMIT_WAIT_MS } from "../../src/controller/operations.js";
 import { errorMessage } from "../../src/lib/log.js";
+import { DEFAULT_API_TIMEOUT_MS } from "../../src/protocol/index.js";
 import { NatsCluster, type NatsServer } from "../harness/nats-server.js";
 import { removeDir, tempDir, waitFor } from "../harness/proc.js";
 import { runBackplane } from "../harness/backplane.js";
@@ -14,6 +16,12 @@ const GALLERY = Array.from(
 ).join("");
 const PREFIX = "loss";
 const NODES = ["node-0", "node-1", "node-2"];
+/**
+ * A read is answered within the default timeout once the controller has reconnected. Admission
+ * also waits, by design, for up to ADMIT_WAIT_MS for a stream that lost its leader to elect one
+ * before it answers: an install's answer may come that much later, on a busy machine too.
+ */
+const INSTALL_TIMEOUT_MS = DEFAULT_API_TIMEOUT_MS + ADMIT_WAIT_MS;
 
 const undo: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -98,7 +106,7 @@ describe("losing one NATS server of three (replicas 3)", () => {
         track(
           "ops.install",
           api
-            .call("ops.install", { backend: `b${n % 1000}`, nodes: [NODES[n % 3]!] }, undefined, {
+            .call("ops.install", { backend: `b${n % 1000}`, nodes: [NODES[n % 3]!] }, INSTALL_TIMEOUT_MS, {
               idempotencyKey: `loss-${n}-${process.pid}`,
             })
             .then((r) => {
