@@ -225,7 +225,9 @@ describe("end to end with the real agent", () => {
       async () => (await c.get("nodes", "n1"))?.value.status === "healthy",
       20_000,
     );
-    const opId = (await c.call("ops.install", { backend: "big", nodes: ["n1"] })).admitted[0]!.opId;
+    const installed = await c.call("ops.install", { backend: "big", nodes: ["n1"] });
+    expect(installed.refused).toEqual([]);
+    const opId = installed.admitted[0]!.opId;
     expect((await settled(c, opId)).state).toBe("succeeded");
     await pushBackendImage(suite.registry, "e2e/big", "v", {
       runSh: "#!/bin/sh\necho two\n",

@@ -546,7 +546,13 @@ describe("rollouts with real agents, a real registry and the controller binary",
 
   it("the leader killed (SIGKILL) mid-rollout: the other controller finishes it once, no op twice", async () => {
     for (const [id, p] of k.controllers) {
-      await waitFor(`${id} serving`, () => /"msg":"controller replica started"/.test(p.output()), 60_000);
+      await waitFor(
+        `${id} serving`,
+        () => /"msg":"controller replica started"/.test(p.output()),
+        60_000,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\n${output(p)}`);
+      });
     }
     const holder = async () => (await k.c.get("leases", CONTROLLER_LEASE_KEY))?.value.holder;
     const leaderId = await waitFor("a leader", holder);
