@@ -33,7 +33,7 @@ async function responder(c: ClusterClient, answer: (n: number) => ApiEnvelope | 
   };
 }
 
-const NODES: ApiEnvelope = { ok: true, data: { nodes: [], unreadable: [] } };
+const NODES: ApiEnvelope = { ok: true, data: { nodes: [], unreadable: [], total: 0 } };
 const SETTINGS: ApiEnvelope = {
   ok: true,
   data: {
