@@ -100,12 +100,8 @@ export function watchBucket<S extends z.ZodType>(
       for await (const e of iter) {
         if (stopped || mine !== generation) break;
         handle(e);
-        failures = 0;
       }
-      if (stopped || mine !== generation || opts.closed?.()) return;
-      // Its consumer ended without an error (the subscription underneath closed): a watch nobody
-      // stopped starts again rather than go silent, never ready or never told of a change again.
-      throw new Error("the watch's consumer ended");
+      failures = 0;
     } catch (e) {
       if (stopped || mine !== generation || opts.closed?.()) return;
       // Not started yet (no stream leader after a cluster start, say) or cut off: try again
