@@ -64,6 +64,8 @@ export function watchBucket<S extends z.ZodType>(
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
   let isReady = false;
+  /** The bucket's last revision when a watch not yet ready started: delivered, the watch is current. */
+  let currentAt = 0;
   const signalReady = () => {
     if (isReady) return;
     isReady = true;
@@ -84,7 +86,7 @@ export function watchBucket<S extends z.ZodType>(
         opts.onInvalid?.(e.key, d.error, e.revision);
       }
     }
-    if (!isReady && (e.delta ?? 0) === 0) signalReady();
+    if (!isReady && ((e.delta ?? 0) === 0 || (currentAt > 0 && e.revision >= currentAt))) signalReady();
   };
 
   const start = async () => {
@@ -93,7 +95,17 @@ export function watchBucket<S extends z.ZodType>(
     current = undefined;
     try {
       const key = opts.key ?? ">";
-      if (!isReady && (await countKeys(js, bucket, key)) === 0) signalReady();
+      if (!isReady) {
+        // nats-server 2.9 can count in a new watch's pending a key overwritten while the watch
+        // starts: no entry then says it is the last (delta 0), and a watch that waited for one
+        // was never ready (a controller starting beside a busy leader never started).
+        const [count, last] = await Promise.all([
+          countKeys(js, bucket, key),
+          key === ">" ? kv.status().then((s) => s.streamInfo.state.last_seq) : 0,
+        ]);
+        if (count === 0) signalReady();
+        currentAt = last;
+      }
       const iter = await kv.watch(lastRevision > 0 ? { key, resumeFromRevision: lastRevision + 1 } : { key });
       if (stopped || mine !== generation) return iter.stop();
       current = iter;
