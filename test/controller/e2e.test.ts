@@ -226,7 +226,7 @@ describe("end to end with the real agent", () => {
       20_000,
     );
     const installed = await c.call("ops.install", { backend: "big", nodes: ["n1"] });
-    expect(installed.refused).toEqual([]);
+    expect(installed.refused.map((x) => `${x.nodeId}: ${x.error}`)).toEqual([]);
     const opId = installed.admitted[0]!.opId;
     expect((await settled(c, opId)).state).toBe("succeeded");
     await pushBackendImage(suite.registry, "e2e/big", "v", {
