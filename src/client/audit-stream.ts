@@ -40,7 +40,7 @@ export class AuditStream {
     const bytes = encode(checked.value);
     if (bytes.byteLength > AUDIT_EVENT_MAX_BYTES)
       throw new Error(`not publishing a ${bytes.byteLength}-byte audit event on ${subject}: over the cap`);
-    await this.client.js.publish(subject, bytes, msgID ? { msgID } : undefined);
+    await this.client.jsPublish(subject, bytes, msgID ? { msgID } : undefined);
   }
 
   async bounds(): Promise<StreamBounds> {

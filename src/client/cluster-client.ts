@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
+import { validateKey } from "@nats-io/kv/internal";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
@@ -29,10 +30,12 @@ import {
   backoffMs,
   describeConnectError,
   dial,
+  inboxPrefixFor,
   type ConnectionStatus,
   type ConnectOptions,
 } from "./connection.js";
 import { connectProblem, isCasConflict, MalformedRecordError } from "./errors.js";
+import { JsPublisher, type JsPublishOptions } from "./js-publish.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
 import { ReportOnce } from "../lib/report-once.js";
 import { ensureTopology, openOrCreate, type TopologyOptions } from "./topology.js";
@@ -101,6 +104,7 @@ export class ClusterClient {
     js: JetStreamClient;
     jsm: JetStreamManager;
     buckets: Record<BucketKey, KV>;
+    pub: JsPublisher;
   };
   private readyPromise: Promise<void>;
   private closing = false;
@@ -178,7 +182,13 @@ export class ClusterClient {
             eventsMaxBytes: this.opts.eventsMaxBytes,
             attachOnly: this.opts.attachOnly,
           });
-          this.conn = { nc, js: jetstream(nc), jsm, buckets };
+          this.conn = {
+            nc,
+            js: jetstream(nc),
+            jsm,
+            buckets,
+            pub: new JsPublisher(nc, inboxPrefixFor(this.opts)),
+          };
         } catch (e) {
           await nc.close().catch(() => {});
           throw e;
@@ -301,7 +311,35 @@ export class ClusterClient {
 
   /** Create a record that must not exist yet; returns its revision. */
   async create<B extends BucketKey>(b: B, key: string, value: BucketValue<B>): Promise<number> {
-    return this.bucket(b).create(key, encode(BUCKETS[b].schema.parse(value)));
+    return this.createIn(
+      this.bucket(b),
+      bucketNames(this.prefix)[b],
+      key,
+      encode(BUCKETS[b].schema.parse(value)),
+    );
+  }
+
+  /**
+   * A JetStream publish with its ack; many may be in flight at once (see JsPublisher). For hot
+   * paths: one publish costs a fifth of the client CPU of `js.publish`.
+   */
+  jsPublish(subject: string, data: Uint8Array, o?: JsPublishOptions): Promise<PubAck> {
+    return this.need().pub.publish(subject, data, o);
+  }
+
+  /**
+   * `kv.create` of a bucket named `bucket` (one of this client's, or a private one), through
+   * jsPublish. The key must not hold a value; when it holds one or a delete marker, nats.js's
+   * create decides (it writes over a delete marker, compare-and-set).
+   */
+  async createIn(kv: KV, bucket: string, key: string, bytes: Uint8Array): Promise<number> {
+    validateKey(key);
+    try {
+      return (await this.jsPublish(`$KV.${bucket}.${key}`, bytes, { expectLastSubjectSeq: 0 })).seq;
+    } catch (e) {
+      if (!isCasConflict(e)) throw e;
+    }
+    return kv.create(key, bytes);
   }
 
   /** Compare-and-set: throws if the record changed since `revision`. */
@@ -581,6 +619,7 @@ export class ClusterClient {
     const c = this.conn;
     this.conn = undefined;
     if (c && !c.nc.isClosed()) await c.nc.drain().catch(() => c.nc.close());
+    c?.pub.close();
     this.setStatus({ state: "closed" });
   }
 }

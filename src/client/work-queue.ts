@@ -59,7 +59,7 @@ export class WorkQueue {
   /** Publish "look at op X" for a node; `msgID` defaults to the op id (deduplicated for 2 min). */
   async publish(nodeId: string, opId: string, msgID = opId): Promise<void> {
     const item: WorkItem = WorkItem.parse({ v: SCHEMA_VERSION, opId, nodeId });
-    await this.client.js.publish(this.client.subjects.work(nodeId), encode(item), { msgID });
+    await this.client.jsPublish(this.client.subjects.work(nodeId), encode(item), { msgID });
   }
 
   /** Work messages still in the stream for a node (delivered-but-unacked ones included). */

@@ -20,6 +20,8 @@ export type ClaimResult = { won: true } | { won: false; op: OpRecord };
  */
 export class ClaimStore {
   private constructor(
+    private readonly client: ClusterClient,
+    private readonly name: string,
     private readonly kv: KV,
     private readonly holder: string,
     private readonly settleMs: number,
@@ -37,7 +39,7 @@ export class ClaimStore {
       replicas,
       storage: StorageType.File,
     });
-    return new ClaimStore(kv, holder, settleMs);
+    return new ClaimStore(client, name, kv, holder, settleMs);
   }
 
   static key(nodeId: string, backend: string): string {
@@ -60,7 +62,7 @@ export class ClaimStore {
     const deadline = Date.now() + this.settleMs + 5_000;
     while (Date.now() < deadline) {
       try {
-        await this.kv.create(key, mine());
+        await this.client.createIn(this.kv, this.name, key, mine());
         return { won: true };
       } catch (e) {
         if (!isCasConflict(e)) throw e;
