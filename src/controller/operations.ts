@@ -269,7 +269,16 @@ export class Operations {
         error: errorMessage(e),
       });
     }
-    void this.d.audit.post("op.created", { actor: req.actor, nodeId, opId, backend: req.backend, op });
+    // Names the op without a copy of its record: the record holds the facts and each later event
+    // (outcome, cancel, reaping) carries it, so a 10,000-node fan-out validates and encodes each
+    // op once, not twice (issue 15).
+    void this.d.audit.post("op.created", {
+      actor: req.actor,
+      nodeId,
+      opId,
+      backend: req.backend,
+      message: `${req.kind} queued`,
+    });
     return { nodeId, opId, existing: false, concrete: target?.name };
   }
 

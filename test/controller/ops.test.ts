@@ -284,7 +284,12 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     expect(outcome).toMatchObject({ actor: "node:n1", backend: "bar", op: { state: "succeeded" } });
     expect(outcome.message).toMatch(/succeeded$/);
     const history = await e.client.call("ops.history", { nodeId: "n1" });
-    expect(history.events.find((ev) => ev.kind === "op.created" && ev.opId === opId)).toBeTruthy();
+    // The admission event names the op; the record (and each later event) holds its facts.
+    expect(history.events.find((ev) => ev.kind === "op.created" && ev.opId === opId)).toMatchObject({
+      nodeId: "n1",
+      backend: "bar",
+      message: "install queued",
+    });
     // Newest first.
     expect(history.events.findIndex((ev) => ev.kind === "op.state")).toBeLessThan(
       history.events.findIndex((ev) => ev.kind === "op.created"),
