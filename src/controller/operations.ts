@@ -165,10 +165,15 @@ export class Operations {
   private count(kind: OpKind, results: ReadonlyArray<Admitted | Refused>): void {
     const m = this.d.telemetry.metrics;
     if (!m) return;
+    let refused = 0;
+    let admitted = 0;
     for (const r of results) {
-      if ("error" in r) m.opsRefused.inc({ kind });
-      else if (!r.existing) m.opsAdmitted.inc({ kind });
+      if ("error" in r) refused++;
+      else if (!r.existing) admitted++;
     }
+    // Once per request: a labelled increment per node was 4 % of a 10,000-node fan-out.
+    if (refused > 0) m.opsRefused.inc({ kind }, refused);
+    if (admitted > 0) m.opsAdmitted.inc({ kind }, admitted);
   }
 
   /**
