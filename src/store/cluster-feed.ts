@@ -10,6 +10,7 @@ import type {
 import type { CallOptions } from "../client/api-client.js";
 import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
+import { internStrings } from "./intern.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import { errorMessage } from "../lib/log.js";
 import type { Watcher } from "../client/watch.js";
@@ -143,7 +144,8 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
               coalescer.push({
                 kind: bucket,
                 key: e.key,
-                value: e.type === "put" ? e.value : null,
+                // Inventories are most of what the dashboard holds (a row per node × backend).
+                value: e.type !== "put" ? null : bucket === "inventory" ? internStrings(e.value) : e.value,
               } as FeedEvent);
             },
             {
