@@ -168,20 +168,6 @@ async function phase(dash: PtyDash, pid: number, label: string) {
   return { label, cpu, fps };
 }
 
-/**
- * When the dashboard is done taking in the cluster's state: the end of the first 1 s in which it
- * used less than half a core (its own CPU time, so other load on the machine does not count).
- */
-async function settle(pid: number): Promise<number> {
-  for (;;) {
-    const c0 = cpuTicks(pid);
-    const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, 1_000));
-    const t1 = performance.now();
-    if ((cpuTicks(pid) - c0) / CLK_TCK / ((t1 - t0) / 1000) < 0.5) return t0;
-  }
-}
-
 /** Key to frame: time from a key to the pty output that shows its effect. */
 async function keyToFrame(dash: PtyDash, key: string, shows: string): Promise<number> {
   const from = dash.position;
@@ -209,13 +195,13 @@ async function main() {
     const pid = await dash.pid();
     const started = performance.now();
     const connected = await dash.waitFor("● connected", 0, 60_000);
+    const listed = await dash.waitFor(`Nodes [1/${NODES}]`, 0, 120_000);
     // Full: every node counted in the title, and the first row's inventory and ops columns filled
     // (BE, OPS, LABELS: node 0 has every backend and one running op).
-    const full = Math.max(
-      await dash.waitFor(`Nodes [1/${NODES}]`, 0, 120_000),
-      await dash.waitFor(new RegExp(` ${BACKENDS} +1 rack=0 `), 0, 120_000),
-    );
-    const settled = await settle(pid);
+    const full = Math.max(listed, await dash.waitFor(new RegExp(` ${BACKENDS} +1 rack=0 `), 0, 120_000));
+    // Its own CPU time until then: what the first screen costs on a core of its own, whatever
+    // else the machine runs.
+    const fullCpu = cpuTicks(pid) / CLK_TCK;
     process.stdout.write(
       `dashboard up with ${NODES} nodes in ${((full - started) / 1000).toFixed(1)} s from spawn\n`,
     );
@@ -251,10 +237,8 @@ async function main() {
       "first full screen after connecting",
       `${((full - connected) / 1000).toFixed(2)} s (target < 3 s); ${((full - started) / 1000).toFixed(2)} s from spawn`,
     );
-    line(
-      "all state taken in after connecting",
-      `${((settled - connected) / 1000).toFixed(2)} s (CPU < 50 % for 1 s)`,
-    );
+    line("  every node listed, after connecting", `${((listed - connected) / 1000).toFixed(2)} s`);
+    line("  its CPU time from spawn to full screen", `${fullCpu.toFixed(2)} s`);
     line("RSS peak / now", `${rssPeak.toFixed(0)} MB / ${rssNow.toFixed(0)} MB (target < 250 MB)`);
     const keys = (label: string, xs: number[]) => {
       const l = [...xs].sort((a, b) => a - b);
