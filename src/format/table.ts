@@ -78,6 +78,12 @@ function cellWidths(r: Row): Record<string, number> {
   return w;
 }
 
+/** `to` has the very cell texts of `from` (a row rebuilt for a change that shows elsewhere): reuse its widths. */
+export function sameWidths(from: Row, to: Row): void {
+  const w = cellWidthsOf.get(from);
+  if (w) cellWidthsOf.set(to, w);
+}
+
 /**
  * The widest text of each column (title included), children's `└ ` prefix counted. A pass over
  * every row whenever the rows change: widths follow all rows, not only the visible ones (no

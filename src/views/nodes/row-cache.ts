@@ -4,9 +4,10 @@ import {
   nodePhase,
   lastSeenOf,
   nodeRow,
+  nodeView,
   unreadableNodeRow,
 } from "../../format/nodes.js";
-import type { Row } from "../../format/table.js";
+import { sameWidths, type Row } from "../../format/table.js";
 import type { Heartbeat, Inventory, NodeRecord, OpRecord } from "../../protocol/index.js";
 import type { DashStore } from "../../store/index.js";
 
@@ -68,7 +69,7 @@ export class NodeRowCache {
     const keysChanged = keysMayChange && this.syncKeys(src);
     let rowsChanged = keysChanged;
     let nextPhaseAt = Infinity;
-    // O(fleet) identity checks, no allocation, when a source map was replaced (at most once per
+    // O(fleet) identity checks when a source map was replaced (at most once per
     // store batch: heartbeats come in 1 s batches, which at 10,000 nodes carry ~2,000 of them) or
     // the clock passed a threshold. The store hands over whole maps, not what changed in them;
     // only the rows whose inputs changed are built again, so the cost that counts is O(changes).
@@ -80,8 +81,17 @@ export class NodeRowCache {
       const { phase, until } = nodePhase(lastSeen, now);
       if (until < nextPhaseAt) nextPhaseAt = until;
       const e = this.entries.get(id);
-      if (e && e.rec === rec && e.hb === hb && e.inv === inv && e.active === active && e.phase === phase)
-        continue;
+      if (e && e.rec === rec && e.inv === inv && e.active === active && e.phase === phase) {
+        if (e.hb === hb) continue;
+        // Most heartbeats only move the age: keep the cells, give the age's sort its new time.
+        if (e.row.cells.seen && sameLook(shown(rec, e.hb), shown(rec, hb))) {
+          const row = { ...e.row, cells: { ...e.row.cells, seen: { ...e.row.cells.seen, sort: -lastSeen } } };
+          sameWidths(e.row, row);
+          this.entries.set(id, { ...e, hb, lastSeen, row });
+          rowsChanged = true;
+          continue;
+        }
+      }
       const built = nodeRow(rec, hb, inv, active, now);
       const seen = built.cells.seen!;
       // Drawn live by the view; an age frozen at build time would mislead the filter.
@@ -124,6 +134,35 @@ export class NodeRowCache {
       this.ids = [...src.nodes.keys(), ...this.unreadableRows.keys()].sort(byName);
     return changed;
   }
+}
+
+/** The heartbeat a node's row shows (as nodeView picks it). */
+function shown(rec: NodeRecord, hb: Heartbeat | undefined): Heartbeat {
+  return nodeView(rec, hb).hb;
+}
+
+/** Whether two heartbeats of a node show the same in its row (all but when they were sent). */
+function sameLook(a: Heartbeat, b: Heartbeat): boolean {
+  return (
+    a === b ||
+    (a.capability === b.capability &&
+      a.agentVersion === b.agentVersion &&
+      a.gpu.vendor === b.gpu.vendor &&
+      a.gpu.model === b.gpu.model &&
+      a.gpu.vramBytes === b.gpu.vramBytes &&
+      a.disk.freeBytes === b.disk.freeBytes &&
+      a.disk.totalBytes === b.disk.totalBytes &&
+      sameLabels(a.labels, b.labels))
+  );
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  // Same keys in the same order: the row joins them in that order.
+  let i = 0;
+  for (const k in b) if (ka[i++] !== k || a[k] !== b[k]) return false;
+  return true;
 }
 
 const caches = new WeakMap<DashStore, NodeRowCache>();
