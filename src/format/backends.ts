@@ -37,8 +37,24 @@ export function isDev(name: string): boolean {
   return name.endsWith(`-${DEV_SUFFIX}`);
 }
 
-/** Every installed backend by name (sorted), with its row per node (nodes sorted too). */
+const indexes = new WeakMap<ReadonlyMap<string, Inventory>, Map<string, BackendEntry>>();
+
+/**
+ * Every installed backend by name (sorted), with its row per node (nodes sorted too). Built once
+ * per inventory map (Backends and a backend's page share it), and then over every node × backend
+ * row: an inventory batch is rare outside a fan-out, and the per-node order this keeps would cost
+ * a sorted insert per changed row to maintain instead.
+ */
 export function backendIndex(inventory: ReadonlyMap<string, Inventory>): Map<string, BackendEntry> {
+  let idx = indexes.get(inventory);
+  if (!idx) {
+    idx = buildBackendIndex(inventory);
+    indexes.set(inventory, idx);
+  }
+  return idx;
+}
+
+function buildBackendIndex(inventory: ReadonlyMap<string, Inventory>): Map<string, BackendEntry> {
   const out = new Map<string, BackendEntry>();
   const invs = [...inventory.values()].sort((a, b) => byName(a.nodeId, b.nodeId));
   for (const inv of invs) {

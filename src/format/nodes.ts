@@ -57,7 +57,7 @@ export interface NodeView {
 
 export function nodeView(record: NodeRecord, hb: Heartbeat | undefined): NodeView {
   const fresh = hb && hb.sentAt > record.last.sentAt ? hb : record.last;
-  return { record, hb: fresh, lastSeen: Math.max(record.lastHeartbeatAt, hb?.sentAt ?? 0) };
+  return { record, hb: fresh, lastSeen: lastSeenOf(record, hb) };
 }
 
 export function gpuText(hb: Heartbeat): string {
@@ -91,57 +91,85 @@ export function nodeRows(i: NodeRowsInput): Row[] {
   const ids = [...i.nodes.keys()].sort(byName);
   for (const id of ids) {
     const rec = i.nodes.get(id)!;
-    const v = nodeView(rec, i.heartbeats.get(rec.id));
-    const seenMs = i.now - v.lastSeen;
-    const stale = seenMs > STALE_AFTER_MS;
-    // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
-    const lost = isLost(rec, i.heartbeats.get(rec.id), i.now);
-    const labels = Object.entries(v.hb.labels ?? {})
-      .map(([k, val]) => `${k}=${val}`)
-      .join(",");
-    rows.push({
-      key: rec.id,
-      dim: stale || rec.status === "offline",
-      cells: {
-        status: lost
-          ? { ...statusText(STALE_NODE_LOOK), sort: SEVERITY.offline }
-          : { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
-        node: { text: rec.id },
-        capability: { text: v.hb.capability },
-        gpu: { text: gpuText(v.hb) },
-        vram: {
-          text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes),
-          sort: v.hb.gpu.vramBytes,
-        },
-        disk: {
-          text: bytes(v.hb.disk.freeBytes),
-          sort: v.hb.disk.freeBytes,
-          tone:
-            v.hb.disk.totalBytes > 0 && v.hb.disk.freeBytes / v.hb.disk.totalBytes < 0.1 ? "warn" : undefined,
-        },
-        seen: { text: age(v.lastSeen, i.now), sort: seenMs, tone: stale ? "warn" : undefined },
-        backends: {
-          text: String(backendCount(i.inventory.get(rec.id))),
-          sort: backendCount(i.inventory.get(rec.id)),
-        },
-        ops: { text: String(active.get(rec.id) ?? 0), sort: active.get(rec.id) ?? 0 },
-        labels: { text: labels },
-        agent: { text: v.hb.agentVersion },
-      },
-    });
+    rows.push(
+      nodeRow(rec, i.heartbeats.get(rec.id), i.inventory.get(rec.id), active.get(rec.id) ?? 0, i.now),
+    );
   }
   for (const [id, error] of i.unreadable ?? []) {
     if (i.nodes.has(id)) continue;
-    rows.push({
-      key: id,
-      cells: {
-        status: { ...statusText(UNREADABLE_NODE_LOOK), sort: SEVERITY.offline - 1 },
-        node: { text: id },
-      },
-      tail: { text: `record unreadable: ${oneLine(error)}`, tone: "err", from: "capability" },
-    });
+    rows.push(unreadableNodeRow(id, error));
   }
   return i.unreadable?.size ? rows.sort((a, b) => byName(a.key, b.key)) : rows;
+}
+
+/** One node's row; `now` moves only its age, and its look when it crosses nodePhase's thresholds. */
+export function nodeRow(
+  rec: NodeRecord,
+  hb: Heartbeat | undefined,
+  inv: Inventory | undefined,
+  activeOps: number,
+  now: number,
+): Row {
+  const v = nodeView(rec, hb);
+  const seenMs = now - v.lastSeen;
+  const stale = seenMs > STALE_AFTER_MS;
+  // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
+  const lost = rec.status !== "offline" && seenMs > OFFLINE_AFTER_MS;
+  const labels = Object.entries(v.hb.labels ?? {})
+    .map(([k, val]) => `${k}=${val}`)
+    .join(",");
+  const be = backendCount(inv);
+  return {
+    key: rec.id,
+    dim: stale || rec.status === "offline",
+    cells: {
+      status: lost
+        ? { ...statusText(STALE_NODE_LOOK), sort: SEVERITY.offline }
+        : { ...nodeStatusText(rec.status), sort: SEVERITY[rec.status] },
+      node: { text: rec.id },
+      capability: { text: v.hb.capability },
+      gpu: { text: gpuText(v.hb) },
+      vram: {
+        text: v.hb.gpu.vendor === "none" ? "-" : bytes(v.hb.gpu.vramBytes),
+        sort: v.hb.gpu.vramBytes,
+      },
+      disk: {
+        text: bytes(v.hb.disk.freeBytes),
+        sort: v.hb.disk.freeBytes,
+        tone:
+          v.hb.disk.totalBytes > 0 && v.hb.disk.freeBytes / v.hb.disk.totalBytes < 0.1 ? "warn" : undefined,
+      },
+      // Sorted by when, not by how long ago: the same order, and it holds as the clock moves.
+      seen: { text: age(v.lastSeen, now), sort: -v.lastSeen, tone: stale ? "warn" : undefined },
+      backends: { text: String(be), sort: be },
+      ops: { text: String(activeOps), sort: activeOps },
+      labels: { text: labels },
+      agent: { text: v.hb.agentVersion },
+    },
+  };
+}
+
+/** A node whose record does not validate: listed, marked so, with why. */
+export function unreadableNodeRow(id: string, error: string): Row {
+  return {
+    key: id,
+    cells: {
+      status: { ...statusText(UNREADABLE_NODE_LOOK), sort: SEVERITY.offline - 1 },
+      node: { text: id },
+    },
+    tail: { text: `record unreadable: ${oneLine(error)}`, tone: "err", from: "capability" },
+  };
+}
+
+/**
+ * What the clock changes in a node's row besides its age: 0 fresh, 1 stale (dimmed), 2 lost
+ * (past the offline threshold), and when that next changes (Infinity: not by time alone).
+ */
+export function nodePhase(lastSeen: number, now: number): { phase: 0 | 1 | 2; until: number } {
+  const seenMs = now - lastSeen;
+  if (seenMs > OFFLINE_AFTER_MS) return { phase: 2, until: Infinity };
+  if (seenMs > STALE_AFTER_MS) return { phase: 1, until: lastSeen + OFFLINE_AFTER_MS };
+  return { phase: 0, until: lastSeen + STALE_AFTER_MS };
 }
 
 /** The first line of a parse error, its whitespace runs made single spaces. */
@@ -159,7 +187,12 @@ export interface NodeCounts {
 
 /** Whether the dashboard itself calls a node stale (see nodeRows). */
 export function isLost(record: NodeRecord, hb: Heartbeat | undefined, now: number): boolean {
-  return record.status !== "offline" && now - nodeView(record, hb).lastSeen > OFFLINE_AFTER_MS;
+  return record.status !== "offline" && now - lastSeenOf(record, hb) > OFFLINE_AFTER_MS;
+}
+
+/** nodeView's lastSeen without building the view (nodeCounts runs it over the fleet every second). */
+export function lastSeenOf(record: NodeRecord, hb: Heartbeat | undefined): number {
+  return Math.max(record.lastHeartbeatAt, hb?.sentAt ?? 0);
 }
 
 export function nodeCounts(
@@ -175,6 +208,7 @@ export function nodeCounts(
     pending: 0,
   };
   let stale = 0;
+  // O(fleet) on each 1 s tick, not per event: one comparison a node, no allocation (~0.2 ms at 10,000).
   for (const n of nodes.values()) {
     if (now !== undefined && isLost(n, heartbeats.get(n.id), now)) stale++;
     else byStatus[n.status]++;

@@ -27,6 +27,19 @@ export function holdCovering(
   return holds.find((h) => !!h.backend && names.includes(h.backend)) ?? holds.find((h) => !h.backend);
 }
 
+/** A pin's selector, parsed once per record (a lookup runs per node × backend cell). */
+const parsedSelectors = new WeakMap<BackendPin, ReturnType<typeof parseSelector>>();
+
+function pinSelector(r: BackendPin): ReturnType<typeof parseSelector> | undefined {
+  if (r.selector === undefined) return undefined;
+  let s = parsedSelectors.get(r);
+  if (!s) {
+    s = parseSelector(r.selector);
+    parsedSelectors.set(r, s);
+  }
+  return s;
+}
+
 /** The pin of any of these backend names that applies to a node with these labels. */
 export function pinCovering(
   policy: ReadonlyMap<string, PolicyRecord>,
@@ -38,7 +51,7 @@ export function pinCovering(
     const r = policy.get(pinKey(name));
     if (r?.kind !== "pin") continue;
     // A selector this build cannot read pins everywhere, as the controller takes it.
-    const s = r.selector === undefined ? undefined : parseSelector(r.selector);
+    const s = pinSelector(r);
     if (!s || !s.ok || matchesSelector(s.selector, labels)) return r;
   }
   return undefined;
@@ -82,18 +95,38 @@ export function policyLookup(
 ): PolicyLookup {
   if (policy.size === 0) return () => undefined;
   return (nodeId, backend) => {
-    const rows = inventory.get(nodeId)?.backends ?? [];
-    const names = new Set<string>([backend]);
-    for (const b of rows) {
-      const target = b.isMeta ? b.metadata.meta_backend_for : undefined;
-      if (b.name === backend && target) names.add(target);
-      if (target === backend) names.add(b.name);
-    }
-    const list = [...names];
+    const inv = inventory.get(nodeId);
+    const list = (inv && namesOn(inv).get(backend)) ?? [backend];
     const hold = holdCovering(holdsOf(policy, nodeId), list);
     const pin = pinCovering(policy, nodes.get(nodeId)?.last.labels ?? {}, list);
     return hold || pin ? { ...(hold ? { hold } : {}), ...(pin ? { pin } : {}) } : undefined;
   };
+}
+
+const namesByInventory = new WeakMap<Inventory, Map<string, string[]>>();
+
+/**
+ * Every name a backend goes by on one node (itself first, then in row order: the concrete a meta
+ * row points at, the metas pointing at it), for the backends that have another; built once per
+ * inventory record rather than by a scan of its rows for every cell.
+ */
+function namesOn(inv: Inventory): Map<string, string[]> {
+  let m = namesByInventory.get(inv);
+  if (m) return m;
+  m = new Map();
+  const add = (name: string, other: string) => {
+    const names = m!.get(name) ?? [name];
+    if (!names.includes(other)) names.push(other);
+    m!.set(name, names);
+  };
+  for (const b of inv.backends) {
+    const target = b.isMeta ? b.metadata.meta_backend_for : undefined;
+    if (!target) continue;
+    add(b.name, target);
+    add(target, b.name);
+  }
+  namesByInventory.set(inv, m);
+  return m;
 }
 
 /** The glyphs of a cell: `⏸` held, `⊤` pinned. */

@@ -62,18 +62,42 @@ const MIN_CUT = 4;
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/** The widest text of each column (title included), children's `└ ` prefix counted. */
+/** Display width of each of a row's cells (and its tail), measured once per Row object. */
+const cellWidthsOf = new WeakMap<Row, Record<string, number>>();
+
+function cellWidths(r: Row): Record<string, number> {
+  let w = cellWidthsOf.get(r);
+  if (!w) {
+    w = {};
+    for (const [id, c] of Object.entries(r.cells)) {
+      // Most cells are plain ASCII: their length is their width.
+      if (c.text) w[id] = PRINTABLE_ASCII.test(c.text) ? c.text.length : displayWidth(c.text);
+    }
+    cellWidthsOf.set(r, w);
+  }
+  return w;
+}
+
+/** `to` has the very cell texts of `from` (a row rebuilt for a change that shows elsewhere): reuse its widths. */
+export function sameWidths(from: Row, to: Row): void {
+  const w = cellWidthsOf.get(from);
+  if (w) cellWidthsOf.set(to, w);
+}
+
+/**
+ * The widest text of each column (title included), children's `└ ` prefix counted. A pass over
+ * every row whenever the rows change: widths follow all rows, not only the visible ones (no
+ * jitter on scroll); each row is measured once (cellWidths), so the pass only compares numbers.
+ */
 function contentWidths(cols: readonly Column[], rows: readonly Row[]): Map<string, number> {
   const out = new Map(cols.map((c) => [c.id, displayWidth(c.title)]));
   const first = cols[0]?.id;
   const visit = (r: Row, depth: number) => {
+    const ws = cellWidths(r);
     for (const c of cols) {
-      const text = r.cells[c.id]?.text;
-      if (!text) continue;
-      // Most cells are plain ASCII: their length is their width (halves the cost over 500 rows).
-      const w =
-        (PRINTABLE_ASCII.test(text) ? text.length : displayWidth(text)) +
-        (depth > 0 && c.id === first ? 2 : 0);
+      const cw = ws[c.id];
+      if (cw === undefined) continue;
+      const w = cw + (depth > 0 && c.id === first ? 2 : 0);
       if (w > out.get(c.id)!) out.set(c.id, w);
     }
   };
@@ -204,12 +228,9 @@ export function sortRows(rows: readonly Row[], sort: TableQuery["sort"]): Row[] 
 
 /** Filter then sort, then flatten groups into one list of visible rows (children after their parent). */
 export function applyQuery(rows: readonly Row[], q: TableQuery): Row[] {
-  return flatten(
-    sortRows(
-      rows.filter((r) => matchesFilter(r, q.filter)),
-      q.sort,
-    ),
-  );
+  const f = q.filter.trim();
+  const kept = f === "" || f === "!" ? rows : rows.filter((r) => matchesFilter(r, q.filter));
+  return flatten(sortRows(kept, q.sort));
 }
 
 /** Lines the rows take once flattened: each row and its children. */

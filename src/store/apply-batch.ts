@@ -16,6 +16,9 @@ const MAX_ORPHAN_PROGRESS = 2_000;
 
 function edit<K, V>(cur: ReadonlyMap<K, V>, changes: Map<K, V | null>): ReadonlyMap<K, V> {
   if (changes.size === 0) return cur;
+  // O(map) pointer copies per batch, not per event: each store state is a new map (selectors see
+  // a change by identity). Batches are 250 ms (1 s for heartbeats, which at 10,000 nodes carry
+  // ~2,000 a batch), so this is ~0.5 ms a second at that size; the work per record is O(changes).
   const next = new Map(cur);
   for (const [k, v] of changes) {
     if (v === null) next.delete(k);

@@ -10,6 +10,7 @@ import type {
 import type { CallOptions } from "../client/api-client.js";
 import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
+import { internStrings } from "./intern.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import { errorMessage } from "../lib/log.js";
 import type { Watcher } from "../client/watch.js";
@@ -39,6 +40,9 @@ export type FeedEvent =
    * consumer can drop what was deleted while it was not watching (after a reconnect).
    */
   | { kind: "ready"; key: FeedBucket; keys: string[] };
+
+/** Longest the inventory watch waits for the nodes bucket's current state before it starts anyway. */
+const LATER_MS = 2_000;
 
 /** The feed starts every watch afresh on reconnect (below); the client must not resume them too. */
 const RESTARTED_HERE = { resumeOnReconnect: false } as const;
@@ -117,55 +121,80 @@ export function startClusterFeed(client: ClusterClient, sink: FeedSink, opts: Fe
   let markSynced!: () => void;
   const synced = new Promise<void>((r) => (markSynced = r));
 
+  /** Watch one bucket for this generation of watches; undefined when the watch cannot start. */
+  const watchBucket = (bucket: FeedBucket, gen: number): Watcher | undefined => {
+    const snapshot = new Set<string>();
+    let live = false;
+    try {
+      return client.watch(
+        bucket,
+        (e) => {
+          if (gen !== generation) return;
+          if (e.type === "ready") {
+            live = true;
+            coalescer.push({ kind: "ready", key: bucket, keys: [...snapshot] });
+            return;
+          }
+          if (!live) {
+            if (e.type === "put") snapshot.add(e.key);
+            else snapshot.delete(e.key);
+          }
+          if (bucket === "nodes") coalescer.push({ kind: "unreadableNode", key: e.key, value: null });
+          coalescer.push({
+            kind: bucket,
+            key: e.key,
+            // Inventories are most of what the dashboard holds (a row per node × backend).
+            value: e.type !== "put" ? null : bucket === "inventory" ? internStrings(e.value) : e.value,
+          } as FeedEvent);
+        },
+        {
+          ...RESTARTED_HERE,
+          // The snapshot's keys include it, so a restarted watch forgets what was repaired meanwhile.
+          onInvalid:
+            bucket === "nodes"
+              ? (key, error) => {
+                  if (gen !== generation) return;
+                  if (!live) snapshot.add(key);
+                  coalescer.push({ kind: "unreadableNode", key, value: error });
+                }
+              : undefined,
+        },
+      );
+    } catch (e) {
+      sink.problem(`cannot watch ${bucket}: ${errorMessage(e)}`);
+      return undefined;
+    }
+  };
+
   const startWatches = () => {
     for (const w of watchers) w.stop();
     const gen = ++generation;
     watchers = [];
-    for (const bucket of FEED_BUCKETS) {
-      const snapshot = new Set<string>();
-      let live = false;
-      try {
-        watchers.push(
-          client.watch(
-            bucket,
-            (e) => {
-              if (gen !== generation) return;
-              if (e.type === "ready") {
-                live = true;
-                coalescer.push({ kind: "ready", key: bucket, keys: [...snapshot] });
-                return;
-              }
-              if (!live) {
-                if (e.type === "put") snapshot.add(e.key);
-                else snapshot.delete(e.key);
-              }
-              if (bucket === "nodes") coalescer.push({ kind: "unreadableNode", key: e.key, value: null });
-              coalescer.push({
-                kind: bucket,
-                key: e.key,
-                value: e.type === "put" ? e.value : null,
-              } as FeedEvent);
-            },
-            {
-              ...RESTARTED_HERE,
-              // The snapshot's keys include it, so a restarted watch forgets what was repaired meanwhile.
-              onInvalid:
-                bucket === "nodes"
-                  ? (key, error) => {
-                      if (gen !== generation) return;
-                      if (!live) snapshot.add(key);
-                      coalescer.push({ kind: "unreadableNode", key, value: error });
-                    }
-                  : undefined,
-            },
-          ),
-        );
-      } catch (e) {
-        sink.problem(`cannot watch ${bucket}: ${errorMessage(e)}`);
-      }
-    }
-    const current = watchers;
-    void Promise.all(current.map((w) => w.ready)).then(() => markSynced());
+    const start = (bucket: FeedBucket) => {
+      const w = watchBucket(bucket, gen);
+      if (w) watchers.push(w);
+      return w;
+    };
+    // Inventories are most of the bytes (~9 KB a node at 30 backends): they start once the node
+    // records are in (or after LATER_MS), so the first screen lists every node without waiting
+    // behind them.
+    let later!: (w: Watcher | undefined) => void;
+    const inventory = new Promise<Watcher | undefined>((r) => (later = r));
+    const first = FEED_BUCKETS.filter((b) => b !== "inventory").map(start);
+    const nodes = first[FEED_BUCKETS.filter((b) => b !== "inventory").indexOf("nodes")];
+    let begun = false;
+    const startLater = () => {
+      if (begun) return;
+      begun = true;
+      clearTimeout(fallback);
+      later(stopped || gen !== generation ? undefined : start("inventory"));
+    };
+    const fallback = setTimeout(startLater, LATER_MS);
+    fallback.unref?.();
+    void (nodes ? nodes.ready : Promise.resolve()).then(startLater);
+    void Promise.all([...first.map((w) => w?.ready), inventory.then((w) => w?.ready)]).then(() => {
+      if (gen === generation) markSynced();
+    });
   };
 
   let previous: ConnectionStatus["state"] | undefined;

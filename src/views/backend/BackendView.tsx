@@ -56,10 +56,15 @@ export function BackendView({ entry, width, height }: ViewProps): ReactNode {
   });
 
   const avail = idx.available.get(name);
-  const covered = backendPolicyLine(
-    name,
-    rows.map((r) => r.key),
-    covers,
+  // A lookup per node that has it (10,000 at most): once per change of its inputs, not per key press.
+  const covered = useMemo(
+    () =>
+      backendPolicyLine(
+        name,
+        rows.map((r) => r.key),
+        covers,
+      ),
+    [name, rows, covers],
   );
   const note = [avail ? `available: ${avail}` : "", covered].filter(Boolean).join(" · ");
   return (

@@ -93,9 +93,11 @@ export function BackendsView({ width, height }: ViewProps): ReactNode {
   });
 
   const selected = t.selectedRow?.key;
-  const detail = detailLines
-    ? (selected && backendPolicyLine(selected, nodeIds, covers)) || POLICY_LEGEND
-    : "";
+  // A lookup per node for the selected backend: once per selection or change, not per render.
+  const detail = useMemo(
+    () => (detailLines ? (selected && backendPolicyLine(selected, nodeIds, covers)) || POLICY_LEGEND : ""),
+    [detailLines, selected, nodeIds, covers],
+  );
   return (
     <Box flexDirection="column" height={height}>
       <TableView

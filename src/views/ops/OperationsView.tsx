@@ -72,7 +72,12 @@ export function OperationsView({ width, height }: ViewProps): ReactNode {
     return runOpAction(cmd, selectedOps(), row.cells.op?.text ?? "", runner, toast);
   });
 
-  const running = [...ops.values()].filter(isActive).length;
+  // Once per change of the ops map (10,000 records during a fleet-wide fan-out), not per key press.
+  const running = useMemo(() => {
+    let n = 0;
+    for (const o of ops.values()) if (isActive(o)) n++;
+    return n;
+  }, [ops]);
   return (
     <TableView
       t={t}
