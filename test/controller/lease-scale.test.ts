@@ -34,7 +34,12 @@ describe(`the leader keeps its lease at ${NODES} nodes, ops and rollout rows`, (
         ...node(id, "healthy", { statusSince: now, firstSeenAt: now, lastHeartbeatAt: now }),
         last: heartbeat(id, { sentAt: now }),
       });
-      const o = op(`op-${id}`, id, "llama", { state: "succeeded", createdAt: now, updatedAt: now, finishedAt: now });
+      const o = op(`op-${id}`, id, "llama", {
+        state: "succeeded",
+        createdAt: now,
+        updatedAt: now,
+        finishedAt: now,
+      });
       await client.put("ops", opKey(id, o.id), o);
       await client.put("rollout_nodes", rolloutNodeKey(ROLLOUT, id), {
         ...rolloutNode(id, i, i === 0 ? 0 : 1, "ok"),
@@ -51,7 +56,9 @@ describe(`the leader keeps its lease at ${NODES} nodes, ops and rollout rows`, (
     replica = await startReplica(suite.nats.url, prefix, {});
     replica.ctl.lease.onChange((l) => {
       transitions.push(l ? "lead" : "lost");
-      trace(`lease ${l ? "taken" : "lost"}; loop delay p50 ${ms(delay.percentile(50))} p99 ${ms(delay.percentile(99))} max ${ms(delay.max)} ms`);
+      trace(
+        `lease ${l ? "taken" : "lost"}; loop delay p50 ${ms(delay.percentile(50))} p99 ${ms(delay.percentile(99))} max ${ms(delay.max)} ms`,
+      );
     });
     return async () => {
       delay.disable();
@@ -86,7 +93,9 @@ describe(`the leader keeps its lease at ${NODES} nodes, ops and rollout rows`, (
       60_000,
     );
     const last = await client.get("leases", CONTROLLER_LEASE_KEY);
-    trace(`done; loop delay p50 ${ms(delay.percentile(50))} p99 ${ms(delay.percentile(99))} max ${ms(delay.max)} ms; transitions ${transitions.join(",")}`);
+    trace(
+      `done; loop delay p50 ${ms(delay.percentile(50))} p99 ${ms(delay.percentile(99))} max ${ms(delay.max)} ms; transitions ${transitions.join(",")}`,
+    );
     expect(last?.value).toMatchObject({ holder: replica.ctl.id, since: first!.value.since });
     expect(transitions.filter((t) => t === "lost")).toEqual([]);
     expect(replica.ctl.isLeader()).toBe(true);
