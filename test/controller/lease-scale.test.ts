@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { listAllNodes, listAllOps } from "../../src/client/index.js";
 import { mapLimit } from "../../src/controller/map-limit.js";
-import { CONTROLLER_LEASE_KEY, opKey, rolloutNodeKey } from "../../src/protocol/index.js";
+import { CONTROLLER_LEASE_KEY, opKey, rolloutNodeKey, streamNames } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
 import { rollout, rolloutNode } from "../dash/helpers/cluster.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader, type Replica } from "./cluster.js";
@@ -99,5 +99,10 @@ describe(`the leader keeps its lease at ${NODES} nodes, ops and rollout rows`, (
     expect(last?.value).toMatchObject({ holder: replica.ctl.id, since: first!.value.since });
     expect(transitions.filter((t) => t === "lost")).toEqual([]);
     expect(replica.ctl.isLeader()).toBe(true);
+    // The take-over replayed every op that ended in the last two minutes into history, once.
+    const outcomes = await client.js.consumers.get(streamNames(client.prefix).events, {
+      filter_subjects: `${client.subjects.event("op.state")}.>`,
+    });
+    expect((await outcomes.info()).num_pending).toBe(NODES);
   }, 240_000);
 });
