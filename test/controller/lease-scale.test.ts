@@ -2,12 +2,10 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { listAllNodes, listAllOps } from "../../src/client/index.js";
-import { mapLimit } from "../../src/controller/map-limit.js";
-import { CONTROLLER_LEASE_KEY, opKey, rolloutNodeKey, streamNames } from "../../src/protocol/index.js";
+import { CONTROLLER_LEASE_KEY, streamNames } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
-import { rollout, rolloutNode } from "../dash/helpers/cluster.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader, type Replica } from "./cluster.js";
-import { heartbeat, node, op } from "./facts.js";
+import { writeFleet } from "./fleet-records.js";
 
 const NODES = 20_000;
 const ROLLOUT = "ro-abc-0001";
@@ -27,30 +25,7 @@ describe(`the leader keeps its lease at ${NODES} nodes, ops and rollout rows`, (
   beforeAll(async () => {
     const prefix = uniquePrefix();
     client = await connect(suite.nats.url, prefix);
-    const now = Date.now();
-    await mapLimit(ids, 256, async (id) => {
-      const i = Number(id.slice(5));
-      await client.put("nodes", id, {
-        ...node(id, "healthy", { statusSince: now, firstSeenAt: now, lastHeartbeatAt: now }),
-        last: heartbeat(id, { sentAt: now }),
-      });
-      const o = op(`op-${id}`, id, "llama", {
-        state: "succeeded",
-        createdAt: now,
-        updatedAt: now,
-        finishedAt: now,
-      });
-      await client.put("ops", opKey(id, o.id), o);
-      await client.put("rollout_nodes", rolloutNodeKey(ROLLOUT, id), {
-        ...rolloutNode(id, i, i === 0 ? 0 : 1, "ok"),
-        at: now,
-      });
-    });
-    await client.put(
-      "rollouts",
-      ROLLOUT,
-      rollout({ state: "succeeded", total: NODES, eligible: NODES, waves: [1, NODES], endedAt: now }),
-    );
+    await writeFleet(client, ids, { now: Date.now(), rolloutId: ROLLOUT });
     trace("seeded");
     delay.enable();
     replica = await startReplica(suite.nats.url, prefix, {});
