@@ -2,6 +2,12 @@ import { errorMessage } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 
 /** Work only the lease holder does (health, reaping, upgrade checks, ...). */
+/**
+ * A duty's `start` runs on the event loop the lease renews on: one that takes longer than this
+ * (a synchronous pass over the fleet) is logged, since a few of them lose the lease.
+ */
+const SLOW_START_MS = 100;
+
 export interface LeaderDuty {
   /** For the logs. */
   readonly name: string;
@@ -48,9 +54,12 @@ export class LeaderDuties {
   private startAll(term: number): void {
     this.t.log.debug("starting leader duties", { term, duties: this.duties.map((d) => d.name) });
     for (const d of this.duties) {
+      const began = performance.now();
       try {
         d.start(term);
         this.started.push(d);
+        const ms = Math.round(performance.now() - began);
+        if (ms > SLOW_START_MS) this.t.log.warn("leader duty was slow to start", { duty: d.name, term, ms });
       } catch (e) {
         this.t.log.error("leader duty failed to start", { duty: d.name, term, error: errorMessage(e) });
       }

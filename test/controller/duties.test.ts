@@ -89,4 +89,22 @@ describe("LeaderDuties", () => {
     await duties.follow(false);
     expect(r.events).toEqual(["start a 1", "start c 1", "stop c", "stop a"]);
   });
+
+  it("names a duty whose start held the event loop past 100 ms, and only that one", async () => {
+    const warned: Array<Record<string, unknown> | undefined> = [];
+    const log = { ...silentLogger, warn: (_: string, f?: Record<string, unknown>) => void warned.push(f) };
+    const busy: LeaderDuty = {
+      name: "busy",
+      start() {
+        // A synchronous pass over a large fleet, as OpAuditor's replay once was.
+        const until = performance.now() + 150;
+        while (performance.now() < until);
+      },
+      stop() {},
+    };
+    const duties = new LeaderDuties([recorder().duty("quick"), busy], { log });
+    await duties.follow(true);
+    expect(warned).toEqual([{ duty: "busy", term: 1, ms: expect.any(Number) }]);
+    expect(warned[0]!.ms).toBeGreaterThanOrEqual(150);
+  });
 });

@@ -2,16 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ClusterClient } from "../../src/client/index.js";
 import { getRolloutWithNodes, listAllNodes, listAllOps } from "../../src/client/index.js";
 import { mapLimit } from "../../src/controller/map-limit.js";
-import {
-  CONTROLLER_LEASE_KEY,
-  holdKey,
-  opKey,
-  rolloutNodeKey,
-  type NodeHolds,
-} from "../../src/protocol/index.js";
-import { rollout, rolloutNode } from "../dash/helpers/cluster.js";
+import { CONTROLLER_LEASE_KEY, holdKey, opKey, type NodeHolds } from "../../src/protocol/index.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, type Replica } from "./cluster.js";
-import { heartbeat, node, op } from "./facts.js";
+import { writeFleet } from "./fleet-records.js";
 
 /** Twice the fleet issue 15 plans for: one unpaged reply of any of these lists would be ~10 MB. */
 const NODES = 20_000;
@@ -49,27 +42,10 @@ describe(`issue 15 §4: lists page at ${NODES} nodes through a 1 MB max_payload 
     client = await connect(suite.nats.url, prefix, "test", 10 * 60_000);
     const now = Date.now();
     const labels = { zone: "eu-west-1a", gpu: "h100", rack: "r12" };
-    await mapLimit(ids, 256, async (id) => {
-      const i = Number(id.slice(5));
-      await client.put("nodes", id, {
-        ...node(id, "healthy", { statusSince: now, firstSeenAt: now, lastHeartbeatAt: now }),
-        last: heartbeat(id, {
-          labels,
-          sentAt: now,
-          gpu: { vendor: "nvidia", model: "H100", vramBytes: 8e10 },
-        }),
-      });
-      const o = op(`op-${id}`, id, "llama", {
-        state: "succeeded",
-        createdAt: now,
-        updatedAt: now,
-        finishedAt: now,
-      });
-      await client.put("ops", opKey(id, o.id), o);
-      await client.put("rollout_nodes", rolloutNodeKey(ROLLOUT, id), {
-        ...rolloutNode(id, i, i === 0 ? 0 : 1, "ok"),
-        at: now,
-      });
+    await writeFleet(client, ids, {
+      now,
+      rolloutId: ROLLOUT,
+      heartbeat: { labels, gpu: { vendor: "nvidia", model: "H100", vramBytes: 8e10 } },
     });
     await mapLimit(HELD, 8, (nodeId) =>
       client.put("policy", holdKey(nodeId), {
@@ -79,13 +55,8 @@ describe(`issue 15 §4: lists page at ${NODES} nodes through a 1 MB max_payload 
         holds: [{ by: "test", at: now, reason: "paging test" }],
       } satisfies NodeHolds),
     );
-    await client.put(
-      "rollouts",
-      ROLLOUT,
-      rollout({ state: "succeeded", total: NODES, eligible: NODES, waves: [1, NODES], endedAt: now }),
-    );
-    // The lease is held elsewhere for the whole test: the replica serves the API and runs no
-    // leader duty (auditing 20,000 ops, health ticks over 20,000 nodes) that could starve it.
+    // The lease is held elsewhere for the whole test: the replica serves the API only (a leading
+    // replica at this size is lease-scale.test.ts).
     await client.create("leases", CONTROLLER_LEASE_KEY, {
       v: 1,
       holder: "elsewhere",
