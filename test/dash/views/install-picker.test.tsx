@@ -19,7 +19,7 @@ function setup() {
       })),
     }),
     "ops.install": (req) => ({
-      admitted: req.nodes.map((nodeId) => ({ nodeId, opId: `op-${nodeId}`, existing: false })),
+      admitted: (req.nodes ?? []).map((nodeId) => ({ nodeId, opId: `op-${nodeId}`, existing: false })),
       refused: [],
     }),
   });
