@@ -111,8 +111,7 @@ function parseTargetSelector(req: AdmitRequest): Selector | undefined {
   if (req.nodes) throw new ApiError("bad_request", "give nodes or a selector, not both", "selector");
   const s = parseSelector(req.selector);
   if (!s.ok) throw new ApiError("bad_request", s.error, "selector");
-  if (s.selector.requirements.length === 0)
-    throw new ApiError("bad_request", "the selector is empty: omit it to mean every node", "selector");
+  // An empty selector matches every node, as in Kubernetes: install or roll back everywhere.
   return s.selector;
 }
 

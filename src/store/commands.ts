@@ -49,7 +49,8 @@ export interface IntentContext {
   /** Toast "what…", then the outcome `fn` returns, or why it failed. */
   attempt(what: string, fn: () => Promise<Outcome>): Promise<void>;
   /** Once every op of `opIds` has ended, toast how they ended ("install x: 3 succeeded, 1 failed"). */
-  track(verb: string, backend: string, opIds: readonly string[]): void;
+  /** Tell how an admission's ops end, once they all have. */
+  track(verb: string, backend: string, reply: AdmitReply): void;
   /** Call `call` for every op id at once, then toast how many failed. */
   each(what: string, ids: string[], call: (opId: string) => Promise<unknown>): Promise<void>;
 }
@@ -78,13 +79,11 @@ export type IntentTable = { [K in IntentKind]: IntentHandler<K> };
 
 /** How an ops.upgrade / ops.reinstall / ops.install reply reads in a toast. */
 export function admitText(what: string, r: AdmitReply): Outcome {
-  const existing = r.admitted.filter((a) => a.existing).length;
-  const parts = [`${r.admitted.length} admitted${existing ? ` (${existing} already running)` : ""}`];
-  if (r.refused.length > 0) {
-    const first = r.refused[0]!;
-    parts.push(`${r.refused.length} refused — ${first.nodeId}: ${first.error}`);
-  }
-  const level = r.admitted.length === 0 ? "err" : r.refused.length > 0 ? "warn" : "ok";
+  const { admitted, existing, refused } = r.counts;
+  const parts = [`${admitted} admitted${existing ? ` (${existing} already running)` : ""}`];
+  const first = r.refused[0];
+  if (refused > 0) parts.push(`${refused} refused${first ? ` — ${first.nodeId}: ${first.error}` : ""}`);
+  const level = admitted === 0 ? "err" : refused > 0 ? "warn" : "ok";
   return { level, text: `${what}: ${parts.join(", ")}` };
 }
 
@@ -230,8 +229,16 @@ export function createCommandRunner(
     });
   }
 
-  const track = (verb: string, backend: string, opIds: readonly string[]) => {
-    watchOutcome(store, verb, backend, opIds);
+  const track = (verb: string, backend: string, r: AdmitReply) => {
+    const rest =
+      r.truncated && r.batch !== undefined ? { prefix: `${r.batch}-`, total: r.counts.admitted } : undefined;
+    watchOutcome(
+      store,
+      verb,
+      backend,
+      r.admitted.map((a) => a.opId),
+      rest,
+    );
   };
 
   const runner: CommandRunner = {
