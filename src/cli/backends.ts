@@ -188,9 +188,11 @@ function admit(
           if (res.truncated) process.stderr.write(admitSummary(name, verb, res) + "\n");
         }
         if (!p.values.wait) return admitExitCode(res.counts.refused);
-        const rest = res.truncated && res.batch ? { prefix: `${res.batch}-`, total: res.counts.admitted } : undefined;
+        const rest =
+          res.truncated && res.batch ? { prefix: `${res.batch}-`, total: res.counts.admitted } : undefined;
         const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress, rest });
-        if (p.values.json) printJson({ ops: done, refused: res.refused, counts: res.counts, truncated: res.truncated });
+        if (p.values.json)
+          printJson({ ops: done, refused: res.refused, counts: res.counts, truncated: res.truncated });
         return admitExitCode(res.counts.refused, done);
       });
     },

@@ -1,4 +1,9 @@
-import { firstRows, MAX_CAPABILITY_COUNTS, type CapabilityCount, type NodeResolution } from "../protocol/index.js";
+import {
+  firstRows,
+  MAX_CAPABILITY_COUNTS,
+  type CapabilityCount,
+  type NodeResolution,
+} from "../protocol/index.js";
 
 /**
  * A `gallery.resolve` reply's nodes, bounded whatever the fleet: the first rows, how many there

@@ -494,7 +494,10 @@ export const RolloutPlanView = z
     galleryVersion: Text(128).optional(),
     builds: z.record(BackendName, PinnedBuild),
     byCapability: z.record(Capability, BackendName),
-    targeting: z.object({ kind: z.enum(["nodes", "selector", "installed"]), selector: Text(1024).optional() }),
+    targeting: z.object({
+      kind: z.enum(["nodes", "selector", "installed"]),
+      selector: Text(1024).optional(),
+    }),
     strategy: Strategy,
     /** Per wave, the first nodes it adds: from which version/digest/generation to which. */
     waves: z.array(z.array(PlanMove)).max(64),

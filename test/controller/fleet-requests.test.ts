@@ -31,6 +31,8 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
       `${prefix}.yaml`,
     );
     client = await connect(suite.nats.url, prefix);
+    // The premise: a server that refuses anything past 1 MB (a reply too big never arrives).
+    expect(client.nc.info?.max_payload).toBe(MAX_PAYLOAD);
     // Node records as the health monitor writes them (fresh, healthy), and every node runs llama 1.0.0.
     const now = Date.now();
     await mapLimit(ids, 256, async (id) => {
@@ -47,7 +49,7 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
       timings: {
         healthTickMs: 5_000,
         health: { heartbeatIntervalMs: 600_000, offlineAfterMs: 3_600_000 },
-        reap: { offlineGraceMs: 3_600_000 },
+        reap: { offlineGraceMs: 3_600_000, staleOpMs: 3_600_000, orphanAfterMs: 3_600_000 },
       },
     });
     await waitLeader([r]);
@@ -91,10 +93,13 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
     expect(bytes(all)).toBeLessThan(MAX_PAYLOAD);
 
     // Every op was written, and every one is found by the batch's id prefix.
-    const keys = await client.keys("ops");
-    expect(keys).toHaveLength(NODES);
-    const ofBatch = keys.filter((k) => k.split(".")[1]!.startsWith(`${all.batch}-`));
-    expect(new Set(ofBatch.map((k) => k.split(".")[0])).size).toBe(NODES);
+    // Every op was written (one record each: nothing runs them here), and one not listed is
+    // found by the batch's id prefix: node i's op is `<batch>-<i in base 36>`.
+    expect((await client.bucket("ops").status()).values).toBe(NODES);
+    for (const i of [0, 12_345, NODES - 1]) {
+      const op = await client.get("ops", `${ids[i]}.${all.batch}-${i.toString(36)}`);
+      expect(op?.value).toMatchObject({ nodeId: ids[i], kind: "upgrade", state: "queued" });
+    }
 
     // The same by selector: every node matches, and each already has its op (handed back, not doubled).
     const again = await client.call(
@@ -105,6 +110,7 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
     expect(again.counts).toEqual({ admitted: NODES, existing: NODES, refused: 0 });
     expect(again.admitted.every((a) => a.existing)).toBe(true);
     expect(bytes(again)).toBeLessThan(MAX_PAYLOAD);
+    expect((await client.bucket("ops").status()).values).toBe(NODES);
   }, 120_000);
 
   it("nodes and a selector together are a bad request", async () => {

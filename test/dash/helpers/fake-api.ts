@@ -1,4 +1,10 @@
-import { api, type ApiMethod, type ApiReply, type ApiRequest, type ApiResult } from "../../../src/protocol/index.js";
+import {
+  api,
+  type ApiMethod,
+  type ApiReply,
+  type ApiRequest,
+  type ApiResult,
+} from "../../../src/protocol/index.js";
 import type { ApiCaller } from "../../../src/store/cluster-feed.js";
 
 /** Handlers answer as a controller does on the wire; the reply is read as the client reads it. */
