@@ -434,9 +434,9 @@ export type SkipCount = z.infer<typeof SkipCount>;
 export interface PlanSummary {
   /** Per wave, how many nodes it adds. */
   waveSizes: number[];
-  /** What the planned nodes run now, most common first. */
+  /** What the planned nodes run now, in wave order (the most common when there are very many). */
   from: VersionCount[];
-  /** What they get, most common first. */
+  /** What they get, likewise. */
   to: VersionCount[];
   skippedCount: number;
   /** The skipped by reason, most common first. */
@@ -458,7 +458,10 @@ function versionCounts(sides: ReadonlyArray<{ version?: string; digest?: string 
         nodes: 1,
       });
   }
-  return [...by.values()].sort((a, b) => b.nodes - a.nodes).slice(0, MAX_VERSION_COUNTS);
+  const all = [...by.values()];
+  if (all.length <= MAX_VERSION_COUNTS) return all;
+  const most = new Set([...all].sort((a, b) => b.nodes - a.nodes).slice(0, MAX_VERSION_COUNTS));
+  return all.filter((c) => most.has(c));
 }
 
 /** The totals of a plan from its full lists (one pass over every node). */

@@ -216,9 +216,10 @@ describe("planView", () => {
     const v = planView(plan(20_000, 3_000));
     expect(v.truncated).toBe(true);
     expect(v.waveSizes).toEqual([1, 1_999, 8_000, 10_000]);
+    // In wave order: node 0 (wave 1) runs 0.9.0.
     expect(v.from).toEqual([
-      { version: "1.0.0", nodes: 18_000 },
       { version: "0.9.0", nodes: 2_000 },
+      { version: "1.0.0", nodes: 18_000 },
     ]);
     expect(v.to).toEqual([{ version: "2.0.0", nodes: 20_000 }]);
     expect(v.skippedCount).toBe(3_000);
@@ -239,8 +240,8 @@ describe("planView", () => {
     expect(v.waveSizes).toEqual([1, 1, 8, 10]);
     expect(v.skippedCount).toBe(1);
     expect(v.from).toEqual([
-      { version: "1.0.0", nodes: 18 },
       { version: "0.9.0", nodes: 2 },
+      { version: "1.0.0", nodes: 18 },
     ]);
   });
 });
