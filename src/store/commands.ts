@@ -3,7 +3,16 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { ApiCallError } from "../client/api-client.js";
 import { errorMessage } from "../lib/log.js";
-import { API_WRITES, DEFAULT_API_TIMEOUT_MS, type ApiResult } from "../protocol/index.js";
+import {
+  API_WRITES,
+  DEFAULT_API_TIMEOUT_MS,
+  type ApiResult,
+  type CapabilityResolution,
+  type NodeResolution,
+} from "../protocol/index.js";
+
+/** Capabilities one `gallery.resolve` request may name. */
+const MAX_CAPABILITIES = 256;
 import { duration } from "../format/units.js";
 import type { DashStore } from "./dash-store.js";
 import { watchOutcome } from "./fanout-outcome.js";
@@ -76,6 +85,17 @@ export interface IntentHandler<K extends IntentKind> {
 
 /** A handler for every kind of intent: src/views/registry.ts joins the views' handlers. */
 export type IntentTable = { [K in IntentKind]: IntentHandler<K> };
+
+/** Several admissions' replies as one (a pick too big for one request is sent in parts). */
+export function mergeAdmits(rs: readonly AdmitReply[]): AdmitReply {
+  const sum = (k: keyof AdmitReply["counts"]) => rs.reduce((n, r) => n + r.counts[k], 0);
+  return {
+    admitted: rs.flatMap((r) => r.admitted),
+    refused: rs.flatMap((r) => r.refused),
+    counts: { admitted: sum("admitted"), existing: sum("existing"), refused: sum("refused") },
+    truncated: rs.some((r) => r.truncated),
+  };
+}
 
 /** How an ops.upgrade / ops.reinstall / ops.install reply reads in a toast. */
 export function admitText(what: string, r: AdmitReply): Outcome {
@@ -347,9 +367,27 @@ export function createCommandRunner(
     async resolve(backend) {
       ui().setResolution(backend, { status: "loading", data: [] });
       try {
-        const nodes = [...store.getState().nodes.keys()];
-        const r = await api.call("gallery.resolve", { backend, nodes });
-        ui().setResolution(backend, { status: "ok", data: r.nodes, at: Date.now() });
+        // By capability, not by node id (what a node gets depends on its capability alone): a
+        // request and a reply of a few rows, however big the fleet.
+        const nodes = [...store.getState().nodes.values()];
+        const caps = [...new Set(nodes.map((n) => n.last.capability))];
+        const byCap = new Map<string, CapabilityResolution>();
+        for (let i = 0; i < caps.length || i === 0; i += MAX_CAPABILITIES) {
+          const r = await api.call("gallery.resolve", {
+            backend,
+            nodes: [],
+            ...(caps.length > 0 ? { capabilities: caps.slice(i, i + MAX_CAPABILITIES) } : {}),
+          });
+          for (const c of r.capabilities ?? []) byCap.set(c.capability, c);
+        }
+        const data = nodes.map((n): NodeResolution => {
+          const capability = n.last.capability;
+          const c = byCap.get(capability);
+          return c?.concrete && !c.error
+            ? { nodeId: n.id, capability, concrete: c.concrete }
+            : { nodeId: n.id, capability, error: c?.error ?? `no resolution for capability ${capability}` };
+        });
+        ui().setResolution(backend, { status: "ok", data, at: Date.now() });
       } catch (e) {
         ui().setResolution(backend, { status: "error", data: [], error: errorMessage(e) });
       }

@@ -67,10 +67,11 @@ describe("commands: key → confirm → a real request to a controller peer over
     }),
     "gallery.resolve": (req) => ({
       backend: req.backend,
-      nodes: (req.nodes ?? []).map((nodeId) =>
-        nodeId === "cpu-01"
-          ? { nodeId, capability: "cpu", error: "no build of llama-cpp for capability cpu" }
-          : { nodeId, capability: "nvidia-cuda-12", concrete: "cuda12-llama-cpp" },
+      nodes: [],
+      capabilities: (req.capabilities ?? []).map((capability) =>
+        capability === "cpu"
+          ? { capability, error: "no build of llama-cpp for capability cpu" }
+          : { capability, concrete: "cuda12-llama-cpp" },
       ),
     }),
   };

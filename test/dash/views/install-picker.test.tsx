@@ -12,9 +12,9 @@ function setup() {
     }),
     "gallery.resolve": (req) => ({
       backend: req.backend,
-      nodes: (req.nodes ?? []).map((nodeId) => ({
-        nodeId,
-        capability: "nvidia-cuda-12",
+      nodes: [],
+      capabilities: (req.capabilities ?? []).map((capability) => ({
+        capability,
         concrete: "cuda12-llama-cpp",
       })),
     }),
