@@ -71,6 +71,7 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
     expect(plan.waves[0]!.map((m) => m.nodeId)).toEqual(["node-00000"]);
     for (const w of plan.waves) expect(w.length).toBeGreaterThan(0);
     expect(bytes(plan)).toBeLessThan(MAX_PAYLOAD);
+    console.log(`rollouts.plan over ${NODES} nodes: reply ${bytes(plan)} bytes`);
   }, 60_000);
 
   it("gallery.resolve over every node: counted by capability, the first listed", async () => {
@@ -81,6 +82,7 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
     expect(r.nodes.length).toBeGreaterThan(0);
     expect(r.nodes.length).toBeLessThanOrEqual(REPLY_ROWS);
     expect(bytes(r)).toBeLessThan(MAX_PAYLOAD);
+    console.log(`gallery.resolve over ${NODES} nodes: reply ${bytes(r)} bytes`);
   }, 60_000);
 
   it("an upgrade of every node, by omission then by selector: all admitted, none refused, replies bounded", async () => {
@@ -91,6 +93,11 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
     expect(all.admitted.length).toBeLessThanOrEqual(REPLY_ROWS);
     expect(all.refused).toEqual([]);
     expect(bytes(all)).toBeLessThan(MAX_PAYLOAD);
+    // What the unbounded reply would have been: every row listed.
+    const whole = bytes(all.admitted) * (NODES / all.admitted.length);
+    console.log(
+      `ops.upgrade of ${NODES} nodes: reply ${bytes(all)} bytes (every row: ~${Math.round(whole)})`,
+    );
 
     // Every op was written, and every one is found by the batch's id prefix.
     // Every op was written (one record each: nothing runs them here), and one not listed is
