@@ -143,7 +143,8 @@ export type CapabilityCount = z.infer<typeof CapabilityCount>;
 const RolloutRequest = z
   .object({
     backend: BackendName,
-    nodes: z.array(NodeId).min(1).max(20_000).optional(),
+    /** As for ops (MAX_REQUEST_NODES, to stay under 1 MB); more nodes are named by `selector`. */
+    nodes: z.array(NodeId).min(1).max(MAX_REQUEST_NODES).optional(),
     /** A Kubernetes label selector over node labels (`gpu=h100,zone!=eu`). */
     selector: Text(1024).optional(),
     waves: Text(256).optional(),
