@@ -5,6 +5,7 @@ import {
   HoldEntry,
   InstalledBackend,
   NodeId,
+  findableOps,
   type ApiMethod,
   type ApiResult,
   type OpRecord,
@@ -188,8 +189,13 @@ function admit(
           if (res.truncated) process.stderr.write(admitSummary(name, verb, res) + "\n");
         }
         if (!p.values.wait) return admitExitCode(res.counts.refused);
+        const findable = findableOps(res);
         const rest =
-          res.truncated && res.batch ? { prefix: `${res.batch}-`, total: res.counts.admitted } : undefined;
+          res.truncated && res.batch ? { prefix: `${res.batch}-`, total: findable.total } : undefined;
+        if (rest && findable.unlisted > 0)
+          process.stderr.write(
+            `not waiting for ${findable.unlisted} ops that were already running and are not listed (backplane ops list --backend ${name})\n`,
+          );
         const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress, rest });
         if (p.values.json)
           printJson({ ops: done, refused: res.refused, counts: res.counts, truncated: res.truncated });

@@ -87,6 +87,19 @@ export const AdmitReply = z
   }));
 export type AdmitReply = z.infer<typeof AdmitReply>;
 
+/**
+ * The ops of a truncated reply a caller can find: the listed ones, and every new one (by the
+ * batch's id prefix), but not an existing op past the listed rows; and how many existing ones
+ * those are (found only through `ops.list`).
+ */
+export function findableOps(r: Pick<AdmitReply, "admitted" | "counts">): { total: number; unlisted: number } {
+  const listedExisting = r.admitted.filter((a) => a.existing).length;
+  return {
+    total: listedExisting + r.counts.admitted - r.counts.existing,
+    unlisted: r.counts.existing - listedExisting,
+  };
+}
+
 /** Which op ids `r` admitted: those it lists, and every new one of its batch, listed or not. */
 export function admittedMatcher(r: Pick<AdmitReply, "admitted" | "batch">): (opId: string) => boolean {
   const listed = new Set(r.admitted.map((a) => a.opId));

@@ -6,6 +6,7 @@ import { errorMessage } from "../lib/log.js";
 import {
   API_WRITES,
   DEFAULT_API_TIMEOUT_MS,
+  findableOps,
   type ApiResult,
   type CapabilityResolution,
   type NodeResolution,
@@ -250,8 +251,11 @@ export function createCommandRunner(
   }
 
   const track = (verb: string, backend: string, r: AdmitReply) => {
+    // An existing op past the listed rows cannot be found (no batch prefix): it is left out.
     const rest =
-      r.truncated && r.batch !== undefined ? { prefix: `${r.batch}-`, total: r.counts.admitted } : undefined;
+      r.truncated && r.batch !== undefined
+        ? { prefix: `${r.batch}-`, total: findableOps(r).total }
+        : undefined;
     watchOutcome(
       store,
       verb,

@@ -37,7 +37,7 @@ export function watchOutcome(
    */
   rest?: { prefix: string; total: number },
 ): () => void {
-  if (opIds.length === 0 && !rest) return () => {};
+  if (opIds.length === 0 && !rest?.total) return () => {};
   const ids = new Set(opIds);
   let done = false;
   // The last record seen of each op: one deleted from the bucket (removed by hand, expired) has

@@ -8,6 +8,7 @@ import {
   AdmitReply,
   admittedMatcher,
   api,
+  findableOps,
   DEFAULT_STRATEGY,
   firstRows,
   MAX_REQUEST_NODES,
@@ -89,6 +90,26 @@ describe("admitReply", () => {
     const ours = admittedMatcher(read);
     expect(ours(`b-${(15_000).toString(36)}`)).toBe(true);
     expect(ours("op-someone-else")).toBe(false);
+  });
+
+  it("says which ops a caller can find: listed ones and new ones, not unlisted existing ones", () => {
+    // Asked again: every op already running, only the first listed.
+    const again = admitReply(
+      admitted(20_000, () => true),
+      [],
+      "b2",
+    );
+    expect(findableOps(again)).toEqual({
+      total: again.admitted.length,
+      unlisted: 20_000 - again.admitted.length,
+    });
+    // Mixed: 4 existing (listed first), every new one found by its batch.
+    const mixed = admitReply(
+      admitted(20_000, (i) => i % 5_000 === 4_999),
+      [],
+      "b",
+    );
+    expect(findableOps(mixed)).toEqual({ total: 20_000, unlisted: 0 });
   });
 
   it("a reply from a controller that sent no totals is read with totals of its lists", () => {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { installed, inventory, node } from "./facts.js";
 import { connect, controllerSuite, startReplica, uniquePrefix, waitLeader, writeGallery } from "./cluster.js";
 import { mapLimit } from "../../src/controller/map-limit.js";
-import { REPLY_ROWS } from "../../src/protocol/index.js";
+import { findableOps, REPLY_ROWS } from "../../src/protocol/index.js";
 import type { ClusterClient } from "../../src/client/index.js";
 
 /** Twice what a request may name: only a selector or omission reaches every node. */
@@ -116,6 +116,11 @@ describe(`issue 15 §4: requests and replies that name every node, at ${NODES} n
     );
     expect(again.counts).toEqual({ admitted: NODES, existing: NODES, refused: 0 });
     expect(again.admitted.every((a) => a.existing)).toBe(true);
+    // Past the listed rows an existing op has no batch id: a caller knows it cannot wait for those.
+    expect(findableOps(again)).toEqual({
+      total: again.admitted.length,
+      unlisted: NODES - again.admitted.length,
+    });
     expect(bytes(again)).toBeLessThan(MAX_PAYLOAD);
     expect((await client.bucket("ops").status()).values).toBe(NODES);
   }, 120_000);
