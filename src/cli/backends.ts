@@ -5,6 +5,7 @@ import {
   HoldEntry,
   InstalledBackend,
   NodeId,
+  findableOps,
   type ApiMethod,
   type ApiResult,
   type OpRecord,
@@ -14,7 +15,7 @@ import { holdLine, pinLine, policyLookup } from "../format/policy.js";
 import { localTime, shortDigest } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
 import { actor, runGroup, withSession, type Subcommand } from "./session.js";
-import { resolveSelector, selectorFlag, selectorOf } from "./targets.js";
+import { selectorFlag, selectorOf } from "./targets.js";
 import { exitCodeFor, waitForOps } from "./wait.js";
 
 /** What `backplane backends list --json` prints. */
@@ -51,21 +52,35 @@ const targetFlags = {
  * reinstall and delete it is every node that has the backend, which is what the controller does
  * when no nodes are named (so nodes without it are not refusals).
  */
-async function targetNodes(
-  client: ClusterClient,
-  p: Parsed,
-  method: AdmitMethod,
-): Promise<string[] | undefined> {
+function targetNodes(p: Parsed, method: AdmitMethod): { nodes?: string[]; selector?: string } {
   const nodes = list(p.values.node);
   const selector = selectorOf(p);
   const explicitOnly = method === "ops.install" || method === "ops.rollback";
   if ((nodes.length > 0 || selector) && p.values.all)
     throw new UsageError("give --node, --selector or --all, not more than one");
-  if (nodes.length > 0) return nodes;
-  if (selector) return resolveSelector(client, selector);
-  if (p.values.all && explicitOnly) return (await listAllNodes(client)).nodes.map((n) => n.id);
+  if (nodes.length > 0) return { nodes };
+  // The controller matches a selector: a fleet-wide request names no node ids.
+  if (selector) return { selector: selector.source };
+  // An empty selector matches every node.
+  if (p.values.all && explicitOnly) return { selector: "" };
   if (explicitOnly) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
-  return undefined;
+  return {};
+}
+
+/**
+ * The totals of a reply too big to list every row: `upgrade llama: 20000 admitted (3 already
+ * running), 3 refused; listed above: the first 1000 and 3`, and where to see the rest.
+ */
+export function admitSummary(name: string, verb: string, r: ApiResult<AdmitMethod>): string {
+  const c = r.counts;
+  const running = c.existing > 0 ? ` (${c.existing} already running)` : "";
+  const refused = c.refused > 0 ? `, ${c.refused} refused` : "";
+  return (
+    `${verb} ${name}: ${c.admitted} admitted${running}${refused}; listed above: the first ` +
+    `${r.admitted.length} admitted and ${r.refused.length} refused. The rest: ` +
+    `backplane ops list --backend ${name}` +
+    (r.batch ? ` (new op ids start with ${r.batch}-)` : "")
+  );
 }
 
 /** The same with and without --wait: 1 when anything was refused or (waited for) did not succeed. */
@@ -79,23 +94,31 @@ async function callAdmit(
   req: {
     backend: string;
     nodes?: string[];
+    selector?: string;
     source?: string;
     actor: string;
     generation?: string;
     force?: boolean;
   },
 ): Promise<ApiResult<AdmitMethod>> {
-  const { nodes, source, generation, force, ...withoutForce } = req;
-  const rest = force ? { ...withoutForce, force } : withoutForce;
+  const { nodes, selector, source, generation, force, ...withoutForce } = req;
+  const rest = {
+    ...withoutForce,
+    ...(force ? { force } : {}),
+    ...(nodes ? { nodes } : {}),
+    ...(selector !== undefined ? { selector } : {}),
+  };
   switch (method) {
     case "ops.install":
-      if (!nodes) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
-      return client.call(method, { ...rest, nodes, ...(source ? { source } : {}) });
+      if (!nodes && selector === undefined)
+        throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
+      return client.call(method, { ...rest, ...(source ? { source } : {}) });
     case "ops.rollback":
-      if (!nodes) throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
-      return client.call(method, { ...rest, nodes, ...(generation ? { generation } : {}) });
+      if (!nodes && selector === undefined)
+        throw new UsageError("say where: --node ID[,ID], -l SELECTOR or --all");
+      return client.call(method, { ...rest, ...(generation ? { generation } : {}) });
     default:
-      return client.call(method, nodes ? { ...rest, nodes } : rest);
+      return client.call(method, rest);
   }
 }
 
@@ -130,7 +153,7 @@ function admit(
   extra: { usage: string; flags: Subcommand["flags"] } = { usage: "", flags: {} },
 ): Subcommand {
   return {
-    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | -l SELECTOR | --all" : "[--node ID[,ID] | -l SELECTOR | --all]"}${extra.usage} [--force] [--wait] [--progress] [--json]\n\n-l/--selector takes a label selector over the agents' --label values (gpu=h100,zone!=eu,\ntier in (a,b), key, !key), resolved to node ids here; no matching node is an error.\n--force also acts on held nodes (backplane nodes hold) and past a pinned version\n(backplane backends pin); without it those nodes are refused, with the reason.\n\nExample:\n  ${example}`,
+    usage: `backplane backends ${verb} NAME ${nodesRequired ? "--node ID[,ID] | -l SELECTOR | --all" : "[--node ID[,ID] | -l SELECTOR | --all]"}${extra.usage} [--force] [--wait] [--progress] [--json]\n\n-l/--selector takes a label selector over the agents' --label values (gpu=h100,zone!=eu,\ntier in (a,b), key, !key), matched by the controller (upgrade, reinstall and delete: the\nmatching nodes that have NAME); no matching node is an error.\n--force also acts on held nodes (backplane nodes hold) and past a pinned version\n(backplane backends pin); without it those nodes are refused, with the reason.\n\nExample:\n  ${example}`,
     flags: { ...targetFlags, ...extra.flags },
     async run(p, [arg]) {
       if (!arg) throw new UsageError(`backplane backends ${verb} needs a backend NAME`);
@@ -144,11 +167,11 @@ function admit(
         process.stderr.write(
           `hint: --all upgrades every node at once; 'backplane rollouts start ${name}' moves them in waves gated by health\n`,
         );
+      const where = targetNodes(p, method);
       return withSession(p, async (client) => {
-        const nodes = await targetNodes(client, p, method);
         const res = await callAdmit(client, method, {
           backend: name,
-          nodes,
+          ...where,
           source,
           actor: actor(),
           generation,
@@ -163,11 +186,20 @@ function admit(
             );
           }
           for (const r of res.refused) process.stderr.write(`refused: ${r.nodeId}: ${r.error}\n`);
+          if (res.truncated) process.stderr.write(admitSummary(name, verb, res) + "\n");
         }
-        if (!p.values.wait) return admitExitCode(res.refused.length);
-        const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress });
-        if (p.values.json) printJson({ ops: done, refused: res.refused });
-        return admitExitCode(res.refused.length, done);
+        if (!p.values.wait) return admitExitCode(res.counts.refused);
+        const findable = findableOps(res);
+        const rest =
+          res.truncated && res.batch ? { prefix: `${res.batch}-`, total: findable.total } : undefined;
+        if (rest && findable.unlisted > 0)
+          process.stderr.write(
+            `not waiting for ${findable.unlisted} ops that were already running and are not listed (backplane ops list --backend ${name})\n`,
+          );
+        const done = await waitForOps(client, res.admitted, { progress: !!p.values.progress, rest });
+        if (p.values.json)
+          printJson({ ops: done, refused: res.refused, counts: res.counts, truncated: res.truncated });
+        return admitExitCode(res.counts.refused, done);
       });
     },
   };

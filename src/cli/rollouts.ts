@@ -80,6 +80,16 @@ function printPlan(plan: RolloutPlanView): void {
       plan.skipped.map((s) => [s.nodeId, s.skip, s.why]),
     );
   }
+  if (plan.truncated) {
+    // The controller lists the first nodes of each wave only: say what the whole plan holds.
+    const waves = plan.waveSizes.map((n, w) => `wave ${w + 1}: ${n}`).join(", ");
+    const skipped = plan.skippedBy.map((s) => `${s.nodes} ${s.skip}`).join(", ");
+    process.stdout.write(
+      `\nlisted above: the first nodes only. In all: ${waves}` +
+        (plan.skippedCount > 0 ? `; ${plan.skippedCount} skipped (${skipped})` : "") +
+        "\n",
+    );
+  }
 }
 
 /** `wave 2/4 · 3 done, 1 running, 0 failed, 4 waiting of 8`. */

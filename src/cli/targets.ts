@@ -1,4 +1,3 @@
-import { listAllNodes, type ClusterClient } from "../client/index.js";
 import type { NodeRecord } from "../protocol/index.js";
 import { matchesSelector, parseSelector, type Selector } from "../protocol/selector.js";
 import { list, str, UsageError, type Parsed } from "./args.js";
@@ -25,9 +24,4 @@ export function nodesMatching(nodes: readonly NodeRecord[], selector: Selector):
     .sort();
   if (ids.length === 0) throw new Error(`no node matches the selector ${selector.source}`);
   return ids;
-}
-
-/** Resolve a selector to node ids client-side, from `nodes.list`. */
-export async function resolveSelector(client: ClusterClient, selector: Selector): Promise<string[]> {
-  return nodesMatching((await listAllNodes(client)).nodes, selector);
 }

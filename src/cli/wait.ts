@@ -69,18 +69,28 @@ export class WaitInterrupted extends Error {
 export async function waitForOps(
   client: ClusterClient,
   ops: Array<Pick<Admitted, "nodeId" | "opId">>,
-  o: { progress?: boolean; out?: (line: string) => void } = {},
+  o: {
+    progress?: boolean;
+    out?: (line: string) => void;
+    /**
+     * An admission too big to list: its other ops' ids start with `prefix`, and it has `total`
+     * ops in all. They are waited for as the watch meets them.
+     */
+    rest?: { prefix: string; total: number };
+  } = {},
 ): Promise<OpRecord[]> {
   const out = o.out ?? ((l: string) => process.stderr.write(l + "\n"));
+  const rest = o.rest;
   const keys = new Set(ops.map((a) => opKey(a.nodeId, a.opId)));
   const final = new Map<string, OpRecord>();
   const log = new OpLog();
   const say = (line: string | undefined) => line !== undefined && out(line);
   return new Promise<OpRecord[]>((resolve, reject) => {
     const ids = new Set(ops.map((a) => a.opId));
+    const ours = (opId: string) => ids.has(opId) || (rest !== undefined && opId.startsWith(rest.prefix));
     const stopProgress = o.progress
       ? client.onProgress((e) => {
-          if (ids.has(e.opId)) say(log.progress(e));
+          if (ours(e.opId)) say(log.progress(e));
         })
       : () => {};
     const stop = () => {
@@ -94,7 +104,7 @@ export async function waitForOps(
     };
     process.once("SIGINT", onInterrupt);
     const check = () => {
-      if (final.size !== keys.size) return;
+      if (final.size !== keys.size || (rest && keys.size < rest.total)) return;
       stop();
       const done = [...final.values()];
       if (done.length > 0) out(summaryLine(done));
@@ -102,7 +112,12 @@ export async function waitForOps(
     };
     const w = client.watch("ops", (e) => {
       if (e.type === "ready") return check();
-      if (e.type !== "put" || !keys.has(e.key)) return;
+      if (e.type !== "put") return;
+      if (!keys.has(e.key)) {
+        if (!rest || !e.value.id.startsWith(rest.prefix)) return;
+        keys.add(e.key);
+        ids.add(e.value.id);
+      }
       say(log.op(e.value));
       if (isTerminal(e.value.state)) final.set(e.key, e.value);
       check();

@@ -18,6 +18,7 @@ import {
 import type { z } from "zod";
 import type { Audit } from "./audit.js";
 import { ApiError } from "./errors.js";
+import { boundedResolutions } from "./resolve-reply.js";
 import type { ControllerTelemetry } from "./metrics.js";
 import type { NodeAdmin } from "./node-admin.js";
 import type { PolicyStore } from "./policy-store.js";
@@ -75,27 +76,31 @@ export class ApiHandlers {
     this.limiter = new Limiter(limits.concurrent, limits.queued);
     const { ops, nodes, settings, checker, audit, client, rollouts, policy } = d;
     const force = (r: { force?: boolean }) => (r.force ? { force: true } : {});
+    const where = (r: { nodes?: string[]; selector?: string }) => ({
+      nodes: r.nodes,
+      ...(r.selector !== undefined ? { selector: r.selector } : {}),
+    });
     this.h = {
       "ops.install": (r, actor) =>
         ops.admit({
           kind: "install",
           backend: r.backend,
-          nodes: r.nodes,
+          ...where(r),
           source: r.source,
           actor,
           ...force(r),
         }),
       "ops.upgrade": (r, actor) =>
-        ops.admit({ kind: "upgrade", backend: r.backend, nodes: r.nodes, actor, ...force(r) }),
+        ops.admit({ kind: "upgrade", backend: r.backend, ...where(r), actor, ...force(r) }),
       "ops.reinstall": (r, actor) =>
-        ops.admit({ kind: "reinstall", backend: r.backend, nodes: r.nodes, actor, ...force(r) }),
+        ops.admit({ kind: "reinstall", backend: r.backend, ...where(r), actor, ...force(r) }),
       "ops.delete": (r, actor) =>
-        ops.admit({ kind: "delete", backend: r.backend, nodes: r.nodes, actor, ...force(r) }),
+        ops.admit({ kind: "delete", backend: r.backend, ...where(r), actor, ...force(r) }),
       "ops.rollback": (r, actor) =>
         ops.admit({
           kind: "rollback",
           backend: r.backend,
-          nodes: r.nodes,
+          ...where(r),
           generation: r.generation,
           actor,
           ...force(r),
@@ -139,7 +144,7 @@ export class ApiHandlers {
       "gallery.list": async () => ({ entries: this.galleryList() }),
       "gallery.resolve": async (r) => ({
         backend: r.backend,
-        nodes: this.galleryResolve(r.backend, r.nodes),
+        ...boundedResolutions(this.galleryResolve(r.backend, r.nodes)),
         capabilities: r.capabilities?.map((c) => this.d.catalog().describe(r.backend, c)),
       }),
     };

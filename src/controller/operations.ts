@@ -19,7 +19,9 @@ import {
   reapOp,
   retryOp,
   written,
+  parseSelector,
   type Admitted,
+  type AdmitReply,
   type CancelSignal,
   type InstallTarget,
   type Inventory,
@@ -27,6 +29,7 @@ import {
   type OpKind,
   type OpRecord,
   type Refused,
+  type Selector,
   type Step,
 } from "../protocol/index.js";
 import { takePage, type ApiResult } from "../protocol/index.js";
@@ -35,6 +38,7 @@ import type { ClaimStore } from "./claims.js";
 import { activeConflict, planAdmission, type ClusterFacts } from "./decide/admission.js";
 import { ApiError, conflict, notFound, unavailableWhenContended } from "./errors.js";
 import { mapLimit } from "./map-limit.js";
+import { admitReply } from "./admit-reply.js";
 import type { ControllerTelemetry } from "./metrics.js";
 import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
 
@@ -58,6 +62,8 @@ export interface AdmitRequest {
   kind: OpKind;
   backend: string;
   nodes?: string[];
+  /** Instead of nodes: a label selector over node labels, matched here (see Targets). */
+  selector?: string;
   /** install only: an image reference outside every gallery. */
   source?: string;
   /** Rollback only: the kept generation to go back to. */
@@ -99,6 +105,16 @@ function installedBefore(inv: Inventory | undefined, name: string): OpRecord["fr
   return { version: concrete.metadata.version, digest: concrete.metadata.digest };
 }
 
+/** The request's selector, parsed; a bad one, or one given with nodes, is a bad request. */
+function parseTargetSelector(req: AdmitRequest): Selector | undefined {
+  if (req.selector === undefined) return undefined;
+  if (req.nodes) throw new ApiError("bad_request", "give nodes or a selector, not both", "selector");
+  const s = parseSelector(req.selector);
+  if (!s.ok) throw new ApiError("bad_request", s.error, "selector");
+  // An empty selector matches every node, as in Kubernetes: install or roll back everywhere.
+  return s.selector;
+}
+
 export class Operations {
   private readonly log: Logger;
 
@@ -108,15 +124,20 @@ export class Operations {
 
   // ------------------------------------------------------------------ admission
 
-  async admit(req: AdmitRequest): Promise<{ admitted: Admitted[]; refused: Refused[] }> {
-    const facts = await this.facts(req.nodes);
-    const plan = planAdmission(req, facts);
+  async admit(req: AdmitRequest): Promise<AdmitReply> {
+    const selector = parseTargetSelector(req);
+    const facts = await this.facts(req.nodes, selector !== undefined);
+    const plan = planAdmission({ ...req, selector }, facts);
     if (!plan.ok) {
       this.d.telemetry.metrics?.opsRefused.inc({ kind: req.kind });
       throw new ApiError(plan.code, plan.error, plan.field);
     }
     const admitted: Admitted[] = [];
     const refused: Refused[] = [];
+    // New ops' ids are `<batch>-<plan index>`: a reply that lists only the first rows still
+    // tells the caller every op it admitted.
+    const batch = newOpId();
+    const opIdOf = new Map(plan.plans.map((p, i) => [p.nodeId, `${batch}-${i.toString(36)}`]));
     await mapLimit(plan.plans, CONCURRENCY, async (p) => {
       if (p.action === "refuse") refused.push({ nodeId: p.nodeId, error: p.error.slice(0, 1024) });
       else if (p.action === "existing") {
@@ -124,7 +145,7 @@ export class Operations {
       } else {
         try {
           const from = installedBefore(facts.inventories.get(p.nodeId), p.target?.name ?? req.backend);
-          const r = await this.admitOne(req, p.nodeId, p.target, from);
+          const r = await this.admitOne(req, p.nodeId, p.target, from, opIdOf.get(p.nodeId));
           if ("error" in r) refused.push(r);
           else admitted.push(r);
         } catch (e) {
@@ -136,7 +157,7 @@ export class Operations {
     const order = new Map(plan.plans.map((p, i) => [p.nodeId, i]));
     const byPlan = (a: { nodeId: string }, b: { nodeId: string }) =>
       order.get(a.nodeId)! - order.get(b.nodeId)!;
-    return { admitted: admitted.sort(byPlan), refused: refused.sort(byPlan) };
+    return admitReply(admitted.sort(byPlan), refused.sort(byPlan), batch);
   }
 
   /**
@@ -182,8 +203,10 @@ export class Operations {
    * catching up after a reconnect) they are read directly: concurrently, or for many of them in
    * one pass over each bucket.
    */
-  private async facts(explicit?: string[]): Promise<ClusterFacts> {
+  private async facts(explicit?: string[], bySelector = false): Promise<ClusterFacts> {
     const { view, client } = this.d;
+    // A selector is matched against the view's nodes: give a lagging view a moment to catch up.
+    if (bySelector) await view.current(["nodes", "inventory"], MIRROR_WAIT_MS);
     // O(fleet) copies, once per request (not per node): "everywhere" needs every node anyway.
     const nodes = view.nodeRecords();
     const inventories = view.inventories;

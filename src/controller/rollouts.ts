@@ -42,6 +42,7 @@ import {
 import { ApiError, conflict, notFound } from "./errors.js";
 import type { LeaderDuty } from "./duties.js";
 import { mapLimit } from "./map-limit.js";
+import { planView } from "./plan-view.js";
 import type { Operations } from "./operations.js";
 import { windowOf, type SettingsStore } from "./settings-store.js";
 import { LIST_MIRROR_WAIT_MS, type ClusterView } from "./view.js";
@@ -340,7 +341,7 @@ export class Rollouts {
   }
 
   async dryRun(req: ApiRequest<"rollouts.plan">): Promise<{ plan: RolloutPlanView }> {
-    return { plan: await this.plan(req) };
+    return { plan: planView(await this.plan(req)) };
   }
 
   /**

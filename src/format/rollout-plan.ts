@@ -2,7 +2,6 @@ import {
   DEFAULT_FIRST_WAVE_FAILURES,
   DEFAULT_LATER_FAILURES,
   type RolloutPlanView,
-  type SkipReason,
   type Strategy,
 } from "../protocol/index.js";
 import { duration, shortDigest } from "./units.js";
@@ -21,24 +20,23 @@ const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
 type Side = { version?: string; digest?: string };
 const versionOf = (x: Side): string => x.version ?? (shortDigest(x.digest) || "?");
 
-/** `a, b, c +12 more`, as many names as fit in `width` characters. */
-export function fitNames(names: readonly string[], width = NAMES_WIDTH): string {
+/** `a, b, c +12 more`, as many names as fit in `width` characters, of `total` (names may be the first only). */
+export function fitNames(names: readonly string[], width = NAMES_WIDTH, total = names.length): string {
   let out = "";
   for (let i = 0; i < names.length; i++) {
     const next = out ? `${out}, ${names[i]}` : names[i]!;
-    const left = names.length - i - 1;
+    const left = total - i - 1;
     const tail = left > 0 ? ` +${left} more` : "";
-    if (next.length + tail.length > width && out) return `${out} +${names.length - i} more`;
+    if (next.length + tail.length > width && out) return `${out} +${total - i} more`;
     out = next;
   }
-  return out;
+  return total > names.length ? `${out} +${total - names.length} more` : out;
 }
 
 /** What the planned nodes run now, and what they get: `1.0.0 → 1.1.0`, `0.9.0, 1.0.0 → 1.1.0`. */
 export function planFromTo(plan: RolloutPlanView): { from: string[]; to: string } {
-  const nodes = plan.waves.flat();
-  const from = [...new Set(nodes.map((n) => versionOf(n.from)))];
-  const tos = [...new Set(nodes.map((n) => versionOf(n.to)))];
+  const from = [...new Set(plan.from.map(versionOf))];
+  const tos = [...new Set(plan.to.map(versionOf))];
   const to = plan.galleryVersion ?? (tos.length === 1 ? tos[0]! : tos.length === 0 ? "?" : "several");
   return { from, to };
 }
@@ -60,10 +58,13 @@ function strategyLine(s: Strategy): string {
   ].join(" · ");
 }
 
-/** `label  3 nodes  a, b, c`: one line, whatever the number of names. */
-function row(label: string, names: readonly string[]): string {
-  return `  ${label.padEnd(9)} ${plural(names.length, "node").padEnd(9)} ${fitNames(names)}`;
+/** `label  3 nodes  a, b, c`: one line, whatever the number of names (`names`: the first of `total`). */
+function row(label: string, names: readonly string[], total = names.length): string {
+  return `  ${label.padEnd(9)} ${plural(total, "node").padEnd(9)} ${fitNames(names, NAMES_WIDTH, total)}`;
 }
+
+/** Nodes the plan moves, listed or not. */
+export const plannedCount = (plan: RolloutPlanView): number => plan.waveSizes.reduce((n, w) => n + w, 0);
 
 /**
  * The plan as the confirm dialog lists it: each wave with its node count and nodes, where the
@@ -71,8 +72,10 @@ function row(label: string, names: readonly string[]): string {
  * end in "+N more" so the whole fits 80×24.
  */
 export function planDialogLines(plan: RolloutPlanView, having: number): string[] {
-  const waves = plan.waves.filter((w) => w.length > 0);
-  const planned = waves.reduce((n, w) => n + w.length, 0);
+  const waves = plan.waves
+    .map((listed, i) => ({ listed, size: plan.waveSizes[i] ?? listed.length }))
+    .filter((w) => w.size > 0);
+  const planned = plannedCount(plan);
   const lines: string[] = [];
   const nodes =
     having > planned ? `${planned} of the ${plural(having, "node")} that have it` : plural(planned, "node");
@@ -86,17 +89,18 @@ export function planDialogLines(plan: RolloutPlanView, having: number): string[]
     lines.push(
       row(
         `wave ${i + 1}`,
-        w.map((n) => n.nodeId),
+        w.listed.map((n) => n.nodeId),
+        w.size,
       ),
     ),
   );
   if (shown < waves.length) {
-    const rest = waves.slice(shown).flat();
-    lines.push(`  +${waves.length - shown} more waves (${plural(rest.length, "node")})`);
+    const rest = waves.slice(shown).reduce((n, w) => n + w.size, 0);
+    lines.push(`  +${waves.length - shown} more waves (${plural(rest, "node")})`);
   }
 
   const from = new Map<string, number>();
-  for (const n of waves.flat()) from.set(versionOf(n.from), (from.get(versionOf(n.from)) ?? 0) + 1);
+  for (const v of plan.from) from.set(versionOf(v), (from.get(versionOf(v)) ?? 0) + v.nodes);
   if (from.size > 1)
     lines.push(
       `  from ${[...from]
@@ -105,18 +109,16 @@ export function planDialogLines(plan: RolloutPlanView, having: number): string[]
         .join(", ")}`,
     );
 
-  const byReason = new Map<SkipReason, string[]>();
-  for (const s of plan.skipped) byReason.set(s.skip, [...(byReason.get(s.skip) ?? []), s.nodeId]);
-  if (byReason.size > 0) {
-    lines.push(`${plural(plan.skipped.length, "node")} skipped:`);
-    const reasons = [...byReason].sort((a, b) => b[1].length - a[1].length);
+  const reasons = plan.skippedBy;
+  if (reasons.length > 0) {
+    lines.push(`${plural(plan.skippedCount, "node")} skipped:`);
     const fits = reasons.length > PLAN_SKIP_LINES ? PLAN_SKIP_LINES - 1 : reasons.length;
-    for (const [why, nodes] of reasons.slice(0, fits)) lines.push(row(why, nodes));
+    for (const r of reasons.slice(0, fits)) lines.push(row(r.skip, r.first, r.nodes));
     if (fits < reasons.length)
       lines.push(
         `  +${reasons
           .slice(fits)
-          .map(([why, nodes]) => `${nodes.length} ${why}`)
+          .map((r) => `${r.nodes} ${r.skip}`)
           .join(", ")}`,
       );
   }

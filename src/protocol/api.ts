@@ -5,15 +5,32 @@ import { Settings } from "./settings.js";
 import { Rollout, RolloutId, RolloutNode, RolloutPlanView } from "./rollout.js";
 import { BackendPin, HoldEntry, NodeHolds } from "./policy.js";
 import { NODES_PAGE, OPS_PAGE, pageReply, pageRequest, ROLLOUT_NODES_PAGE } from "./page.js";
+import { REPLY_ROWS } from "./bounded.js";
 
 /** Who is asking: the API client's name, recorded on every op and audit event. */
 const actor = Text(128).optional();
 
+/**
+ * At most this many node ids in one request: 10,000 ids of at most 64 characters are 670,000
+ * bytes of JSON (64 + 2 quotes + 1 comma each), under NATS's default 1 MB max payload with room
+ * for the other fields; 15,000 would not be (1,005,000). A bigger set is named by `selector`.
+ */
+export const MAX_REQUEST_NODES = 10_000;
+
 const Targets = z
   .object({
     backend: BackendName,
-    /** Explicit nodes; omitted means every node that has the backend (upgrade, reinstall) . */
-    nodes: z.array(NodeId).min(1).max(10_000).optional(),
+    /**
+     * Explicit nodes; omitted (and no selector) means every node that has the backend (upgrade,
+     * reinstall, delete).
+     */
+    nodes: z.array(NodeId).min(1).max(MAX_REQUEST_NODES).optional(),
+    /**
+     * Instead of `nodes`: a Kubernetes label selector over node labels (`gpu=h100,zone!=eu`),
+     * matched by the controller. Upgrade, reinstall and delete act on the matching nodes that have
+     * the backend; install and rollback on every matching node.
+     */
+    selector: Text(1024).optional(),
     /** Act on held nodes, and upgrade past a pinned version, too. */
     force: z.boolean().optional(),
     actor,
@@ -39,7 +56,56 @@ export type Admitted = z.infer<typeof Admitted>;
 export const Refused = z.object({ nodeId: NodeId, error: Text(1024) });
 export type Refused = z.infer<typeof Refused>;
 
-const AdmitReply = z.object({ admitted: z.array(Admitted), refused: z.array(Refused) });
+/**
+ * What an admission did, bounded whatever the fleet: totals, and the first rows of each list
+ * (existing ops first). New ops' ids are `<batch>-<n>`, so a caller finds every op it admitted
+ * (`admittedMatcher`) from the reply alone, listed or not.
+ */
+export const AdmitReply = z
+  .object({
+    admitted: z.array(Admitted).max(REPLY_ROWS),
+    refused: z.array(Refused).max(REPLY_ROWS),
+    /** Over every node, listed or not; absent from a controller before the reply was bounded. */
+    counts: z
+      .object({
+        admitted: z.number().int().nonnegative(),
+        existing: z.number().int().nonnegative(),
+        refused: z.number().int().nonnegative(),
+      })
+      .optional(),
+    batch: OpId.optional(),
+    /** Some rows are not listed (see counts). */
+    truncated: z.boolean().default(false),
+  })
+  .transform((r) => ({
+    ...r,
+    counts: r.counts ?? {
+      admitted: r.admitted.length,
+      existing: r.admitted.filter((a) => a.existing).length,
+      refused: r.refused.length,
+    },
+  }));
+export type AdmitReply = z.infer<typeof AdmitReply>;
+
+/**
+ * The ops of a truncated reply a caller can find: the listed ones, and every new one (by the
+ * batch's id prefix), but not an existing op past the listed rows; and how many existing ones
+ * those are (found only through `ops.list`).
+ */
+export function findableOps(r: Pick<AdmitReply, "admitted" | "counts">): { total: number; unlisted: number } {
+  const listedExisting = r.admitted.filter((a) => a.existing).length;
+  return {
+    total: listedExisting + r.counts.admitted - r.counts.existing,
+    unlisted: r.counts.existing - listedExisting,
+  };
+}
+
+/** Which op ids `r` admitted: those it lists, and every new one of its batch, listed or not. */
+export function admittedMatcher(r: Pick<AdmitReply, "admitted" | "batch">): (opId: string) => boolean {
+  const listed = new Set(r.admitted.map((a) => a.opId));
+  const prefix = r.batch === undefined ? undefined : `${r.batch}-`;
+  return (opId) => listed.has(opId) || (prefix !== undefined && opId.startsWith(prefix));
+}
 
 export const GalleryEntrySummary = z.object({
   name: BackendName,
@@ -74,11 +140,24 @@ export const CapabilityResolution = z.object({
 });
 export type CapabilityResolution = z.infer<typeof CapabilityResolution>;
 
+export const MAX_CAPABILITY_COUNTS = 512;
+
+/** Nodes of one capability in a `gallery.resolve` reply, and what they resolve to. */
+export const CapabilityCount = z.object({
+  /** Unset: nodes the controller does not know. */
+  capability: Capability.optional(),
+  nodes: z.number().int().nonnegative(),
+  concrete: BackendName.optional(),
+  error: Text(1024).optional(),
+});
+export type CapabilityCount = z.infer<typeof CapabilityCount>;
+
 /** What a rollout targets and how it moves (strategy fields as people write them). */
 const RolloutRequest = z
   .object({
     backend: BackendName,
-    nodes: z.array(NodeId).min(1).max(20_000).optional(),
+    /** As for ops (MAX_REQUEST_NODES, to stay under 1 MB); more nodes are named by `selector`. */
+    nodes: z.array(NodeId).min(1).max(MAX_REQUEST_NODES).optional(),
     /** A Kubernetes label selector over node labels (`gpu=h100,zone!=eu`). */
     selector: Text(1024).optional(),
     waves: Text(256).optional(),
@@ -107,7 +186,6 @@ const RolloutReply = z.object({ rollout: Rollout });
 export const api = {
   "ops.install": {
     req: Targets.extend({
-      nodes: z.array(NodeId).min(1).max(10_000),
       /** An image no gallery lists (LocalAI's "install external"): `oci://` or `docker://` reference. */
       source: z
         .string()
@@ -122,7 +200,6 @@ export const api = {
   "ops.delete": { req: Targets, res: AdmitReply },
   "ops.rollback": {
     req: Targets.extend({
-      nodes: z.array(NodeId).min(1).max(10_000),
       /** A kept generation id as the node's inventory reports it; omitted means the newest kept one. */
       generation: z.string().min(1).max(64).optional(),
     }),
@@ -276,7 +353,16 @@ export const api = {
       .strict(),
     res: z.object({
       backend: BackendName,
-      nodes: z.array(NodeResolution),
+      /** The first nodes' resolutions (all of them unless `truncated`). */
+      nodes: z.array(NodeResolution).max(REPLY_ROWS),
+      /** Nodes resolved, listed or not. */
+      total: z.number().int().nonnegative().optional(),
+      /**
+       * Every node resolved, by capability (what a node gets depends on nothing else): how many
+       * nodes, and what they get. A node not listed is found here by its capability.
+       */
+      byCapability: z.array(CapabilityCount).max(MAX_CAPABILITY_COUNTS).optional(),
+      truncated: z.boolean().default(false),
       capabilities: z.array(CapabilityResolution).optional(),
     }),
   },
@@ -286,6 +372,8 @@ export type ApiMethod = keyof typeof api;
 export const API_METHODS = Object.keys(api) as ApiMethod[];
 export type ApiRequest<M extends ApiMethod> = z.input<(typeof api)[M]["req"]>;
 export type ApiResult<M extends ApiMethod> = z.infer<(typeof api)[M]["res"]>;
+/** A reply as it goes on the wire, before the client fills in what a field's default or transform gives. */
+export type ApiReply<M extends ApiMethod> = z.input<(typeof api)[M]["res"]>;
 
 export const ApiErrorCode = z.enum([
   "bad_request",

@@ -9,6 +9,7 @@ export * from "./window.js";
 export * from "./op-lifecycle.js";
 export * from "./buckets.js";
 export * from "./api.js";
+export * from "./bounded.js";
 export * from "./codec.js";
 export * from "./policy.js";
 export * from "./page.js";

@@ -400,26 +400,129 @@ export type RolloutEventKind = z.infer<typeof RolloutEventKind>;
 
 // ---------------------------------------------------------------- the plan, as the API returns it
 
+/** Names listed per skip reason in a plan's summary. */
+export const PLAN_SKIP_NAMES = 8;
+/** Distinct from/to versions a plan's summary counts (a fleet runs a few). */
+export const MAX_VERSION_COUNTS = 64;
+
 const FromTo = z.object({ version: Text(128).optional(), digest: Text(128).optional() });
 
-export const RolloutPlanView = z.object({
-  backend: BackendName,
-  galleryVersion: Text(128).optional(),
-  builds: z.record(BackendName, PinnedBuild),
-  byCapability: z.record(Capability, BackendName),
-  targeting: z.object({ kind: z.enum(["nodes", "selector", "installed"]), selector: Text(1024).optional() }),
-  strategy: Strategy,
-  /** Per wave, the nodes it adds: from which version/digest/generation to which. */
-  waves: z.array(
-    z.array(
-      z.object({
-        nodeId: NodeId,
-        concrete: BackendName,
-        from: FromTo.extend({ generation: z.string().max(64).optional() }),
-        to: FromTo,
-      }),
-    ),
-  ),
-  skipped: z.array(z.object({ nodeId: NodeId, skip: SkipReason, why: Text(1024) })),
+export const PlanMove = z.object({
+  nodeId: NodeId,
+  concrete: BackendName,
+  from: FromTo.extend({ generation: z.string().max(64).optional() }),
+  to: FromTo,
 });
+export type PlanMove = z.infer<typeof PlanMove>;
+
+export const PlanSkip = z.object({ nodeId: NodeId, skip: SkipReason, why: Text(1024) });
+export type PlanSkip = z.infer<typeof PlanSkip>;
+
+/** Nodes that run (or would get) one version or digest. */
+export const VersionCount = FromTo.extend({ nodes: z.number().int().nonnegative() });
+export type VersionCount = z.infer<typeof VersionCount>;
+
+/** The nodes skipped for one reason: how many, and the first few. */
+export const SkipCount = z.object({
+  skip: SkipReason,
+  nodes: z.number().int().nonnegative(),
+  first: z.array(NodeId).max(PLAN_SKIP_NAMES),
+});
+export type SkipCount = z.infer<typeof SkipCount>;
+
+/** What a plan amounts to over every node, listed or not. */
+export interface PlanSummary {
+  /** Per wave, how many nodes it adds. */
+  waveSizes: number[];
+  /** What the planned nodes run now, in wave order (the most common when there are very many). */
+  from: VersionCount[];
+  /** What they get, likewise. */
+  to: VersionCount[];
+  skippedCount: number;
+  /** The skipped by reason, most common first. */
+  skippedBy: SkipCount[];
+}
+
+const fromToKey = (x: { version?: string; digest?: string }) => `${x.version ?? ""}\u0000${x.digest ?? ""}`;
+
+function versionCounts(sides: ReadonlyArray<{ version?: string; digest?: string }>): VersionCount[] {
+  const by = new Map<string, VersionCount>();
+  for (const x of sides) {
+    const k = fromToKey(x);
+    const c = by.get(k);
+    if (c) c.nodes++;
+    else
+      by.set(k, {
+        ...(x.version !== undefined ? { version: x.version } : {}),
+        ...(x.digest !== undefined ? { digest: x.digest } : {}),
+        nodes: 1,
+      });
+  }
+  const all = [...by.values()];
+  if (all.length <= MAX_VERSION_COUNTS) return all;
+  const most = new Set([...all].sort((a, b) => b.nodes - a.nodes).slice(0, MAX_VERSION_COUNTS));
+  return all.filter((c) => most.has(c));
+}
+
+/** The totals of a plan from its full lists (one pass over every node). */
+export function summarizePlan(
+  waves: ReadonlyArray<ReadonlyArray<Pick<PlanMove, "from" | "to">>>,
+  skipped: ReadonlyArray<Pick<PlanSkip, "nodeId" | "skip">>,
+): PlanSummary {
+  const moves = waves.flat();
+  const by = new Map<SkipReason, SkipCount>();
+  for (const s of skipped) {
+    const c = by.get(s.skip) ?? { skip: s.skip, nodes: 0, first: [] };
+    c.nodes++;
+    if (c.first.length < PLAN_SKIP_NAMES) c.first.push(s.nodeId);
+    by.set(s.skip, c);
+  }
+  return {
+    waveSizes: waves.map((w) => w.length),
+    from: versionCounts(moves.map((m) => m.from)),
+    to: versionCounts(moves.map((m) => m.to)),
+    skippedCount: skipped.length,
+    skippedBy: [...by.values()].sort((a, b) => b.nodes - a.nodes),
+  };
+}
+
+/**
+ * A rollout's plan as the API returns it: bounded whatever the fleet. The moves and skips
+ * listed are the first of each wave and of the skipped (every one unless `truncated`); the
+ * counts are over every node.
+ */
+export const RolloutPlanView = z
+  .object({
+    backend: BackendName,
+    galleryVersion: Text(128).optional(),
+    builds: z.record(BackendName, PinnedBuild),
+    byCapability: z.record(Capability, BackendName),
+    targeting: z.object({
+      kind: z.enum(["nodes", "selector", "installed"]),
+      selector: Text(1024).optional(),
+    }),
+    strategy: Strategy,
+    /** Per wave, the first nodes it adds: from which version/digest/generation to which. */
+    waves: z.array(z.array(PlanMove)).max(64),
+    skipped: z.array(PlanSkip),
+    // The totals; absent from a controller before the plan was bounded (then the lists are whole).
+    waveSizes: z.array(z.number().int().nonnegative()).max(64).optional(),
+    from: z.array(VersionCount).max(MAX_VERSION_COUNTS).optional(),
+    to: z.array(VersionCount).max(MAX_VERSION_COUNTS).optional(),
+    skippedCount: z.number().int().nonnegative().optional(),
+    skippedBy: z.array(SkipCount).max(SkipReason.options.length).optional(),
+    truncated: z.boolean().default(false),
+  })
+  .transform((p) => {
+    const complete = p.waveSizes && p.from && p.to && p.skippedCount !== undefined && p.skippedBy;
+    const whole = complete ? undefined : summarizePlan(p.waves, p.skipped);
+    return {
+      ...p,
+      waveSizes: p.waveSizes ?? whole!.waveSizes,
+      from: p.from ?? whole!.from,
+      to: p.to ?? whole!.to,
+      skippedCount: p.skippedCount ?? whole!.skippedCount,
+      skippedBy: p.skippedBy ?? whole!.skippedBy,
+    };
+  });
 export type RolloutPlanView = z.infer<typeof RolloutPlanView>;

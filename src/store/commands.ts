@@ -3,7 +3,17 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { ApiCallError } from "../client/api-client.js";
 import { errorMessage } from "../lib/log.js";
-import { API_WRITES, DEFAULT_API_TIMEOUT_MS, type ApiResult } from "../protocol/index.js";
+import {
+  API_WRITES,
+  DEFAULT_API_TIMEOUT_MS,
+  findableOps,
+  type ApiResult,
+  type CapabilityResolution,
+  type NodeResolution,
+} from "../protocol/index.js";
+
+/** Capabilities one `gallery.resolve` request may name. */
+const MAX_CAPABILITIES = 256;
 import { duration } from "../format/units.js";
 import type { DashStore } from "./dash-store.js";
 import { watchOutcome } from "./fanout-outcome.js";
@@ -49,7 +59,8 @@ export interface IntentContext {
   /** Toast "what…", then the outcome `fn` returns, or why it failed. */
   attempt(what: string, fn: () => Promise<Outcome>): Promise<void>;
   /** Once every op of `opIds` has ended, toast how they ended ("install x: 3 succeeded, 1 failed"). */
-  track(verb: string, backend: string, opIds: readonly string[]): void;
+  /** Tell how an admission's ops end, once they all have. */
+  track(verb: string, backend: string, reply: AdmitReply): void;
   /** Call `call` for every op id at once, then toast how many failed. */
   each(what: string, ids: string[], call: (opId: string) => Promise<unknown>): Promise<void>;
 }
@@ -76,15 +87,24 @@ export interface IntentHandler<K extends IntentKind> {
 /** A handler for every kind of intent: src/views/registry.ts joins the views' handlers. */
 export type IntentTable = { [K in IntentKind]: IntentHandler<K> };
 
+/** Several admissions' replies as one (a pick too big for one request is sent in parts). */
+export function mergeAdmits(rs: readonly AdmitReply[]): AdmitReply {
+  const sum = (k: keyof AdmitReply["counts"]) => rs.reduce((n, r) => n + r.counts[k], 0);
+  return {
+    admitted: rs.flatMap((r) => r.admitted),
+    refused: rs.flatMap((r) => r.refused),
+    counts: { admitted: sum("admitted"), existing: sum("existing"), refused: sum("refused") },
+    truncated: rs.some((r) => r.truncated),
+  };
+}
+
 /** How an ops.upgrade / ops.reinstall / ops.install reply reads in a toast. */
 export function admitText(what: string, r: AdmitReply): Outcome {
-  const existing = r.admitted.filter((a) => a.existing).length;
-  const parts = [`${r.admitted.length} admitted${existing ? ` (${existing} already running)` : ""}`];
-  if (r.refused.length > 0) {
-    const first = r.refused[0]!;
-    parts.push(`${r.refused.length} refused — ${first.nodeId}: ${first.error}`);
-  }
-  const level = r.admitted.length === 0 ? "err" : r.refused.length > 0 ? "warn" : "ok";
+  const { admitted, existing, refused } = r.counts;
+  const parts = [`${admitted} admitted${existing ? ` (${existing} already running)` : ""}`];
+  const first = r.refused[0];
+  if (refused > 0) parts.push(`${refused} refused${first ? ` — ${first.nodeId}: ${first.error}` : ""}`);
+  const level = admitted === 0 ? "err" : refused > 0 ? "warn" : "ok";
   return { level, text: `${what}: ${parts.join(", ")}` };
 }
 
@@ -230,8 +250,19 @@ export function createCommandRunner(
     });
   }
 
-  const track = (verb: string, backend: string, opIds: readonly string[]) => {
-    watchOutcome(store, verb, backend, opIds);
+  const track = (verb: string, backend: string, r: AdmitReply) => {
+    // An existing op past the listed rows cannot be found (no batch prefix): it is left out.
+    const rest =
+      r.truncated && r.batch !== undefined
+        ? { prefix: `${r.batch}-`, total: findableOps(r).total }
+        : undefined;
+    watchOutcome(
+      store,
+      verb,
+      backend,
+      r.admitted.map((a) => a.opId),
+      rest,
+    );
   };
 
   const runner: CommandRunner = {
@@ -340,9 +371,27 @@ export function createCommandRunner(
     async resolve(backend) {
       ui().setResolution(backend, { status: "loading", data: [] });
       try {
-        const nodes = [...store.getState().nodes.keys()];
-        const r = await api.call("gallery.resolve", { backend, nodes });
-        ui().setResolution(backend, { status: "ok", data: r.nodes, at: Date.now() });
+        // By capability, not by node id (what a node gets depends on its capability alone): a
+        // request and a reply of a few rows, however big the fleet.
+        const nodes = [...store.getState().nodes.values()];
+        const caps = [...new Set(nodes.map((n) => n.last.capability))];
+        const byCap = new Map<string, CapabilityResolution>();
+        for (let i = 0; i < caps.length || i === 0; i += MAX_CAPABILITIES) {
+          const r = await api.call("gallery.resolve", {
+            backend,
+            nodes: [],
+            ...(caps.length > 0 ? { capabilities: caps.slice(i, i + MAX_CAPABILITIES) } : {}),
+          });
+          for (const c of r.capabilities ?? []) byCap.set(c.capability, c);
+        }
+        const data = nodes.map((n): NodeResolution => {
+          const capability = n.last.capability;
+          const c = byCap.get(capability);
+          return c?.concrete && !c.error
+            ? { nodeId: n.id, capability, concrete: c.concrete }
+            : { nodeId: n.id, capability, error: c?.error ?? `no resolution for capability ${capability}` };
+        });
+        ui().setResolution(backend, { status: "ok", data, at: Date.now() });
       } catch (e) {
         ui().setResolution(backend, { status: "error", data: [], error: errorMessage(e) });
       }

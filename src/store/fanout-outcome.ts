@@ -31,17 +31,25 @@ export function watchOutcome(
   verb: string,
   backend: string,
   opIds: readonly string[],
+  /**
+   * A reply too big to list every op: the ids of the ones not listed start with `prefix`, and
+   * the fan-out has `total` ops in all (listed or not).
+   */
+  rest?: { prefix: string; total: number },
 ): () => void {
-  if (opIds.length === 0) return () => {};
+  if (opIds.length === 0 && !rest?.total) return () => {};
+  const ids = new Set(opIds);
   let done = false;
   // The last record seen of each op: one deleted from the bucket (removed by hand, expired) has
   // ended as far as this watch can tell, so the fan-out is still told, and the watch ends.
   const last = new Map<string, OpRecord>();
   const check = (ops: ReadonlyMap<string, OpRecord>) => {
     if (done) return;
-    let over = true;
+    // O(ops) per change, and only for a fan-out too big to list: its ops are most of them anyway.
+    if (rest) for (const id of ops.keys()) if (id.startsWith(rest.prefix)) ids.add(id);
+    let over = !rest || ids.size >= rest.total;
     const ended: Array<Pick<OpRecord, "state">> = [];
-    for (const id of opIds) {
+    for (const id of ids) {
       const o = ops.get(id);
       if (o) last.set(id, o);
       if (o && isTerminal(o)) ended.push(o);

@@ -11,13 +11,21 @@ import {
   type OpKind,
   type OpRecord,
   type RolloutPolicy,
+  type Selector,
 } from "../../protocol/index.js";
+import { matchesSelector } from "../../protocol/selector.js";
 
 export interface AdmissionRequest {
   kind: OpKind;
   backend: string;
   /** Explicit nodes; omitted means every node that has the backend installed. */
   nodes?: string[];
+  /**
+   * Instead of nodes: the nodes whose labels match. Upgrade, reinstall and delete take those of
+   * them that have the backend (as with no nodes named, one without it is no refusal); install
+   * and rollback take every match.
+   */
+  selector?: Selector;
   /**
    * install only: an image no gallery lists, installed under `backend` as its name (LocalAI's
    * "install external"). Its metadata.json then has the image as `uri` and no `gallery_url`, and
@@ -101,13 +109,34 @@ export function planAdmission(req: AdmissionRequest, facts: ClusterFacts): Admis
     };
   }
   let nodeIds = req.nodes;
+  const everyMatch = req.kind === "install" || req.kind === "rollback";
+  if (!nodeIds && req.selector) {
+    const sel = req.selector;
+    const matching = [...facts.nodes.values()]
+      .filter((n) => matchesSelector(sel, n.last.labels))
+      .map((n) => n.id)
+      .sort();
+    const installed = new Set(installedOn);
+    nodeIds = everyMatch ? matching : matching.filter((id) => installed.has(id));
+    if (nodeIds.length === 0) {
+      return {
+        ok: false,
+        code: "not_found",
+        field: "selector",
+        error:
+          matching.length === 0
+            ? `no node matches the selector ${sel.source}`
+            : `no node matching the selector ${sel.source} has ${req.backend} installed (${matching.length} match)`,
+      };
+    }
+  }
   if (!nodeIds) {
-    if (req.kind === "install" || req.kind === "rollback") {
+    if (everyMatch) {
       return {
         ok: false,
         code: "bad_request",
         field: "nodes",
-        error: `${req.kind} needs the nodes to act on`,
+        error: `${req.kind} needs the nodes to act on (nodes or a selector)`,
       };
     }
     if (installedOn.length === 0) {

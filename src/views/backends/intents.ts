@@ -106,11 +106,7 @@ async function run(intent: Rollout, { api, actor, attempt, track }: IntentContex
   const where = intent.nodes ? ` on ${plural(intent.nodes.length, "node")}` : " everywhere";
   await attempt(`${intent.kind} ${intent.backend}${where}`, async () => {
     const r = await api.call(`ops.${intent.kind}`, { backend: intent.backend, nodes: intent.nodes, actor });
-    track(
-      intent.kind,
-      intent.backend,
-      r.admitted.map((a) => a.opId),
-    );
+    track(intent.kind, intent.backend, r);
     return admitText(`${intent.kind} ${intent.backend}`, r);
   });
 }
@@ -190,11 +186,7 @@ const rollback: IntentHandler<"rollback"> = {
         actor,
         ...(generation ? { generation } : {}),
       });
-      track(
-        "rollback",
-        intent.backend,
-        r.admitted.map((a) => a.opId),
-      );
+      track("rollback", intent.backend, r);
       return admitText(`rollback ${intent.backend}`, r);
     }),
 };
@@ -226,11 +218,7 @@ const del: IntentHandler<"delete"> = {
       `delete ${intent.backend}${intent.nodes ? ` on ${plural(intent.nodes.length, "node")}` : " everywhere"}`,
       async () => {
         const r = await api.call("ops.delete", { backend: intent.backend, nodes: intent.nodes, actor });
-        track(
-          "delete",
-          intent.backend,
-          r.admitted.map((a) => a.opId),
-        );
+        track("delete", intent.backend, r);
         return admitText(`delete ${intent.backend}`, r);
       },
     ),

@@ -1,4 +1,5 @@
-import { admitText, plural, type IntentHandler } from "../../store/commands.js";
+import { MAX_REQUEST_NODES } from "../../protocol/index.js";
+import { admitText, mergeAdmits, plural, type IntentHandler } from "../../store/commands.js";
 
 declare module "../../store/types.js" {
   interface IntentTypes {
@@ -10,13 +11,14 @@ declare module "../../store/types.js" {
 const install: IntentHandler<"install"> = {
   async run(intent, { store, api, actor, attempt, track }) {
     await attempt(`install ${intent.backend} on ${plural(intent.nodes.length, "node")}`, async () => {
-      const r = await api.call("ops.install", { backend: intent.backend, nodes: intent.nodes, actor });
-      track(
-        "install",
-        intent.backend,
-        r.admitted.map((a) => a.opId),
-      );
-      return admitText(`install ${intent.backend}`, r);
+      // A request names at most MAX_REQUEST_NODES nodes (1 MB): a bigger pick goes in parts.
+      const replies = [];
+      for (let i = 0; i < intent.nodes.length; i += MAX_REQUEST_NODES) {
+        const nodes = intent.nodes.slice(i, i + MAX_REQUEST_NODES);
+        replies.push(await api.call("ops.install", { backend: intent.backend, nodes, actor }));
+      }
+      for (const r of replies) track("install", intent.backend, r);
+      return admitText(`install ${intent.backend}`, mergeAdmits(replies));
     });
     if (store.getState().toast?.level !== "err") store.getState().actions.navigate({ id: "ops" });
   },

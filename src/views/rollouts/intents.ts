@@ -1,7 +1,7 @@
 import { errorMessage } from "../../lib/log.js";
 import { rolloutEnded } from "../../protocol/index.js";
 import { plural, type IntentContext, type IntentHandler } from "../../store/commands.js";
-import { fitNames, planChange, planDialogLines } from "../../format/rollout-plan.js";
+import { fitNames, planChange, planDialogLines, plannedCount } from "../../format/rollout-plan.js";
 import { revertGroups, type RevertPlan } from "../../format/rollouts.js";
 import type { DashStore } from "../../store/dash-store.js";
 import type { IntentOf } from "../../store/types.js";
@@ -142,7 +142,7 @@ const rolloutStart: IntentHandler<"rolloutStart"> = {
         blocked: "no plan, nothing to start",
       };
     const lines = planDialogLines(p.data, nodesHaving(store, intent.backend));
-    const planned = p.data.waves.reduce((n, w) => n + w.length, 0);
+    const planned = plannedCount(p.data);
     // One rollout per backend at a time: the controller refuses a second, so say it here first.
     const active = [...store.getState().rollouts.values()].find(
       (r) => r.backend === intent.backend && !rolloutEnded(r.state),

@@ -1,7 +1,14 @@
-import type { ApiMethod, ApiRequest, ApiResult } from "../../../src/protocol/index.js";
+import {
+  api,
+  type ApiMethod,
+  type ApiReply,
+  type ApiRequest,
+  type ApiResult,
+} from "../../../src/protocol/index.js";
 import type { ApiCaller } from "../../../src/store/cluster-feed.js";
 
-type Handlers = { [M in ApiMethod]?: (req: ApiRequest<M>) => ApiResult<M> };
+/** Handlers answer as a controller does on the wire; the reply is read as the client reads it. */
+type Handlers = { [M in ApiMethod]?: (req: ApiRequest<M>) => ApiReply<M> };
 
 /** An in-process controller stand-in for view tests: answers the methods given, records every call. */
 export function fakeApi(
@@ -12,10 +19,10 @@ export function fakeApi(
     calls,
     call<M extends ApiMethod>(method: M, req: ApiRequest<M>): Promise<ApiResult<M>> {
       calls.push({ method, req });
-      const h = handlers[method] as ((r: ApiRequest<M>) => ApiResult<M>) | undefined;
+      const h = handlers[method] as ((r: ApiRequest<M>) => ApiReply<M>) | undefined;
       if (!h) return Promise.reject(new Error(`no controller is serving ${method} in this test`));
       try {
-        return Promise.resolve(h(req));
+        return Promise.resolve(api[method].res.parse(h(req)) as ApiResult<M>);
       } catch (e) {
         return Promise.reject(e instanceof Error ? e : new Error(String(e)));
       }

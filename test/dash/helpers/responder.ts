@@ -3,8 +3,8 @@ import {
   decode,
   encode,
   type ApiMethod,
+  type ApiReply,
   type ApiRequest,
-  type ApiResult,
 } from "../../../src/protocol/index.js";
 import { z } from "zod";
 
@@ -15,7 +15,7 @@ export interface Recorded {
 
 type Handler<M extends ApiMethod> = (
   req: ApiRequest<M>,
-) => ApiResult<M> | { error: { code: string; message: string } };
+) => ApiReply<M> | { error: { code: string; message: string } };
 
 /**
  * A tiny controller stand-in: a real NATS peer answering `<prefix>.api.<method>` with the protocol's

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClusterClient } from "../../../src/client/cluster-client.js";
-import { DEFAULT_API_TIMEOUT_MS, type ApiResult, type NodeRecord } from "../../../src/protocol/index.js";
+import { DEFAULT_API_TIMEOUT_MS, type ApiReply, type NodeRecord } from "../../../src/protocol/index.js";
 import { NatsServer } from "../../harness/nats-server.js";
 import { audit, feed, NOW, node, settings, smallCluster } from "../helpers/cluster.js";
 import { renderDash, unmountAll } from "../helpers/render.js";
 import { startResponder } from "../helpers/responder.js";
 
-const admitted = (_backend: string, nodes: string[]): ApiResult<"ops.upgrade"> => ({
+const admitted = (_backend: string, nodes: string[]): ApiReply<"ops.upgrade"> => ({
   admitted: nodes.map((nodeId, i) => ({ nodeId, opId: `op-new-${i}`, existing: false })),
   refused: [],
 });
@@ -20,10 +20,10 @@ describe("commands: key → confirm → a real request to a controller peer over
     "ops.upgrade": (req) => admitted(req.backend, req.nodes ?? ["gpu-01", "gpu-02", "cpu-01"]),
     "ops.reinstall": (req) => admitted(req.backend, req.nodes ?? ["gpu-01"]),
     "ops.install": (req) => ({
-      admitted: req.nodes
+      admitted: (req.nodes ?? [])
         .filter((n) => n !== "gpu-02")
         .map((nodeId) => ({ nodeId, opId: `op-i-${nodeId}`, existing: false })),
-      refused: req.nodes
+      refused: (req.nodes ?? [])
         .filter((n) => n === "gpu-02")
         .map((nodeId) => ({ nodeId, error: "node is unhealthy" })),
     }),
@@ -67,10 +67,11 @@ describe("commands: key → confirm → a real request to a controller peer over
     }),
     "gallery.resolve": (req) => ({
       backend: req.backend,
-      nodes: (req.nodes ?? []).map((nodeId) =>
-        nodeId === "cpu-01"
-          ? { nodeId, capability: "cpu", error: "no build of llama-cpp for capability cpu" }
-          : { nodeId, capability: "nvidia-cuda-12", concrete: "cuda12-llama-cpp" },
+      nodes: [],
+      capabilities: (req.capabilities ?? []).map((capability) =>
+        capability === "cpu"
+          ? { capability, error: "no build of llama-cpp for capability cpu" }
+          : { capability, concrete: "cuda12-llama-cpp" },
       ),
     }),
   };

@@ -83,4 +83,19 @@ describe("a fan-out's outcome", () => {
     expect(store.getState().toast?.level).toBe("warn");
     stop();
   });
+
+  it("a fan-out too big to list: its unlisted ops are found by the batch's id prefix and counted in", () => {
+    const store = createDashStore();
+    const stop = watchOutcome(store, "upgrade", "piper", ["op-old"], { prefix: "op-b-", total: 3 });
+    const done = { state: "succeeded" as const, finishedAt: NOW };
+    const old = op("n1", { id: "op-old", backend: "piper", ...done });
+    const b0 = op("n2", { id: "op-b-0", backend: "piper", ...done });
+    const other = op("n3", { id: "op-other", backend: "piper", ...done });
+    feed(store, { ops: [old, b0, other] });
+    // Two of three ended: not told yet (the third has not even been seen).
+    expect(store.getState().outcomes).toEqual([]);
+    feed(store, { ops: [op("n4", { id: "op-b-1", backend: "piper", ...done })] });
+    expect(store.getState().toast?.text).toBe("upgrade piper: 3 succeeded, 0 failed");
+    stop();
+  });
 });

@@ -12,14 +12,14 @@ function setup() {
     }),
     "gallery.resolve": (req) => ({
       backend: req.backend,
-      nodes: (req.nodes ?? []).map((nodeId) => ({
-        nodeId,
-        capability: "nvidia-cuda-12",
+      nodes: [],
+      capabilities: (req.capabilities ?? []).map((capability) => ({
+        capability,
         concrete: "cuda12-llama-cpp",
       })),
     }),
     "ops.install": (req) => ({
-      admitted: req.nodes.map((nodeId) => ({ nodeId, opId: `op-${nodeId}`, existing: false })),
+      admitted: (req.nodes ?? []).map((nodeId) => ({ nodeId, opId: `op-${nodeId}`, existing: false })),
       refused: [],
     }),
   });

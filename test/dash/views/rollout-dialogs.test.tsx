@@ -4,7 +4,7 @@ import {
   DEFAULT_STRATEGY,
   type ApiMethod,
   type ApiResult,
-  type RolloutPlanView,
+  RolloutPlanView,
 } from "../../../src/protocol/index.js";
 import type { ApiCaller } from "../../../src/store/cluster-feed.js";
 import { feed, NOW, op, rollout, rolloutNode, smallCluster } from "../helpers/cluster.js";
@@ -26,7 +26,7 @@ const skipped = (nodeId: string, skip: RolloutPlanView["skipped"][number]["skip"
 });
 
 function plan(o: Partial<RolloutPlanView> = {}): RolloutPlanView {
-  return {
+  return RolloutPlanView.parse({
     backend: "llama-cpp",
     galleryVersion: "1.1.0",
     builds: {},
@@ -41,7 +41,7 @@ function plan(o: Partial<RolloutPlanView> = {}): RolloutPlanView {
       skipped("gpu-05", "offline"),
     ],
     ...o,
-  };
+  });
 }
 
 /**
