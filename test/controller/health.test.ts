@@ -144,7 +144,13 @@ describe("heartbeats coalesced into node record writes", () => {
     const seen = (at: number) =>
       waitFor(`the record of heartbeat ${at}`, () => puts.at(-1)?.last.sentAt === at);
 
-    await seen(beat());
+    // The leader's heartbeat subscription may not have reached the server yet: beat until the
+    // first record appears, as an agent would every interval (an unchanged beat writes nothing).
+    await waitFor("the first record", () => {
+      if (puts.length > 0) return true;
+      beat();
+      return false;
+    });
     for (let i = 0; i < 20; i++) beat();
     await seen(beat({ labels: { rack: "r2" } }));
     expect(puts.map((p) => [p.status, p.last.labels])).toEqual([
