@@ -20,6 +20,19 @@ import { age, bytes } from "./units.js";
  */
 export const STALE_AFTER_MS = HEARTBEAT_INTERVAL_MS * UNHEALTHY_AFTER_MISSED;
 
+/**
+ * The controller rewrites a healthy node's record only every OFFLINE_AFTER_MS / 2 (it coalesces
+ * heartbeats), so until the dashboard hears the node's own heartbeat (a few seconds after
+ * connecting) a live node's record can be that much older: judged by the record alone, a healthy
+ * node is stale only past this.
+ */
+export const RECORD_STALE_AFTER_MS = OFFLINE_AFTER_MS / 2 + STALE_AFTER_MS;
+
+/** How old a node's last heartbeat may be before its row is dimmed (see RECORD_STALE_AFTER_MS). */
+export function staleAfter(record: NodeRecord, hb: Heartbeat | undefined): number {
+  return !hb && record.status === "healthy" ? RECORD_STALE_AFTER_MS : STALE_AFTER_MS;
+}
+
 const SEVERITY: Record<NodeStatus, number> = {
   offline: 0,
   unhealthy: 1,
@@ -112,7 +125,7 @@ export function nodeRow(
 ): Row {
   const v = nodeView(rec, hb);
   const seenMs = now - v.lastSeen;
-  const stale = seenMs > STALE_AFTER_MS;
+  const stale = seenMs > staleAfter(rec, hb);
   // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
   const lost = rec.status !== "offline" && seenMs > OFFLINE_AFTER_MS;
   const labels = Object.entries(v.hb.labels ?? {})
@@ -165,11 +178,15 @@ export function unreadableNodeRow(id: string, error: string): Row {
  * What the clock changes in a node's row besides its age: 0 fresh, 1 stale (dimmed), 2 lost
  * (past the offline threshold), and when that next changes (Infinity: not by time alone).
  */
-export function nodePhase(lastSeen: number, now: number): { phase: 0 | 1 | 2; until: number } {
+export function nodePhase(
+  lastSeen: number,
+  now: number,
+  staleAfterMs = STALE_AFTER_MS,
+): { phase: 0 | 1 | 2; until: number } {
   const seenMs = now - lastSeen;
   if (seenMs > OFFLINE_AFTER_MS) return { phase: 2, until: Infinity };
-  if (seenMs > STALE_AFTER_MS) return { phase: 1, until: lastSeen + OFFLINE_AFTER_MS };
-  return { phase: 0, until: lastSeen + STALE_AFTER_MS };
+  if (seenMs > staleAfterMs) return { phase: 1, until: lastSeen + OFFLINE_AFTER_MS };
+  return { phase: 0, until: lastSeen + staleAfterMs };
 }
 
 /** The first line of a parse error, its whitespace runs made single spaces. */

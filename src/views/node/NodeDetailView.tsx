@@ -4,7 +4,7 @@ import { DataTable } from "../../components/DataTable.js";
 import { PlainTable } from "../../components/PlainTable.js";
 import { TitleLine } from "../../components/TitleLine.js";
 import { NODE_BACKEND_COLUMNS, nodeBackendRows, opIndex, upgradeIndex } from "../../format/backends.js";
-import { gpuText, isLost, nodeView, STALE_AFTER_MS } from "../../format/nodes.js";
+import { gpuText, isLost, nodeView, staleAfter } from "../../format/nodes.js";
 import { holdLine, holdsOf, pinLine, policyLookup } from "../../format/policy.js";
 import { nodeStatusText, statusText } from "../../format/status.js";
 import type { Column, Row } from "../../format/table.js";
@@ -94,7 +94,7 @@ export function NodeDetailView({ entry, width, height }: ViewProps): ReactNode {
     );
   }
   const v = nodeView(rec, hb);
-  const stale = now - v.lastSeen > STALE_AFTER_MS;
+  const stale = now - v.lastSeen > staleAfter(rec, hb);
   const summary: Row[] = [
     {
       key: id,

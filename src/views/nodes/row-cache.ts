@@ -2,6 +2,7 @@ import {
   activeOpsByNode,
   byName,
   nodePhase,
+  staleAfter,
   lastSeenOf,
   nodeRow,
   nodeView,
@@ -78,7 +79,7 @@ export class NodeRowCache {
       const inv = src.inventory.get(id);
       const active = this.active.get(id) ?? 0;
       const lastSeen = lastSeenOf(rec, hb);
-      const { phase, until } = nodePhase(lastSeen, now);
+      const { phase, until } = nodePhase(lastSeen, now, staleAfter(rec, hb));
       if (until < nextPhaseAt) nextPhaseAt = until;
       const e = this.entries.get(id);
       if (e && e.rec === rec && e.inv === inv && e.active === active && e.phase === phase) {

@@ -8,7 +8,7 @@ import {
   summaryRows,
   upgradeIndex,
 } from "../../../src/format/backends.js";
-import { nodeRows, STALE_AFTER_MS } from "../../../src/format/nodes.js";
+import { nodeRows, RECORD_STALE_AFTER_MS, STALE_AFTER_MS } from "../../../src/format/nodes.js";
 import { aggregateProgress, groupOps, opRows, progressText } from "../../../src/format/ops.js";
 import {
   installed,
@@ -44,6 +44,25 @@ describe("node rows", () => {
     expect(gpu1.cells.ops!.text).toBe("1");
     expect(gpu1.cells.backends!.text).toBe("2");
     expect(STALE_AFTER_MS).toBe(15_000);
+  });
+  it("judges a healthy node by its record alone with the record's refresh interval in mind, and by its heartbeat once heard", () => {
+    const rowOf = (n: ReturnType<typeof node>, hb?: ReturnType<typeof node>["last"]) =>
+      nodeRows({
+        nodes: new Map([[n.id, n]]),
+        heartbeats: new Map(hb ? [[n.id, hb]] : []),
+        inventory: new Map(),
+        ops: new Map(),
+        now: NOW,
+      })[0]!;
+    // The controller rewrites a live node's record every 30 s: 20 s old is not stale by itself.
+    const recordOnly = rowOf(node("gpu-01", { status: "healthy", seenAgoMs: 20_000 }));
+    expect(recordOnly.dim).toBe(false);
+    expect(recordOnly.cells.seen!.tone).toBeUndefined();
+    expect(RECORD_STALE_AFTER_MS).toBe(45_000);
+    expect(rowOf(node("gpu-01", { status: "healthy", seenAgoMs: 46_000 })).dim).toBe(true);
+    // A heartbeat heard 20 s ago is three missed ones: stale.
+    const heard = node("gpu-01", { status: "healthy", seenAgoMs: 25_000 });
+    expect(rowOf(heard, { ...heard.last, sentAt: NOW - 20_000 }).dim).toBe(true);
   });
   it("marks a node stale itself once its last heartbeat is older than the offline threshold, whatever the record says", () => {
     const rowOf = (n: ReturnType<typeof node>, hb?: ReturnType<typeof node>["last"]) =>

@@ -52,7 +52,7 @@ describe("the Nodes view's row cache", () => {
 
   it("redraws a silent node as stale, then lost, when the clock alone crosses the thresholds", () => {
     const cache = new NodeRowCache();
-    const src = sources([a]);
+    const src = sources([a], [a.last]);
     const fresh = cache.rowsAt(src, NOW);
     expect(fresh[0]!.dim).toBe(false);
     const stale = cache.rowsAt(src, a.last.sentAt + 16_000);
@@ -61,6 +61,13 @@ describe("the Nodes view's row cache", () => {
     expect(stale[0]!.cells.status!.text).toBe("✓ healthy");
     const lost = cache.rowsAt(src, a.last.sentAt + 61_000);
     expect(lost[0]!.cells.status!.text).toBe("✗ stale");
+  });
+
+  it("judges a healthy node known by its record alone against the record's refresh interval", () => {
+    const cache = new NodeRowCache();
+    const src = sources([a]);
+    expect(cache.rowsAt(src, a.last.sentAt + 16_000)[0]!.dim).toBe(false);
+    expect(cache.rowsAt(src, a.last.sentAt + 46_000)[0]!.dim).toBe(true);
   });
 
   it("follows nodes that come and go, and lists unreadable ones in name order", () => {
