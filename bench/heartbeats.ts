@@ -12,10 +12,10 @@
  *     and the same above its CPU with no nodes, measured for 10 s before the fleet registers).
  *
  * Run: npx tsx bench/heartbeats.ts [--nodes 500] [--backends 30] [--interval-ms 5000]
- *        [--window-s 60] [--warmup-s 10] [--bin bin/backplane.js] [--node-args "..."]
+ *        [--window-s 60] [--warmup-s 10] [--bin bin/backplane.js] [--node-args="..."]
  *        [--heap-snapshots DIR]
  * `--bin` runs another build's controller (e.g. one of main, to compare before/after);
- * `--node-args` are given to its node (e.g. "--max-semi-space-size=4"); `--heap-snapshots`
+ * `--node-args` are given to its node (e.g. --node-args="--trace-gc", with `=`); `--heap-snapshots`
  * writes the controller's heap to DIR after start-up and after the check (SIGUSR2, once its
  * RSS has been read), for bench/heap-summary.ts.
  */
