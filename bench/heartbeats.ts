@@ -12,13 +12,17 @@
  *     and the same above its CPU with no nodes, measured for 10 s before the fleet registers).
  *
  * Run: npx tsx bench/heartbeats.ts [--nodes 500] [--backends 30] [--interval-ms 5000]
- *        [--window-s 60] [--warmup-s 10] [--bin bin/backplane.js]
- * `--bin` runs another build's controller (e.g. one of main, to compare before/after).
+ *        [--window-s 60] [--warmup-s 10] [--bin bin/backplane.js] [--node-args="..."]
+ *        [--heap-snapshots DIR]
+ * `--bin` runs another build's controller (e.g. one of main, to compare before/after);
+ * `--node-args` are given to its node (e.g. --node-args="--trace-gc", with `=`); `--heap-snapshots`
+ * writes the controller's heap to DIR after start-up and after the check (SIGUSR2, once its
+ * RSS has been read), for bench/heap-summary.ts.
  */
 import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -56,6 +60,8 @@ const { values } = parseArgs({
     "window-s": { type: "string", default: "60" },
     "warmup-s": { type: "string", default: "10" },
     bin: { type: "string", default: fileURLToPath(new URL("../bin/backplane.js", import.meta.url)) },
+    "node-args": { type: "string", default: "" },
+    "heap-snapshots": { type: "string" },
   },
 });
 const NODES = Number(values.nodes);
@@ -83,6 +89,38 @@ async function rss(pid: number): Promise<{ now: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
   return { now: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+
+/** With --heap-snapshots: the controller writes its heap to that directory; waits until it has. */
+async function heapSnapshot(pid: number): Promise<void> {
+  const dir = values["heap-snapshots"];
+  if (!dir) return;
+  const list = async () => (await readdir(dir)).filter((f) => f.endsWith(".heapsnapshot"));
+  const before = new Set(await list());
+  process.kill(pid, "SIGUSR2");
+  const file = await waitFor(
+    "the heap snapshot",
+    async () => (await list()).find((f) => !before.has(f)),
+    60_000,
+    200,
+  );
+  // Written in place: complete once it ends with the closing brace and stops growing.
+  let last = -1;
+  await waitFor(
+    "the heap snapshot to be complete",
+    async () => {
+      const { size } = await stat(join(dir, file));
+      const fh = await open(join(dir, file));
+      const tail = Buffer.alloc(1);
+      await fh.read(tail, 0, 1, Math.max(0, size - 1)).finally(() => fh.close());
+      const done = size === last && tail.toString() === "}";
+      last = size;
+      return done;
+    },
+    300_000,
+    1_000,
+  );
+  console.log(`heap snapshot: ${join(dir, file)}`);
 }
 
 const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
@@ -186,6 +224,8 @@ async function main(): Promise<void> {
     ctl = spawn(
       process.execPath,
       [
+        ...values["node-args"].split(" ").filter(Boolean),
+        ...(values["heap-snapshots"] ? ["--heapsnapshot-signal=SIGUSR2"] : []),
         values.bin,
         "controller",
         "--server",
@@ -203,7 +243,10 @@ async function main(): Promise<void> {
         "--log-level",
         "warn",
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        ...(values["heap-snapshots"] ? { cwd: values["heap-snapshots"] } : {}),
+      },
     );
     ctl.stdout!.pipe(log);
     ctl.stderr!.pipe(log);
@@ -240,6 +283,7 @@ async function main(): Promise<void> {
     // Past the registration burst (first records, the inventories' mirror), into the steady state.
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const started = await rss(pid);
+    await heapSnapshot(pid);
 
     const c0 = await cpuMs(pid);
     const s0 = (await nodesState()).last_seq;
@@ -255,6 +299,7 @@ async function main(): Promise<void> {
     const check = await guard(client.call("upgrades.check", { actor: "bench" }, 120_000));
     const tCheck = performance.now() - r0;
     const checked = await rss(pid);
+    await heapSnapshot(pid);
 
     const cpuPct = (cpu / elapsed) * 100;
     const perSec = (n: number) => (n * 1000) / elapsed;

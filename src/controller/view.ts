@@ -1,4 +1,5 @@
 import type { ClusterClient, Entry, UnreadableRow, Watcher } from "../client/index.js";
+import { internStrings } from "../lib/intern.js";
 import {
   onlyKey,
   policyOf,
@@ -161,6 +162,8 @@ export class ClusterView {
     const change: Announce<B> = announce[b];
     const unreadable = this.unreadable[b];
     const only = onlyKey(b);
+    // 30 rows × 10,000 nodes repeat the same few backend names, URIs, digests and dates.
+    const compact = b === "inventory";
     const saw = (revision: number) => {
       this.seen.set(b, Math.max(this.seen.get(b) ?? 0, revision));
       for (const p of this.progress) p();
@@ -174,7 +177,7 @@ export class ClusterView {
         if (e.type === "put") {
           // A re-created watch may replay revisions already seen.
           if (cur && cur.revision >= e.revision) return;
-          records.set(e.key, { value: e.value, revision: e.revision });
+          records.set(e.key, { value: compact ? internStrings(e.value) : e.value, revision: e.revision });
         } else records.delete(e.key);
         unreadable.delete(e.key);
         this.emit(change(e.key, e.type === "put" ? e.value : null, cur?.value ?? null));
