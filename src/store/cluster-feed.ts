@@ -10,7 +10,7 @@ import type {
 import type { CallOptions } from "../client/api-client.js";
 import type { ClusterClient, Unsubscribe } from "../client/cluster-client.js";
 import { Coalescer } from "./coalescer.js";
-import { internStrings } from "./intern.js";
+import { internStrings } from "../lib/intern.js";
 import type { ConnectionStatus } from "../client/connection.js";
 import { errorMessage } from "../lib/log.js";
 import type { Watcher } from "../client/watch.js";

@@ -27,6 +27,14 @@ describe("internStrings", () => {
   });
 
   it("returns an equal string, for names that are array indices and long strings too", () => {
-    for (const s of ["backend-07", "42", "", "x".repeat(2000)]) expect(intern(`${s}`)).toBe(s);
+    for (const s of [
+      "backend-07",
+      "42",
+      "",
+      "12345678901234567890",
+      "sha256:" + "a".repeat(64),
+      "x".repeat(2000),
+    ])
+      expect(intern(`${s}`)).toBe(s);
   });
 });
