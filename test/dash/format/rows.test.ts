@@ -26,6 +26,14 @@ const byKey = <T extends { nodeId?: string; id?: string }>(xs: T[], k: (x: T) =>
   new Map(xs.map((x) => [k(x), x]));
 
 describe("node rows", () => {
+  const rowOf = (n: ReturnType<typeof node>, hb?: ReturnType<typeof node>["last"]) =>
+    nodeRows({
+      nodes: new Map([[n.id, n]]),
+      heartbeats: new Map(hb ? [[n.id, hb]] : []),
+      inventory: new Map(),
+      ops: new Map(),
+      now: NOW,
+    })[0]!;
   it("shows status as glyph and word, and marks a silent node stale with its age", () => {
     const f = smallCluster();
     const rows = nodeRows({
@@ -46,14 +54,6 @@ describe("node rows", () => {
     expect(STALE_AFTER_MS).toBe(15_000);
   });
   it("judges a healthy node by its record alone with the record's refresh interval in mind, and by its heartbeat once heard", () => {
-    const rowOf = (n: ReturnType<typeof node>, hb?: ReturnType<typeof node>["last"]) =>
-      nodeRows({
-        nodes: new Map([[n.id, n]]),
-        heartbeats: new Map(hb ? [[n.id, hb]] : []),
-        inventory: new Map(),
-        ops: new Map(),
-        now: NOW,
-      })[0]!;
     // The controller rewrites a live node's record every 30 s: 20 s old is not stale by itself.
     const recordOnly = rowOf(node("gpu-01", { status: "healthy", seenAgoMs: 20_000 }));
     expect(recordOnly.dim).toBe(false);
@@ -65,14 +65,6 @@ describe("node rows", () => {
     expect(rowOf(heard, { ...heard.last, sentAt: NOW - 20_000 }).dim).toBe(true);
   });
   it("marks a node stale itself once its last heartbeat is older than the offline threshold, whatever the record says", () => {
-    const rowOf = (n: ReturnType<typeof node>, hb?: ReturnType<typeof node>["last"]) =>
-      nodeRows({
-        nodes: new Map([[n.id, n]]),
-        heartbeats: new Map(hb ? [[n.id, hb]] : []),
-        inventory: new Map(),
-        ops: new Map(),
-        now: NOW,
-      })[0]!;
     const silent = rowOf(node("gpu-01", { status: "healthy", seenAgoMs: 75_000 }));
     expect(silent.cells.status!.text).toBe("✗ stale");
     expect(silent.cells.status!.tone).toBe("err");
