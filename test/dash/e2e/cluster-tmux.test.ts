@@ -110,7 +110,9 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     // 40 MiB at 2 MiB/s: ~20 s of download, so the cancel lands mid-flight.
     await pushBuild("cuda12-whisper", "1.0.0", 40 * MiB);
     await home();
-    await t.press("G"); // node-2
+    await t.press("G");
+    // i preselects the selected node: press it only once the selection is on node-2.
+    await t.waitFor(/^Nodes \[2\/2\]/m, "node-2 selected");
     // Type only once the picker is open and wait for each step: keys sent ahead are lost under load.
     await t.press("i");
     await t.waitFor("Install › choose a backend", "the picker");
