@@ -68,6 +68,9 @@ export class AutoUpgrade implements LeaderDuty {
 
   /** `o.inventories` are the ones the check read: a newer one must not hide that they lagged. */
   private async afterCheck(o: CheckOutcome): Promise<void> {
+    // A check begun before auto-upgrade was switched on read the fleet as it was then (a node
+    // that joined since is missing); switching it on asks for a check of its own, which decides.
+    if (!o.autoUpgradeAtStart) return;
     if (!this.d.isLeader() || !(await this.d.settings.get()).autoUpgrade) return;
     const { client } = this.d;
     // From the buckets, not the view: the rollout the last check started must be seen.

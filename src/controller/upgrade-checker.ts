@@ -55,6 +55,8 @@ export interface CheckOutcome {
   inventories: readonly Inventory[];
   /** The manifest digest each image URI had, where the registry answered. */
   digests: ReadonlyMap<string, string>;
+  /** Whether auto-upgrade was on in the settings the view had when the check began. */
+  autoUpgradeAtStart: boolean;
 }
 
 const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -226,6 +228,7 @@ export class UpgradeChecker implements LeaderDuty {
   }
 
   private async check(actor: string, force: boolean): Promise<CheckResult> {
+    const autoUpgradeAtStart = this.d.settings.current().autoUpgrade;
     const inventories = await this.inventories();
     const plan = planUpgradeCheck(inventories, this.d.catalog());
     const round = new DigestRound(this.d.registry, this.indexCache);
@@ -266,7 +269,8 @@ export class UpgradeChecker implements LeaderDuty {
     });
     const seen = new Map<string, string>();
     for (const [uri, d] of digests) if (!("error" in d)) seen.set(uri, d.digest);
-    for (const listener of this.listeners) await listener({ upgrades: findings, inventories, digests: seen });
+    for (const listener of this.listeners)
+      await listener({ upgrades: findings, inventories, digests: seen, autoUpgradeAtStart });
     return result;
   }
 
