@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClusterClient, listAllNodes } from "../client/index.js";
-import { silentLogger } from "../lib/log.js";
+import { silentLogger, type Logger } from "../lib/log.js";
 import { buildImage, parseImageRef, pushImage } from "../oci/index.js";
 import {
   DEMO_BROKEN,
@@ -30,6 +30,19 @@ export interface DemoOptions {
   nodeId?: (index: number) => string;
   /** The agents' `--label` values by 1-based index (KEY=VALUE each); default none. */
   labels?: (index: number) => string[];
+}
+
+/** A logger that passes warnings and errors on as lines and drops the rest. */
+function warningsTo(log: (line: string) => void): Logger {
+  const line = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+    log(`demo client ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
+  const logger: Logger = {
+    ...silentLogger,
+    warn: line("warn"),
+    error: line("error"),
+    child: () => logger,
+  };
+  return logger;
 }
 
 /** A whole local cluster: nats-server, registry, a controller and N agents, all children of this process. */
@@ -110,11 +123,14 @@ export class DemoCluster {
         ...(this.o.labels?.(i + 1) ?? []).flatMap((l) => ["--label", l]),
       ]);
     }
+    log(`spawned the controller and ${this.o.nodes} agents`);
     this.client = await ClusterClient.connect({
       servers: [this.nats.url],
       name: "demo",
-      logger: silentLogger,
+      // It retries until it can set up the buckets: say why, or a stalled start looks silent.
+      logger: warningsTo(log),
     });
+    log("connected");
     const client = this.client;
     await waitFor(
       `${this.o.nodes} healthy nodes`,
@@ -181,6 +197,16 @@ export class DemoCluster {
 
   private spawn(name: string, args: string[]): void {
     this.children.push({ name, proc: spawnLogged(process.execPath, [BIN, ...args], { env: demoEnv() }) });
+  }
+
+  /** The tail of each child's output, for a test to show when the cluster did not come up. */
+  childLogs(tailChars = 4000): string {
+    return this.children
+      .map(
+        ({ name, proc }) =>
+          `--- ${name} (exit ${proc.child.exitCode ?? "none"}) ---\n${proc.output().slice(-tailChars)}`,
+      )
+      .join("\n");
   }
 
   private assertChildrenAlive(): void {

@@ -13,11 +13,15 @@ import { runBackplane, spawnBackplane } from "../harness/backplane.js";
  */
 describe("backplane rollouts (CLI)", () => {
   const zones = ["a", "b", "a"];
+  // The set-up's steps with their times, shown with the children's logs if it never finishes.
+  const setup: string[] = [];
+  const t0 = Date.now();
+  let ready = false;
   const cluster = new DemoCluster({
     nodes: 3,
     payloadBytes: 32 * 1024,
     rateLimit: 1024 ** 3,
-    log: () => {},
+    log: (line) => setup.push(`${((Date.now() - t0) / 1000).toFixed(1)} s ${line}`),
     labels: (i) => [`zone=${zones[i - 1]}`],
   });
   let server: string;
@@ -42,9 +46,14 @@ describe("backplane rollouts (CLI)", () => {
       async () => (await cluster.client!.call("nodes.list", {})).nodes.every((n) => n.last.labels.zone),
       20_000,
     );
+    ready = true;
   }, 90_000);
   afterAll(async () => {
+    const stalled = ready
+      ? ""
+      : `set-up never finished; its steps:\n${setup.join("\n")}\n${cluster.childLogs()}`;
     await cluster.stop();
+    if (stalled) throw new Error(stalled);
   });
 
   it("backends install -l installs on exactly the matching nodes; a selector nothing matches is an error", async () => {
