@@ -119,7 +119,8 @@ describe("dashboard against a real cluster (controller + two agents) in tmux", (
     await t.press("/", "whisper", "enter");
     await t.waitFor(/› whisper/, "whisper selected in the gallery");
     await t.press("enter");
-    await t.waitFor(/\[x\] node-2/, "node-2 preselected");
+    // Enter installs only the picked nodes whose build has resolved; before that it only warns.
+    await t.waitFor(/\[x\] node-2.*cuda12-whisper/, "node-2 preselected and resolved");
     await t.press("enter");
     await t.waitFor(/install whisper: 1 admitted/);
     await t.waitFor(/› install whisper @node-2\s+(▶|○)/, "the op selected in Operations");
