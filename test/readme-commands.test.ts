@@ -36,14 +36,24 @@ type Result = { code: number | null; stdout: string; stderr: string };
  * demo cluster whose nodes are named like the README's), in the order the README gives them.
  */
 describe("README commands", () => {
+  let work = "";
   const cluster = new DemoCluster({
     nodes: 3,
     payloadBytes: 64 * 1024,
-    rateLimit: 16 * 1024, // 4 s a download: long enough to cancel one
+    rateLimit: 16 * 1024,
     log: () => {},
     nodeId: (i) => `gpu-0${i}`,
+    // The op `ops cancel` cancels: silero-vad's probe waits for a gate nobody opens, so that op
+    // is still in flight whenever the cancel arrives (every other build passes its probe at once).
+    agentArgs: () => [
+      "--probe",
+      "exec",
+      "--probe-command",
+      `if grep -q '^# silero-vad ' run.sh; then until test -e '${join(work, "silero-vad.open")}'; do sleep 0.05; done; fi`,
+      "--probe-timeout",
+      "10m",
+    ],
   });
-  let work = "";
   let env: NodeJS.ProcessEnv = {};
   let opToCancel = "";
   const readme = readFile(join(ROOT, "README.md"), "utf8");
@@ -273,10 +283,16 @@ describe("README commands", () => {
     const commands = SECTIONS.flatMap((s) => commandsOf(text, s));
     for (const cmd of commands) {
       if (cmd.startsWith(`backplane ops cancel`)) {
-        // The op to cancel: a download slow enough (4 s) to be still running, of a backend this
-        // node never had (a reinstall would read its layers from the agent's blob cache).
+        // The op to cancel: held in its probe until cancelled (see agentArgs).
         const r = await ok("backplane backends install silero-vad --node gpu-03 --json");
         opToCancel = api["ops.install"].res.parse(JSON.parse(r.stdout)).admitted[0]!.opId;
+        // In flight: cancelled while it runs, as the README's reader would cancel one.
+        await waitFor(
+          "the op to cancel to reach its probe",
+          async () => (await cluster.client!.call("ops.get", { opId: opToCancel })).op.phase === "probing",
+          60_000,
+          100,
+        );
       }
       await checks.find((k) => k.match.test(cmd))!.check(cmd);
     }

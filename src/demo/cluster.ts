@@ -30,6 +30,8 @@ export interface DemoOptions {
   nodeId?: (index: number) => string;
   /** The agents' `--label` values by 1-based index (KEY=VALUE each); default none. */
   labels?: (index: number) => string[];
+  /** More agent flags by 1-based index, after the demo's own (a repeated flag overrides). */
+  agentArgs?: (index: number) => string[];
 }
 
 /** A logger that passes warnings and errors on as lines and drops the rest. */
@@ -121,6 +123,7 @@ export class DemoCluster {
         "--probe-timeout",
         "10s",
         ...(this.o.labels?.(i + 1) ?? []).flatMap((l) => ["--label", l]),
+        ...(this.o.agentArgs?.(i + 1) ?? []),
       ]);
     }
     log(`spawned the controller and ${this.o.nodes} agents`);
