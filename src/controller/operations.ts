@@ -1,6 +1,7 @@
 import {
   ContentionError,
   isCasConflict,
+  MalformedRecordError,
   whileTransient,
   type ClusterClient,
   type Entry,
@@ -208,10 +209,14 @@ export class Operations {
     // A selector is matched against the view's nodes: give a lagging view a moment to catch up.
     if (bySelector) await view.current(["nodes", "inventory"], MIRROR_WAIT_MS);
     // O(fleet) copies, once per request (not per node): "everywhere" needs every node anyway.
-    const nodes = view.nodeRecords();
-    const inventories = view.inventories;
+    let nodes = view.nodeRecords();
+    let inventories = view.inventories;
     const unseen = [...new Set(explicit ?? [])].filter((id) => !nodes.has(id) || !inventories.has(id));
-    if (unseen.length > 0 && !(await view.current(["nodes", "inventory"], MIRROR_WAIT_MS))) {
+    if (unseen.length > 0 && (await view.current(["nodes", "inventory"], MIRROR_WAIT_MS))) {
+      // Caught up while we waited: the copies taken before the wait may still lack those nodes.
+      nodes = view.nodeRecords();
+      inventories = view.inventories;
+    } else if (unseen.length > 0) {
       if (unseen.length > READ_CONCURRENCY) {
         // Many: one streamed pass over each bucket costs less than a read per node.
         const [ns, invs] = await Promise.all([client.list("nodes"), client.list("inventory")]);
@@ -219,10 +224,17 @@ export class Operations {
         for (const n of ns) if (want.has(n.key) && !nodes.has(n.key)) nodes.set(n.key, n.value);
         for (const i of invs) if (want.has(i.key) && !inventories.has(i.key)) inventories.set(i.key, i.value);
       } else {
+        // A read that fails is an error, not an absent node: "unknown node" only for a missing one.
+        const deadline = Date.now() + ADMIT_WAIT_MS;
+        const read = <B extends "nodes" | "inventory">(b: B, id: string) =>
+          whileTransient(() => client.get(b, id), deadline).catch((e: unknown) => {
+            if (e instanceof MalformedRecordError) return null;
+            throw e;
+          });
         await mapLimit(unseen, READ_CONCURRENCY, async (id) => {
           const [n, inv] = await Promise.all([
-            nodes.has(id) ? null : client.get("nodes", id).catch(() => null),
-            inventories.has(id) ? null : client.get("inventory", id).catch(() => null),
+            nodes.has(id) ? null : read("nodes", id),
+            inventories.has(id) ? null : read("inventory", id),
           ]);
           if (n) nodes.set(id, n.value);
           if (inv) inventories.set(id, inv.value);
