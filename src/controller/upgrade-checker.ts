@@ -313,7 +313,7 @@ export class UpgradeChecker implements LeaderDuty {
         continue;
       }
       keep.add(u.backend);
-      await client.put("upgrades", u.backend, u);
+      this.d.view.wrote("upgrades", await client.put("upgrades", u.backend, u));
     }
     for (const key of await client.keys("upgrades")) {
       if (!keep.has(key)) await client.delete("upgrades", key).catch(() => {});

@@ -105,6 +105,8 @@ export class ClusterView {
   ) as unknown as { [B in MirroredBucket]: Map<string, UnreadableRow> };
   /** The latest revision each mirrored bucket's watch has delivered (puts, deletes, malformed). */
   private readonly seen = new Map<MirroredBucket, number>();
+  /** The latest revision this replica itself wrote to each bucket (see wrote). */
+  private readonly written = new Map<MirroredBucket, number>();
   private readonly progress = new Set<() => void>();
   private readonly watchers: Watcher[] = [];
   private readonly watcherOf = new Map<MirroredBucket, Watcher>();
@@ -245,6 +247,14 @@ export class ClusterView {
   }
 
   /**
+   * This replica wrote `revision` to `b`: a list answered from this copy includes it even when the
+   * bucket's latest revision cannot be read in time (read-your-writes on a loaded machine).
+   */
+  wrote(b: MirroredBucket, revision: number): void {
+    this.written.set(b, Math.max(this.written.get(b) ?? 0, revision));
+  }
+
+  /**
    * A mirrored bucket's records (and unreadable keys) under `keyPrefix`, from this copy, when it
    * holds everything the bucket does: its watch has seen the bucket's latest revision (waiting up
    * to `timeoutMs` for it), or that revision cannot be read (LEADERLESS_AFTER_MS: the bucket's
@@ -273,7 +283,10 @@ export class ClusterView {
     } finally {
       clearTimeout(timer);
     }
-    if (latest !== undefined && !(await this.caughtUp(b, latest, timeoutMs))) {
+    // Never older than what this replica wrote itself, even when the bucket did not say.
+    const own = this.written.get(b);
+    const need = latest === undefined ? own : Math.max(latest, own ?? 0);
+    if (need !== undefined && !(await this.caughtUp(b, need, timeoutMs))) {
       this.restartLagging(b);
       return null;
     }
