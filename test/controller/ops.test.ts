@@ -7,6 +7,7 @@ import { ClusterView } from "../../src/controller/view.js";
 import { WorkQueue } from "../../src/client/index.js";
 import { opKey, type InstalledBackend, type OpRecord } from "../../src/protocol/index.js";
 import { waitFor } from "../harness/proc.js";
+import { catalogOf, entry, inventory, node } from "./facts.js";
 import {
   connect,
   controllerSuite,
@@ -440,6 +441,31 @@ describe("seed 002: ops that finish, fail, stall or are orphaned", () => {
     expect(await ops.getOp("op-unseen")).toEqual({ key, ...(await client.get("ops", key)) });
     expect((await client.get("ops", key))?.value.dismissed).toBe(true);
     await expect(ops.getOp("op-none")).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("a node the view learns while admission waits for it to catch up is admitted, not unknown", async () => {
+    const client = await connect(suite.nats.url, uniquePrefix());
+    suite.defer(() => client.close());
+    /** A lagging view: it learns n1 only while admission waits for it to be current. */
+    class CatchingUp extends ClusterView {
+      override current(): Promise<boolean> {
+        this.records.nodes.set("n1", { value: node("n1"), revision: 1 });
+        this.records.inventory.set("n1", { value: inventory("n1", []), revision: 1 });
+        return Promise.resolve(true);
+      }
+    }
+    const ops = new Operations({
+      client,
+      view: new CatchingUp(client),
+      claims: await ClaimStore.open(client, "test"),
+      work: new WorkQueue(client),
+      audit: new Audit(client, testTelemetry()),
+      catalog: () => catalogOf(entry("bar", { uri: "127.0.0.1:5999/bar:latest" })),
+      telemetry: testTelemetry(),
+    });
+    const r = await ops.admit({ kind: "install", backend: "bar", nodes: ["n1"], actor: "test" });
+    expect(r.refused).toEqual([]);
+    expect(r.admitted.map((a) => a.nodeId)).toEqual(["n1"]);
   });
 
   it("ending an op for the reaper reads its state at the write: a cancel asked for meanwhile ends cancelled", async () => {
