@@ -24,9 +24,9 @@ export async function readBucket<S extends z.ZodType>(
   filter = ">",
   onInvalid?: (key: string, error: string, revision: number) => void,
 ): Promise<Array<BucketRow<z.infer<S>>>> {
-  const rows = await retried(async () => {
+  const rows = await retried(async (progress) => {
     const out = new Map<string, BucketRow<z.infer<S>> | { invalid: string; revision: number }>();
-    await scanLast(js, bucket, filter, false, (key, m) => {
+    await scanLast(js, bucket, filter, false, progress, (key, m) => {
       if (!m) return out.delete(key);
       const d = decode(schema, m.data);
       out.set(key, d.ok ? { key, value: d.value, revision: m.seq } : { invalid: d.error, revision: m.seq });
@@ -41,30 +41,40 @@ export async function readBucket<S extends z.ZodType>(
   return valid;
 }
 
-/** One pass gets this long before another is started (its consumer may sit on a dead server). */
+/**
+ * A pass that delivers nothing for this long is given up for another (its consumer may sit on a
+ * dead server). Silence, not the whole pass: a big bucket on a loaded machine takes longer.
+ */
 const SCAN_ATTEMPT_MS = 1_500;
 const SCAN_ATTEMPTS = 4;
 
 /**
- * Run a whole-bucket pass, starting it again when it does not end within SCAN_ATTEMPT_MS. While
- * a server of a cluster has just died, the meta leader may still place a new consumer there, and
- * that consumer never answers; another attempt gets another placement. An abandoned pass runs
- * out on its own (its result is dropped; its consumer is deleted or expires).
+ * Run a whole-bucket pass, starting it again when it stalls: nothing delivered (`progress` not
+ * called) for SCAN_ATTEMPT_MS. While a server of a cluster has just died, the meta leader may
+ * still place a new consumer there, and that consumer never answers; another attempt gets another
+ * placement. An abandoned pass runs out on its own (its result is dropped; its consumer is deleted
+ * or expires).
  */
-async function retried<T>(pass: () => Promise<T>): Promise<T> {
+async function retried<T>(pass: (progress: () => void) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     let timer: NodeJS.Timeout | undefined;
+    let last = Date.now();
     const late = Symbol("late");
-    const p = pass();
+    const stalled = new Promise<typeof late>((resolve) => {
+      const check = () => {
+        const quiet = Date.now() - last;
+        if (quiet >= SCAN_ATTEMPT_MS) resolve(late);
+        else timer = setTimeout(check, SCAN_ATTEMPT_MS - quiet);
+      };
+      timer = setTimeout(check, SCAN_ATTEMPT_MS);
+    });
+    const p = pass(() => (last = Date.now()));
     try {
-      const r = await Promise.race([
-        p,
-        new Promise<typeof late>((resolve) => (timer = setTimeout(() => resolve(late), SCAN_ATTEMPT_MS))),
-      ]);
+      const r = await Promise.race([p, stalled]);
       if (r !== late) return r;
       p.catch(() => {});
       if (attempt >= SCAN_ATTEMPTS)
-        throw new Error(`reading the bucket took over ${SCAN_ATTEMPT_MS} ms ${attempt} times`, {
+        throw new Error(`reading the bucket stalled for ${SCAN_ATTEMPT_MS} ms ${attempt} times`, {
           cause: new TimeoutError(),
         });
     } catch (e) {
@@ -80,20 +90,24 @@ async function retried<T>(pass: () => Promise<T>): Promise<T> {
  * headers only: the values are never sent.
  */
 export async function readKeys(js: JetStreamClient, bucket: string, filter = ">"): Promise<string[]> {
-  const out = await retried(async () => {
+  const out = await retried(async (progress) => {
     const keys = new Set<string>();
-    await scanLast(js, bucket, filter, true, (key, m) => (m ? keys.add(key) : keys.delete(key)));
+    await scanLast(js, bucket, filter, true, progress, (key, m) => (m ? keys.add(key) : keys.delete(key)));
     return keys;
   });
   return [...out];
 }
 
-/** Hand `each` the last message of every key matching `filter`; undefined for a deleted key. */
+/**
+ * Hand `each` the last message of every key matching `filter`; undefined for a deleted key.
+ * `progress` hears of every step that got an answer.
+ */
 async function scanLast(
   js: JetStreamClient,
   bucket: string,
   filter: string,
   headersOnly: boolean,
+  progress: () => void,
   each: (key: string, m: JsMsg | undefined) => void,
 ): Promise<void> {
   const prefix = `$KV.${bucket}.`;
@@ -102,12 +116,15 @@ async function scanLast(
     deliver_policy: DeliverPolicy.LastPerSubject,
     headers_only: headersOnly,
   });
+  progress();
   try {
     const count = (await c.info()).num_pending;
+    progress();
     if (count === 0) return;
     let seen = 0;
     const it = await c.fetch({ max_messages: count, expires: 30_000 });
     for await (const m of it) {
+      progress();
       const op = m.headers?.get("KV-Operation");
       each(m.subject.slice(prefix.length), op === "DEL" || op === "PURGE" ? undefined : m);
       if (++seen >= count) break;
