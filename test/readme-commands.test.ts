@@ -43,13 +43,15 @@ describe("README commands", () => {
     rateLimit: 16 * 1024,
     log: () => {},
     nodeId: (i) => `gpu-0${i}`,
-    // The op `ops cancel` cancels: silero-vad's probe waits for a gate nobody opens, so that op
-    // is still in flight whenever the cancel arrives (every other build passes its probe at once).
+    // An op is held in its probe while `hold-<build>` exists in the work dir, until `open-<build>`
+    // does: the op `ops cancel` cancels and the one Ctrl-C leaves running are still in flight
+    // whatever the machine's speed. Every other build passes its probe at once.
     agentArgs: () => [
       "--probe",
       "exec",
       "--probe-command",
-      `if grep -q '^# silero-vad ' run.sh; then until test -e '${join(work, "silero-vad.open")}'; do sleep 0.05; done; fi`,
+      `b=$(sed -n 's/^# \\([^ ]*\\) .*/\\1/p' run.sh); ` +
+        `if test -e '${work}/hold-'"$b"; then until test -e '${work}/open-'"$b"; do sleep 0.05; done; fi`,
       "--probe-timeout",
       "10m",
     ],
@@ -283,7 +285,8 @@ describe("README commands", () => {
     const commands = SECTIONS.flatMap((s) => commandsOf(text, s));
     for (const cmd of commands) {
       if (cmd.startsWith(`backplane ops cancel`)) {
-        // The op to cancel: held in its probe until cancelled (see agentArgs).
+        // The op to cancel: held in its probe (see agentArgs) until cancelled.
+        await writeFile(join(work, "hold-silero-vad"), "");
         const r = await ok("backplane backends install silero-vad --node gpu-03 --json");
         opToCancel = api["ops.install"].res.parse(JSON.parse(r.stdout)).admitted[0]!.opId;
         // In flight: cancelled while it runs, as the README's reader would cancel one.
@@ -299,6 +302,8 @@ describe("README commands", () => {
   }, 300_000);
 
   it("Ctrl-C during --wait says which ops keep running and how to cancel them", async () => {
+    // gpu-01 runs the CUDA build; held in its probe (see agentArgs) until after the Ctrl-C.
+    await writeFile(join(work, "hold-cuda12-llama-cpp"), "");
     const wait = spawn("bash", ["-c", "exec backplane backends reinstall llama-cpp --node gpu-01 --wait"], {
       cwd: work,
       env,
@@ -314,6 +319,7 @@ describe("README commands", () => {
     expect(await exited).toBe(130);
     expect(stderr).toContain(`backplane ops cancel ${opId}`);
     expect(stderr).toMatch(/1 op\(s\) keep running/);
+    await writeFile(join(work, "open-cuda12-llama-cpp"), "");
     // and ops watch --json follows it to the end as NDJSON, one object per line
     const r = await sh(`backplane ops watch ${opId} --json`);
     expect(r.code, r.stderr).toBe(0);
