@@ -143,7 +143,10 @@ async function main(): Promise<void> {
     const keys = (await client.keys("ops")).length;
     if (keys !== NODES) throw new Error(`${keys} op records, expected ${NODES}`);
     console.log(`fan-out: "upgrade ${backendName(0)} everywhere" on ${NODES} nodes`);
-    console.log(`  admitted ${reply.admitted.length}, refused ${reply.refused.length}`);
+    console.log(
+      `  admitted ${reply.counts.admitted}, refused ${reply.counts.refused}` +
+        (reply.truncated ? ` (the reply lists the first ${reply.admitted.length})` : ""),
+    );
     console.log(
       `  API reply (all ${NODES} op records written, ${NODES} work messages published): ${fmt(tReply)}`,
     );

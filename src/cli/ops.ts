@@ -145,6 +145,11 @@ export const subcommands: Record<string, Subcommand> = {
           ]),
           "no history yet",
         );
+        if (res.truncated) {
+          process.stderr.write(
+            `the newest ${res.events.length} of the ${limit} asked for: a reply holds at most 768 KiB; narrow with --node or --backend\n`,
+          );
+        }
         return 0;
       });
     },

@@ -5,6 +5,8 @@ import {
   api,
   API_WRITES,
   describeZodError,
+  firstRows,
+  HISTORY_REPLY_BYTES,
   IDEMPOTENCY_HEADER,
   IdempotencyKey,
   isApiMethod,
@@ -110,7 +112,10 @@ export class ApiHandlers {
       "ops.retry": async (r, actor) => ({ op: await ops.retry(r.opId, actor) }),
       "ops.get": async (r) => ({ op: (await ops.getOp(r.opId)).value }),
       "ops.list": (r) => ops.list(r),
-      "ops.history": async (r) => ({ events: await audit.history(r) }),
+      "ops.history": async (r) => {
+        const { rows, cut } = firstRows(await audit.history(r), r.limit, HISTORY_REPLY_BYTES);
+        return { events: rows, truncated: cut };
+      },
       "upgrades.list": async () => ({
         upgrades: (
           (await d.view.listed("upgrades", "", LIST_MIRROR_WAIT_MS))?.rows ?? (await client.list("upgrades"))
@@ -131,7 +136,11 @@ export class ApiHandlers {
       "nodes.unhold": (r, actor) => policy.unhold(r.nodeId, r.backend, actor),
       "backends.pin": (r, actor) => policy.pin(r, actor),
       "backends.unpin": (r, actor) => policy.unpin(r.backend, actor),
-      "policy.list": () => policy.list(),
+      "policy.list": async () => {
+        const { holds, pins } = await policy.list();
+        const { rows, cut } = firstRows(holds);
+        return { holds: rows, pins, heldNodes: holds.length, truncated: cut };
+      },
       "rollouts.plan": async (r) => rollouts.dryRun(r),
       "rollouts.start": (r, actor) => rollouts.start(r, actor),
       "rollouts.list": async (r) => rollouts.list(r.all),

@@ -230,7 +230,11 @@ export const api = {
         backend: BackendName.optional(),
       })
       .strict(),
-    res: z.object({ events: z.array(AuditEvent) }),
+    res: z.object({
+      events: z.array(AuditEvent),
+      /** Fewer than `limit` events: the newest that fit HISTORY_REPLY_BYTES (an event can be 16 KB). */
+      truncated: z.boolean().default(false),
+    }),
   },
   "upgrades.list": { req: z.object({}).strict(), res: z.object({ upgrades: z.array(UpgradeInfo) }) },
   "upgrades.check": {
@@ -317,7 +321,14 @@ export const api = {
   },
   "policy.list": {
     req: z.object({}).strict(),
-    res: z.object({ holds: z.array(NodeHolds), pins: z.array(BackendPin) }),
+    res: z.object({
+      /** The first held nodes (by id) that fit a reply; `nodes.list` pages them with their nodes. */
+      holds: z.array(NodeHolds),
+      pins: z.array(BackendPin),
+      /** Every held node, listed or not; absent from a controller before the reply was bounded. */
+      heldNodes: z.number().int().nonnegative().optional(),
+      truncated: z.boolean().default(false),
+    }),
   },
   "rollouts.plan": { req: RolloutRequest, res: z.object({ plan: RolloutPlanView }) },
   "rollouts.start": {

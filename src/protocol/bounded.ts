@@ -9,6 +9,8 @@
  */
 export const REPLY_ROWS = 1_000;
 export const REPLY_BYTES = 192 * 1024;
+/** `ops.history`'s one list (limit ≤ 10,000 events of up to 16 KB each) stays under this. */
+export const HISTORY_REPLY_BYTES = 768 * 1024;
 
 /** The first rows of `rows` that fit `maxRows` and `maxBytes` of JSON, and whether any were left out. */
 export function firstRows<T>(
