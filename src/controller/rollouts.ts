@@ -354,7 +354,7 @@ export class Rollouts {
     nodes: string[],
     digests: ReadonlyMap<string, string>,
   ): Promise<{ rollout: Rollout } | { skipped: RolloutPlan["skipped"] }> {
-    const running = this.activeOf(backend);
+    const running = await this.activeOf(backend);
     if (running)
       throw conflict(`a rollout of ${backend} is already ${running.state} (${running.id})`, "backend");
     const plan = await this.plan({ backend, nodes }, digests);
@@ -363,17 +363,19 @@ export class Rollouts {
   }
 
   async start(req: ApiRequest<"rollouts.start">, actor: string): Promise<{ rollout: Rollout }> {
-    const running = this.activeOf(req.backend);
+    const running = await this.activeOf(req.backend);
     if (running) {
       throw conflict(`a rollout of ${req.backend} is already ${running.state} (${running.id})`, "backend");
     }
     return this.create(await this.plan(req), actor, "operator");
   }
 
-  private activeOf(backend: string): Rollout | undefined {
-    return [...this.d.view.records.rollouts.values()].find(
-      (e) => e.value.backend === backend && !rolloutEnded(e.value.state),
-    )?.value;
+  /** Read through the view once it holds every rollout, this replica's own just-written ones too. */
+  private async activeOf(backend: string): Promise<Rollout | undefined> {
+    const rows =
+      (await this.d.view.listed("rollouts", "", LIST_MIRROR_WAIT_MS))?.rows ??
+      (await this.d.client.list("rollouts"));
+    return rows.find((e) => e.value.backend === backend && !rolloutEnded(e.value.state))?.value;
   }
 
   private async create(
@@ -388,7 +390,7 @@ export class Rollouts {
     await mapLimit(rows, 256, (row) =>
       this.d.client.create("rollout_nodes", rolloutNodeKey(rollout.id, row.node), row),
     );
-    await this.d.client.create("rollouts", rollout.id, rollout);
+    this.d.view.wrote("rollouts", await this.d.client.create("rollouts", rollout.id, rollout));
     void this.d.audit.post("rollout.created", {
       actor,
       backend: rollout.backend,

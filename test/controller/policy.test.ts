@@ -291,6 +291,11 @@ describe("holds and pins (a real NATS server, fake nodes)", () => {
       backend: "foo",
       pin: { version: "1.0.0" },
     });
-    expect((await http("GET", "/api/policy")).json.data).toEqual({ holds: [], pins: [] });
+    expect((await http("GET", "/api/policy")).json.data).toEqual({
+      holds: [],
+      pins: [],
+      heldNodes: 0,
+      truncated: false,
+    });
   });
 });
