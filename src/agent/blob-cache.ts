@@ -240,7 +240,7 @@ export class BlobCache {
     for (const [name, e] of victims) {
       if (enough(total, freed)) break;
       // Checked at each step: a victim may have been taken by a download meanwhile.
-      if (this.locks.locked.includes(hexOf(name))) continue;
+      if (this.locks.has(hexOf(name))) continue;
       await this.remove(name);
       total -= e.size;
       freed += e.size;

@@ -48,6 +48,10 @@ export class NameLocks {
     });
   }
 
+  has(name: string): boolean {
+    return this.held.has(name);
+  }
+
   /** Names currently locked (for tests and the heartbeat). */
   get locked(): string[] {
     return [...this.held].sort();
