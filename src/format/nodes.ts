@@ -124,10 +124,10 @@ export function nodeRow(
   now: number,
 ): Row {
   const v = nodeView(rec, hb);
-  const seenMs = now - v.lastSeen;
-  const stale = seenMs > staleAfter(rec, hb);
+  const { phase } = nodePhase(v.lastSeen, now, staleAfter(rec, hb));
+  const stale = phase >= 1;
   // Past the offline threshold the row says so itself: a stopped controller leaves "healthy".
-  const lost = rec.status !== "offline" && seenMs > OFFLINE_AFTER_MS;
+  const lost = rec.status !== "offline" && phase === 2;
   const labels = Object.entries(v.hb.labels ?? {})
     .map(([k, val]) => `${k}=${val}`)
     .join(",");
