@@ -1,5 +1,5 @@
 import { listAllOps } from "../client/index.js";
-import { isTerminal, type OpRecord, type ProgressEvent } from "../protocol/index.js";
+import { HISTORY_REPLY_BYTES, isTerminal, type OpRecord, type ProgressEvent } from "../protocol/index.js";
 import { int, list, str, UsageError } from "./args.js";
 import { age, localTime } from "../format/units.js";
 import { printJson, printTable } from "./output.js";
@@ -147,7 +147,7 @@ export const subcommands: Record<string, Subcommand> = {
         );
         if (res.truncated) {
           process.stderr.write(
-            `the newest ${res.events.length} of the ${limit} asked for: a reply holds at most 768 KiB; narrow with --node or --backend\n`,
+            `the newest ${res.events.length} of the ${limit} asked for: a reply holds at most ${HISTORY_REPLY_BYTES / 1024} KiB; narrow with --node or --backend\n`,
           );
         }
         return 0;

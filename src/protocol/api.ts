@@ -16,6 +16,8 @@ const actor = Text(128).optional();
  * for the other fields; 15,000 would not be (1,005,000). A bigger set is named by `selector`.
  */
 export const MAX_REQUEST_NODES = 10_000;
+/** Capabilities one `gallery.resolve` request may name. */
+export const MAX_RESOLVE_CAPABILITIES = 256;
 
 const Targets = z
   .object({
@@ -359,7 +361,7 @@ export const api = {
         backend: BackendName,
         nodes: z.array(NodeId).max(10_000).optional(),
         /** Also resolve for these capabilities, node or no node (`backplane gallery resolve`). */
-        capabilities: z.array(Capability).min(1).max(256).optional(),
+        capabilities: z.array(Capability).min(1).max(MAX_RESOLVE_CAPABILITIES).optional(),
       })
       .strict(),
     res: z.object({

@@ -7,13 +7,12 @@ import {
   API_WRITES,
   DEFAULT_API_TIMEOUT_MS,
   findableOps,
+  MAX_RESOLVE_CAPABILITIES,
   type ApiResult,
   type CapabilityResolution,
   type NodeResolution,
 } from "../protocol/index.js";
 
-/** Capabilities one `gallery.resolve` request may name. */
-const MAX_CAPABILITIES = 256;
 import { duration } from "../format/units.js";
 import type { DashStore } from "./dash-store.js";
 import { watchOutcome } from "./fanout-outcome.js";
@@ -58,8 +57,7 @@ export interface IntentContext {
   actor: string;
   /** Toast "what…", then the outcome `fn` returns, or why it failed. */
   attempt(what: string, fn: () => Promise<Outcome>): Promise<void>;
-  /** Once every op of `opIds` has ended, toast how they ended ("install x: 3 succeeded, 1 failed"). */
-  /** Tell how an admission's ops end, once they all have. */
+  /** Tell how an admission's ops end, once they all have ("install x: 3 succeeded, 1 failed"). */
   track(verb: string, backend: string, reply: AdmitReply): void;
   /** Call `call` for every op id at once, then toast how many failed. */
   each(what: string, ids: string[], call: (opId: string) => Promise<unknown>): Promise<void>;
@@ -376,11 +374,11 @@ export function createCommandRunner(
         const nodes = [...store.getState().nodes.values()];
         const caps = [...new Set(nodes.map((n) => n.last.capability))];
         const byCap = new Map<string, CapabilityResolution>();
-        for (let i = 0; i < caps.length || i === 0; i += MAX_CAPABILITIES) {
+        for (let i = 0; i < caps.length || i === 0; i += MAX_RESOLVE_CAPABILITIES) {
           const r = await api.call("gallery.resolve", {
             backend,
             nodes: [],
-            ...(caps.length > 0 ? { capabilities: caps.slice(i, i + MAX_CAPABILITIES) } : {}),
+            ...(caps.length > 0 ? { capabilities: caps.slice(i, i + MAX_RESOLVE_CAPABILITIES) } : {}),
           });
           for (const c of r.capabilities ?? []) byCap.set(c.capability, c);
         }
