@@ -1,13 +1,13 @@
 import { errorMessage } from "../lib/log.js";
 import type { Telemetry } from "../lib/telemetry.js";
 
-/** Work only the lease holder does (health, reaping, upgrade checks, ...). */
 /**
  * A duty's `start` runs on the event loop the lease renews on: one that takes longer than this
  * (a synchronous pass over the fleet) is logged, since a few of them lose the lease.
  */
 const SLOW_START_MS = 100;
 
+/** Work only the lease holder does (health, reaping, upgrade checks, ...). */
 export interface LeaderDuty {
   /** For the logs. */
   readonly name: string;

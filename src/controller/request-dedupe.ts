@@ -1,5 +1,6 @@
 import { isCasConflict, type ClusterClient } from "../client/index.js";
 import { errorMessage, silentLogger, type Logger } from "../lib/log.js";
+import { sleep } from "../lib/sleep.js";
 import type { ApiEnvelope, RequestRecord } from "../protocol/index.js";
 
 export interface DedupeOptions {
@@ -15,8 +16,6 @@ export interface DedupeOptions {
   abandonedAfterMs?: number;
   pollMs?: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Apply a keyed write request once per (method, key), across every replica: the first to
