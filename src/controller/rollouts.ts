@@ -412,6 +412,11 @@ export class Rollouts {
 
   /** The rollout and a page of its nodes by position (`i`); the page and the rollout fit one reply. */
   async get(q: { id: string; limit: number; after?: number }): Promise<ApiResult<"rollouts.get">> {
+    // The rollout alone (a watch's poll): no node row read.
+    if (q.limit === 0) {
+      const rollout = await this.head(q.id);
+      return { rollout, nodes: [], total: rollout.total };
+    }
     const { rollout, nodes } = await this.withNodes(q.id);
     const page = takePage(nodes, (n) => n.i, {
       ...q,
@@ -426,13 +431,18 @@ export class Rollouts {
   }
 
   /** The rollout and every one of its nodes, by position. */
-  private async withNodes(id: string): Promise<{ rollout: Rollout; nodes: RolloutNode[] }> {
+  private async head(id: string): Promise<Rollout> {
     const head = await this.d.client.get("rollouts", id);
     if (!head) throw notFound(`no rollout ${id}`, "id");
+    return head.value;
+  }
+
+  private async withNodes(id: string): Promise<{ rollout: Rollout; nodes: RolloutNode[] }> {
+    const rollout = await this.head(id);
     const rows =
       (await this.d.view.listed("rollout_nodes", `${id}.`, LIST_MIRROR_WAIT_MS))?.rows ??
       (await this.d.client.list("rollout_nodes", `${id}.>`));
-    return { rollout: head.value, nodes: rows.map((row) => row.value).sort((a, b) => a.i - b.i) };
+    return { rollout, nodes: rows.map((row) => row.value).sort((a, b) => a.i - b.i) };
   }
 
   async act(
