@@ -130,6 +130,8 @@ describe("rangedGet / rangedBody", () => {
       const r = await resume("/ignores", 7);
       expect(r.body).toBe(DATA.slice(7));
       expect(r.chunks).toBeGreaterThan(0);
+      // Every chunk is reported, wholly skipped ones too.
+      expect(await resume("/ignores", DATA.length)).toEqual({ body: "", chunks: 1 });
     });
 
     it("drops what a 206 from an earlier offset sent before the resume point", async () => {
