@@ -94,9 +94,10 @@ export class HealthMonitor implements LeaderDuty {
    * was; a dead one is judged at most recordRefreshMs late.
    */
   private heardAt(id: string, rec: NodeRecord): number {
-    const heard =
-      this.heard.get(id) ?? Math.min(rec.lastHeartbeatAt + recordRefreshMs(this.d.rules), this.startedAt);
-    return Math.max(heard, rec.lastHeartbeatAt);
+    // healthTick takes the later of this and the record's own time.
+    return (
+      this.heard.get(id) ?? Math.min(rec.lastHeartbeatAt + recordRefreshMs(this.d.rules), this.startedAt)
+    );
   }
 
   private onHeartbeat(hb: Heartbeat): void {
