@@ -20,8 +20,9 @@ import { silentTelemetry, telemetryOf } from "../src/lib/telemetry.js";
 import { Controller } from "../src/controller/controller.js";
 import { NatsCluster, type NatsServer } from "../src/demo/nats-server.js";
 import { removeDir, tempDir, waitFor } from "../src/demo/processes.js";
-import { bucketNames, SCHEMA_VERSION, type ApiMethod } from "../src/protocol/index.js";
+import { bucketNames, type ApiMethod } from "../src/protocol/index.js";
 import { lineWriter } from "./lib/report.js";
+import { plainHeartbeat } from "./lib/synthetic-cluster.js";
 
 const SCENARIOS = ["client", "controller", "ops-leader", "meta-leader"] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -115,18 +116,7 @@ async function run(scenario: Scenario): Promise<void> {
   const nodes = await connect("nodes");
   const beat = () => {
     for (let i = 0; i < NODES; i++) {
-      nodes.publishHeartbeat({
-        v: SCHEMA_VERSION,
-        nodeId: `node-${i}`,
-        name: `node-${i}`,
-        capability: "default",
-        gpu: { vendor: "none", vramBytes: 0 },
-        disk: { freeBytes: 1e12, totalBytes: 2e12 },
-        agentVersion: "bench",
-        runningOps: 0,
-        labels: {},
-        sentAt: Date.now(),
-      });
+      nodes.publishHeartbeat(plainHeartbeat(`node-${i}`, Date.now()));
     }
   };
   beat();

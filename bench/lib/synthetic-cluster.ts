@@ -40,6 +40,22 @@ export const nodeId = (i: number) => `gpu-${String(i).padStart(3, "0")}`;
 export const backendName = (j: number) => `backend-${String(j).padStart(2, "0")}`;
 export const opId = (k: number) => `op-bench-${k}`;
 
+/** A CPU node's heartbeat with nothing but its id and time to tell it apart. */
+export function plainHeartbeat(id: string, sentAt: number): Heartbeat {
+  return {
+    v: 1,
+    nodeId: id,
+    name: id,
+    capability: "default",
+    gpu: { vendor: "none", vramBytes: 0 },
+    disk: { freeBytes: 1e12, totalBytes: 2e12 },
+    agentVersion: "bench",
+    runningOps: 0,
+    labels: {},
+    sentAt,
+  };
+}
+
 export function heartbeat(i: number, at: number): Heartbeat {
   return {
     v: 1,

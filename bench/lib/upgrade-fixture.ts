@@ -14,7 +14,7 @@ import { mapLimit } from "../../src/controller/map-limit.js";
 import { Registry } from "../../src/demo/registry.js";
 import { buildImage, parseImageRef, pushImage } from "../../src/oci/index.js";
 import type { Heartbeat, InstalledBackend } from "../../src/protocol/index.js";
-import { backendName, nodeId } from "./synthetic-cluster.js";
+import { backendName, nodeId, plainHeartbeat } from "./synthetic-cluster.js";
 
 /** Counts HEADs on their way to the registry. */
 async function countingProxy(
@@ -101,18 +101,7 @@ export async function startUpgradeFixture(backends: number): Promise<UpgradeFixt
 
 /** The heartbeat of simulated node i (the same every time but for `sentAt`). */
 export function simHeartbeat(i: number, sentAt: number): Heartbeat {
-  return {
-    v: 1,
-    nodeId: nodeId(i),
-    name: nodeId(i),
-    capability: "default",
-    gpu: { vendor: "none", vramBytes: 0 },
-    disk: { freeBytes: 1e12, totalBytes: 2e12 },
-    agentVersion: "bench",
-    runningOps: 0,
-    labels: {},
-    sentAt,
-  };
+  return plainHeartbeat(nodeId(i), sentAt);
 }
 
 /**
