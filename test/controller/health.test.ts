@@ -218,7 +218,8 @@ describe("heartbeats coalesced into node record writes", () => {
     );
     nodes.get("c1")!.stopHeartbeats();
     // The control node going offline proves the new leader judged silence meanwhile.
-    await waitFor("control offline", async () => (await status(client, "c1")) === "offline", 10_000);
+    // Waited on the watch that collects `control` (a direct read can be ahead of it).
+    await waitFor("control offline", () => control.at(-1) === "offline", 10_000);
     expect(control).toEqual(["healthy", "unhealthy", "offline"]);
     for (const id of ids) expect([id, seen.get(id)]).toEqual([id, ["healthy"]]);
   });
